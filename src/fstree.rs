@@ -1,0 +1,128 @@
+//! The filesystem that goes into an image layer, an initrd or a block image.
+//!
+//! A `Tree` is a sorted map from clean relative paths (`"unikernel/hello"`,
+//! never a leading or trailing `/`) to nodes. Every parent directory of an
+//! entry is itself an entry, so walking the map in order visits parents
+//! before their children. Owners are always root and times are always the
+//! image's one fixed time, so neither is stored.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+/// Where a regular file's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A file on the host, read when the output is written.
+    Host(PathBuf),
+    /// Bytes held in memory (small generated files such as `/urunc.json`).
+    Inline(Vec<u8>),
+}
+
+/// One entry of a tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// A directory with its permission bits (normally 0o755).
+    Dir { mode: u32 },
+    /// A regular file: its content, its size in bytes and permission bits.
+    File { content: Content, size: u64, mode: u32 },
+    /// A symbolic link and its target, kept as written.
+    Symlink { target: String },
+}
+
+/// The mode of a directory.
+pub const DIR_MODE: u32 = 0o755;
+/// The mode of a regular file without the executable bit.
+pub const FILE_MODE: u32 = 0o644;
+/// The mode of a regular file with the executable bit.
+pub const EXEC_MODE: u32 = 0o755;
+
+/// A whole filesystem, sorted by path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tree {
+    entries: BTreeMap<String, Node>,
+}
+
+impl Tree {
+    /// An empty tree (the root directory itself is implicit).
+    pub fn new() -> Tree {
+        Tree::default()
+    }
+
+    /// Adds `node` at `path` (relative, clean), creating missing parent
+    /// directories with mode 0o755. Fails when `path` already holds
+    /// something other than a directory being re-added as a directory, or
+    /// when a parent is not a directory.
+    pub fn insert(&mut self, path: &str, node: Node) -> Result<()> {
+        if path.is_empty() || path.starts_with('/') || path.ends_with('/') {
+            bail!("internal: tree path {path:?} is not clean and relative");
+        }
+        let mut end = 0;
+        while let Some(i) = path[end..].find('/') {
+            let parent = &path[..end + i];
+            match self.entries.get(parent) {
+                None => {
+                    self.entries.insert(parent.to_string(), Node::Dir { mode: DIR_MODE });
+                }
+                Some(Node::Dir { .. }) => {}
+                Some(_) => bail!("/{parent} is not a directory, but /{path} needs it to be one"),
+            }
+            end += i + 1;
+        }
+        match (self.entries.get(path), &node) {
+            (None, _) => {}
+            (Some(Node::Dir { .. }), Node::Dir { .. }) => {}
+            (Some(_), _) => bail!("/{path} is given twice"),
+        }
+        self.entries.insert(path.to_string(), node);
+        Ok(())
+    }
+
+    /// Adds `node` at `path`, replacing whatever is there, and when `node`
+    /// is not a directory, dropping everything below `path`. Used when
+    /// layering one filesystem over another.
+    pub fn replace(&mut self, path: &str, node: Node) -> Result<()> {
+        if !matches!(node, Node::Dir { .. }) {
+            self.remove(path);
+        }
+        self.entries.remove(path);
+        self.insert(path, node)
+    }
+
+    /// Removes `path` and everything below it.
+    pub fn remove(&mut self, path: &str) {
+        self.entries.remove(path);
+        self.remove_children(path);
+    }
+
+    /// Removes everything below `path`, keeping `path` itself.
+    pub fn remove_children(&mut self, path: &str) {
+        let prefix = format!("{path}/");
+        let doomed: Vec<String> =
+            self.entries.range(prefix.clone()..).map(|(k, _)| k).take_while(|k| k.starts_with(&prefix)).cloned().collect();
+        for k in doomed {
+            self.entries.remove(&k);
+        }
+    }
+
+    /// The node at `path`, if any.
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.entries.get(path)
+    }
+
+    /// All entries in order: each directory before what it holds.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The number of entries, not counting the implicit root.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the tree holds nothing but the implicit root.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
