@@ -1,0 +1,227 @@
+//! The archive writer: writes a planned image as a docker-archive (Docker
+//! 25+'s hybrid of `manifest.json` and an OCI layout in one tar), an OCI
+//! archive, or an OCI layout directory.
+//!
+//! The layer is streamed straight into the output while it is hashed: its
+//! tar header is written as a placeholder and filled in once the digest is
+//! known, so every input byte is read once and memory stays flat whatever
+//! the image size. Output goes to a temporary file beside the target and
+//! is renamed into place at the end, so a failure leaves nothing behind.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+use crate::fstree::{Content, Node, Tree};
+use crate::oci::{self, Descriptor};
+use crate::plan::Plan;
+use crate::tarwriter::{BLOCK, EntryType, TarWriter, header};
+
+/// The kind of output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One tar with `manifest.json` and an OCI layout: loads everywhere.
+    DockerArchive,
+    /// One tar with an OCI layout only.
+    OciArchive,
+    /// A directory with an OCI layout.
+    OciLayout,
+}
+
+/// Where the output goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// A file or directory path.
+    Path(PathBuf),
+    /// Standard output (tar formats only).
+    Stdout,
+}
+
+/// What was written.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// The manifest's descriptor.
+    pub manifest: Descriptor,
+    /// Total size of the layer blobs.
+    pub layer_bytes: u64,
+}
+
+/// Writes `plan` in `format` to `out`.
+pub fn write(plan: &Plan, format: Format, out: &Output) -> Result<Written> {
+    match (format, out) {
+        (Format::OciLayout, Output::Stdout) => bail!("an OCI layout is a directory; it cannot go to standard output (use -o DIR)"),
+        (Format::OciLayout, Output::Path(dir)) => write_layout_dir(plan, dir),
+        (_, Output::Path(path)) => {
+            let dir = parent_dir(path);
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".bimanix-")
+                .tempfile_in(&dir)
+                .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+            let written = write_tar(plan, format, tmp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
+            tmp.as_file().sync_all().ok();
+            tmp.persist(path).with_context(|| format!("cannot move the finished archive to {}", path.display()))?;
+            Ok(written)
+        }
+        (_, Output::Stdout) => {
+            let mut tmp = tempfile::tempfile().context("cannot create a temporary file (check TMPDIR)")?;
+            let written = write_tar(plan, format, &mut tmp)?;
+            tmp.seek(SeekFrom::Start(0))?;
+            let stdout = io::stdout();
+            let mut lock = stdout.lock();
+            io::copy(&mut tmp, &mut lock).context("writing to standard output")?;
+            lock.flush().context("writing to standard output")?;
+            Ok(written)
+        }
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes the whole image as one tar into `file`.
+fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mtime = plan.mtime;
+    let mut outer = TarWriter::new(&mut out, mtime);
+    outer.dir("blobs", 0o755)?;
+    outer.dir("blobs/sha256", 0o755)?;
+    drop(outer);
+
+    // The layer: placeholder header, streamed body, then the real header.
+    let start = out.stream_position()?;
+    out.write_all(&[0; BLOCK as usize])?;
+    let hashing = HashingWriter::new(&mut out);
+    let hashing = write_layer(&plan.tree, hashing, mtime)?;
+    let layer = hashing.descriptor(oci::LAYER_TYPE);
+    let end = out.stream_position()?;
+    let blob_header = header(&format!("blobs/sha256/{}", layer.hex()), "", EntryType::File, 0o644, layer.size, "", mtime);
+    out.seek(SeekFrom::Start(start))?;
+    out.write_all(&blob_header)?;
+    out.seek(SeekFrom::Start(end))?;
+    let rem = layer.size % BLOCK;
+    if rem != 0 {
+        out.write_all(&vec![0; (BLOCK - rem) as usize])?;
+    }
+
+    let docs = Documents::new(plan, &layer);
+    let mut outer = TarWriter::new(&mut out, mtime);
+    outer.file_bytes(&format!("blobs/sha256/{}", docs.config_desc.hex()), 0o644, &docs.config)?;
+    outer.file_bytes(&format!("blobs/sha256/{}", docs.manifest_desc.hex()), 0o644, &docs.manifest)?;
+    outer.file_bytes("index.json", 0o644, &docs.index)?;
+    if format == Format::DockerArchive {
+        outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, &[layer.clone()], &format!("{}:{}", plan.name, plan.tag)))?;
+    }
+    outer.file_bytes("oci-layout", 0o644, oci::OCI_LAYOUT)?;
+    outer.finish()?;
+    out.flush().context("writing the archive")?;
+    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layer.size })
+}
+
+/// The JSON documents that follow from the layer.
+struct Documents {
+    config: Vec<u8>,
+    config_desc: Descriptor,
+    manifest: Vec<u8>,
+    manifest_desc: Descriptor,
+    index: Vec<u8>,
+}
+
+impl Documents {
+    fn new(plan: &Plan, layer: &Descriptor) -> Documents {
+        let config = oci::config(&plan.config, &[layer.digest.clone()]);
+        let config_desc = Descriptor::of(oci::CONFIG_TYPE, &config);
+        let manifest = oci::manifest(&config_desc, &[layer.clone()], &plan.annotations);
+        let manifest_desc = Descriptor::of(oci::MANIFEST_TYPE, &manifest);
+        let index = oci::index(&manifest_desc, &crate::reference::qualified(&plan.name), &plan.tag);
+        Documents { config, config_desc, manifest, manifest_desc, index }
+    }
+}
+
+/// Writes an OCI layout directory, built beside `dir` and renamed into
+/// place. An existing OCI layout at `dir` is replaced; anything else there
+/// is refused.
+fn write_layout_dir(plan: &Plan, dir: &Path) -> Result<Written> {
+    if dir.exists() && !dir.join("oci-layout").is_file() {
+        bail!("{} exists and is not an OCI layout; refusing to replace it", dir.display());
+    }
+    let parent = parent_dir(dir);
+    let tmp = tempfile::Builder::new()
+        .prefix(".bimanix-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
+    let blobs = tmp.path().join("blobs/sha256");
+    fs::create_dir_all(&blobs)?;
+    let layer_tmp = blobs.join("layer.partial");
+    let file = File::create(&layer_tmp).with_context(|| format!("cannot create {}", layer_tmp.display()))?;
+    let hashing = write_layer(&plan.tree, HashingWriter::new(BufWriter::with_capacity(1 << 20, file)), plan.mtime)?;
+    let layer = hashing.descriptor(oci::LAYER_TYPE);
+    hashing.inner.into_inner().map_err(|e| e.into_error()).context("writing the layer")?;
+    fs::rename(&layer_tmp, blobs.join(layer.hex()))?;
+    let docs = Documents::new(plan, &layer);
+    fs::write(blobs.join(docs.config_desc.hex()), &docs.config)?;
+    fs::write(blobs.join(docs.manifest_desc.hex()), &docs.manifest)?;
+    fs::write(tmp.path().join("index.json"), &docs.index)?;
+    fs::write(tmp.path().join("oci-layout"), oci::OCI_LAYOUT)?;
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
+    }
+    let kept = tmp.keep();
+    fs::rename(&kept, dir).with_context(|| format!("cannot move the finished layout to {}", dir.display()))?;
+    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layer.size })
+}
+
+/// Writes a tree as a layer tar.
+pub fn write_layer<W: Write>(tree: &Tree, out: W, mtime: u64) -> Result<W> {
+    let mut w = TarWriter::new(out, mtime);
+    for (path, node) in tree.iter() {
+        match node {
+            Node::Dir { mode } => w.dir(path, *mode)?,
+            Node::Symlink { target } => w.symlink(path, target)?,
+            Node::File { content: Content::Inline(bytes), mode, .. } => w.file_bytes(path, *mode, bytes)?,
+            Node::File { content: Content::Host(src), size, mode } => {
+                let mut f = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
+                w.file_from(path, *mode, *size, &mut f, &src.display().to_string())?;
+            }
+        }
+    }
+    w.finish()
+}
+
+/// A writer that hashes and counts what passes through it.
+pub struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> HashingWriter<W> {
+        HashingWriter { inner, hasher: Sha256::new(), count: 0 }
+    }
+
+    /// The descriptor of everything written so far.
+    pub fn descriptor(&self, media_type: &str) -> Descriptor {
+        Descriptor { media_type: media_type.to_string(), digest: format!("sha256:{}", oci::hex(&self.hasher.clone().finalize())), size: self.count }
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,112 @@
+//! The input model: what an args file asks for, after the reader has
+//! checked its shape and types.
+//!
+//! Paths to sources are absolute; annotation keys are short (`binary`);
+//! unset values are absent. `Locations` remembers where each key stood so
+//! that later checks can point at `file:line:col`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::value::Pos;
+
+/// One image to build.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    /// Image name, e.g. `hello-rumprun` or `ghcr.io/me/hello`.
+    pub name: String,
+    /// Image tag.
+    pub tag: String,
+    /// Files to copy into the image's rootfs.
+    pub files: Vec<FileSpec>,
+    /// urunc annotations that are set: short key -> plain value.
+    pub annotations: BTreeMap<String, String>,
+    /// Image Entrypoint, when given.
+    pub entrypoint: Option<Vec<String>>,
+    /// Image Cmd, when given.
+    pub cmd: Option<Vec<String>>,
+    /// Environment, as `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Working directory.
+    pub working_dir: Option<String>,
+    /// Extra OCI labels.
+    pub labels: BTreeMap<String, String>,
+    /// Architecture given by the user, overriding detection.
+    pub architecture: Option<String>,
+    /// Creation time from the `created` field, seconds since the epoch.
+    pub created: Option<i64>,
+    /// A root filesystem image to generate into the image.
+    pub rootfs: Option<RootfsSpec>,
+    /// A base image whose layers and config the image builds on.
+    pub from_image: Option<PathBuf>,
+    /// Where things stood in the args file.
+    pub locations: Locations,
+}
+
+/// One `files` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileSpec {
+    /// Absolute path of the source on the host (file, directory or link).
+    pub source: PathBuf,
+    /// Absolute target path in the image rootfs, as written.
+    pub target: String,
+    /// Mode given by the user, overriding the executable-bit rule.
+    pub mode: Option<u32>,
+    /// The key path of this entry, for messages (`files."./hello"`).
+    pub key: String,
+}
+
+/// What kind of root filesystem to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootfsType {
+    /// An uncompressed newc cpio archive.
+    Initrd,
+    /// An ext2 or ext4 filesystem image.
+    Block,
+}
+
+/// The filesystem of a generated block image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsType {
+    /// ext2 (what rumprun reads).
+    Ext2,
+    /// ext4 without a journal.
+    Ext4,
+}
+
+/// The `rootfs` field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RootfsSpec {
+    /// initrd or block.
+    pub kind: RootfsType,
+    /// Where the generated file goes in the image rootfs.
+    pub target: String,
+    /// Files to put into the generated filesystem.
+    pub files: Vec<FileSpec>,
+    /// An image whose flattened filesystem is the base.
+    pub from_image: Option<PathBuf>,
+    /// Block images only: the filesystem.
+    pub fs_type: FsType,
+    /// Block images only: the size in bytes, when given.
+    pub size: Option<u64>,
+}
+
+/// Where each key of an args file stood.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Locations {
+    /// The args file as the user named it.
+    pub file: String,
+    /// Key path (`annotations.binary`) -> position of the key.
+    pub keys: BTreeMap<String, Pos>,
+}
+
+impl Locations {
+    /// `file:line:col: key` for a key path, or `file: key` when the
+    /// position is unknown (JSON input).
+    pub fn at(&self, key: &str) -> String {
+        match self.keys.get(key) {
+            Some(pos) => format!("{}:{pos}: {key}", self.file),
+            None => format!("{}: {key}", self.file),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The JSON documents of an image: config, OCI manifest and index, Docker's
+//! `manifest.json` and the `oci-layout` marker.
+//!
+//! Every document is built as a `serde_json::Value`, whose maps are sorted,
+//! and written compactly: the same inputs give the same bytes.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Media type of an OCI image manifest.
+pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image config.
+pub const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// Media type of an uncompressed OCI layer.
+pub const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Media type of an OCI index.
+pub const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// The content of the `oci-layout` file.
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// A content-addressed blob as a descriptor names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    /// Media type.
+    pub media_type: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl Descriptor {
+    /// The descriptor of in-memory bytes.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor { media_type: media_type.to_string(), digest: sha256_digest(bytes), size: bytes.len() as u64 }
+    }
+
+    /// The hex part of the digest.
+    pub fn hex(&self) -> &str {
+        self.digest.strip_prefix("sha256:").unwrap_or(&self.digest)
+    }
+
+    fn to_json(&self) -> Value {
+        json!({ "mediaType": self.media_type, "digest": self.digest, "size": self.size })
+    }
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What goes into the image config besides the layers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConfigFields {
+    /// OCI architecture.
+    pub architecture: String,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// Entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// Cmd.
+    pub cmd: Option<Vec<String>>,
+    /// Environment, `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Working directory.
+    pub working_dir: Option<String>,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// History entries of a base image, kept ahead of ours.
+    pub base_history: Vec<Value>,
+}
+
+/// The image config, with one `diff_id` per layer in order.
+pub fn config(f: &ConfigFields, diff_ids: &[String]) -> Vec<u8> {
+    let mut cfg = serde_json::Map::new();
+    if let Some(e) = &f.entrypoint {
+        cfg.insert("Entrypoint".into(), json!(e));
+    }
+    if let Some(c) = &f.cmd {
+        cfg.insert("Cmd".into(), json!(c));
+    }
+    if !f.env.is_empty() {
+        cfg.insert("Env".into(), json!(f.env));
+    }
+    if let Some(w) = &f.working_dir {
+        cfg.insert("WorkingDir".into(), json!(w));
+    }
+    if !f.labels.is_empty() {
+        cfg.insert("Labels".into(), json!(f.labels));
+    }
+    let mut history = f.base_history.clone();
+    history.push(json!({ "created": f.created, "created_by": "bimanix" }));
+    to_bytes(&json!({
+        "architecture": f.architecture,
+        "config": cfg,
+        "created": f.created,
+        "history": history,
+        "os": "linux",
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+    }))
+}
+
+/// The OCI manifest.
+pub fn manifest(config: &Descriptor, layers: &[Descriptor], annotations: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": config.to_json(),
+        "layers": layers.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
+    });
+    if !annotations.is_empty() {
+        m["annotations"] = json!(annotations);
+    }
+    to_bytes(&m)
+}
+
+/// The OCI index naming the manifest the way Docker 25+ and containerd do.
+pub fn index(manifest: &Descriptor, qualified_name: &str, tag: &str) -> Vec<u8> {
+    let mut d = manifest.to_json();
+    d["annotations"] = json!({
+        "io.containerd.image.name": format!("{qualified_name}:{tag}"),
+        "org.opencontainers.image.ref.name": tag,
+    });
+    to_bytes(&json!({ "schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [d] }))
+}
+
+/// Docker's `manifest.json`.
+pub fn docker_manifest(config: &Descriptor, layers: &[Descriptor], repo_tag: &str) -> Vec<u8> {
+    to_bytes(&json!([{
+        "Config": format!("blobs/sha256/{}", config.hex()),
+        "RepoTags": [repo_tag],
+        "Layers": layers.iter().map(|l| format!("blobs/sha256/{}", l.hex())).collect::<Vec<_>>(),
+    }]))
+}
+
+fn to_bytes(v: &Value) -> Vec<u8> {
+    // Serializing a Value to a Vec cannot fail: all keys are strings.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_is_canonical_and_complete() {
+        let f = ConfigFields {
+            architecture: "amd64".into(),
+            created: "1970-01-01T00:00:00Z".into(),
+            cmd: Some(vec!["a b".into()]),
+            labels: [("z".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())].into(),
+            ..Default::default()
+        };
+        let bytes = config(&f, &["sha256:00".into()]);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.starts_with(r#"{"architecture":"amd64","config":{"Cmd":["a b"],"Labels":{"a":"2","z":"1"}}"#), "{text}");
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["os"], "linux");
+        assert_eq!(v["rootfs"]["diff_ids"][0], "sha256:00");
+        assert!(v["config"].get("Entrypoint").is_none());
+        assert_eq!(config(&f, &["sha256:00".into()]), bytes);
+    }
+
+    #[test]
+    fn manifest_and_index_reference_their_blobs() {
+        let cfg = Descriptor::of(CONFIG_TYPE, b"{}");
+        assert_eq!(cfg.digest, "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+        let m = manifest(&cfg, &[], &[("k".to_string(), "v".to_string())].into());
+        let v: Value = serde_json::from_slice(&m).unwrap();
+        assert_eq!(v["config"]["digest"], cfg.digest);
+        assert_eq!(v["annotations"]["k"], "v");
+        let md = Descriptor::of(MANIFEST_TYPE, &m);
+        let i: Value = serde_json::from_slice(&index(&md, "docker.io/library/x", "t")).unwrap();
+        assert_eq!(i["manifests"][0]["digest"], md.digest);
+        assert_eq!(i["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "t");
+        let d: Value = serde_json::from_slice(&docker_manifest(&cfg, &[], "x:t")).unwrap();
+        assert_eq!(d[0]["Config"], format!("blobs/sha256/{}", cfg.hex()));
+    }
+}

@@ -1,0 +1,178 @@
+//! The plan: everything the writers need, laid out from a validated spec.
+//!
+//! It walks the sources into the layer's filesystem tree (and a generated
+//! rootfs's tree), adds `/urunc.json`, and settles the config fields and
+//! manifest annotations. It reads directories and file sizes, never file
+//! contents: the writers stream those.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree};
+use crate::model::{FileSpec, FsType, RootfsType};
+use crate::oci::ConfigFields;
+use crate::urunc;
+use crate::validate::Checked;
+
+/// A generated root filesystem image.
+#[derive(Clone, Debug)]
+pub struct RootfsPlan {
+    /// Where the generated file goes in the layer (relative path).
+    pub path: String,
+    /// initrd or block.
+    pub kind: RootfsType,
+    /// What the generated filesystem holds.
+    pub tree: Tree,
+    /// Block images: the filesystem.
+    pub fs_type: FsType,
+    /// Block images: the size, when given.
+    pub size: Option<u64>,
+}
+
+/// Everything the archive writer needs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Image name.
+    pub name: String,
+    /// Image tag.
+    pub tag: String,
+    /// The layer's files, `urunc.json` included; a generated rootfs is
+    /// added by the writer once it exists.
+    pub tree: Tree,
+    /// A root filesystem image to generate, if any.
+    pub rootfs: Option<RootfsPlan>,
+    /// The config fields.
+    pub config: ConfigFields,
+    /// OCI manifest annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The one mtime of every entry, seconds since the epoch.
+    pub mtime: u64,
+}
+
+/// Lays out the image for a validated spec.
+pub fn plan(checked: &Checked) -> Result<Plan> {
+    let spec = &checked.spec;
+    let mut tree = Tree::new();
+    for f in &spec.files {
+        add_source(&mut tree, f).with_context(|| spec.locations.at(&f.key))?;
+    }
+    tree.insert("urunc.json", Node::File { content: Content::Inline(urunc::urunc_json(&spec.annotations)), size: 0, mode: FILE_MODE })?;
+    fix_inline_sizes(&mut tree)?;
+
+    let rootfs = match &spec.rootfs {
+        None => None,
+        Some(r) => {
+            let mut rtree = Tree::new();
+            for f in &r.files {
+                add_source(&mut rtree, f).with_context(|| spec.locations.at(&f.key))?;
+            }
+            if tree.get(rel(&r.target)).is_some() {
+                bail!("{}: {} is already taken in the image", spec.locations.at("rootfs.target"), r.target);
+            }
+            Some(RootfsPlan { path: rel(&r.target).to_string(), kind: r.kind, tree: rtree, fs_type: r.fs_type, size: r.size })
+        }
+    };
+
+    let urunc_labels = urunc::labels(&spec.annotations);
+    let mut labels = urunc_labels.clone();
+    labels.extend(spec.labels.clone());
+    let created = crate::timefmt::format_rfc3339(checked.created);
+    let mut annotations = urunc_labels;
+    annotations.insert("org.opencontainers.image.created".into(), created.clone());
+    Ok(Plan {
+        name: spec.name.clone(),
+        tag: spec.tag.clone(),
+        tree,
+        rootfs,
+        config: ConfigFields {
+            architecture: checked.architecture.clone(),
+            created,
+            entrypoint: checked.entrypoint.clone(),
+            cmd: checked.cmd.clone(),
+            env: spec.env.clone(),
+            working_dir: spec.working_dir.clone(),
+            labels,
+            base_history: Vec::new(),
+        },
+        annotations,
+        mtime: checked.created as u64,
+    })
+}
+
+/// The path of an absolute target inside a tree.
+pub fn rel(target: &str) -> &str {
+    target.trim_start_matches('/')
+}
+
+/// Adds one `files` entry: a file, or a directory copied recursively with
+/// symlinks kept. A link named directly is followed, like `cp` does.
+pub fn add_source(tree: &mut Tree, f: &FileSpec) -> Result<()> {
+    let meta = fs::metadata(&f.source).with_context(|| format!("cannot read {}", f.source.display()))?;
+    let target = rel(&f.target);
+    if meta.is_dir() {
+        tree.insert(target, Node::Dir { mode: f.mode.unwrap_or(DIR_MODE) })?;
+        add_dir(tree, &f.source, target)
+    } else if meta.is_file() {
+        tree.insert(target, file_node(&f.source, &meta, f.mode))
+    } else {
+        bail!("{} is not a regular file or directory", f.source.display())
+    }
+}
+
+fn add_dir(tree: &mut Tree, dir: &Path, target: &str) -> Result<()> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            bail!("{} has a name that is not UTF-8; rename it", path.display());
+        };
+        let child = format!("{target}/{name}");
+        let meta = fs::symlink_metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let link = fs::read_link(&path).with_context(|| format!("cannot read link {}", path.display()))?;
+            let Some(link) = link.to_str() else {
+                bail!("link {} points to a name that is not UTF-8", path.display());
+            };
+            tree.insert(&child, Node::Symlink { target: link.to_string() })?;
+        } else if ft.is_dir() {
+            tree.insert(&child, Node::Dir { mode: DIR_MODE })?;
+            add_dir(tree, &path, &child)?;
+        } else if ft.is_file() {
+            tree.insert(&child, file_node(&path, &meta, None))?;
+        } else {
+            bail!("{} is not a regular file, directory or symlink; bimanix copies only those", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// A host file: only its executable bit counts, unless a mode is given.
+fn file_node(path: &Path, meta: &fs::Metadata, mode: Option<u32>) -> Node {
+    let exec = meta.permissions().mode() & 0o111 != 0;
+    let mode = mode.unwrap_or(if exec { EXEC_MODE } else { FILE_MODE });
+    Node::File { content: Content::Host(path.to_path_buf()), size: meta.len(), mode }
+}
+
+/// Sets the size of in-memory files from their bytes.
+fn fix_inline_sizes(tree: &mut Tree) -> Result<()> {
+    let inline: Vec<(String, Node)> = tree
+        .iter()
+        .filter_map(|(p, n)| match n {
+            Node::File { content: Content::Inline(b), mode, .. } => {
+                Some((p.to_string(), Node::File { content: Content::Inline(b.clone()), size: b.len() as u64, mode: *mode }))
+            }
+            _ => None,
+        })
+        .collect();
+    for (p, n) in inline {
+        tree.replace(&p, n)?;
+    }
+    Ok(())
+}
