@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the real components the tests use (Debian 12 packages), once.
+# Idempotent: does nothing when every command is already there.
+set -euo pipefail
+
+need=()
+for pair in nix-build:nix-bin dockerd:docker.io podman:podman skopeo:skopeo ctr:containerd \
+            qemu-system-x86_64:qemu-system-x86 busybox:busybox-static e2fsck:e2fsprogs \
+            cpio:cpio as:binutils; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+# busybox-static provides /bin/busybox; the boot test needs the static one.
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need+=(busybox-static)
+command -v file >/dev/null 2>&1 || need+=(file)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
