@@ -5,13 +5,12 @@ set -euo pipefail
 
 need=()
 for pair in nix-build:nix-bin dockerd:docker.io podman:podman skopeo:skopeo ctr:containerd \
-            qemu-system-x86_64:qemu-system-x86 busybox:busybox-static e2fsck:e2fsprogs \
+            qemu-system-x86_64:qemu-system-x86 e2fsck:e2fsprogs \
             cpio:cpio as:binutils; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
-# busybox-static provides /bin/busybox; the boot test needs the static one.
-[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need+=(busybox-static)
-command -v file >/dev/null 2>&1 || need+=(file)
+# The boot test needs the static busybox (the plain one links to libc).
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
