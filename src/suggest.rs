@@ -1,2 +1,129 @@
-//! (being written) TEMP STUB
-pub fn did_you_mean<'a>(_w: &str, _c: &[&'a str]) -> Option<&'a str> { None }
+//! "Did you mean ...?" suggestions for misspelt names.
+//!
+//! Used when a user writes an unknown key, unikernel type or hypervisor: the
+//! closest known name is offered only when it is near enough to be a typo.
+
+/// The candidate closest to `word`, compared case-insensitively, when the
+/// distance is small enough to be a plausible typo: at most a third of the
+/// word's length, and at least 1. An adjacent transposition counts as one
+/// edit. On a tie the candidate listed first wins.
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
+    let limit = (word.len() / 3).max(1);
+    let mut best: Option<(usize, &'a str)> = None;
+    for &candidate in candidates {
+        let other: Vec<char> = candidate.chars().flat_map(char::to_lowercase).collect();
+        let distance = edit_distance(&word, &other);
+        if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions
+/// and swaps of two adjacent characters each cost one.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    // Three rolling rows: the swap rule looks two rows back.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            current[j] = d;
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYPERVISORS: &[&str] = &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt"];
+
+    fn dist(a: &str, b: &str) -> usize {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        edit_distance(&a, &b)
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(dist("", ""), 0);
+        assert_eq!(dist("abc", ""), 3);
+        assert_eq!(dist("", "abc"), 3);
+        assert_eq!(dist("kitten", "sitting"), 3);
+        assert_eq!(dist("qemu", "qmeu"), 1);
+        assert_eq!(dist("ab", "ba"), 1);
+        assert_eq!(dist("hvt", "spt"), 2);
+        assert_eq!(dist("flaw", "lawn"), 2);
+        assert_eq!(dist("é", "e"), 1);
+    }
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(did_you_mean("qmeu", HYPERVISORS), Some("qemu"));
+        assert_eq!(did_you_mean("qem", HYPERVISORS), Some("qemu"));
+        assert_eq!(did_you_mean("firecraker", HYPERVISORS), Some("firecracker"));
+        assert_eq!(
+            did_you_mean("cloud_hypervisor", HYPERVISORS),
+            Some("cloud-hypervisor")
+        );
+        assert_eq!(
+            did_you_mean("cloudhypervisor", HYPERVISORS),
+            Some("cloud-hypervisor")
+        );
+    }
+
+    #[test]
+    fn ignores_case() {
+        assert_eq!(did_you_mean("QEMU", HYPERVISORS), Some("qemu"));
+        assert_eq!(
+            did_you_mean("FireCracker", HYPERVISORS),
+            Some("firecracker")
+        );
+        assert_eq!(did_you_mean("binary", &["Binary"]), Some("Binary"));
+    }
+
+    #[test]
+    fn refuses_distant_names() {
+        assert_eq!(did_you_mean("kvm", HYPERVISORS), None);
+        assert_eq!(did_you_mean("xen", HYPERVISORS), None);
+        // Two edits on a short word is not a typo.
+        assert_eq!(did_you_mean("qxmx", HYPERVISORS), None);
+        assert_eq!(did_you_mean("anything", &[]), None);
+    }
+
+    #[test]
+    fn limit_grows_with_length() {
+        // Length 5: one edit allowed, two not.
+        assert_eq!(did_you_mean("abcdx", &["abcde"]), Some("abcde"));
+        assert_eq!(did_you_mean("abcxx", &["abcde"]), None);
+        // Length 6: two edits allowed, three not.
+        assert_eq!(did_you_mean("abcdxx", &["abcdef"]), Some("abcdef"));
+        assert_eq!(did_you_mean("abcxxx", &["abcdef"]), None);
+        // Length 9: three edits allowed, four not.
+        assert_eq!(did_you_mean("abcdefxxx", &["abcdefghi"]), Some("abcdefghi"));
+        assert_eq!(did_you_mean("abcdexxxx", &["abcdefghi"]), None);
+    }
+
+    #[test]
+    fn closest_wins_and_ties_go_to_the_first() {
+        assert_eq!(did_you_mean("spx", &["hvt", "spt"]), Some("spt"));
+        assert_eq!(did_you_mean("hpt", &["hvt", "spt"]), Some("hvt"));
+        assert_eq!(did_you_mean("hpt", &["spt", "hvt"]), Some("spt"));
+        // An exact match beats an earlier near match.
+        assert_eq!(did_you_mean("spt", &["sp", "spt"]), Some("spt"));
+    }
+}
