@@ -1,14 +1,1325 @@
-//! (being written) TEMP STUB
+//! urunc's rules for the `com.urunc.unikernel.*` keys, and the two forms an
+//! image carries them in.
+//!
+//! `check` and `build` run [`check`] on the user's keys before writing an
+//! image; `inspect` runs it on the keys found in any image. The same values
+//! go into an image twice: as plain text in the config Labels and manifest
+//! annotations ([`labels`]), and base64-encoded in `/urunc.json` for runtimes
+//! that do not pass annotations on ([`urunc_json`], read back by
+//! [`parse_urunc_json`]).
+//!
+//! Maps of keys throughout use the short key (`binary`) for urunc's keys and
+//! keep any other key as written.
+
 use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use serde_json::Value;
+
+use crate::suggest::did_you_mean;
+
+/// The prefix of every urunc annotation key.
 pub const PREFIX: &str = "com.urunc.unikernel.";
-pub const KEYS: &[&str] = &["unikernelType","hypervisor","binary","cmdline","unikernelVersion","initrd","block","blkMntPoint","useDMBlock","mountRootfs"];
-pub fn short_key(key: &str) -> Option<&'static str> { let k = key.strip_prefix(PREFIX).unwrap_or(key); KEYS.iter().copied().find(|x| *x == k) }
-pub fn full_key(short: &str) -> String { format!("{PREFIX}{short}") }
-pub fn check_path(_v: &str) -> Result<(), String> { Ok(()) }
-#[derive(Clone, Copy, Debug, PartialEq, Eq)] pub enum Severity { Error, Warning }
-pub struct Problem { pub severity: Severity, pub key: Option<&'static str>, pub message: String }
-pub struct Options { pub pair_check: bool }
-pub enum FileKind { Missing, File, Dir, Other }
-pub fn check(_a: &BTreeMap<String, String>, _f: &dyn Fn(&str) -> FileKind, _o: &Options) -> Vec<Problem> { vec![] }
-pub fn urunc_json(a: &BTreeMap<String, String>) -> Vec<u8> { serde_json::to_vec(a).unwrap() }
-pub fn labels(a: &BTreeMap<String, String>) -> BTreeMap<String, String> { a.iter().map(|(k,v)| (full_key(k), v.clone())).collect() }
+
+/// Short keys in the order urunc documents them.
+pub const KEYS: &[&str] = &[
+    "unikernelType",
+    "hypervisor",
+    "binary",
+    "cmdline",
+    "unikernelVersion",
+    "initrd",
+    "block",
+    "blkMntPoint",
+    "useDMBlock",
+    "mountRootfs",
+];
+
+/// The unikernel types urunc runs. `hedge` is left out: old urunc had only a
+/// stub for it, and [`check`] says so when it is asked for.
+pub const UNIKERNEL_TYPES: &[&str] = &[
+    "unikraft", "rumprun", "mirage", "mewz", "linux", "hermit", "freebsd",
+];
+
+/// The hypervisors (urunc calls them monitors) urunc drives.
+pub const HYPERVISORS: &[&str] = &[
+    "qemu",
+    "firecracker",
+    "cloud-hypervisor",
+    "hvt",
+    "spt",
+    "hyperlight-unikraft",
+];
+
+/// Which hypervisors urunc runs each unikernel type on.
+const PAIRS: &[(&str, &[&str])] = &[
+    ("unikraft", &["qemu", "firecracker", "hyperlight-unikraft"]),
+    ("rumprun", &["hvt", "spt"]),
+    ("mirage", &["qemu", "hvt", "spt"]),
+    ("mewz", &["qemu"]),
+    ("linux", &["qemu", "firecracker", "cloud-hypervisor"]),
+    ("hermit", &["qemu"]),
+    ("freebsd", &["qemu"]),
+];
+
+/// The longest path urunc accepts, in bytes.
+const MAX_PATH: usize = 4096;
+
+/// What urunc allows in a path, for error messages.
+const PATH_RULE: &str = "urunc allows only letters, digits and `._/-` in paths";
+
+/// Go's `base64.StdEncoding` as urunc decodes with it: padding required,
+/// non-zero trailing bits ignored.
+const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
+/// The short key for `key`, given either short (`binary`) or full
+/// (`com.urunc.unikernel.binary`); `None` for a key urunc does not know.
+pub fn short_key(key: &str) -> Option<&'static str> {
+    let short = key.strip_prefix(PREFIX).unwrap_or(key);
+    KEYS.iter().copied().find(|&k| k == short)
+}
+
+/// The full annotation name of a short key.
+pub fn full_key(short: &str) -> String {
+    format!("{PREFIX}{short}")
+}
+
+/// The hypervisors urunc runs `unikernel_type` on; empty for an unknown type.
+pub fn hypervisors_for(unikernel_type: &str) -> &'static [&'static str] {
+    PAIRS
+        .iter()
+        .find(|(t, _)| *t == unikernel_type)
+        .map_or(&[], |(_, hypervisors)| hypervisors)
+}
+
+/// Whether urunc runs `unikernel_type` on `hypervisor`.
+pub fn pair_supported(unikernel_type: &str, hypervisor: &str) -> bool {
+    hypervisors_for(unikernel_type).contains(&hypervisor)
+}
+
+/// Checks a `binary`, `initrd` or `block` value against urunc's path rules:
+/// an absolute, clean path (no `//`, `.` or `..` parts, no trailing `/`) of
+/// letters, digits and `._/-`, at most 4096 bytes, naming something below `/`.
+pub fn check_path(value: &str) -> Result<(), String> {
+    check_path_rules(value, false)
+}
+
+/// Checks a `blkMntPoint` value: the rules of [`check_path`], except that `/`
+/// itself is allowed.
+pub fn check_mount_point(value: &str) -> Result<(), String> {
+    check_path_rules(value, true)
+}
+
+/// The rules shared by [`check_path`] and [`check_mount_point`].
+fn check_path_rules(value: &str, root_allowed: bool) -> Result<(), String> {
+    let shown = value.escape_debug();
+    if value.is_empty() {
+        return Err("is empty; urunc needs an absolute path".to_string());
+    }
+    if value.len() > MAX_PATH {
+        return Err(format!(
+            "is {} bytes long; urunc allows at most {MAX_PATH}",
+            value.len()
+        ));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')))
+    {
+        // Spaces are the likely mistake, and the reason for the rule.
+        let why = if c == ' ' {
+            " (its monitors split command lines on spaces)"
+        } else {
+            ""
+        };
+        return Err(format!("`{shown}` contains {c:?}; {PATH_RULE}{why}"));
+    }
+    if !value.starts_with('/') {
+        return Err(format!(
+            "`{shown}` is relative; urunc needs an absolute path, such as `{}`",
+            clean(&format!("/{value}"))
+        ));
+    }
+    if value == "/" && !root_allowed {
+        return Err("`/` is the root directory; urunc needs the path of a file".to_string());
+    }
+    let cleaned = clean(value);
+    if cleaned != value {
+        return Err(if cleaned == "/" && !root_allowed {
+            format!("`{shown}` is not a clean path and names the root directory")
+        } else {
+            format!("`{shown}` is not a clean path; write `{cleaned}`")
+        });
+    }
+    Ok(())
+}
+
+/// The clean form of an absolute path, as Go's `filepath.Clean` gives it.
+fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// How bad a [`Problem`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// urunc would refuse the image or fail to run it.
+    Error,
+    /// urunc runs the image, but likely not as intended.
+    Warning,
+}
+
+/// Something wrong with a set of urunc keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// How bad it is.
+    pub severity: Severity,
+    /// The short key at fault, if it is one of urunc's.
+    pub key: Option<&'static str>,
+    /// What is wrong and what is allowed instead. It does not repeat `key`:
+    /// callers show it after the key or the key's place in the args file
+    /// (`annotations.binary: missing; urunc requires ...`).
+    pub message: String,
+}
+
+/// What [`check`] checks beyond urunc's fixed rules.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Refuse unikernel type and hypervisor pairs that urunc does not run;
+    /// off for a urunc newer than these rules.
+    pub pair_check: bool,
+}
+
+/// What an image's root filesystem holds at a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// Nothing.
+    Missing,
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else: a symlink, device, fifo or socket.
+    Other,
+}
+
+/// Checks a set of urunc keys against urunc's rules.
+///
+/// `annotations` maps short keys to plain (not base64) values; empty values
+/// count as unset, and keys that are not urunc's draw a warning.
+/// `file_kind(path)` says what the image's root filesystem holds at an
+/// absolute path. Problems come in a fixed order for the same input.
+pub fn check(
+    annotations: &BTreeMap<String, String>,
+    file_kind: &dyn Fn(&str) -> FileKind,
+    opts: &Options,
+) -> Vec<Problem> {
+    let mut problems = Problems::default();
+    let get = |key: &str| {
+        annotations
+            .get(key)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    };
+
+    for key in annotations
+        .keys()
+        .filter(|key| !KEYS.contains(&key.as_str()))
+    {
+        let name = key.strip_prefix(PREFIX).unwrap_or(key);
+        let hint = match did_you_mean(name, KEYS) {
+            Some(known) => format!("; did you mean `{known}`?"),
+            None => String::new(),
+        };
+        problems.warning(
+            None,
+            format!(
+                "unknown key `{}`: urunc ignores it{hint}",
+                key.escape_debug()
+            ),
+        );
+    }
+
+    let unikernel_type = get("unikernelType");
+    let hypervisor = get("hypervisor");
+    let known_type = unikernel_type.filter(|t| UNIKERNEL_TYPES.contains(t));
+    let known_hypervisor = hypervisor.filter(|h| HYPERVISORS.contains(h));
+
+    match unikernel_type {
+        None => problems.error(
+            "unikernelType",
+            format!(
+                "missing; urunc requires one of {}",
+                UNIKERNEL_TYPES.join(", ")
+            ),
+        ),
+        Some("hedge") => problems.error(
+            "unikernelType",
+            format!(
+                "`hedge` was only ever a stub in urunc and does not run; use one of {}",
+                UNIKERNEL_TYPES.join(", ")
+            ),
+        ),
+        Some(value) => problems.value("unikernelType", value, name_check(value, UNIKERNEL_TYPES)),
+    }
+    match hypervisor {
+        None => problems.error(
+            "hypervisor",
+            format!("missing; urunc requires one of {}", HYPERVISORS.join(", ")),
+        ),
+        Some(value) => problems.value("hypervisor", value, name_check(value, HYPERVISORS)),
+    }
+    if let (Some(t), Some(h)) = (known_type, known_hypervisor)
+        && opts.pair_check
+        && !pair_supported(t, h)
+    {
+        problems.error(
+            "hypervisor",
+            format!(
+                "urunc does not run {t} on {h}; {t} runs on {} \
+                 (--no-pair-check allows it, for a newer urunc)",
+                hypervisors_for(t).join(", ")
+            ),
+        );
+    }
+
+    match get("binary") {
+        None => problems.error(
+            "binary",
+            "missing; urunc requires the absolute path of the kernel in the image, \
+             such as /unikernel/kernel"
+                .to_string(),
+        ),
+        Some(path) => problems.value("binary", path, file_check(path, file_kind)),
+    }
+    for key in ["cmdline", "unikernelVersion"] {
+        if let Some(value) = get(key) {
+            problems.value(key, value, Ok(()));
+        }
+    }
+    for key in ["initrd", "block"] {
+        if let Some(path) = get(key) {
+            problems.value(key, path, file_check(path, file_kind));
+        }
+    }
+    if let Some(path) = get("blkMntPoint") {
+        problems.value("blkMntPoint", path, check_mount_point(path));
+    }
+    for key in ["useDMBlock", "mountRootfs"] {
+        if let Some(value) = get(key) {
+            let result = match value {
+                "true" | "false" => Ok(()),
+                _ => Err(format!(
+                    "`{}` is not a boolean; urunc takes exactly `true` or `false`",
+                    value.escape_debug()
+                )),
+            };
+            problems.value(key, value, result);
+        }
+    }
+
+    let initrd = get("initrd").is_some();
+    let block = get("block").is_some();
+    if block && get("blkMntPoint").is_none() {
+        problems.error(
+            "block",
+            "needs `blkMntPoint`, where the guest mounts it (`/` for its root); \
+             newer urunc refuses a block image without one"
+                .to_string(),
+        );
+    }
+    if known_type == Some("rumprun") && get("blkMntPoint") == Some("/") {
+        problems.error(
+            "blkMntPoint",
+            "rumprun cannot mount a block image at `/`; use a directory such as /data".to_string(),
+        );
+    }
+    if known_hypervisor == Some("hyperlight-unikraft") && !initrd {
+        problems.error(
+            "initrd",
+            "missing; hyperlight-unikraft requires it and loads the application from it"
+                .to_string(),
+        );
+    }
+
+    let solo5 = known_hypervisor.filter(|h| matches!(*h, "hvt" | "spt"));
+    let ignores_block = known_type.filter(|t| matches!(*t, "unikraft" | "mewz"));
+    if let (true, Some(h)) = (initrd, solo5) {
+        problems.warning(
+            Some("initrd"),
+            format!("{h} has no initrd; urunc ignores `initrd`"),
+        );
+    }
+    if let (true, Some(t)) = (block, ignores_block) {
+        problems.warning(
+            Some("block"),
+            format!("{t} does not use a block image; urunc ignores `block`"),
+        );
+    } else if initrd && block && solo5.is_none() {
+        problems.warning(
+            Some("block"),
+            "`initrd` is set too and wins: the guest's root is the initrd, not the block image"
+                .to_string(),
+        );
+    }
+    problems.0
+}
+
+/// The problems found so far, in the order found.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    /// Records an error about `key`.
+    fn error(&mut self, key: &'static str, message: String) {
+        self.0.push(Problem {
+            severity: Severity::Error,
+            key: Some(key),
+            message,
+        });
+    }
+
+    /// Records a warning, about `key` if given.
+    fn warning(&mut self, key: Option<&'static str>, message: String) {
+        self.0.push(Problem {
+            severity: Severity::Warning,
+            key,
+            message,
+        });
+    }
+
+    /// Records the outcome of checking `key`'s `value`: the error if any,
+    /// noting when the value looks base64-encoded, or else a warning when it
+    /// does.
+    fn value(&mut self, key: &'static str, value: &str, result: Result<(), String>) {
+        let decoded = looks_base64(value);
+        match (result, decoded) {
+            (Err(e), None) => self.error(key, e),
+            (Err(e), Some(plain)) => self.error(key, format!("{e} ({})", base64_note(&plain))),
+            (Ok(()), Some(plain)) => self.warning(Some(key), base64_note(&plain)),
+            (Ok(()), None) => {}
+        }
+    }
+}
+
+/// Checks that `value` is one of `known`, suggesting the nearest on a typo.
+fn name_check(value: &str, known: &[&str]) -> Result<(), String> {
+    if known.contains(&value) {
+        return Ok(());
+    }
+    let hint = match did_you_mean(value, known) {
+        Some(near) => format!("; did you mean `{near}`?"),
+        None => String::new(),
+    };
+    Err(format!(
+        "unknown `{}`; urunc knows {}{hint}",
+        value.escape_debug(),
+        known.join(", ")
+    ))
+}
+
+/// Checks that `path` follows urunc's path rules and is a regular file in the
+/// image.
+fn file_check(path: &str, file_kind: &dyn Fn(&str) -> FileKind) -> Result<(), String> {
+    check_path(path)?;
+    match file_kind(path) {
+        FileKind::File => Ok(()),
+        FileKind::Missing => Err(format!("`{path}` is not in the image")),
+        FileKind::Dir => Err(format!(
+            "`{path}` is a directory; urunc needs a regular file"
+        )),
+        FileKind::Other => Err(format!(
+            "`{path}` is not a regular file (a symlink, device or the like); \
+             urunc needs a regular file"
+        )),
+    }
+}
+
+/// The text `value` decodes to, when it looks like base64 of printable text:
+/// the mistake of base64-encoding a value where plain text belongs.
+fn looks_base64(value: &str) -> Option<String> {
+    // Canonical padded base64 only, as an encoder writes it: four or more
+    // characters of the alphabet, a multiple of four long.
+    if value.len() < 4 || !value.len().is_multiple_of(4) {
+        return None;
+    }
+    let decoded = STANDARD.decode(value).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let printable = !text.is_empty() && !text.chars().any(char::is_control);
+    printable.then_some(text)
+}
+
+/// The note for a value that looks base64-encoded.
+fn base64_note(plain: &str) -> String {
+    format!(
+        "looks base64-encoded, for `{}`: labels and annotations take plain text, \
+         only urunc.json holds base64",
+        plain.escape_debug()
+    )
+}
+
+/// The name a key has in an image: the full annotation name for urunc's
+/// short keys, any other key as it is.
+fn image_key(key: &str) -> String {
+    if KEYS.contains(&key) {
+        full_key(key)
+    } else {
+        key.to_string()
+    }
+}
+
+/// The contents of `/urunc.json` for `annotations` (short key -> plain value).
+///
+/// Canonical: one compact JSON object with the full key names in sorted
+/// order, each value base64-encoded (standard alphabet, padded), then a
+/// newline. Keys that are not urunc's short keys are written as they are.
+pub fn urunc_json(annotations: &BTreeMap<String, String>) -> Vec<u8> {
+    let encoded: BTreeMap<String, String> = annotations
+        .iter()
+        .map(|(key, value)| (image_key(key), STANDARD.encode(value)))
+        .collect();
+    // Built from a sorted map, so the order is sorted whether serde_json's
+    // map keeps keys sorted or in insertion order.
+    let object: serde_json::Map<String, Value> = encoded
+        .into_iter()
+        .map(|(key, value)| (key, Value::String(value)))
+        .collect();
+    let mut bytes = Value::Object(object).to_string().into_bytes();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Reads a `/urunc.json` into short key -> plain value (other keys keep their
+/// full name).
+///
+/// Strict where urunc is: a file that is not a JSON object, or a urunc key
+/// whose value is not a string of valid base64, makes urunc fall back to
+/// runc, and is an error here naming the key. Other keys, which urunc
+/// ignores, must still be base64 strings, and every value must decode to
+/// UTF-8 text. A null value counts as unset, as it does for urunc.
+pub fn parse_urunc_json(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    const FALLBACK: &str = "urunc would fall back to runc";
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| format!("urunc.json is not valid JSON ({e}); {FALLBACK}"))?;
+    let Value::Object(object) = value else {
+        return Err(format!(
+            "urunc.json is {}, not a JSON object; {FALLBACK}",
+            json_kind(&value)
+        ));
+    };
+    let mut annotations = BTreeMap::new();
+    for (key, value) in object {
+        let short = key.strip_prefix(PREFIX).and_then(short_key);
+        let consequence = if short.is_some() {
+            FALLBACK
+        } else {
+            "urunc ignores this key, but its value should still be base64"
+        };
+        let encoded = match value {
+            // Go decodes null into a string as "unset".
+            Value::Null => continue,
+            Value::String(encoded) => encoded,
+            value => {
+                return Err(format!(
+                    "urunc.json: `{key}` is {}, not a base64 string; {consequence}",
+                    json_kind(&value)
+                ));
+            }
+        };
+        // Go's decoder skips line breaks.
+        let encoded = encoded.replace(['\r', '\n'], "");
+        let decoded = GO_STD_ENCODING.decode(&encoded).map_err(|e| {
+            format!(
+                "urunc.json: `{key}` is not valid base64 (standard alphabet, padded): {e}; \
+                 {consequence}"
+            )
+        })?;
+        let plain = String::from_utf8(decoded).map_err(|_| {
+            format!(
+                "urunc.json: `{key}` does not decode to UTF-8 text \
+                     (plain text where base64 belongs?)"
+            )
+        })?;
+        let name = match short {
+            Some(short) => short.to_string(),
+            None if KEYS.contains(&key.as_str()) => {
+                return Err(format!(
+                    "urunc.json: `{key}` lacks the `{PREFIX}` prefix, so urunc ignores it; \
+                     write `{}`",
+                    full_key(&key)
+                ));
+            }
+            None => key,
+        };
+        annotations.insert(name, plain);
+    }
+    Ok(annotations)
+}
+
+/// "an array", "a number", ... for error messages.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The config Labels (and manifest annotations) for `annotations`: full key
+/// names, plain values. Keys that are not urunc's short keys are kept as
+/// they are.
+pub fn labels(annotations: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    annotations
+        .iter()
+        .map(|(key, value)| (image_key(key), value.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// A map of short keys to plain values.
+    fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The root filesystem the checks below look into.
+    fn image(path: &str) -> FileKind {
+        match path {
+            "/unikernel/kernel" | "/unikernel/initrd" | "/disk.img" => FileKind::File,
+            "/unikernel" => FileKind::Dir,
+            "/link" => FileKind::Other,
+            _ => FileKind::Missing,
+        }
+    }
+
+    /// Checks `pairs` against [`image`].
+    fn run(pairs: &[(&str, &str)], pair_check: bool) -> Vec<Problem> {
+        check(&ann(pairs), &image, &Options { pair_check })
+    }
+
+    /// Checks `pairs` with the pair check on.
+    fn checked(pairs: &[(&str, &str)]) -> Vec<Problem> {
+        run(pairs, true)
+    }
+
+    /// A valid unikraft-on-qemu set plus `extra` (which may override).
+    fn unikraft(extra: &[(&str, &str)]) -> Vec<Problem> {
+        let mut all = vec![
+            ("unikernelType", "unikraft"),
+            ("hypervisor", "qemu"),
+            ("binary", "/unikernel/kernel"),
+        ];
+        all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        all.extend_from_slice(extra);
+        checked(&all)
+    }
+
+    /// The only problem in `problems`, which must have this severity and key
+    /// and mention every one of `words`.
+    fn only(problems: &[Problem], severity: Severity, key: Option<&str>, words: &[&str]) {
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        let p = &problems[0];
+        assert_eq!(p.severity, severity, "{p:#?}");
+        assert_eq!(p.key, key, "{p:#?}");
+        for word in words {
+            assert!(p.message.contains(word), "{:?} lacks {word:?}", p.message);
+        }
+    }
+
+    #[test]
+    fn key_names() {
+        assert_eq!(short_key("binary"), Some("binary"));
+        assert_eq!(short_key("com.urunc.unikernel.binary"), Some("binary"));
+        assert_eq!(
+            short_key("com.urunc.unikernel.blkMntPoint"),
+            Some("blkMntPoint")
+        );
+        assert_eq!(short_key("Binary"), None);
+        assert_eq!(short_key("com.urunc.unikernel.foo"), None);
+        assert_eq!(short_key("org.example.binary"), None);
+        assert_eq!(short_key(""), None);
+        assert_eq!(full_key("binary"), "com.urunc.unikernel.binary");
+        assert_eq!(full_key("mountRootfs"), "com.urunc.unikernel.mountRootfs");
+        assert_eq!(KEYS.len(), 10);
+        assert_eq!(KEYS[0], "unikernelType");
+    }
+
+    #[test]
+    fn pair_table() {
+        let yes = [
+            ("unikraft", "qemu"),
+            ("unikraft", "firecracker"),
+            ("unikraft", "hyperlight-unikraft"),
+            ("rumprun", "hvt"),
+            ("rumprun", "spt"),
+            ("mirage", "qemu"),
+            ("mirage", "hvt"),
+            ("mirage", "spt"),
+            ("mewz", "qemu"),
+            ("linux", "qemu"),
+            ("linux", "firecracker"),
+            ("linux", "cloud-hypervisor"),
+            ("hermit", "qemu"),
+            ("freebsd", "qemu"),
+        ];
+        for t in UNIKERNEL_TYPES {
+            for h in HYPERVISORS {
+                let want = yes.contains(&(*t, *h));
+                assert_eq!(pair_supported(t, h), want, "{t} on {h}");
+            }
+        }
+        assert!(!pair_supported("rumprun", "qemu"));
+        assert!(!pair_supported("hedge", "qemu"));
+        assert!(!pair_supported("unikraft", "kvm"));
+        assert!(hypervisors_for("nope").is_empty());
+    }
+
+    #[test]
+    fn paths_accepted() {
+        for path in [
+            "/unikernel/kernel",
+            "/a",
+            "/a-b_c.d/E9",
+            "/.hidden",
+            "/a/..b",
+            "/-x",
+        ] {
+            assert_eq!(check_path(path), Ok(()), "{path}");
+            assert_eq!(check_mount_point(path), Ok(()), "{path}");
+        }
+        let longest = format!("/{}", "a".repeat(4095));
+        assert_eq!(check_path(&longest), Ok(()));
+    }
+
+    /// The error for `path`, which must mention every one of `words`.
+    fn path_error(path: &str, words: &[&str]) {
+        match check_path(path) {
+            Ok(()) => panic!("{path:?} accepted"),
+            Err(e) => {
+                for word in words {
+                    assert!(e.contains(word), "{path:?}: {e:?} lacks {word:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn paths_refused() {
+        path_error("", &["empty", "absolute"]);
+        path_error("unikernel/kernel", &["relative", "`/unikernel/kernel`"]);
+        path_error("./kernel", &["relative", "`/kernel`"]);
+        path_error("-kernel", &["relative"]);
+        path_error("/", &["root directory", "file"]);
+        path_error(
+            "/my kernel",
+            &["' '", "letters, digits and `._/-`", "spaces"],
+        );
+        path_error("/a\tb", &["'\\t'", "`/a\\tb`", "letters, digits"]);
+        path_error("/kernël", &["'ë'", "letters, digits"]);
+        path_error("/a=b", &["'='"]);
+        path_error("/a//b", &["not a clean path", "`/a/b`"]);
+        path_error("/a/", &["not a clean path", "`/a`"]);
+        path_error("/a/./b", &["not a clean path", "`/a/b`"]);
+        path_error("/a/../b", &["not a clean path", "`/b`"]);
+        path_error("/..", &["root directory"]);
+        path_error("/./", &["root directory"]);
+        let too_long = format!("/{}", "a".repeat(4096));
+        path_error(&too_long, &["4097 bytes", "at most 4096"]);
+    }
+
+    #[test]
+    fn mount_points() {
+        assert_eq!(check_mount_point("/"), Ok(()));
+        assert_eq!(check_mount_point("/data"), Ok(()));
+        let e = check_mount_point("/data/").unwrap_err();
+        assert!(e.contains("`/data`"), "{e}");
+        let e = check_mount_point("//").unwrap_err();
+        assert!(e.contains("write `/`"), "{e}");
+        assert!(check_mount_point("data").is_err());
+        assert!(check_mount_point("/my data").is_err());
+        assert!(check_mount_point("").is_err());
+    }
+
+    #[test]
+    fn every_supported_pair_passes() {
+        for t in UNIKERNEL_TYPES {
+            for h in hypervisors_for(t) {
+                let mut pairs = vec![
+                    ("unikernelType", *t),
+                    ("hypervisor", *h),
+                    ("binary", "/unikernel/kernel"),
+                ];
+                if *h == "hyperlight-unikraft" {
+                    pairs.push(("initrd", "/unikernel/initrd"));
+                }
+                assert_eq!(checked(&pairs), [], "{t} on {h}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_valid_set_passes() {
+        let problems = checked(&[
+            ("unikernelType", "linux"),
+            ("hypervisor", "firecracker"),
+            ("binary", "/unikernel/kernel"),
+            ("cmdline", "/bin/app --port 80"),
+            ("unikernelVersion", "6.6.1"),
+            ("block", "/disk.img"),
+            ("blkMntPoint", "/"),
+            ("useDMBlock", "false"),
+            ("mountRootfs", "true"),
+        ]);
+        assert_eq!(problems, []);
+    }
+
+    #[test]
+    fn required_keys() {
+        let problems = checked(&[]);
+        let keys: Vec<_> = problems.iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            [Some("unikernelType"), Some("hypervisor"), Some("binary")]
+        );
+        assert!(problems.iter().all(|p| p.severity == Severity::Error));
+        assert!(problems[0].message.contains("missing; urunc requires"));
+        assert!(problems[0].message.contains("unikraft, rumprun"));
+        assert!(problems[1].message.contains("qemu, firecracker"));
+        assert!(problems[2].message.contains("absolute path"));
+
+        // An empty value is no value.
+        only(
+            &unikraft(&[("binary", "")]),
+            Severity::Error,
+            Some("binary"),
+            &["missing"],
+        );
+    }
+
+    #[test]
+    fn unknown_types() {
+        only(
+            &unikraft(&[("unikernelType", "unikraf")]),
+            Severity::Error,
+            Some("unikernelType"),
+            &[
+                "unknown `unikraf`",
+                "unikraft, rumprun, mirage",
+                "did you mean `unikraft`?",
+            ],
+        );
+        let problems = unikraft(&[("unikernelType", "osv")]);
+        only(
+            &problems,
+            Severity::Error,
+            Some("unikernelType"),
+            &["unknown `osv`"],
+        );
+        assert!(!problems[0].message.contains("did you mean"));
+        // urunc compares exactly.
+        only(
+            &unikraft(&[("unikernelType", "Unikraft")]),
+            Severity::Error,
+            Some("unikernelType"),
+            &["did you mean `unikraft`?"],
+        );
+        only(
+            &unikraft(&[("unikernelType", "hedge")]),
+            Severity::Error,
+            Some("unikernelType"),
+            &["stub", "unikraft"],
+        );
+    }
+
+    #[test]
+    fn unknown_hypervisors() {
+        only(
+            &unikraft(&[("hypervisor", "qemo")]),
+            Severity::Error,
+            Some("hypervisor"),
+            &["unknown `qemo`", "cloud-hypervisor", "did you mean `qemu`?"],
+        );
+        let problems = unikraft(&[("hypervisor", "kvm")]);
+        only(
+            &problems,
+            Severity::Error,
+            Some("hypervisor"),
+            &["unknown `kvm`"],
+        );
+        assert!(!problems[0].message.contains("did you mean"));
+    }
+
+    #[test]
+    fn pairs_urunc_does_not_run() {
+        let pairs = [
+            ("unikernelType", "unikraft"),
+            ("hypervisor", "hvt"),
+            ("binary", "/unikernel/kernel"),
+        ];
+        only(
+            &run(&pairs, true),
+            Severity::Error,
+            Some("hypervisor"),
+            &[
+                "does not run unikraft on hvt",
+                "qemu, firecracker, hyperlight-unikraft",
+                "--no-pair-check",
+            ],
+        );
+        assert_eq!(run(&pairs, false), []);
+        let rumprun = [
+            ("unikernelType", "rumprun"),
+            ("hypervisor", "qemu"),
+            ("binary", "/unikernel/kernel"),
+        ];
+        only(
+            &run(&rumprun, true),
+            Severity::Error,
+            Some("hypervisor"),
+            &["hvt, spt"],
+        );
+    }
+
+    #[test]
+    fn files_in_the_image() {
+        only(
+            &unikraft(&[("binary", "/unikernel/app")]),
+            Severity::Error,
+            Some("binary"),
+            &["`/unikernel/app` is not in the image"],
+        );
+        only(
+            &unikraft(&[("binary", "/unikernel")]),
+            Severity::Error,
+            Some("binary"),
+            &["directory", "regular file"],
+        );
+        only(
+            &unikraft(&[("binary", "/link")]),
+            Severity::Error,
+            Some("binary"),
+            &["not a regular file"],
+        );
+        only(
+            &unikraft(&[("initrd", "/initrd.cpio")]),
+            Severity::Error,
+            Some("initrd"),
+            &["not in the image"],
+        );
+        let linux = |block: &str| {
+            checked(&[
+                ("unikernelType", "linux"),
+                ("hypervisor", "qemu"),
+                ("binary", "/unikernel/kernel"),
+                ("block", block),
+                ("blkMntPoint", "/"),
+            ])
+        };
+        assert_eq!(linux("/disk.img"), []);
+        only(
+            &linux("/unikernel"),
+            Severity::Error,
+            Some("block"),
+            &["directory"],
+        );
+    }
+
+    #[test]
+    fn bad_paths_are_not_looked_up() {
+        let lookups = Cell::new(0);
+        let counting = |path: &str| {
+            lookups.set(lookups.get() + 1);
+            image(path)
+        };
+        let problems = check(
+            &ann(&[
+                ("unikernelType", "unikraft"),
+                ("hypervisor", "qemu"),
+                ("binary", "unikernel/kernel"),
+                ("initrd", "/unikernel//initrd"),
+            ]),
+            &counting,
+            &Options { pair_check: true },
+        );
+        assert_eq!(lookups.get(), 0);
+        let keys: Vec<_> = problems.iter().map(|p| p.key).collect();
+        assert_eq!(keys, [Some("binary"), Some("initrd")]);
+        assert!(problems[0].message.contains("relative"), "{problems:#?}");
+        assert!(
+            problems[1].message.contains("`/unikernel/initrd`"),
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn mount_point_values() {
+        let rumprun = |mount: &str| {
+            checked(&[
+                ("unikernelType", "rumprun"),
+                ("hypervisor", "hvt"),
+                ("binary", "/unikernel/kernel"),
+                ("block", "/disk.img"),
+                ("blkMntPoint", mount),
+            ])
+        };
+        assert_eq!(rumprun("/data"), []);
+        only(
+            &rumprun("/"),
+            Severity::Error,
+            Some("blkMntPoint"),
+            &["rumprun", "`/`", "/data"],
+        );
+        only(
+            &rumprun("data"),
+            Severity::Error,
+            Some("blkMntPoint"),
+            &["relative"],
+        );
+    }
+
+    #[test]
+    fn block_needs_a_mount_point() {
+        let problems = checked(&[
+            ("unikernelType", "linux"),
+            ("hypervisor", "qemu"),
+            ("binary", "/unikernel/kernel"),
+            ("block", "/disk.img"),
+        ]);
+        only(
+            &problems,
+            Severity::Error,
+            Some("block"),
+            &["needs `blkMntPoint`"],
+        );
+    }
+
+    #[test]
+    fn booleans() {
+        for key in ["useDMBlock", "mountRootfs"] {
+            for good in ["true", "false"] {
+                assert_eq!(unikraft(&[(key, good)]), [], "{key}={good}");
+            }
+            for bad in ["True", "yes", "1", "false "] {
+                only(
+                    &unikraft(&[(key, bad)]),
+                    Severity::Error,
+                    Some(key),
+                    &["not a boolean", "`true` or `false`"],
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hyperlight_needs_an_initrd() {
+        let without = [
+            ("unikernelType", "unikraft"),
+            ("hypervisor", "hyperlight-unikraft"),
+            ("binary", "/unikernel/kernel"),
+        ];
+        only(
+            &checked(&without),
+            Severity::Error,
+            Some("initrd"),
+            &["missing", "hyperlight-unikraft requires"],
+        );
+        let mut with = without.to_vec();
+        with.push(("initrd", "/unikernel/initrd"));
+        assert_eq!(checked(&with), []);
+    }
+
+    #[test]
+    fn initrd_on_solo5_is_ignored() {
+        for h in ["hvt", "spt"] {
+            let problems = checked(&[
+                ("unikernelType", "mirage"),
+                ("hypervisor", h),
+                ("binary", "/unikernel/kernel"),
+                ("initrd", "/unikernel/initrd"),
+            ]);
+            only(
+                &problems,
+                Severity::Warning,
+                Some("initrd"),
+                &[h, "ignores `initrd`"],
+            );
+        }
+        assert_eq!(unikraft(&[("initrd", "/unikernel/initrd")]), []);
+    }
+
+    #[test]
+    fn initrd_wins_over_block() {
+        let problems = checked(&[
+            ("unikernelType", "linux"),
+            ("hypervisor", "qemu"),
+            ("binary", "/unikernel/kernel"),
+            ("initrd", "/unikernel/initrd"),
+            ("block", "/disk.img"),
+            ("blkMntPoint", "/"),
+        ]);
+        only(
+            &problems,
+            Severity::Warning,
+            Some("block"),
+            &["`initrd`", "wins"],
+        );
+        // On hvt the initrd is ignored, so the block image is used.
+        let problems = checked(&[
+            ("unikernelType", "rumprun"),
+            ("hypervisor", "hvt"),
+            ("binary", "/unikernel/kernel"),
+            ("initrd", "/unikernel/initrd"),
+            ("block", "/disk.img"),
+            ("blkMntPoint", "/data"),
+        ]);
+        only(&problems, Severity::Warning, Some("initrd"), &["hvt"]);
+    }
+
+    #[test]
+    fn block_unused_by_unikraft_and_mewz() {
+        for t in ["unikraft", "mewz"] {
+            let problems = checked(&[
+                ("unikernelType", t),
+                ("hypervisor", "qemu"),
+                ("binary", "/unikernel/kernel"),
+                ("initrd", "/unikernel/initrd"),
+                ("block", "/disk.img"),
+                ("blkMntPoint", "/data"),
+            ]);
+            only(
+                &problems,
+                Severity::Warning,
+                Some("block"),
+                &[t, "ignores `block`"],
+            );
+        }
+    }
+
+    #[test]
+    fn base64_where_plain_text_belongs() {
+        only(
+            &unikraft(&[("hypervisor", "cWVtdQ==")]),
+            Severity::Error,
+            Some("hypervisor"),
+            &["unknown `cWVtdQ==`", "base64", "`qemu`", "plain text"],
+        );
+        only(
+            &unikraft(&[("unikernelType", "dW5pa3JhZnQ=")]),
+            Severity::Error,
+            Some("unikernelType"),
+            &["base64", "`unikraft`"],
+        );
+        only(
+            &unikraft(&[("binary", "L3VuaWtlcm5lbC9rZXJuZWw=")]),
+            Severity::Error,
+            Some("binary"),
+            &["'='", "base64", "`/unikernel/kernel`"],
+        );
+        only(
+            &unikraft(&[("mountRootfs", "dHJ1ZQ==")]),
+            Severity::Error,
+            Some("mountRootfs"),
+            &["not a boolean", "base64", "`true`"],
+        );
+        // Free text cannot be wrong, so a look-alike is only a warning.
+        only(
+            &unikraft(&[("cmdline", "aGVsbG8gd29ybGQ=")]),
+            Severity::Warning,
+            Some("cmdline"),
+            &["base64", "`hello world`"],
+        );
+        // Text that is valid base64 of binary bytes is left alone.
+        assert_eq!(unikraft(&[("cmdline", "test")]), []);
+        assert_eq!(unikraft(&[("cmdline", "AAAA")]), []);
+        assert_eq!(unikraft(&[("cmdline", "hello world")]), []);
+        assert_eq!(unikraft(&[("unikernelVersion", "0.16.1")]), []);
+    }
+
+    #[test]
+    fn unknown_keys() {
+        let problems = unikraft(&[("hypervsor", "qemu")]);
+        only(
+            &problems,
+            Severity::Warning,
+            None,
+            &["unknown key `hypervsor`", "did you mean `hypervisor`?"],
+        );
+        let problems = unikraft(&[("org.example.owner", "me")]);
+        only(
+            &problems,
+            Severity::Warning,
+            None,
+            &["`org.example.owner`", "ignores"],
+        );
+        assert!(!problems[0].message.contains("did you mean"));
+        let problems = unikraft(&[("com.urunc.unikernel.initrdd", "/x")]);
+        only(
+            &problems,
+            Severity::Warning,
+            None,
+            &["did you mean `initrd`?"],
+        );
+    }
+
+    #[test]
+    fn urunc_json_is_canonical() {
+        let json = urunc_json(&ann(&[
+            ("unikernelType", "unikraft"),
+            ("hypervisor", "qemu"),
+            ("binary", "/unikernel/kernel"),
+        ]));
+        let want = concat!(
+            r#"{"com.urunc.unikernel.binary":"L3VuaWtlcm5lbC9rZXJuZWw=","#,
+            r#""com.urunc.unikernel.hypervisor":"cWVtdQ==","#,
+            r#""com.urunc.unikernel.unikernelType":"dW5pa3JhZnQ="}"#,
+            "\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&json), want);
+        assert_eq!(urunc_json(&BTreeMap::new()), b"{}\n");
+
+        // Keys sort by their full name; other keys keep theirs.
+        let json = urunc_json(&ann(&[
+            ("cmdline", "a \"b\" ünï"),
+            ("zz.other", "x"),
+            ("a.other", "v"),
+        ]));
+        let want = concat!(
+            r#"{"a.other":"dg==","#,
+            r#""com.urunc.unikernel.cmdline":"YSAiYiIgw7xuw68=","#,
+            r#""zz.other":"eA=="}"#,
+            "\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&json), want);
+    }
+
+    #[test]
+    fn urunc_json_round_trips() {
+        let annotations = ann(&[
+            ("unikernelType", "linux"),
+            ("hypervisor", "qemu"),
+            ("binary", "/unikernel/kernel"),
+            ("cmdline", "/bin/sh -c 'echo \"hi\"' ünï"),
+            ("blkMntPoint", "/"),
+            ("org.example.x", ""),
+        ]);
+        assert_eq!(parse_urunc_json(&urunc_json(&annotations)), Ok(annotations));
+    }
+
+    /// The error parsing `json` gives, which must mention every one of `words`.
+    fn json_error(json: &str, words: &[&str]) {
+        match parse_urunc_json(json.as_bytes()) {
+            Ok(map) => panic!("{json} parsed as {map:?}"),
+            Err(e) => {
+                for word in words {
+                    assert!(e.contains(word), "{json}: {e:?} lacks {word:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn urunc_json_refused() {
+        json_error(
+            "[]",
+            &["an array", "not a JSON object", "fall back to runc"],
+        );
+        json_error("{", &["not valid JSON", "fall back to runc"]);
+        json_error("", &["not valid JSON"]);
+        json_error(
+            r#"{"com.urunc.unikernel.binary": 5}"#,
+            &[
+                "`com.urunc.unikernel.binary`",
+                "a number",
+                "fall back to runc",
+            ],
+        );
+        json_error(
+            r#"{"com.urunc.unikernel.hypervisor": ["cWVtdQ=="]}"#,
+            &["an array", "fall back to runc"],
+        );
+        json_error(
+            r#"{"com.urunc.unikernel.hypervisor": "cWVtdQ"}"#,
+            &[
+                "`com.urunc.unikernel.hypervisor`",
+                "not valid base64",
+                "fall back to runc",
+            ],
+        );
+        json_error(
+            r#"{"com.urunc.unikernel.hypervisor": "qemu!"}"#,
+            &["not valid base64"],
+        );
+        json_error(
+            r#"{"com.urunc.unikernel.hypervisor": "qemu"}"#,
+            &["`com.urunc.unikernel.hypervisor`", "UTF-8", "plain text"],
+        );
+        json_error(
+            r#"{"org.example.x": 1}"#,
+            &["`org.example.x`", "urunc ignores"],
+        );
+        json_error(
+            r#"{"binary": "L2E="}"#,
+            &["prefix", "`com.urunc.unikernel.binary`"],
+        );
+    }
+
+    #[test]
+    fn urunc_json_read_like_go() {
+        // Go ignores line breaks and non-zero trailing bits, and reads null
+        // as unset.
+        let parsed = parse_urunc_json(
+            br#"{"com.urunc.unikernel.hypervisor": "cWVt\ndQ==",
+                 "com.urunc.unikernel.unikernelType": "bWV3eh==",
+                 "com.urunc.unikernel.initrd": null,
+                 "com.urunc.unikernel.cmdline": ""}"#,
+        );
+        let want = ann(&[
+            ("hypervisor", "qemu"),
+            ("unikernelType", "mewz"),
+            ("cmdline", ""),
+        ]);
+        assert_eq!(parsed, Ok(want));
+        // Unknown urunc keys are kept under their full name.
+        let parsed = parse_urunc_json(br#"{"com.urunc.unikernel.future": "L2RhdGE="}"#);
+        assert_eq!(parsed, Ok(ann(&[("com.urunc.unikernel.future", "/data")])));
+    }
+
+    #[test]
+    fn labels_are_plain() {
+        let got = labels(&ann(&[
+            ("hypervisor", "qemu"),
+            ("binary", "/unikernel/kernel"),
+            ("org.example.x", "y"),
+        ]));
+        let want = ann(&[
+            ("com.urunc.unikernel.hypervisor", "qemu"),
+            ("com.urunc.unikernel.binary", "/unikernel/kernel"),
+            ("org.example.x", "y"),
+        ]);
+        assert_eq!(got, want);
+    }
+}
