@@ -10,6 +10,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -61,7 +62,8 @@ pub fn write(plan: &Plan, format: Format, out: &Output) -> Result<Written> {
                 .tempfile_in(&dir)
                 .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
             let written = write_tar(plan, format, tmp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
-            tmp.as_file().sync_all().ok();
+            // Temporary files are private; the finished archive is an ordinary file.
+            tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644))?;
             tmp.persist(path).with_context(|| format!("cannot move the finished archive to {}", path.display()))?;
             Ok(written)
         }
@@ -172,6 +174,7 @@ fn write_layout_dir(plan: &Plan, dir: &Path) -> Result<Written> {
     if dir.exists() {
         fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
     }
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))?;
     let kept = tmp.keep();
     fs::rename(&kept, dir).with_context(|| format!("cannot move the finished layout to {}", dir.display()))?;
     Ok(Written { manifest: docs.manifest_desc, layer_bytes: layer.size })

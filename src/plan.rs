@@ -109,12 +109,16 @@ pub fn rel(target: &str) -> &str {
 }
 
 /// Adds one `files` entry: a file, or a directory copied recursively with
-/// symlinks kept. A link named directly is followed, like `cp` does.
+/// symlinks kept (a directory may go to `/`). A link named directly is
+/// followed, like `cp` does.
 pub fn add_source(tree: &mut Tree, f: &FileSpec) -> Result<()> {
     let meta = fs::metadata(&f.source).with_context(|| format!("cannot read {}", f.source.display()))?;
     let target = rel(&f.target);
     if meta.is_dir() {
-        tree.insert(target, Node::Dir { mode: f.mode.unwrap_or(DIR_MODE) })?;
+        // A directory copied to "/" fills the root, which has no entry of its own.
+        if !target.is_empty() {
+            tree.insert(target, Node::Dir { mode: f.mode.unwrap_or(DIR_MODE) })?;
+        }
         add_dir(tree, &f.source, target)
     } else if meta.is_file() {
         tree.insert(target, file_node(&f.source, &meta, f.mode))
@@ -132,7 +136,7 @@ fn add_dir(tree: &mut Tree, dir: &Path, target: &str) -> Result<()> {
         let Some(name) = name.to_str() else {
             bail!("{} has a name that is not UTF-8; rename it", path.display());
         };
-        let child = format!("{target}/{name}");
+        let child = if target.is_empty() { name.to_string() } else { format!("{target}/{name}") };
         let meta = fs::symlink_metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let ft = meta.file_type();
         if ft.is_symlink() {
