@@ -1,0 +1,75 @@
+# The `files` of an image (or of its rootfs) in the list form the CLI takes
+# from Nix: [ { source = "/nix/store/..."; target = "/t"; mode = "0755"; } ],
+# sources already in the store.
+#
+# `files` is either the args.nix attribute set, whose keys are paths
+# relative to `root` (the args file's directory) or absolute,
+#   { "./hello.hvt" = "/unikernel/hello.hvt";
+#     "./run.sh" = { target = "/run.sh"; mode = "0755"; }; }
+# or a list of { source; target; mode ? null; } whose source is a path, a
+# derivation or a store path string. Attribute names cannot carry store
+# context, which is why derivations can only come in through the list form.
+{ what, root }:
+files:
+let
+  describe = import ./describe.nix;
+
+  # The checked { target; mode; } of one entry; callers add the source.
+  entry =
+    where: allowed: spec:
+    let
+      unknown = builtins.filter (key: !builtins.elem key allowed) (builtins.attrNames spec);
+      target = spec.target or null;
+      mode = spec.mode or null;
+    in
+    if unknown != [ ] then
+      throw "${where}: unknown key `${builtins.head unknown}`; allowed: ${builtins.concatStringsSep ", " allowed}"
+    else if !builtins.isString target then
+      throw "${where}: `target` must be an absolute path in the image such as \"/unikernel/app\", not ${describe target}"
+    else if builtins.substring 0 1 target != "/" then
+      throw "${where}: target \"${target}\" must be absolute (start with /)"
+    else if !(mode == null || builtins.isString mode) then
+      throw "${where}: `mode` must be a string such as \"0755\", not ${describe mode}"
+    else
+      { inherit target; } // (if mode == null then { } else { inherit mode; });
+
+  fromAttrs =
+    key: value:
+    let
+      where = "${what}.\"${key}\"";
+      source =
+        if builtins.substring 0 1 key == "/" then
+          /. + key
+        else if root == null then
+          throw "${where}: a relative source needs `root`, the directory it is relative to; or give `files` as a list of { source; target; }"
+        else
+          root + "/${key}";
+      spec =
+        if builtins.isString value then
+          { target = value; }
+        else if builtins.isAttrs value then
+          value
+        else
+          throw "${where}: expected a target path string or { target; mode; }, not ${describe value}";
+    in
+    entry where [ "target" "mode" ] spec // { source = import ./source.nix where source; };
+
+  fromList =
+    index: spec:
+    let
+      where = "${what}[${toString index}]";
+    in
+    if builtins.isAttrs spec && (spec.type or null) != "derivation" && spec ? source then
+      entry where [ "source" "target" "mode" ] spec
+      // { source = import ./source.nix "${where}.source" spec.source; }
+    else
+      throw "${where}: expected { source; target; mode ? null; }, not ${
+        if builtins.isAttrs spec && (spec.type or null) != "derivation" then "a set without `source`" else describe spec
+      }";
+in
+if builtins.isAttrs files then
+  builtins.attrValues (builtins.mapAttrs fromAttrs files)
+else if builtins.isList files then
+  builtins.genList (index: fromList index (builtins.elemAt files index)) (builtins.length files)
+else
+  throw "${what}: expected an attribute set { \"./file\" = \"/target\"; } or a list of { source; target; }, not ${describe files}"

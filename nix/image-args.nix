@@ -1,0 +1,160 @@
+# Checks an image's arguments (the args.nix fields) where Nix can, and turns
+# them into the JSON the CLI reads: `files` in the list form with store
+# paths, paths of base images in the store, null fields left out so the
+# CLI applies its defaults. What Nix cannot judge (which hypervisors a
+# unikernel type runs on, path syntax inside the image, sizes) the CLI
+# checks in the build, with the same messages as on the command line.
+# `what` names the caller in messages; `root` is the directory that
+# relative `files` keys are relative to (null: none allowed).
+{ what, root }:
+args:
+let
+  inherit (builtins)
+    attrNames
+    concatStringsSep
+    filter
+    elem
+    isAttrs
+    isList
+    isString
+    all
+    ;
+
+  fields = [
+    "name"
+    "tag"
+    "files"
+    "annotations"
+    "entrypoint"
+    "cmd"
+    "env"
+    "workingDir"
+    "labels"
+    "architecture"
+    "created"
+    "rootfs"
+    "fromImage"
+  ];
+  annotationKeys = [
+    "unikernelType"
+    "hypervisor"
+    "binary"
+    "cmdline"
+    "unikernelVersion"
+    "initrd"
+    "block"
+    "blkMntPoint"
+    "useDMBlock"
+    "mountRootfs"
+  ];
+  rootfsFields = [
+    "type"
+    "target"
+    "files"
+    "fromImage"
+    "fsType"
+    "size"
+  ];
+
+  fail = message: throw "${what}: ${message}";
+  describe = import ./describe.nix;
+  list = concatStringsSep ", ";
+  unknownIn = allowed: set: filter (key: !elem key allowed) (attrNames set);
+  # Fields set to null count as absent, so callers can write `x = if c then v else null;`.
+  present = set: removeAttrs set (filter (key: set.${key} == null) (attrNames set));
+
+  given = if isAttrs args then present args else fail "expected an attribute set of image arguments, not ${describe args}";
+  unknown = unknownIn fields given;
+
+  name = given.name or (fail "missing `name`, the image name such as \"hello-qemu\"");
+  tag = given.tag or "latest";
+  annotations = present (given.annotations or { });
+  # Keys may also be written in full, "com.urunc.unikernel.binary".
+  shortKey =
+    key:
+    let
+      short = builtins.match "com[.]urunc[.]unikernel[.](.*)" key;
+    in
+    if short == null then key else builtins.head short;
+  unknownAnnotations = filter (key: !elem (shortKey key) annotationKeys) (attrNames annotations);
+  # With a base image, the annotations may come from it; the CLI decides.
+  required = if given ? fromImage then [ ] else [ "unikernelType" "hypervisor" "binary" ];
+  missing = filter (
+    key: (annotations.${key} or annotations."com.urunc.unikernel.${key}" or "") == ""
+  ) required;
+  # urunc reads the boolean ones as "true"/"false"; the CLI also takes Nix booleans there.
+  booleanAnnotations = [
+    "useDMBlock"
+    "mountRootfs"
+  ];
+  badAnnotation = filter (
+    key:
+    !(isString annotations.${key} || elem (shortKey key) booleanAnnotations && builtins.isBool annotations.${key})
+  ) (attrNames annotations);
+
+  isStrings = value: isList value && all isString value;
+  isStringSet = value: isAttrs value && all isString (builtins.attrValues value);
+  # The type each optional field must have, and how to say it.
+  shapes = {
+    tag = [ isString "a string such as \"latest\"" ];
+    annotations = [ isAttrs "an attribute set { unikernelType = ...; ... }" ];
+    entrypoint = [ isStrings "a list of strings" ];
+    cmd = [ isStrings "a list of strings" ];
+    env = [
+      (value: isStringSet value || isStrings value)
+      "an attribute set of strings or a list of \"KEY=value\" strings"
+    ];
+    workingDir = [ isString "an absolute path string" ];
+    labels = [ isStringSet "an attribute set of strings" ];
+    architecture = [ isString "a string such as \"amd64\"" ];
+    created = [ isString "an RFC 3339 time string such as \"2024-01-01T00:00:00Z\"" ];
+    rootfs = [ isAttrs "an attribute set { type; ... }" ];
+  };
+  misshapen = filter (field: given ? ${field} && !(builtins.head shapes.${field}) given.${field}) (
+    attrNames shapes
+  );
+
+  filesOf = field: files: import ./files.nix { what = "${what}: ${field}"; inherit root; } files;
+  sourceOf = field: source: import ./source.nix "${what}: ${field}" source;
+
+  rootfs =
+    let
+      given' = present given.rootfs;
+      unknownRootfs = unknownIn rootfsFields given';
+    in
+    if unknownRootfs != [ ] then
+      fail "rootfs: unknown field `${builtins.head unknownRootfs}`; allowed: ${list rootfsFields}"
+    else
+      given'
+      // (if given' ? files then { files = filesOf "rootfs.files" given'.files; } else { })
+      // (if given' ? fromImage then { fromImage = sourceOf "rootfs.fromImage" given'.fromImage; } else { });
+
+  checked =
+    if unknown != [ ] then
+      fail "unknown field `${builtins.head unknown}`; allowed: ${list fields}"
+    else if misshapen != [ ] then
+      let
+        field = builtins.head misshapen;
+      in
+      fail "`${field}` must be ${builtins.elemAt shapes.${field} 1}, not ${describe given.${field}}"
+    else if !isString name || name == "" then
+      fail "`name` must be a non-empty string such as \"hello-qemu\", not ${describe name}"
+    else if tag == "" then
+      fail "`tag` must not be empty"
+    else if unknownAnnotations != [ ] then
+      fail "annotations: `${builtins.head unknownAnnotations}` is not a urunc annotation; allowed: ${list annotationKeys}"
+    else if badAnnotation != [ ] then
+      fail "annotations.${builtins.head badAnnotation} must be a string (\"\" means unset), not ${
+        describe annotations.${builtins.head badAnnotation}
+      }"
+    else if missing != [ ] then
+      fail "annotations.${builtins.head missing} is required (urunc needs unikernelType, hypervisor and binary)"
+    else
+      given
+      // { inherit tag; }
+      // (if given ? annotations then { inherit annotations; } else { })
+      // (if given ? files then { files = filesOf "files" given.files; } else { })
+      // (if given ? fromImage then { fromImage = sourceOf "fromImage" given.fromImage; } else { })
+      // (if given ? rootfs then { inherit rootfs; } else { });
+in
+checked

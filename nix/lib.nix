@@ -1,0 +1,59 @@
+# The Nix side of bimanix, for a given bimanix program:
+#   import ./nix/lib.nix { bimanix = <package, or path to the program>; }
+# gives mkUruncImage (image from Nix values) and fromArgsFile (image from
+# an args.nix or .json file). `system` is where images are built; it
+# defaults to the package's system, or the current one for a host path.
+{
+  bimanix,
+  system ? null,
+}:
+let
+  image = import ./image.nix {
+    program = import ./tool-program.nix bimanix;
+    system =
+      if system != null then
+        system
+      else if builtins.isAttrs bimanix && (bimanix.type or null) == "derivation" then
+        bimanix.system
+      else
+        builtins.currentSystem;
+  };
+  # The arguments of mkUruncImage that are not args.nix fields.
+  options = {
+    root = null;
+    format = null;
+    pairCheck = true;
+  };
+in
+{
+  # mkUruncImage { name; tag; files; annotations; ... }: every args.nix field,
+  # plus `root` (the directory relative `files` keys are relative to),
+  # `format` and `pairCheck`. `files` may also be a list of
+  # { source; target; mode ? null; } whose source is a path, a derivation
+  # or a store path string.
+  mkUruncImage =
+    args:
+    if builtins.isAttrs args then
+      image ({ what = "mkUruncImage"; } // builtins.intersectAttrs options args) (
+        removeAttrs args (builtins.attrNames options)
+      )
+    else
+      throw "mkUruncImage: expected an attribute set { name; tag; files; annotations; ... }, not ${import ./describe.nix args}";
+
+  # fromArgsFile { file = ./args.nix; format ? null; pairCheck ? true; }:
+  # the image an args file describes, its `files` relative to its directory.
+  fromArgsFile =
+    {
+      file,
+      format ? null,
+      pairCheck ? true,
+    }:
+    let
+      read = import ./read-args-file.nix file;
+    in
+    image {
+      what = toString read.path;
+      root = dirOf read.path;
+      inherit format pairCheck;
+    } read.args;
+}

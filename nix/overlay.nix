@@ -1,0 +1,6 @@
+# A nixpkgs overlay: pkgs.bimanix and pkgs.mkUruncImage. Images are built
+# by the bimanix of the build platform, so cross package sets work too.
+final: prev: {
+  bimanix = final.callPackage ./package.nix { };
+  inherit (import ./lib.nix { bimanix = final.buildPackages.bimanix; }) mkUruncImage;
+}

@@ -1,0 +1,39 @@
+# The bimanix program, built from this repository with nixpkgs' Rust.
+{
+  lib,
+  rustPlatform,
+  cpio,
+  e2fsprogs,
+}:
+let
+  cargo = lib.importTOML ../Cargo.toml;
+  inherit (lib.fileset) toSource unions;
+in
+rustPlatform.buildRustPackage {
+  pname = cargo.package.name;
+  version = cargo.package.version;
+
+  # Only what cargo builds and tests with, so that editing the README, the
+  # example or the shell test suites does not rebuild the program. Add
+  # tests/*.rs or benches here when the crate gets them.
+  src = toSource {
+    root = ../.;
+    fileset = unions [
+      ../Cargo.toml
+      ../Cargo.lock
+      ../src
+    ];
+  };
+  cargoLock.lockFile = ../Cargo.lock;
+  # The unit tests read back initrds with GNU cpio and block images with e2fsck and debugfs.
+  nativeCheckInputs = [
+    cpio
+    e2fsprogs
+  ];
+
+  meta = {
+    description = "Package unikernels and Linux kernels as container images for urunc";
+    mainProgram = "bimanix";
+    platforms = lib.platforms.linux;
+  };
+}

@@ -1,0 +1,21 @@
+# Turns a source of image content into a store path string that carries
+# its store context, so that the image derivation depends on it and on
+# nothing else. A source is a host path (copied alone into the store), a
+# derivation (its output), or a store path string such as "${pkg}/bin/x".
+# `what` names the argument in error messages.
+what: source:
+let
+  type = builtins.typeOf source;
+in
+if type == "set" && (source.type or null) == "derivation" then
+  "${source}"
+else if type == "path" then
+  import ./host-path.nix what source
+else if type == "string" && builtins.hasContext source then
+  source
+else if type == "string" && builtins.substring 0 1 source == "/" then
+  import ./host-path.nix what (/. + source)
+else if type == "string" then
+  throw "${what}: \"${source}\" is a relative path in a string; write it as a Nix path (./file, no quotes) or make it absolute"
+else
+  throw "${what}: expected a path, a derivation or a store path string, not ${import ./describe.nix source}"

@@ -1,0 +1,373 @@
+#!/bin/sh
+# Tests the Nix side of bimanix (default.nix, nix/*.nix, flake.nix) with
+# Debian's Nix and no network: the tool is the cargo-built bimanix handed
+# over with --arg tool, as in the air-gapped mode, so nixpkgs is never needed.
+# Images built by Nix must be byte-identical to the CLI's output for the same
+# args, rebuild identically (nix-build --check), depend only on the tool and
+# their sources, and read back with skopeo. Bad args must fail at evaluation
+# with the expected messages.
+# Usage: tests/nix.sh   (from anywhere, as root on Debian 12; installs
+# nix-bin and skopeo with apt if missing). Prints "ok - ..." / "not ok - ..."
+# and last "N passed, M failed"; exits 1 if anything failed.
+set -u
+repo=$(cd "$(dirname "$0")/.." && pwd)
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "not ok - $1"; }
+finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
+# Runs a command; on failure shows its output, indented.
+try() {
+    what=$1
+    shift
+    if "$@" >"$tmp/log" 2>&1; then pass "$what"; else fail "$what"; sed 's/^/    /' "$tmp/log"; return 1; fi
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# One-time setup of a fresh machine: Debian's Nix (single-user as root) and skopeo.
+# apt may be busy installing in the background: wait for its lock.
+apt_install() {
+    apt-get -o DPkg::Lock::Timeout=600 install -y "$1" ||
+        { apt-get -o DPkg::Lock::Timeout=600 update && apt-get -o DPkg::Lock::Timeout=600 install -y "$1"; }
+}
+for need in nix-build:nix-bin skopeo:skopeo; do
+    if ! command -v "${need%%:*}" >/dev/null; then
+        try "apt-get install ${need#*:}" apt_install "${need#*:}" || finish
+    fi
+done
+# No substituters: nothing is downloaded, and no time is lost trying. No
+# sandbox: the cargo-built tool is linked against the host's libc.
+NIX_CONFIG="experimental-features = nix-command flakes
+substituters =
+sandbox = false"
+# Without nix-setup-systemd (apt --no-install-recommends) there are no build users: build as root.
+getent group nixbld >/dev/null || NIX_CONFIG="$NIX_CONFIG
+build-users-group ="
+export NIX_CONFIG
+mkdir -p /nix/var/nix
+unset SOURCE_DATE_EPOCH
+
+try "cargo build --release" sh -c "cd '$repo' && cargo build --release --quiet" || finish
+bin=$repo/target/release/bimanix
+
+# Everything parses.
+for f in default.nix flake.nix nix/*.nix; do
+    try "nix-instantiate --parse $f" nix-instantiate --parse "$repo/$f"
+done
+
+# Builds with default.nix and the CLI from the same args must give the same bytes.
+# Usage: same_as_cli WHAT RESULT-LINK DIR ARGS-FILE (the CLI runs in DIR).
+same_as_cli() {
+    if (cd "$3" && "$bin" build "$4" -o "$tmp/cli.tar") >"$tmp/log" 2>&1 &&
+        cmp "$2" "$tmp/cli.tar" >>"$tmp/log" 2>&1; then
+        pass "$1"
+    else
+        fail "$1"
+        sed 's/^/    /' "$tmp/log"
+    fi
+}
+
+# The repository's example, as a user types it.
+if [ -f "$repo/args.nix" ]; then
+    if try "nix-build default.nix --arg tool <bimanix> (the example args.nix)" \
+        sh -c "cd '$repo' && nix-build default.nix --arg tool '$bin' -o '$tmp/example'"; then
+        case $(readlink "$tmp/example") in
+        /nix/store/*.tar) pass "result links to a .tar in the store" ;;
+        *) fail "result links to a .tar in the store: $(readlink "$tmp/example")" ;;
+        esac
+        same_as_cli "the example image is byte-identical to bimanix build args.nix" "$tmp/example" "$repo" args.nix
+        try "nix-build --check rebuilds the example identically" \
+            sh -c "cd '$repo' && nix-build default.nix --arg tool '$bin' --check --no-out-link"
+        if skopeo inspect "docker-archive:$tmp/example" >"$tmp/inspect.json" 2>"$tmp/log" &&
+            grep -q '"com.urunc.unikernel.unikernelType"' "$tmp/inspect.json"; then
+            pass "skopeo inspect reads the example image and its urunc labels"
+        else
+            fail "skopeo inspect reads the example image and its urunc labels"
+            cat "$tmp/log" "$tmp/inspect.json" | sed 's/^/    /'
+        fi
+    fi
+else
+    fail "the repository has an example args.nix"
+fi
+
+# Another args file, its files relative to its own directory: a file made
+# executable by mode, a directory holding a symlink and a subdirectory.
+mkdir -p "$tmp/other/data/deep" "$tmp/elsewhere"
+printf 'not really a kernel\n' >"$tmp/other/kernel.bin"
+printf 'a\n' >"$tmp/other/data/a.txt"
+printf 'b\n' >"$tmp/other/data/deep/b.txt"
+chmod +x "$tmp/other/data/deep/b.txt"
+ln -s a.txt "$tmp/other/data/link"
+cat >"$tmp/other/args.nix" <<'EOF'
+{
+  name = "tests/other";
+  tag = "v1";
+  files = {
+    "./kernel.bin" = "/unikernel/kernel";
+    "./data" = { target = "/data"; };
+    "data/a.txt" = { target = "/bin/a"; mode = "0755"; };
+  };
+  annotations = {
+    unikernelType = "linux";
+    hypervisor = "qemu";
+    binary = "/unikernel/kernel";
+    cmdline = "console=ttyS0";
+    initrd = "";
+  };
+  cmd = [ "one" "two words" ];
+  env = { GREETING = "hello"; };
+  architecture = "amd64";
+  labels = { "org.example.test" = "yes"; };
+}
+EOF
+cat >"$tmp/other/args.json" <<'EOF'
+{"name": "tests/json", "files": {"./kernel.bin": "/kernel", "./data": "/srv"},
+ "annotations": {"unikernelType": "linux", "hypervisor": "qemu", "binary": "/kernel"},
+ "entrypoint": ["/kernel"], "created": "2024-05-06T07:08:09Z", "architecture": "arm64"}
+EOF
+# From another directory, so that only the args file's location can resolve the files.
+cd "$tmp/elsewhere" || finish
+if try "nix-build --arg args ./other/args.nix (files relative to it, a directory source)" \
+    nix-build "$repo/default.nix" --arg tool "$bin" --arg args ../other/args.nix -o "$tmp/other.result"; then
+    same_as_cli "... byte-identical to bimanix build of the same args.nix" "$tmp/other.result" "$tmp/elsewhere" ../other/args.nix
+    case $(readlink "$tmp/other.result") in
+    /nix/store/*-tests-other-v1.tar) pass "the derivation is named <name with / as ->-<tag>.tar" ;;
+    *) fail "the derivation is named <name with / as ->-<tag>.tar: $(readlink "$tmp/other.result")" ;;
+    esac
+    try "nix-build --check rebuilds it identically" \
+        nix-build "$repo/default.nix" --arg tool "$bin" --arg args ../other/args.nix --check --no-out-link
+    if skopeo inspect "docker-archive:$tmp/other.result" >"$tmp/inspect.json" 2>"$tmp/log" &&
+        grep -q '"com.urunc.unikernel.hypervisor": "qemu"' "$tmp/inspect.json" &&
+        grep -q '"org.example.test": "yes"' "$tmp/inspect.json"; then
+        pass "skopeo inspect shows its labels"
+    else
+        fail "skopeo inspect shows its labels"
+        cat "$tmp/log" "$tmp/inspect.json" | sed 's/^/    /'
+    fi
+fi
+if try "nix-build --arg args ./other/args.json" \
+    nix-build "$repo/default.nix" --arg tool "$bin" --arg args ../other/args.json -o "$tmp/json.result"; then
+    same_as_cli "... byte-identical to bimanix build args.json" "$tmp/json.result" "$tmp/other" args.json
+fi
+
+# The image derivation's inputs: the tool and the three sources, nothing else
+# (no stdenv, no shell); its output keeps no reference, not even to the tool.
+drv=$(nix-instantiate "$repo/default.nix" --arg tool "$bin" --arg args ../other/args.nix 2>"$tmp/log")
+refs=$(nix-store -q --references "$drv" 2>>"$tmp/log" | sed 's|^/nix/store/[a-z0-9]*-||' | sort | tr '\n' ' ')
+if [ "$refs" = "a.txt bimanix data kernel.bin " ]; then
+    pass "the image derivation depends on the tool and its sources only"
+else
+    fail "the image derivation depends on the tool and its sources only: $refs"
+    sed 's/^/    /' "$tmp/log"
+fi
+out=$(readlink "$tmp/other.result")
+if [ "$(nix-store -q --requisites "$out" 2>&1)" = "$out" ]; then
+    pass "the image output references nothing"
+else
+    fail "the image output references nothing: $(nix-store -q --requisites "$out" 2>&1)"
+fi
+
+# Other ways to give the tool: a directory with bin/bimanix, an absolute path
+# string; both copy the same program, so the derivation is the same.
+mkdir -p "$tmp/tooldir/bin"
+cp "$bin" "$tmp/tooldir/bin/bimanix"
+for tool in "--arg tool $tmp/tooldir" "--argstr tool $bin"; do
+    # shellcheck disable=SC2086 # $tool is two words on purpose.
+    other=$(nix-instantiate "$repo/default.nix" $tool --arg args ../other/args.nix 2>"$tmp/log")
+    if [ "$other" = "$drv" ]; then
+        pass "$tool gives the same derivation"
+    else
+        fail "$tool gives the same derivation: $other"
+        sed 's/^/    /' "$tmp/log"
+    fi
+done
+
+# mkUruncImage from nix/lib.nix with the list form of files: a store path
+# string, a derivation built here (its builder is /bin/sh; nothing is
+# fetched) and a host path.
+cat >"$tmp/lib-test.nix" <<EOF
+let
+  lib = import $repo/nix/lib.nix { bimanix = $bin; };
+  note = builtins.toFile "note.txt" "made by builtins.toFile\n";
+  kernel = derivation {
+    name = "kernel";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "printf 'built by nix\\\\n' > \$out" ];
+  };
+in
+{
+  inherit note kernel;
+  image = lib.mkUruncImage {
+    name = "tests/lib";
+    tag = "1.0";
+    files = [
+      { source = note; target = "/etc/note"; }
+      { source = kernel; target = "/kernel"; mode = "0755"; }
+      { source = $tmp/other/data; target = "/data"; }
+    ];
+    annotations = {
+      unikernelType = "linux";
+      hypervisor = "qemu";
+      binary = "/kernel";
+    };
+    cmd = [ "hello" ];
+    architecture = "amd64";
+  };
+}
+EOF
+if try "mkUruncImage with files as a list of a store path, a derivation and a host path" \
+    nix-build "$tmp/lib-test.nix" -A image -o "$tmp/lib.result"; then
+    note=$(nix-instantiate --eval "$tmp/lib-test.nix" -A note 2>/dev/null | tr -d '"')
+    kernel=$(nix-build "$tmp/lib-test.nix" -A kernel --no-out-link 2>/dev/null)
+    cat >"$tmp/lib.json" <<EOF
+{"name": "tests/lib", "tag": "1.0",
+ "files": [{"source": "$note", "target": "/etc/note"},
+           {"source": "$kernel", "target": "/kernel", "mode": "0755"},
+           {"source": "$tmp/other/data", "target": "/data"}],
+ "annotations": {"unikernelType": "linux", "hypervisor": "qemu", "binary": "/kernel"},
+ "cmd": ["hello"], "architecture": "amd64"}
+EOF
+    same_as_cli "... byte-identical to bimanix build of the same files" "$tmp/lib.result" "$tmp" lib.json
+    name=$(nix-instantiate --eval "$tmp/lib-test.nix" -A image.imageName 2>&1):$(nix-instantiate --eval "$tmp/lib-test.nix" -A image.imageTag 2>&1)
+    if [ "$name" = '"tests/lib":"1.0"' ]; then pass "imageName and imageTag"; else fail "imageName and imageTag: $name"; fi
+fi
+
+# Bad args fail at evaluation, naming the field at fault.
+# Usage: eval_error WHAT EXPECTED-MESSAGE ARGS-ATTRSET [EXTRA-MKURUNCIMAGE-ARGS]
+good='name = "x"; annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/k"; };'
+eval_error() {
+    printf 'let lib = import %s/nix/lib.nix { bimanix = %s; }; in lib.mkUruncImage { %s }\n' "$repo" "$bin" "$3" >"$tmp/bad.nix"
+    if nix-instantiate "$tmp/bad.nix" >"$tmp/log" 2>&1; then
+        fail "$1: evaluation succeeded"
+    elif grep -qF "$2" "$tmp/log"; then
+        pass "$1"
+    else
+        fail "$1: no \"$2\" in:"
+        sed 's/^/    /' "$tmp/log"
+    fi
+}
+eval_error "a misspelt field is refused" 'mkUruncImage: unknown field `nmae`; allowed: name, tag' \
+    'nmae = "x"; annotations = { };'
+eval_error "a missing name is refused" 'mkUruncImage: missing `name`' \
+    'annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/k"; };'
+eval_error "a missing binary annotation is refused" 'mkUruncImage: annotations.binary is required' \
+    'name = "x"; annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = ""; };'
+eval_error "an unknown annotation is refused" '`hypervsor` is not a urunc annotation; allowed: unikernelType, hypervisor' \
+    'name = "x"; annotations = { unikernelType = "linux"; hypervsor = "qemu"; binary = "/k"; };'
+eval_error "a number as an annotation is refused" 'annotations.cmdline must be a string ("" means unset), not an integer' \
+    "$good annotations.cmdline = 3;"
+eval_error "cmd as a string is refused" '`cmd` must be a list of strings, not "run"' "$good cmd = \"run\";"
+eval_error "a relative target is refused" 'mkUruncImage: files[0]: target "kernel" must be absolute' \
+    "$good files = [ { source = $bin; target = \"kernel\"; } ];"
+eval_error "a list entry without source is refused" 'mkUruncImage: files[0]: expected { source; target; mode ? null; }, not a set without `source`' \
+    "$good files = [ { target = \"/k\"; } ];"
+eval_error "an unknown key in a files entry is refused" 'files[0]: unknown key `mdoe`; allowed: source, target, mode' \
+    "$good files = [ { source = $bin; target = \"/k\"; mdoe = \"0755\"; } ];"
+eval_error "a missing source file is refused" "mkUruncImage: files[0].source: $tmp/nonexistent does not exist" \
+    "$good files = [ { source = $tmp/nonexistent; target = \"/k\"; } ];"
+eval_error "a relative key without root is refused" 'files."./k": a relative source needs `root`' \
+    "$good files = { \"./k\" = \"/k\"; };"
+eval_error "a relative string source is refused" 'files[0].source: "k" is a relative path in a string' \
+    "$good files = [ { source = \"k\"; target = \"/k\"; } ];"
+eval_error "a symlinked source is refused, with a hint" "$tmp/other/data/link is a symbolic link" \
+    "$good files = [ { source = $tmp/other/data/link; target = \"/k\"; } ];"
+eval_error "an unknown format is refused" 'mkUruncImage: format must be one of docker-archive, oci-archive, oci-layout, not "zip"' \
+    "$good format = \"zip\";"
+printf '{ name = "x"; tag = "1"; nmae = "y"; annotations = { }; }\n' >"$tmp/other/bad-args.nix"
+if nix-instantiate "$repo/default.nix" --arg tool "$bin" --arg args "$tmp/other/bad-args.nix" >"$tmp/log" 2>&1; then
+    fail "default.nix names the args file at fault: evaluation succeeded"
+elif grep -qF "$tmp/other/bad-args.nix: unknown field \`nmae\`" "$tmp/log"; then
+    pass "default.nix names the args file at fault"
+else
+    fail "default.nix names the args file at fault:"
+    sed 's/^/    /' "$tmp/log"
+fi
+ln -s "$bin" "$tmp/bimanix-link"
+if nix-instantiate "$repo/default.nix" --arg tool "$tmp/bimanix-link" --arg args ../other/args.nix >"$tmp/log" 2>&1; then
+    fail "a symlinked tool is refused: evaluation succeeded"
+elif grep -qF "tool: $tmp/bimanix-link is a symbolic link" "$tmp/log"; then
+    pass "a symlinked tool is refused, with a hint"
+else
+    fail "a symlinked tool is refused, with a hint:"
+    sed 's/^/    /' "$tmp/log"
+fi
+# What only the CLI checks fails the build with the CLI's message.
+printf '{ name = "x"; created = "yesterday"; annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/k"; }; }\n' \
+    >"$tmp/other/late-args.nix"
+if nix-build "$repo/default.nix" --arg tool "$bin" --arg args "$tmp/other/late-args.nix" --no-out-link >"$tmp/log" 2>&1; then
+    fail "an invalid created time fails the build: it built"
+elif grep -q 'created' "$tmp/log"; then
+    pass "an invalid created time fails the build, with the CLI's message"
+else
+    fail "an invalid created time fails the build, with the CLI's message:"
+    sed 's/^/    /' "$tmp/log"
+fi
+
+# flake.lock: a version 7 lock pinning nixpkgs, as default.nix reads it.
+lock=$(nix-instantiate --eval --strict -E "
+  let lock = builtins.fromJSON (builtins.readFile $repo/flake.lock);
+      node = lock.nodes.\${lock.nodes.\${lock.root}.inputs.nixpkgs};
+  in [ lock.version node.locked.type node.original.ref ]" 2>&1)
+if [ "$lock" = '[ 7 "github" "nixos-26.05" ]' ]; then pass "flake.lock pins nixpkgs nixos-26.05 (version 7)"; else fail "flake.lock: $lock"; fi
+
+# The flake's outputs, evaluated with a stub nixpkgs whose callPackage
+# returns the cargo-built tool: every output exists for both systems, and
+# packages.image is the very derivation default.nix builds for the example.
+# The overlay, on a stub package set, gives the same images as nix/lib.nix.
+cat >"$tmp/flake-test.nix" <<EOF
+let
+  tool = $bin;
+  stubPkgs = {
+    callPackage = _: _: tool;
+    runCommand = name: _: script: { inherit name script; };
+    mkShell = attrs: attrs;
+    nixfmt-tree = "formatter";
+    clippy = null;
+    rustfmt = null;
+    skopeo = null;
+  };
+  systems = [ "x86_64-linux" "aarch64-linux" ];
+  nixpkgs.legacyPackages = builtins.listToAttrs (map (name: { inherit name; value = stubPkgs; }) systems);
+  flake = (import $repo/flake.nix).outputs { self = flake // { outPath = $repo; }; inherit nixpkgs; };
+  perSystem = [ "packages" "lib" "checks" "apps" "formatter" "devShells" ];
+  pkgs = stubPkgs // flake.overlays.default pkgs stubPkgs // { buildPackages = pkgs; };
+  image = {
+    name = "tests/overlay";
+    files = [ { source = tool; target = "/k"; } ];
+    annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/k"; };
+  };
+in
+flake
+// {
+  outputNames = builtins.attrNames flake;
+  systems = map (output: builtins.attrNames flake.\${output}) perSystem;
+  contents = map (output: builtins.attrNames flake.\${output}.x86_64-linux) (builtins.filter (o: o != "formatter") perSystem);
+  overlay = (pkgs.mkUruncImage image).drvPath == ((import $repo/nix/lib.nix { bimanix = tool; }).mkUruncImage image).drvPath;
+}
+EOF
+check_eval() {
+    got=$(nix-instantiate --eval --strict "$tmp/flake-test.nix" -A "$2" 2>&1)
+    if [ "$got" = "$3" ]; then pass "$1"; else fail "$1: $got"; fi
+}
+check_eval "flake.nix has the outputs" outputNames '[ "apps" "checks" "devShells" "formatter" "lib" "overlays" "packages" ]'
+both='[ "aarch64-linux" "x86_64-linux" ]'
+check_eval "every per-system output has aarch64-linux and x86_64-linux" systems "[ $both $both $both $both $both $both ]"
+check_eval "the per-system outputs have the issue's attributes" contents \
+    '[ [ "bimanix" "default" "image" ] [ "fromArgsFile" "mkUruncImage" ] [ "bimanix" "image" "image-inspect" "image-matches-cli" "image-reproducible" ] [ "default" ] [ "default" ] ]'
+check_eval "overlays.default gives pkgs.mkUruncImage, the same images as nix/lib.nix" overlay true
+if [ -f "$repo/args.nix" ]; then
+    flake_drv=$(nix-instantiate "$tmp/flake-test.nix" -A packages.x86_64-linux.image 2>&1)
+    default_drv=$(cd "$repo" && nix-instantiate default.nix --arg tool "$bin" --argstr system x86_64-linux 2>&1)
+    if [ "$flake_drv" = "$default_drv" ]; then
+        pass "the flake's packages.image is default.nix's example image"
+    else
+        fail "the flake's packages.image is default.nix's example image: $flake_drv vs $default_drv"
+    fi
+    try "the flake's reproducibility check evaluates" \
+        nix-instantiate --eval --strict "$tmp/flake-test.nix" -A checks.x86_64-linux.image-reproducible.script
+fi
+
+finish
