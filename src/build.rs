@@ -1,12 +1,57 @@
-//! The build step after planning: generates a planned rootfs image, adds it
-//! to the layer, and writes the archive.
+//! The write step after planning: generates a planned root filesystem image
+//! (initrd or block), adds it to the layer, and writes the archive.
 
-use anyhow::Result;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use anyhow::{Context, Result};
 
 use crate::archive::{self, Format, Output, Written};
-use crate::plan::Plan;
+use crate::fstree::{Content, FILE_MODE, Node};
+use crate::model::{FsType, RootfsType};
+use crate::plan::{Plan, RootfsPlan};
 
-/// Writes `plan` as an archive.
-pub fn write(plan: &Plan, format: Format, out: &Output) -> Result<Written> {
-    archive::write(plan, format, out)
+/// Writes `plan` as an archive, generating its rootfs image first.
+pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
+    // Held until the archive is written: the layer streams from this file.
+    let mut generated = None;
+    if let Some(rootfs) = &plan.rootfs {
+        let mtime = u32::try_from(plan.mtime).context("the creation time is past 2106, which ext2 and cpio cannot store")?;
+        let file = generate(rootfs, mtime)?;
+        let size = file.as_file().metadata()?.len();
+        plan.tree.insert(&rootfs.path, Node::File { content: Content::Host(file.path().to_path_buf()), size, mode: FILE_MODE })?;
+        generated = Some(file);
+    }
+    let written = archive::write(&plan, format, out);
+    drop(generated);
+    written
+}
+
+/// Writes the rootfs image to a temporary file.
+fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<tempfile::NamedTempFile> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".bimanix-rootfs-")
+        .tempfile()
+        .context("cannot create a temporary file for the rootfs (check TMPDIR)")?;
+    match rootfs.kind {
+        RootfsType::Initrd => {
+            let out = crate::cpio::write_newc(&rootfs.tree, mtime, BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
+                .context("writing the initrd")?;
+            out.into_inner().map_err(|e| e.into_error()).context("writing the initrd")?.flush()?;
+        }
+        RootfsType::Block => {
+            let opts = crate::ext2::Options {
+                fs_type: match rootfs.fs_type {
+                    FsType::Ext2 => crate::ext2::FsType::Ext2,
+                    FsType::Ext4 => crate::ext2::FsType::Ext4,
+                },
+                size: rootfs.size,
+                mtime,
+                label: None,
+            };
+            let file: &mut File = tmp.as_file_mut();
+            crate::ext2::write_image(&rootfs.tree, &opts, file).context("writing the block image")?;
+        }
+    }
+    Ok(tmp)
 }

@@ -109,7 +109,7 @@ fn run(command: Command) -> Result<bool> {
                 ))),
             };
             let plan = bimanix::plan::plan(&checked)?;
-            let written = bimanix::build::write(&plan, format, &out)?;
+            let written = bimanix::build::write(plan, format, &out)?;
             let shown = match &out {
                 Output::Path(p) => p.display().to_string(),
                 Output::Stdout => "standard output".to_string(),
