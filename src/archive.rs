@@ -53,7 +53,9 @@ pub struct Written {
 /// Writes `plan` in `format` to `out`.
 pub fn write(plan: &Plan, format: Format, out: &Output) -> Result<Written> {
     match (format, out) {
-        (Format::OciLayout, Output::Stdout) => bail!("an OCI layout is a directory; it cannot go to standard output (use -o DIR)"),
+        (Format::OciLayout, Output::Stdout) => {
+            bail!("an OCI layout is a directory; it cannot go to standard output (use -o DIR)")
+        }
         (Format::OciLayout, Output::Path(dir)) => write_layout_dir(plan, dir),
         (_, Output::Path(path)) => {
             let dir = parent_dir(path);
@@ -61,7 +63,8 @@ pub fn write(plan: &Plan, format: Format, out: &Output) -> Result<Written> {
                 .prefix(".bimanix-")
                 .tempfile_in(&dir)
                 .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-            let written = write_tar(plan, format, tmp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
+            let written =
+                write_tar(plan, format, tmp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
             // Temporary files are private; the finished archive is an ordinary file.
             tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644))?;
             tmp.persist(path).with_context(|| format!("cannot move the finished archive to {}", path.display()))?;
@@ -103,7 +106,8 @@ fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
     let hashing = write_layer(&plan.tree, hashing, mtime)?;
     let layer = hashing.descriptor(oci::LAYER_TYPE);
     let end = out.stream_position()?;
-    let blob_header = header(&format!("blobs/sha256/{}", layer.hex()), "", EntryType::File, 0o644, layer.size, "", mtime);
+    let blob_header =
+        header(&format!("blobs/sha256/{}", layer.hex()), "", EntryType::File, 0o644, layer.size, "", mtime);
     out.seek(SeekFrom::Start(start))?;
     out.write_all(&blob_header)?;
     out.seek(SeekFrom::Start(end))?;
@@ -118,7 +122,11 @@ fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
     outer.file_bytes(&format!("blobs/sha256/{}", docs.manifest_desc.hex()), 0o644, &docs.manifest)?;
     outer.file_bytes("index.json", 0o644, &docs.index)?;
     if format == Format::DockerArchive {
-        outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, &[layer.clone()], &format!("{}:{}", plan.name, plan.tag)))?;
+        outer.file_bytes(
+            "manifest.json",
+            0o644,
+            &oci::docker_manifest(&docs.config_desc, &[layer.clone()], &format!("{}:{}", plan.name, plan.tag)),
+        )?;
     }
     outer.file_bytes("oci-layout", 0o644, oci::OCI_LAYOUT)?;
     outer.finish()?;
@@ -212,7 +220,11 @@ impl<W: Write> HashingWriter<W> {
 
     /// The descriptor of everything written so far.
     pub fn descriptor(&self, media_type: &str) -> Descriptor {
-        Descriptor { media_type: media_type.to_string(), digest: format!("sha256:{}", oci::hex(&self.hasher.clone().finalize())), size: self.count }
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: format!("sha256:{}", oci::hex(&self.hasher.clone().finalize())),
+            size: self.count,
+        }
     }
 }
 

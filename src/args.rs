@@ -17,7 +17,18 @@ use crate::value::{Field, Kind, Pos, Value};
 
 /// The top-level fields an args file may have.
 pub const FIELDS: &[&str] = &[
-    "name", "tag", "files", "annotations", "entrypoint", "cmd", "env", "workingDir", "labels", "architecture", "created", "rootfs",
+    "name",
+    "tag",
+    "files",
+    "annotations",
+    "entrypoint",
+    "cmd",
+    "env",
+    "workingDir",
+    "labels",
+    "architecture",
+    "created",
+    "rootfs",
     "fromImage",
 ];
 
@@ -56,8 +67,8 @@ pub fn read(path: &Path, syntax: Syntax) -> Result<Spec> {
         Syntax::Nix => crate::nixeval::eval_file(path)?,
         Syntax::Json => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
-            let json: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{shown}:{}:{}: invalid JSON: {e}", e.line(), e.column()))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{shown}:{}:{}: invalid JSON: {e}", e.line(), e.column()))?;
             from_json(&json).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
         }
     };
@@ -264,13 +275,22 @@ impl Reader {
                     };
                     let mode = self.mode(&entry_key, attrs);
                     match (source, target, mode) {
-                        (Some(source), Some(target), Some(mode)) => out.push(FileSpec { source, target, mode, key: entry_key }),
+                        (Some(source), Some(target), Some(mode)) => {
+                            out.push(FileSpec { source, target, mode, key: entry_key })
+                        }
                         _ => ok = false,
                     }
                 }
             }
             other => {
-                self.err(key, v.pos, format_args!("must be an attribute set {{ \"./source\" = \"/target\"; }} or a list, not {}", other.type_name()));
+                self.err(
+                    key,
+                    v.pos,
+                    format_args!(
+                        "must be an attribute set {{ \"./source\" = \"/target\"; }} or a list, not {}",
+                        other.type_name()
+                    ),
+                );
                 return None;
             }
         }
@@ -294,7 +314,14 @@ impl Reader {
                 Some((target?, mode?))
             }
             other => {
-                self.err(key, v.pos, format_args!("must be a target path string or {{ target = \"/...\"; mode = \"0755\"; }}, not {}", other.type_name()));
+                self.err(
+                    key,
+                    v.pos,
+                    format_args!(
+                        "must be a target path string or {{ target = \"/...\"; mode = \"0755\"; }}, not {}",
+                        other.type_name()
+                    ),
+                );
                 None
             }
         }
@@ -309,16 +336,28 @@ impl Reader {
             Kind::Str(s) => match u32::from_str_radix(s, 8) {
                 Ok(m) if !s.is_empty() && m <= 0o7777 => Some(Some(m)),
                 _ => {
-                    self.err(&key, f.value.pos, format_args!("{s:?} is not an octal mode such as \"0644\" or \"0755\""));
+                    self.err(
+                        &key,
+                        f.value.pos,
+                        format_args!("{s:?} is not an octal mode such as \"0644\" or \"0755\""),
+                    );
                     None
                 }
             },
             Kind::Int(i) => {
-                self.err(&key, f.value.pos, format_args!("write the mode as an octal string, \"{i:04}\", not an integer"));
+                self.err(
+                    &key,
+                    f.value.pos,
+                    format_args!("write the mode as an octal string, \"{i:04}\", not an integer"),
+                );
                 None
             }
             other => {
-                self.err(&key, f.value.pos, format_args!("must be an octal string such as \"0755\", not {}", other.type_name()));
+                self.err(
+                    &key,
+                    f.value.pos,
+                    format_args!("must be an octal string such as \"0755\", not {}", other.type_name()),
+                );
                 None
             }
         }
@@ -344,7 +383,10 @@ impl Reader {
                 continue;
             };
             if short != k {
-                self.loc.keys.entry(format!("annotations.{short}")).or_insert(f.key_pos.unwrap_or(Pos { line: 0, col: 0 }));
+                self.loc
+                    .keys
+                    .entry(format!("annotations.{short}"))
+                    .or_insert(f.key_pos.unwrap_or(Pos { line: 0, col: 0 }));
             }
             let value = match &f.value.kind {
                 Kind::Str(s) => s.clone(),
@@ -374,7 +416,11 @@ impl Reader {
                 let mut out = Vec::new();
                 for (k, f) in attrs {
                     if k.is_empty() || k.contains('=') {
-                        self.err(&format!("env.{}", quote_key(k)), f.key_pos, "a variable name must be non-empty and hold no '='");
+                        self.err(
+                            &format!("env.{}", quote_key(k)),
+                            f.key_pos,
+                            "a variable name must be non-empty and hold no '='",
+                        );
                         return None;
                     }
                     out.push(format!("{k}={}", self.string(&format!("env.{k}"), &f.value)?));
@@ -392,7 +438,11 @@ impl Reader {
                 Some(items)
             }
             other => {
-                self.err("env", v.pos, format_args!("must be an attribute set or a list of \"KEY=VALUE\", not {}", other.type_name()));
+                self.err(
+                    "env",
+                    v.pos,
+                    format_args!("must be an attribute set or a list of \"KEY=VALUE\", not {}", other.type_name()),
+                );
                 None
             }
         }
@@ -444,11 +494,16 @@ impl Reader {
             Some((_, Some(t))) if t == "initrd" => Some(RootfsType::Initrd),
             Some((_, Some(t))) if t == "block" => Some(RootfsType::Block),
             Some((val, Some(t))) => {
-                self.err("rootfs.type", val.pos, format_args!("{t:?} is not a rootfs type; use \"initrd\" or \"block\""));
+                self.err(
+                    "rootfs.type",
+                    val.pos,
+                    format_args!("{t:?} is not a rootfs type; use \"initrd\" or \"block\""),
+                );
                 None
             }
         };
-        let target = get("target").map(|t| self.string("rootfs.target", t)).unwrap_or(Some(DEFAULT_ROOTFS_TARGET.to_string()));
+        let target =
+            get("target").map(|t| self.string("rootfs.target", t)).unwrap_or(Some(DEFAULT_ROOTFS_TARGET.to_string()));
         let files = get("files").map(|f| self.files("rootfs.files", f)).unwrap_or(Some(Vec::new()));
         let from_image = optional(get("fromImage").map(|f| self.path("rootfs.fromImage", f)));
         let fs_type = match get("fsType") {
@@ -457,7 +512,11 @@ impl Reader {
                 Some("ext2") => Some(FsType::Ext2),
                 Some("ext4") => Some(FsType::Ext4),
                 Some(other) => {
-                    self.err("rootfs.fsType", f.pos, format_args!("{other:?} is not supported; use \"ext2\" or \"ext4\""));
+                    self.err(
+                        "rootfs.fsType",
+                        f.pos,
+                        format_args!("{other:?} is not supported; use \"ext2\" or \"ext4\""),
+                    );
                     None
                 }
                 None => None,
@@ -471,7 +530,14 @@ impl Reader {
                 }
             }
         }
-        Some(RootfsSpec { kind: kind?, target: target?, files: files?, from_image: from_image?, fs_type: fs_type?, size: size? })
+        Some(RootfsSpec {
+            kind: kind?,
+            target: target?,
+            files: files?,
+            from_image: from_image?,
+            fs_type: fs_type?,
+            size: size?,
+        })
     }
 
     /// A size: bytes as an integer, or a string with an optional K/M/G/T
@@ -513,7 +579,11 @@ fn join(prefix: &str, key: &str) -> String {
 
 /// Quotes a key for messages when it is not a plain identifier.
 fn quote_key(k: &str) -> String {
-    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') { k.to_string() } else { format!("{k:?}") }
+    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        k.to_string()
+    } else {
+        format!("{k:?}")
+    }
 }
 
 /// Cleans a path lexically: drops `.`, resolves `..` against what precedes it.

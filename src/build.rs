@@ -16,10 +16,14 @@ pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
     // Held until the archive is written: the layer streams from this file.
     let mut generated = None;
     if let Some(rootfs) = &plan.rootfs {
-        let mtime = u32::try_from(plan.mtime).context("the creation time is past 2106, which ext2 and cpio cannot store")?;
+        let mtime =
+            u32::try_from(plan.mtime).context("the creation time is past 2106, which ext2 and cpio cannot store")?;
         let file = generate(rootfs, mtime)?;
         let size = file.as_file().metadata()?.len();
-        plan.tree.insert(&rootfs.path, Node::File { content: Content::Host(file.path().to_path_buf()), size, mode: FILE_MODE })?;
+        plan.tree.insert(
+            &rootfs.path,
+            Node::File { content: Content::Host(file.path().to_path_buf()), size, mode: FILE_MODE },
+        )?;
         generated = Some(file);
     }
     let written = archive::write(&plan, format, out);
@@ -35,8 +39,9 @@ fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<tempfile::NamedTempFile> 
         .context("cannot create a temporary file for the rootfs (check TMPDIR)")?;
     match rootfs.kind {
         RootfsType::Initrd => {
-            let out = crate::cpio::write_newc(&rootfs.tree, mtime, BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
-                .context("writing the initrd")?;
+            let out =
+                crate::cpio::write_newc(&rootfs.tree, mtime, BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
+                    .context("writing the initrd")?;
             out.into_inner().map_err(|e| e.into_error()).context("writing the initrd")?.flush()?;
         }
         RootfsType::Block => {

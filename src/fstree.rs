@@ -99,8 +99,13 @@ impl Tree {
     /// Removes everything below `path`, keeping `path` itself.
     pub fn remove_children(&mut self, path: &str) {
         let prefix = format!("{path}/");
-        let doomed: Vec<String> =
-            self.entries.range(prefix.clone()..).map(|(k, _)| k).take_while(|k| k.starts_with(&prefix)).cloned().collect();
+        let doomed: Vec<String> = self
+            .entries
+            .range(prefix.clone()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
         for k in doomed {
             self.entries.remove(&k);
         }

@@ -114,7 +114,10 @@ fn run(command: Command) -> Result<bool> {
                 Output::Path(p) => p.display().to_string(),
                 Output::Stdout => "standard output".to_string(),
             };
-            eprintln!("bimanix: wrote {}:{} to {shown} (manifest {})", checked.spec.name, checked.spec.tag, written.manifest.digest);
+            eprintln!(
+                "bimanix: wrote {}:{} to {shown} (manifest {})",
+                checked.spec.name, checked.spec.tag, written.manifest.digest
+            );
             Ok(true)
         }
         Command::Check { input } => {
@@ -128,7 +131,8 @@ fn run(command: Command) -> Result<bool> {
         Command::Inspect { image, json, no_pair_check } => {
             let report = bimanix::inspect::inspect(&image, &bimanix::urunc::Options { pair_check: !no_pair_check })
                 .with_context(|| format!("inspecting {}", image.display()))?;
-            let text = if json { bimanix::inspect::render_json(&report) } else { bimanix::inspect::render_text(&report) };
+            let text =
+                if json { bimanix::inspect::render_json(&report) } else { bimanix::inspect::render_text(&report) };
             print!("{text}");
             Ok(report.ok())
         }
@@ -139,7 +143,8 @@ fn run(command: Command) -> Result<bool> {
 fn load(input: &Input) -> Result<Checked> {
     let (path, syntax) = match &input.args_from_env {
         Some(var) => {
-            let p = std::env::var_os(var).with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
+            let p = std::env::var_os(var)
+                .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
             (PathBuf::from(p), Syntax::Json)
         }
         None => (input.args.clone(), Syntax::of(&input.args)),

@@ -161,7 +161,10 @@ mod tests {
         };
         let bytes = config(&f, &["sha256:00".into()]);
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.starts_with(r#"{"architecture":"amd64","config":{"Cmd":["a b"],"Labels":{"a":"2","z":"1"}}"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"architecture":"amd64","config":{"Cmd":["a b"],"Labels":{"a":"2","z":"1"}}"#),
+            "{text}"
+        );
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(v["os"], "linux");
         assert_eq!(v["rootfs"]["diff_ids"][0], "sha256:00");

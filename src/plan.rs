@@ -60,7 +60,10 @@ pub fn plan(checked: &Checked) -> Result<Plan> {
     for f in &spec.files {
         add_source(&mut tree, f).with_context(|| spec.locations.at(&f.key))?;
     }
-    tree.insert("urunc.json", Node::File { content: Content::Inline(urunc::urunc_json(&spec.annotations)), size: 0, mode: FILE_MODE })?;
+    tree.insert(
+        "urunc.json",
+        Node::File { content: Content::Inline(urunc::urunc_json(&spec.annotations)), size: 0, mode: FILE_MODE },
+    )?;
     fix_inline_sizes(&mut tree)?;
 
     let rootfs = match &spec.rootfs {
@@ -73,7 +76,13 @@ pub fn plan(checked: &Checked) -> Result<Plan> {
             if tree.get(rel(&r.target)).is_some() {
                 bail!("{}: {} is already taken in the image", spec.locations.at("rootfs.target"), r.target);
             }
-            Some(RootfsPlan { path: rel(&r.target).to_string(), kind: r.kind, tree: rtree, fs_type: r.fs_type, size: r.size })
+            Some(RootfsPlan {
+                path: rel(&r.target).to_string(),
+                kind: r.kind,
+                tree: rtree,
+                fs_type: r.fs_type,
+                size: r.size,
+            })
         }
     };
 
@@ -169,9 +178,10 @@ fn fix_inline_sizes(tree: &mut Tree) -> Result<()> {
     let inline: Vec<(String, Node)> = tree
         .iter()
         .filter_map(|(p, n)| match n {
-            Node::File { content: Content::Inline(b), mode, .. } => {
-                Some((p.to_string(), Node::File { content: Content::Inline(b.clone()), size: b.len() as u64, mode: *mode }))
-            }
+            Node::File { content: Content::Inline(b), mode, .. } => Some((
+                p.to_string(),
+                Node::File { content: Content::Inline(b.clone()), size: b.len() as u64, mode: *mode },
+            )),
             _ => None,
         })
         .collect();

@@ -14,7 +14,12 @@ pub fn check(name: &str, tag: &str) -> Result<(), String> {
             None => (d, None),
         };
         let host_ok = !host.is_empty()
-            && host.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'));
+            && host.split('.').all(|l| {
+                !l.is_empty()
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+            });
         if !host_ok || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit())) {
             return Err(format!("registry {d:?} in name {name:?} is not a host name with an optional :port"));
         }
@@ -33,7 +38,9 @@ pub fn check(name: &str, tag: &str) -> Result<(), String> {
         && tag.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
         && tag.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
     if !tag_ok {
-        return Err(format!("tag {tag:?} must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"));
+        return Err(format!(
+            "tag {tag:?} must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+        ));
     }
     Ok(())
 }
@@ -53,7 +60,9 @@ pub fn qualified(name: &str) -> String {
 /// it has a dot or a port, or is `localhost`, as Docker decides.
 fn split_domain(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => (Some(first), rest),
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            (Some(first), rest)
+        }
         _ => (None, name),
     }
 }
@@ -90,14 +99,34 @@ mod tests {
 
     #[test]
     fn accepts_docker_names() {
-        for (n, t) in [("hello", "latest"), ("hello-rumprun", "v1.0_x"), ("me/app", "1"), ("harbor.nbfc.io/nubificus/urunc/nginx", "test"), ("localhost:5000/a__b/c.d", "X"), ("a--b", "_t")] {
+        for (n, t) in [
+            ("hello", "latest"),
+            ("hello-rumprun", "v1.0_x"),
+            ("me/app", "1"),
+            ("harbor.nbfc.io/nubificus/urunc/nginx", "test"),
+            ("localhost:5000/a__b/c.d", "X"),
+            ("a--b", "_t"),
+        ] {
             assert_eq!(check(n, t), Ok(()), "{n}:{t}");
         }
     }
 
     #[test]
     fn refuses_what_docker_refuses() {
-        for (n, t) in [("Hello", "latest"), ("", "latest"), ("a//b", "x"), ("a/", "x"), ("-a", "x"), ("a_-b", "x"), ("a...b", "x"), ("ok", ""), ("ok", ".x"), ("ok", "a:b"), ("ok", &"t".repeat(129)), ("host:port/x", "1")] {
+        for (n, t) in [
+            ("Hello", "latest"),
+            ("", "latest"),
+            ("a//b", "x"),
+            ("a/", "x"),
+            ("-a", "x"),
+            ("a_-b", "x"),
+            ("a...b", "x"),
+            ("ok", ""),
+            ("ok", ".x"),
+            ("ok", "a:b"),
+            ("ok", &"t".repeat(129)),
+            ("host:port/x", "1"),
+        ] {
             assert!(check(n, t).is_err(), "{n}:{t}");
         }
     }

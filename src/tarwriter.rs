@@ -230,7 +230,14 @@ mod tests {
                 let e = e.unwrap();
                 let h = e.header();
                 let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
-                (e.path().unwrap().to_string_lossy().into_owned(), h.entry_type().as_byte(), h.size().unwrap(), link, h.mode().unwrap(), h.mtime().unwrap())
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.entry_type().as_byte(),
+                    h.size().unwrap(),
+                    link,
+                    h.mode().unwrap(),
+                    h.mtime().unwrap(),
+                )
             })
             .collect()
     }
