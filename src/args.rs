@@ -57,7 +57,12 @@ impl Syntax {
 /// Reads an args file. Relative source paths resolve against the file's
 /// directory.
 pub fn read(path: &Path, syntax: Syntax) -> Result<Spec> {
-    let shown = path.display().to_string();
+    read_as(path, syntax, path.display().to_string())
+}
+
+/// Reads an args file, naming it `shown` in messages (the Nix builder's
+/// args file has a meaningless temporary name).
+pub fn read_as(path: &Path, syntax: Syntax, shown: String) -> Result<Spec> {
     let base = std::path::absolute(path)
         .with_context(|| format!("{shown}: cannot make the path absolute"))?
         .parent()
@@ -225,6 +230,10 @@ impl Reader {
         match &v.kind {
             Kind::Path(p) => Some(p.clone()),
             Kind::Str(s) if !s.is_empty() => Some(clean(&self.base.join(s))),
+            Kind::Str(_) => {
+                self.err(key, v.pos, "is empty; give a path");
+                None
+            }
             other => {
                 self.err(key, v.pos, format_args!("must be a path or a non-empty string, not {}", other.type_name()));
                 None

@@ -1173,8 +1173,13 @@ mod tests {
         write_with_groups(tree, opts, &mut out, per_group)
     }
 
+    /// Runs an e2fsprogs tool found on PATH (as in a Nix build), else in
+    /// /usr/sbin (Debian puts it there, outside a normal user's PATH).
     fn run(tool: &str, args: &[&str], image: &Path) -> std::process::Output {
-        let path = format!("/usr/sbin/{tool}");
+        let on_path = std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|c| c.is_file()));
+        let path = on_path.unwrap_or_else(|| Path::new("/usr/sbin").join(tool));
+        let path = path.display().to_string();
         Command::new(&path)
             .args(args)
             .arg(image)

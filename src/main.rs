@@ -141,15 +141,14 @@ fn run(command: Command) -> Result<bool> {
 
 /// Reads and validates the args file named on the command line.
 fn load(input: &Input) -> Result<Checked> {
-    let (path, syntax) = match &input.args_from_env {
+    let spec = match &input.args_from_env {
         Some(var) => {
             let p = std::env::var_os(var)
                 .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
-            (PathBuf::from(p), Syntax::Json)
+            args::read_as(Path::new(&p), Syntax::Json, "mkUruncImage arguments".to_string())?
         }
-        None => (input.args.clone(), Syntax::of(&input.args)),
+        None => args::read(&input.args, Syntax::of(&input.args))?,
     };
-    let spec = args::read(Path::new(&path), syntax)?;
     let opts = validate::Options {
         pair_check: !input.no_pair_check,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
