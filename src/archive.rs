@@ -99,42 +99,93 @@ fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
     outer.dir("blobs/sha256", 0o755)?;
     drop(outer);
 
-    // The layer: placeholder header, streamed body, then the real header.
-    let start = out.stream_position()?;
-    out.write_all(&[0; BLOCK as usize])?;
-    let hashing = HashingWriter::new(&mut out);
-    let hashing = write_layer(&plan.tree, hashing, mtime)?;
-    let layer = hashing.descriptor(oci::LAYER_TYPE);
-    let end = out.stream_position()?;
-    let blob_header =
-        header(&format!("blobs/sha256/{}", layer.hex()), "", EntryType::File, 0o644, layer.size, "", mtime);
-    out.seek(SeekFrom::Start(start))?;
-    out.write_all(&blob_header)?;
-    out.seek(SeekFrom::Start(end))?;
-    let rem = layer.size % BLOCK;
-    if rem != 0 {
-        out.write_all(&vec![0; (BLOCK - rem) as usize])?;
+    let mut layers = Vec::new();
+    for layer in layer_sources(plan) {
+        layers.push(write_blob(&mut out, mtime, |w| layer.write_to(plan, w))?);
+        layer.check(plan, layers.last())?;
     }
 
-    let docs = Documents::new(plan, &layer);
+    let docs = Documents::new(plan, &layers);
     let mut outer = TarWriter::new(&mut out, mtime);
     outer.file_bytes(&format!("blobs/sha256/{}", docs.config_desc.hex()), 0o644, &docs.config)?;
     outer.file_bytes(&format!("blobs/sha256/{}", docs.manifest_desc.hex()), 0o644, &docs.manifest)?;
     outer.file_bytes("index.json", 0o644, &docs.index)?;
     if format == Format::DockerArchive {
-        outer.file_bytes(
-            "manifest.json",
-            0o644,
-            &oci::docker_manifest(&docs.config_desc, &[layer.clone()], &format!("{}:{}", plan.name, plan.tag)),
-        )?;
+        let repo_tag = format!("{}:{}", plan.name, plan.tag);
+        outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, &layers, &repo_tag))?;
     }
     outer.file_bytes("oci-layout", 0o644, oci::OCI_LAYOUT)?;
     outer.finish()?;
     out.flush().context("writing the archive")?;
-    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layer.size })
+    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.size).sum() })
 }
 
-/// The JSON documents that follow from the layer.
+/// Writes one blob entry whose content `body` streams: a placeholder
+/// header first, then the body while it is hashed, then the real header.
+fn write_blob<W: Write + Seek>(
+    out: &mut W,
+    mtime: u64,
+    body: impl FnOnce(&mut HashingWriter<&mut W>) -> Result<()>,
+) -> Result<Descriptor> {
+    let start = out.stream_position()?;
+    out.write_all(&[0; BLOCK as usize])?;
+    let mut hashing = HashingWriter::new(&mut *out);
+    body(&mut hashing)?;
+    let blob = hashing.descriptor(oci::LAYER_TYPE);
+    let end = out.stream_position()?;
+    let real = header(&format!("blobs/sha256/{}", blob.hex()), "", EntryType::File, 0o644, blob.size, "", mtime);
+    out.seek(SeekFrom::Start(start))?;
+    out.write_all(&real)?;
+    out.seek(SeekFrom::Start(end))?;
+    let rem = blob.size % BLOCK;
+    if rem != 0 {
+        out.write_all(&vec![0; (BLOCK - rem) as usize])?;
+    }
+    Ok(blob)
+}
+
+/// Where a layer's bytes come from.
+#[derive(Clone, Copy)]
+enum LayerSource {
+    /// Layer `i` of the base image, written uncompressed.
+    Base(usize),
+    /// Our own files.
+    Ours,
+}
+
+/// The layers in order: the base image's, then ours.
+fn layer_sources(plan: &Plan) -> Vec<LayerSource> {
+    let base = plan.base.as_ref().map_or(0, |b| b.layers.len());
+    (0..base).map(LayerSource::Base).chain([LayerSource::Ours]).collect()
+}
+
+impl LayerSource {
+    fn write_to(self, plan: &Plan, w: &mut dyn Write) -> Result<()> {
+        match (self, &plan.base) {
+            (LayerSource::Base(i), Some(base)) => {
+                let mut reader = base.layer_reader(i)?;
+                io::copy(&mut reader, w).with_context(|| format!("copying {}", base.layer_label(i)))?;
+            }
+            (LayerSource::Base(_), None) => bail!("internal: a base layer without a base image"),
+            (LayerSource::Ours, _) => {
+                write_layer(&plan.tree, w, plan.mtime)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A base layer, written uncompressed, must hash to its diff_id.
+    fn check(self, plan: &Plan, written: Option<&Descriptor>) -> Result<()> {
+        if let (LayerSource::Base(i), Some(base), Some(d)) = (self, &plan.base, written)
+            && base.layers[i].diff_id != d.digest
+        {
+            bail!("{} is corrupt: its content hashes to {}, not its diff_id {}", base.layer_label(i), d.digest, base.layers[i].diff_id);
+        }
+        Ok(())
+    }
+}
+
+/// The JSON documents that follow from the layers.
 struct Documents {
     config: Vec<u8>,
     config_desc: Descriptor,
@@ -144,10 +195,11 @@ struct Documents {
 }
 
 impl Documents {
-    fn new(plan: &Plan, layer: &Descriptor) -> Documents {
-        let config = oci::config(&plan.config, &[layer.digest.clone()]);
+    fn new(plan: &Plan, layers: &[Descriptor]) -> Documents {
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.digest.clone()).collect();
+        let config = oci::config(&plan.config, &diff_ids);
         let config_desc = Descriptor::of(oci::CONFIG_TYPE, &config);
-        let manifest = oci::manifest(&config_desc, &[layer.clone()], &plan.annotations);
+        let manifest = oci::manifest(&config_desc, layers, &plan.annotations);
         let manifest_desc = Descriptor::of(oci::MANIFEST_TYPE, &manifest);
         let index = oci::index(&manifest_desc, &crate::reference::qualified(&plan.name), &plan.tag);
         Documents { config, config_desc, manifest, manifest_desc, index }
@@ -168,24 +220,30 @@ fn write_layout_dir(plan: &Plan, dir: &Path) -> Result<Written> {
         .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
     let blobs = tmp.path().join("blobs/sha256");
     fs::create_dir_all(&blobs)?;
-    let layer_tmp = blobs.join("layer.partial");
-    let file = File::create(&layer_tmp).with_context(|| format!("cannot create {}", layer_tmp.display()))?;
-    let hashing = write_layer(&plan.tree, HashingWriter::new(BufWriter::with_capacity(1 << 20, file)), plan.mtime)?;
-    let layer = hashing.descriptor(oci::LAYER_TYPE);
-    hashing.inner.into_inner().map_err(|e| e.into_error()).context("writing the layer")?;
-    fs::rename(&layer_tmp, blobs.join(layer.hex()))?;
-    let docs = Documents::new(plan, &layer);
+    let mut layers = Vec::new();
+    for layer in layer_sources(plan) {
+        let partial = blobs.join("layer.partial");
+        let file = File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+        let mut hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        layer.write_to(plan, &mut hashing)?;
+        let blob = hashing.descriptor(oci::LAYER_TYPE);
+        hashing.inner.into_inner().map_err(|e| e.into_error()).context("writing a layer")?;
+        layer.check(plan, Some(&blob))?;
+        fs::rename(&partial, blobs.join(blob.hex()))?;
+        layers.push(blob);
+    }
+    let docs = Documents::new(plan, &layers);
     fs::write(blobs.join(docs.config_desc.hex()), &docs.config)?;
     fs::write(blobs.join(docs.manifest_desc.hex()), &docs.manifest)?;
     fs::write(tmp.path().join("index.json"), &docs.index)?;
     fs::write(tmp.path().join("oci-layout"), oci::OCI_LAYOUT)?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))?;
     if dir.exists() {
         fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
     }
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))?;
     let kept = tmp.keep();
     fs::rename(&kept, dir).with_context(|| format!("cannot move the finished layout to {}", dir.display()))?;
-    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layer.size })
+    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.size).sum() })
 }
 
 /// Writes a tree as a layer tar.

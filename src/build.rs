@@ -2,12 +2,14 @@
 //! (initrd or block), adds it to the layer, and writes the archive.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
 use crate::archive::{self, Format, Output, Written};
-use crate::fstree::{Content, FILE_MODE, Node};
+use crate::fstree::{Content, FILE_MODE, Node, Tree};
+use crate::imagereader::Image;
 use crate::model::{FsType, RootfsType};
 use crate::plan::{Plan, RootfsPlan};
 
@@ -33,6 +35,16 @@ pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
 
 /// Writes the rootfs image to a temporary file.
 fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<tempfile::NamedTempFile> {
+    // The base image's files are extracted here; the tree points into it.
+    let scratch = tempfile::Builder::new().prefix(".bimanix-base-").tempdir().context("cannot create a scratch directory")?;
+    let tree = match &rootfs.from_image {
+        None => rootfs.tree.clone(),
+        Some(path) => {
+            let mut tree = flatten_base(path, &rootfs.architecture, scratch.path())?;
+            tree.overlay(&rootfs.tree).context("putting rootfs.files over the base image")?;
+            tree
+        }
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".bimanix-rootfs-")
         .tempfile()
@@ -40,7 +52,7 @@ fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<tempfile::NamedTempFile> 
     match rootfs.kind {
         RootfsType::Initrd => {
             let out =
-                crate::cpio::write_newc(&rootfs.tree, mtime, BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
+                crate::cpio::write_newc(&tree, mtime, BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
                     .context("writing the initrd")?;
             out.into_inner().map_err(|e| e.into_error()).context("writing the initrd")?.flush()?;
         }
@@ -55,8 +67,28 @@ fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<tempfile::NamedTempFile> 
                 label: None,
             };
             let file: &mut File = tmp.as_file_mut();
-            crate::ext2::write_image(&rootfs.tree, &opts, file).context("writing the block image")?;
+            crate::ext2::write_image(&tree, &opts, file).context("writing the block image")?;
         }
     }
     Ok(tmp)
+}
+
+/// Extracts the flattened filesystem of an image into `scratch`, one file
+/// per regular file, and returns the tree that points at them.
+fn flatten_base(path: &Path, architecture: &str, scratch: &Path) -> Result<Tree> {
+    let image = Image::open_for(path, Some(architecture))?;
+    let mut count = 0u64;
+    let flat = image
+        .flatten(&mut |_, reader, _| {
+            count += 1;
+            let dest = scratch.join(count.to_string());
+            let mut file = File::create(&dest).with_context(|| format!("cannot create {}", dest.display()))?;
+            io::copy(reader, &mut file)?;
+            Ok(Content::Host(dest))
+        })
+        .with_context(|| format!("flattening {}", path.display()))?;
+    for skipped in &flat.skipped {
+        eprintln!("bimanix: warning: rootfs.fromImage: left out {skipped} (device nodes and fifos are not copied)");
+    }
+    Ok(flat.tree)
 }

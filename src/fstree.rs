@@ -66,6 +66,9 @@ impl Tree {
                     self.entries.insert(parent.to_string(), Node::Dir { mode: DIR_MODE });
                 }
                 Some(Node::Dir { .. }) => {}
+                Some(Node::Symlink { target }) => {
+                    bail!("/{parent} is a symlink to {target}, but /{path} needs it to be a directory; use the link's target")
+                }
                 Some(_) => bail!("/{parent} is not a directory, but /{path} needs it to be one"),
             }
             end += i + 1;
@@ -88,6 +91,15 @@ impl Tree {
         }
         self.entries.remove(path);
         self.insert(path, node)
+    }
+
+    /// Lays `top` over this tree: its entries replace what is at their
+    /// paths, directories merge, as container layers do.
+    pub fn overlay(&mut self, top: &Tree) -> Result<()> {
+        for (path, node) in top.iter() {
+            self.replace(path, node.clone())?;
+        }
+        Ok(())
     }
 
     /// Removes `path` and everything below it.

@@ -260,6 +260,14 @@ pub fn open(path: &Path, select: &Select) -> Result<Image> {
     open_inner(path, select).with_context(|| format!("cannot read image {}", path.display()))
 }
 
+impl Image {
+    /// Opens an image to build on: the only one in the archive, or the one
+    /// for `linux/<architecture>` when the archive holds several platforms.
+    pub fn open_for(path: &Path, architecture: Option<&str>) -> Result<Image> {
+        open(path, &Select { platform: architecture.map(|a| format!("linux/{a}")), tag: None })
+    }
+}
+
 fn open_inner(path: &Path, select: &Select) -> Result<Image> {
     let wanted = select.platform.as_deref().map(Platform::parse).transpose()?;
     let (source, compression) =

@@ -108,16 +108,14 @@ fn run(command: Command) -> Result<bool> {
                     if matches!(format, archive::Format::OciLayout) { "" } else { ".tar" }
                 ))),
             };
-            let plan = bimanix::plan::plan(&checked)?;
+            let (name, tag) = (checked.spec.name.clone(), checked.spec.tag.clone());
+            let plan = bimanix::plan::plan(checked)?;
             let written = bimanix::build::write(plan, format, &out)?;
             let shown = match &out {
                 Output::Path(p) => p.display().to_string(),
                 Output::Stdout => "standard output".to_string(),
             };
-            eprintln!(
-                "bimanix: wrote {}:{} to {shown} (manifest {})",
-                checked.spec.name, checked.spec.tag, written.manifest.digest
-            );
+            eprintln!("bimanix: wrote {name}:{tag} to {shown} (manifest {})", written.manifest.digest);
             Ok(true)
         }
         Command::Check { input } => {

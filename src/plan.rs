@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use crate::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree};
+use crate::imagereader::Image;
 use crate::model::{FileSpec, FsType, RootfsType};
 use crate::oci::ConfigFields;
 use crate::urunc;
@@ -31,10 +32,14 @@ pub struct RootfsPlan {
     pub fs_type: FsType,
     /// Block images: the size, when given.
     pub size: Option<u64>,
+    /// An image whose flattened filesystem lies under `tree`.
+    pub from_image: Option<PathBuf>,
+    /// The architecture to pick from a multi-platform `from_image`.
+    pub architecture: String,
 }
 
 /// Everything the archive writer needs.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Plan {
     /// Image name.
     pub name: String,
@@ -51,10 +56,12 @@ pub struct Plan {
     pub annotations: BTreeMap<String, String>,
     /// The one mtime of every entry, seconds since the epoch.
     pub mtime: u64,
+    /// A base image whose layers go below ours.
+    pub base: Option<Image>,
 }
 
 /// Lays out the image for a validated spec.
-pub fn plan(checked: &Checked) -> Result<Plan> {
+pub fn plan(checked: Checked) -> Result<Plan> {
     let spec = &checked.spec;
     let mut tree = Tree::new();
     for f in &spec.files {
@@ -82,34 +89,62 @@ pub fn plan(checked: &Checked) -> Result<Plan> {
                 tree: rtree,
                 fs_type: r.fs_type,
                 size: r.size,
+                from_image: r.from_image.clone(),
+                architecture: checked.architecture.clone(),
             })
         }
     };
 
     let urunc_labels = urunc::labels(&spec.annotations);
-    let mut labels = urunc_labels.clone();
-    labels.extend(spec.labels.clone());
     let created = crate::timefmt::format_rfc3339(checked.created);
-    let mut annotations = urunc_labels;
+    let mut annotations = urunc_labels.clone();
     annotations.insert("org.opencontainers.image.created".into(), created.clone());
-    Ok(Plan {
-        name: spec.name.clone(),
-        tag: spec.tag.clone(),
-        tree,
-        rootfs,
-        config: ConfigFields {
-            architecture: checked.architecture.clone(),
-            created,
-            entrypoint: checked.entrypoint.clone(),
-            cmd: checked.cmd.clone(),
-            env: spec.env.clone(),
-            working_dir: spec.working_dir.clone(),
-            labels,
-            base_history: Vec::new(),
-        },
-        annotations,
-        mtime: checked.created as u64,
-    })
+    let mut config = ConfigFields {
+        architecture: checked.architecture.clone(),
+        created,
+        entrypoint: checked.entrypoint.clone(),
+        cmd: checked.cmd.clone(),
+        env: spec.env.clone(),
+        working_dir: spec.working_dir.clone(),
+        labels: urunc_labels,
+        base_history: Vec::new(),
+    };
+    let (name, tag, mtime) = (spec.name.clone(), spec.tag.clone(), checked.created as u64);
+    config.labels.extend(spec.labels.clone());
+    let base = checked.base.map(|b| b.image);
+    if let Some(image) = &base {
+        inherit(&mut config, image);
+    }
+    Ok(Plan { name, tag, tree, rootfs, config, annotations, mtime, base })
+}
+
+/// Fills what the spec leaves unset from a base image's config. Ours win
+/// field by field (Env by variable); setting an Entrypoint drops the base's
+/// Cmd, as Docker does. The base's urunc labels are dropped: our
+/// annotations describe the image whole, and urunc.json must agree.
+fn inherit(config: &mut ConfigFields, base: &Image) {
+    let b = &base.config;
+    if config.entrypoint.is_none() && config.cmd.is_none() {
+        config.cmd = b.cmd.clone();
+    }
+    if config.entrypoint.is_none() {
+        config.entrypoint = b.entrypoint.clone();
+    }
+    let ours = std::mem::take(&mut config.env);
+    let name = |kv: &str| kv.split_once('=').map_or(kv, |(k, _)| k).to_string();
+    let mut env: Vec<String> = b.env.iter().filter(|kv| !ours.iter().any(|o| name(o) == name(kv))).cloned().collect();
+    env.extend(ours);
+    config.env = env;
+    if config.working_dir.is_none() {
+        config.working_dir = b.working_dir.clone();
+    }
+    let mut labels: BTreeMap<String, String> =
+        b.labels.iter().filter(|(k, _)| !k.starts_with(urunc::PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    labels.append(&mut config.labels);
+    config.labels = labels;
+    if let Some(history) = base.config_json.get("history").and_then(|h| h.as_array()) {
+        config.base_history = history.clone();
+    }
 }
 
 /// The path of an absolute target inside a tree.

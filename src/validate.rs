@@ -6,10 +6,13 @@
 //! file's `line:col` (or key) and what is allowed.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
+use crate::fstree::{Content, Node, Tree};
+use crate::imagereader::Image;
 use crate::model::{RootfsType, Spec};
 use crate::urunc::{self, FileKind, Severity};
 
@@ -22,8 +25,17 @@ pub struct Options {
     pub source_date_epoch: Option<String>,
 }
 
+/// A base image (top-level `fromImage`), opened and listed.
+#[derive(Debug)]
+pub struct Base {
+    /// The image, for its layers and config.
+    pub image: Image,
+    /// Its flattened filesystem; file contents are not kept.
+    pub listing: Tree,
+}
+
 /// A spec that passed validation, with everything settled.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Checked {
     /// The spec, with annotations completed from `rootfs`.
     pub spec: Spec,
@@ -37,6 +49,8 @@ pub struct Checked {
     pub created: i64,
     /// Problems that do not stop the build.
     pub warnings: Vec<String>,
+    /// The base image of a top-level `fromImage`.
+    pub base: Option<Base>,
 }
 
 /// Checks `spec` and settles what it leaves open.
@@ -90,8 +104,28 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
         }
     }
 
+    let base = match &spec.from_image {
+        Some(path) => match open_base(path, &spec) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                errors.push(format!("{}: {e:#}", loc.at("fromImage")));
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(rootfs) = &spec.rootfs
+        && let Some(path) = &rootfs.from_image
+        && let Err(e) = Image::open_for(path, architecture_hint(&spec).as_deref())
+    {
+        errors.push(format!("{}: {e:#}", loc.at("rootfs.fromImage")));
+    }
+
     let generated = spec.rootfs.as_ref().map(|r| r.target.clone());
-    let file_kind = |path: &str| image_file_kind(&spec, generated.as_deref(), path);
+    let file_kind = |path: &str| match image_file_kind(&spec, generated.as_deref(), path) {
+        FileKind::Missing => base.as_ref().map_or(FileKind::Missing, |b| listing_kind(&b.listing, path)),
+        kind => kind,
+    };
     for p in urunc::check(&spec.annotations, &file_kind, &urunc::Options { pair_check: opts.pair_check }) {
         let at = match p.key {
             Some(k) => loc.at(&format!("annotations.{k}")),
@@ -103,7 +137,18 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
         }
     }
 
-    let architecture = architecture(&spec, &mut errors);
+    let mut architecture = architecture(&spec, base.as_ref(), &mut errors);
+    if let (Some(b), Some(arch)) = (&base, &architecture) {
+        let base_arch = &b.image.config.architecture;
+        if base_arch != arch {
+            errors.push(format!(
+                "{}: the base image is {}/{base_arch}, but this image is linux/{arch}; use a base of the same architecture",
+                loc.at("fromImage"),
+                b.image.config.os
+            ));
+            architecture = None;
+        }
+    }
 
     let mut cmd = spec.cmd.clone();
     if spec.entrypoint.is_none()
@@ -140,6 +185,7 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
         architecture: architecture.unwrap_or_default(),
         created,
         warnings,
+        base,
         spec,
     })
 }
@@ -190,7 +236,7 @@ fn apply_rootfs(
 
 /// The architecture: the user's override, checked against what the binary
 /// says, or what the binary says.
-fn architecture(spec: &Spec, errors: &mut Vec<String>) -> Option<String> {
+fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> Option<String> {
     let loc = &spec.locations;
     let given = spec.architecture.clone();
     if let Some(a) = &given
@@ -215,8 +261,16 @@ fn architecture(spec: &Spec, errors: &mut Vec<String>) -> Option<String> {
                 return None;
             }
         },
-        None => None,
+        // A binary that only the base image holds was listed with its head.
+        None => base.and_then(|b| match b.listing.get(crate::plan::rel(binary)) {
+            Some(Node::File { content: Content::Inline(head), .. }) => crate::arch::detect(head),
+            _ => None,
+        }),
     };
+    // A base image that tells its architecture settles it when the binary cannot.
+    let detected = detected.or_else(|| {
+        base.map(|b| b.image.config.architecture.as_str()).and_then(|a| crate::arch::KNOWN.iter().copied().find(|k| *k == a))
+    });
     match (given, detected) {
         (Some(g), Some(d)) if g != d => {
             errors.push(format!("{}: is {g:?}, but {binary} is a {d} binary", loc.at("architecture")));
@@ -231,6 +285,40 @@ fn architecture(spec: &Spec, errors: &mut Vec<String>) -> Option<String> {
             ));
             None
         }
+    }
+}
+
+/// Opens a top-level base image and lists its flattened filesystem,
+/// keeping the head of the binary for architecture detection.
+fn open_base(path: &Path, spec: &Spec) -> Result<Base> {
+    let image = Image::open_for(path, architecture_hint(spec).as_deref())?;
+    let binary = spec.annotations.get("binary").map(|b| crate::plan::rel(b).to_string());
+    let flat = image.flatten(&mut |p, reader, _size| {
+        let mut head = Vec::new();
+        if Some(p) == binary.as_deref() {
+            std::io::Read::take(reader, crate::arch::HEAD_LEN as u64).read_to_end(&mut head)?;
+        }
+        Ok(Content::Inline(head))
+    })?;
+    Ok(Base { image, listing: flat.tree })
+}
+
+/// The architecture to pick from a multi-platform base: the given one, or
+/// what the binary among our own files says.
+pub fn architecture_hint(spec: &Spec) -> Option<String> {
+    spec.architecture.clone().or_else(|| {
+        let binary = spec.annotations.get("binary")?;
+        crate::arch::detect_file(&host_path(spec, binary)?).ok().flatten().map(str::to_string)
+    })
+}
+
+/// What a base image's listing holds at an absolute path.
+fn listing_kind(listing: &Tree, path: &str) -> FileKind {
+    match listing.get(crate::plan::rel(path)) {
+        None => FileKind::Missing,
+        Some(Node::File { .. }) => FileKind::File,
+        Some(Node::Dir { .. }) => FileKind::Dir,
+        Some(Node::Symlink { .. }) => FileKind::Other,
     }
 }
 
