@@ -77,8 +77,7 @@ let
     in
     if short == null then key else builtins.head short;
   unknownAnnotations = filter (key: !elem (shortKey key) annotationKeys) (attrNames annotations);
-  # With a base image, the annotations may come from it; the CLI decides.
-  required = if given ? fromImage then [ ] else [ "unikernelType" "hypervisor" "binary" ];
+  required = [ "unikernelType" "hypervisor" "binary" ];
   missing = filter (
     key: (annotations.${key} or annotations."com.urunc.unikernel.${key}" or "") == ""
   ) required;
