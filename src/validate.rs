@@ -161,6 +161,20 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
         }
     }
 
+    // urunc before 0.7 reads the arguments only from cmdline: write both.
+    if !spec.annotations.contains_key("cmdline") {
+        let words: Vec<String> = spec.entrypoint.iter().flatten().chain(cmd.iter().flatten()).cloned().collect();
+        if !words.is_empty() {
+            if let Some(w) = words.iter().find(|w| w.is_empty() || w.contains(char::is_whitespace)) {
+                warnings.push(format!(
+                    "{}: the argument {w:?} reaches urunc before 0.7 split at spaces (it reads cmdline, set from entrypoint and cmd)",
+                    loc.at("annotations")
+                ));
+            }
+            spec.annotations.insert("cmdline".to_string(), words.join(" "));
+        }
+    }
+
     let created = match (spec.created, &opts.source_date_epoch) {
         (Some(t), _) => t,
         (None, Some(s)) if !s.is_empty() => match s.trim().parse::<i64>() {
