@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# Loads images built by the release bimanix into the real consumers: Docker
+# (docker load, image inspect, create + cp of /urunc.json), podman (load,
+# image inspect, create + cp), skopeo (inspect docker-archive: and
+# oci-archive:, copy to an oci: directory) and containerd (ctr images
+# import), and checks that labels, manifest annotations, Cmd, platform and
+# /urunc.json come out as written.
+#
+# Usage: tests/consumers.sh   (from anywhere; as root). Installs missing
+# tools with apt-get; starts a private dockerd and containerd when none
+# answers and stops them at the end; podman and skopeo use private storage
+# under a temporary directory. Set BIMANIX to test another binary.
+# Each check prints "ok - ..." or "not ok - ..."; the last line is
+# "N passed, M failed"; exit 1 when anything failed.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+notok() {
+    failed=$((failed + 1))
+    echo "not ok - $1"
+    [ $# -gt 1 ] && printf '%s\n' "$2" | LC_ALL=C tr -c '[:print:]\n' '?' | sed 's/^/#   /'
+    return 0
+}
+# check DESCRIPTION COMMAND...: runs COMMAND, ok when it succeeds; its
+# output is shown only on failure.
+check() {
+    local desc=$1 out
+    shift
+    if out=$("$@" 2>&1); then ok "$desc"; else notok "$desc" "$out"; fi
+}
+# same DESCRIPTION EXPECTED ACTUAL
+same() {
+    if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "expected: $2
+actual:   $3"; fi
+}
+# contains DESCRIPTION HAYSTACK NEEDLE...
+contains() {
+    local desc=$1 hay=$2 n
+    shift 2
+    for n in "$@"; do
+        case $hay in
+            *"$n"*) ;;
+            *) notok "$desc" "missing: $n
+in: $hay"; return 0 ;;
+        esac
+    done
+    ok "$desc"
+}
+
+tmp=$(mktemp -d /tmp/bimanix-consumers.XXXXXX)
+started_dockerd=
+started_containerd=
+docker_objects=()
+ctr_images=()
+
+cleanup() {
+    local c
+    for c in "${docker_objects[@]}"; do
+        case $c in
+            container:*) docker rm -f "${c#container:}" >/dev/null 2>&1 ;;
+            image:*) docker rmi "${c#image:}" >/dev/null 2>&1 ;;
+        esac
+    done
+    if [ -n "${ctr:-}" ]; then
+        for c in "${ctr_images[@]}"; do $ctr images rm --sync "$c" >/dev/null 2>&1; done
+        ctr --address "$ctr_sock" namespaces rm bimanix-test >/dev/null 2>&1
+    fi
+    if [ -n "$started_dockerd" ]; then
+        kill "$started_dockerd" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.2; done
+    fi
+    if [ -n "$started_containerd" ]; then
+        kill "$started_containerd" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$started_containerd" 2>/dev/null || break; sleep 0.2; done
+    fi
+    # Private storage of podman, dockerd and containerd may hold read-only
+    # or mounted files; unmount what is still mounted under tmp first.
+    grep -o " $tmp/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount "$m" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- Tools ------------------------------------------------------------------
+need=()
+for pair in docker:docker.io dockerd:docker.io podman:podman skopeo:skopeo ctr:containerd containerd:containerd; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "# installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -q && apt-get install -y -q --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u); } >"$tmp/apt.log" 2>&1 \
+        || { echo "# apt-get failed:"; tail -n 20 "$tmp/apt.log"; }
+fi
+for t in docker dockerd podman skopeo ctr containerd tar base64 sed; do
+    if command -v "$t" >/dev/null 2>&1; then ok "$t is installed"; else notok "$t is installed"; fi
+done
+
+# --- The images ---------------------------------------------------------------
+bimanix=${BIMANIX:-}
+if [ -z "$bimanix" ]; then
+    bimanix=${CARGO_TARGET_DIR:-$root/target}/release/bimanix
+    (cd "$root" && cargo build --release --locked >"$tmp/cargo.log" 2>&1) || { echo "# cargo build failed:"; tail -n 20 "$tmp/cargo.log"; }
+fi
+if [ ! -x "$bimanix" ]; then
+    notok "the release bimanix exists at $bimanix"
+    echo "$passed passed, $failed failed"
+    exit 1
+fi
+
+tag=t$$
+name=bimanix-consumers-test/hello
+ref=$name:$tag
+cmdline="console=ttyS0 'two words' k=v"
+mkdir -p "$tmp/in/readme"
+cp "$root/example/hello/hello.bzImage" "$tmp/in/kernel"
+cat >"$tmp/in/args.nix" <<EOF
+{
+  name = "$name";
+  tag = "$tag";
+  files = { "./kernel" = "/boot/kernel"; };
+  labels = { "org.example.team" = "unikernels"; };
+  env = [ "GREETING=hello world" ];
+  annotations = {
+    unikernelType = "linux";
+    hypervisor = "qemu";
+    binary = "/boot/kernel";
+    cmdline = "console=ttyS0 'two words' k=v";
+  };
+}
+EOF
+# The same as JSON, so that the consumers are tested even when the Nix
+# reader fails.
+cat >"$tmp/in/args.json" <<EOF
+{
+  "name": "$name", "tag": "$tag",
+  "files": { "./kernel": "/boot/kernel" },
+  "labels": { "org.example.team": "unikernels" },
+  "env": [ "GREETING=hello world" ],
+  "annotations": { "unikernelType": "linux", "hypervisor": "qemu", "binary": "/boot/kernel",
+                   "cmdline": "console=ttyS0 'two words' k=v" }
+}
+EOF
+# The bimanix README's example, with a stand-in x86_64 ELF (header only).
+readme_ref=bimanix-consumers-test/hello-rumprun:$tag
+{
+    printf '\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000\076\000\001\000\000\000'
+    head -c 28 /dev/zero
+    printf '\100\000\070\000\000\000\100\000\000\000\000\000'
+} >"$tmp/in/readme/hello1.hvt"
+cat >"$tmp/in/readme/args.json" <<EOF
+{
+  "name": "bimanix-consumers-test/hello-rumprun", "tag": "$tag",
+  "files": { "./hello1.hvt": "/unikernel/hello.hvt" },
+  "annotations": { "unikernelType": "rumprun", "hypervisor": "hvt", "binary": "/unikernel/hello.hvt",
+                   "cmdline": "hello", "unikernelVersion": "", "initrd": "", "block": "", "blkMntPoint": "" }
+}
+EOF
+
+img=$tmp/hello.tar
+oci=$tmp/hello-oci.tar
+readme=$tmp/readme.tar
+check "bimanix builds the Linux image from args.nix" "$bimanix" build "$tmp/in/args.nix" -o "$tmp/hello-nix.tar"
+check "bimanix builds the Linux image from args.json" "$bimanix" build "$tmp/in/args.json" -o "$img"
+if [ -f "$tmp/hello-nix.tar" ] && [ -f "$img" ]; then
+    check "args.nix and args.json give the same bytes" cmp "$tmp/hello-nix.tar" "$img"
+fi
+check "bimanix builds the same image as an oci-archive" "$bimanix" build "$tmp/in/args.json" --format oci-archive -o "$oci"
+check "bimanix builds the README example (rumprun on hvt)" "$bimanix" build "$tmp/in/readme/args.json" -o "$readme"
+
+# What every consumer must show.
+labels_json='{"com.urunc.unikernel.binary":"/boot/kernel","com.urunc.unikernel.cmdline":"console=ttyS0 '"'two words'"' k=v","com.urunc.unikernel.hypervisor":"qemu","com.urunc.unikernel.unikernelType":"linux","org.example.team":"unikernels"}'
+cmd_json='["console=ttyS0","two words","k=v"]'
+urunc_plain="com.urunc.unikernel.binary=/boot/kernel
+com.urunc.unikernel.cmdline=$cmdline
+com.urunc.unikernel.hypervisor=qemu
+com.urunc.unikernel.unikernelType=linux"
+annotation_texts=('"com.urunc.unikernel.unikernelType":"linux"' '"com.urunc.unikernel.hypervisor":"qemu"'
+    '"com.urunc.unikernel.binary":"/boot/kernel"' "\"com.urunc.unikernel.cmdline\":\"$cmdline\""
+    '"org.opencontainers.image.created":"1970-01-01T00:00:00Z"')
+
+# decode_urunc_json FILE: prints "key=plain value" per key, sorted; fails on
+# a value that is not a base64 string. Keys and base64 hold no ',' or '"'.
+decode_urunc_json() {
+    local body pair key val
+    body=$(tr -d '\n' <"$1")
+    body=${body#\{}
+    body=${body%\}}
+    [ -n "$body" ] || return 0
+    printf '%s\n' "$body" | tr ',' '\n' | while IFS= read -r pair; do
+        key=$(printf '%s' "$pair" | sed -n 's/^"\([^"]*\)":"\([A-Za-z0-9+\/=]*\)"$/\1/p')
+        val=$(printf '%s' "$pair" | sed -n 's/^"\([^"]*\)":"\([A-Za-z0-9+\/=]*\)"$/\2/p')
+        [ -n "$key" ] || { echo "not a base64 string: $pair"; return 1; }
+        printf '%s=%s\n' "$key" "$(printf '%s' "$val" | base64 -d)" || return 1
+    done | sort
+}
+
+# --- Docker -----------------------------------------------------------------
+if ! timeout 20 docker info >/dev/null 2>&1; then
+    echo "# no Docker daemon answers; starting a private dockerd (vfs)"
+    mkdir -p "$tmp/d"
+    dockerd --storage-driver=vfs --data-root "$tmp/d/data" --exec-root "$tmp/d/exec" --pidfile "$tmp/d/dockerd.pid" \
+        -H "unix://$tmp/d/docker.sock" --bridge=none --iptables=false >"$tmp/d/dockerd.log" 2>&1 &
+    started_dockerd=$!
+    export DOCKER_HOST=unix://$tmp/d/docker.sock
+    for _ in $(seq 1 60); do timeout 5 docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+if timeout 20 docker info >/dev/null 2>&1; then
+    ok "a Docker daemon answers"
+    out=$(docker load -i "$img" 2>&1)
+    if [ $? -eq 0 ]; then docker_objects+=("image:$ref"); ok "docker load"; else notok "docker load" "$out"; fi
+    contains "docker load names the image" "$out" "Loaded image: $ref"
+    same "docker image inspect: Labels are the plain urunc values plus the extra label" "$labels_json" \
+        "$(docker image inspect --format '{{json .Config.Labels}}' "$ref" 2>&1)"
+    same "docker image inspect: Cmd is cmdline split like a shell" "$cmd_json" "$(docker image inspect --format '{{json .Config.Cmd}}' "$ref" 2>&1)"
+    same "docker image inspect: platform" "linux/amd64" "$(docker image inspect --format '{{.Os}}/{{.Architecture}}' "$ref" 2>&1)"
+    same "docker image inspect: Env" '["GREETING=hello world"]' "$(docker image inspect --format '{{json .Config.Env}}' "$ref" 2>&1)"
+    if ctr_id=$(docker create "$ref" 2>&1); then
+        docker_objects=("container:$ctr_id" "${docker_objects[@]}")
+        ok "docker create"
+        if docker cp "$ctr_id:/urunc.json" - 2>"$tmp/cp.err" | tar -xO urunc.json >"$tmp/docker-urunc.json" 2>>"$tmp/cp.err"; then
+            ok "docker cp reads /urunc.json"
+            same "/urunc.json (docker) decodes to the annotations" "$urunc_plain" "$(decode_urunc_json "$tmp/docker-urunc.json" 2>&1)"
+        else
+            notok "docker cp reads /urunc.json" "$(cat "$tmp/cp.err")"
+        fi
+    else
+        notok "docker create" "$ctr_id"
+    fi
+    out=$(docker load -i "$readme" 2>&1)
+    if [ $? -eq 0 ]; then docker_objects+=("image:$readme_ref"); ok "docker load (README example)"; else notok "docker load (README example)" "$out"; fi
+    same "docker image inspect (README example): Labels" \
+        '{"com.urunc.unikernel.binary":"/unikernel/hello.hvt","com.urunc.unikernel.cmdline":"hello","com.urunc.unikernel.hypervisor":"hvt","com.urunc.unikernel.unikernelType":"rumprun"}' \
+        "$(docker image inspect --format '{{json .Config.Labels}}' "$readme_ref" 2>&1)"
+    same "docker image inspect (README example): Cmd" '["hello"]' "$(docker image inspect --format '{{json .Config.Cmd}}' "$readme_ref" 2>&1)"
+else
+    notok "a Docker daemon answers" "$(tail -n 20 "$tmp/d/dockerd.log" 2>/dev/null)"
+fi
+
+# --- podman -------------------------------------------------------------------
+podman=(podman --root "$tmp/podman/root" --runroot "$tmp/podman/run" --storage-driver vfs)
+out=$("${podman[@]}" load -i "$img" 2>&1)
+if [ $? -eq 0 ]; then ok "podman load"; else notok "podman load" "$out"; fi
+contains "podman load names the image" "$out" "docker.io/$ref"
+same "podman image inspect: Labels" "$labels_json" "$("${podman[@]}" image inspect --format '{{json .Labels}}' "$ref" 2>&1)"
+same "podman image inspect: Cmd" "$cmd_json" "$("${podman[@]}" image inspect --format '{{json .Config.Cmd}}' "$ref" 2>&1)"
+same "podman image inspect: platform" "linux/amd64" "$("${podman[@]}" image inspect --format '{{.Os}}/{{.Architecture}}' "$ref" 2>&1)"
+contains "podman image inspect: manifest annotations" "$("${podman[@]}" image inspect --format '{{json .Annotations}}' "$ref" 2>&1)" "${annotation_texts[@]}"
+if pod_id=$("${podman[@]}" create "$ref" 2>&1); then
+    ok "podman create"
+    if "${podman[@]}" cp "$pod_id:/urunc.json" - 2>"$tmp/pcp.err" | tar -xO urunc.json >"$tmp/podman-urunc.json" 2>>"$tmp/pcp.err"; then
+        ok "podman cp reads /urunc.json"
+        same "/urunc.json (podman) decodes to the annotations" "$urunc_plain" "$(decode_urunc_json "$tmp/podman-urunc.json" 2>&1)"
+    else
+        notok "podman cp reads /urunc.json" "$(cat "$tmp/pcp.err")"
+    fi
+    "${podman[@]}" rm -f "$pod_id" >/dev/null 2>&1
+else
+    notok "podman create" "$pod_id"
+fi
+id1=$("${podman[@]}" image inspect --format '{{.ID}}' "$ref" 2>&1)
+"${podman[@]}" rmi -f "$ref" >/dev/null 2>&1
+check "podman load (oci-archive)" "${podman[@]}" load -i "$oci"
+same "podman loads the oci-archive as the same image" "$id1" "$("${podman[@]}" image inspect --format '{{.ID}}' "$ref" 2>&1)"
+"${podman[@]}" rmi -a -f >/dev/null 2>&1
+
+# --- skopeo -----------------------------------------------------------------
+same "skopeo inspect docker-archive: labels and platform" "qemu|linux|/boot/kernel|$cmdline|unikernels|linux/amd64" \
+    "$(skopeo inspect --format '{{index .Labels "com.urunc.unikernel.hypervisor"}}|{{index .Labels "com.urunc.unikernel.unikernelType"}}|{{index .Labels "com.urunc.unikernel.binary"}}|{{index .Labels "com.urunc.unikernel.cmdline"}}|{{index .Labels "org.example.team"}}|{{.Os}}/{{.Architecture}}' "docker-archive:$img" 2>&1)"
+same "skopeo inspect docker-archive:FILE:NAME:TAG finds the image by its tag" "qemu" \
+    "$(skopeo inspect --format '{{index .Labels "com.urunc.unikernel.hypervisor"}}' "docker-archive:$img:$ref" 2>&1)"
+contains "skopeo inspect --raw oci-archive: (oci-archive) has the manifest annotations" "$(skopeo inspect --raw "oci-archive:$oci" 2>&1)" "${annotation_texts[@]}"
+contains "skopeo inspect --raw oci-archive: (docker-archive) has the manifest annotations" "$(skopeo inspect --raw "oci-archive:$img" 2>&1)" "${annotation_texts[@]}"
+check "skopeo copy docker-archive: to oci:" skopeo copy -q "docker-archive:$img" "oci:$tmp/oci-from-docker:$tag"
+same "skopeo inspect oci: (copied from docker-archive): labels" "qemu|linux|/boot/kernel" \
+    "$(skopeo inspect --format '{{index .Labels "com.urunc.unikernel.hypervisor"}}|{{index .Labels "com.urunc.unikernel.unikernelType"}}|{{index .Labels "com.urunc.unikernel.binary"}}' "oci:$tmp/oci-from-docker:$tag" 2>&1)"
+check "skopeo copy oci-archive: to oci:" skopeo copy -q "oci-archive:$oci" "oci:$tmp/oci-from-oci:$tag"
+contains "skopeo copy oci-archive: to oci: keeps the manifest annotations" "$(skopeo inspect --raw "oci:$tmp/oci-from-oci:$tag" 2>&1)" "${annotation_texts[@]}"
+
+# --- containerd ---------------------------------------------------------------
+ctr_sock=
+for sock in ${CONTAINERD_ADDRESS:-} /run/containerd/containerd.sock ${started_dockerd:+$tmp/d/exec/containerd/containerd.sock} /var/run/docker/containerd/containerd.sock; do
+    if [ -S "$sock" ] && timeout 10 ctr --address "$sock" version >/dev/null 2>&1; then
+        ctr_sock=$sock
+        break
+    fi
+done
+if [ -z "$ctr_sock" ]; then
+    echo "# no containerd answers; starting a private one"
+    mkdir -p "$tmp/c"
+    printf 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n' >"$tmp/c/config.toml"
+    containerd --config "$tmp/c/config.toml" --address "$tmp/c/containerd.sock" --root "$tmp/c/root" --state "$tmp/c/state" >"$tmp/c/containerd.log" 2>&1 &
+    started_containerd=$!
+    for _ in $(seq 1 60); do timeout 5 ctr --address "$tmp/c/containerd.sock" version >/dev/null 2>&1 && break; sleep 1; done
+    ctr_sock=$tmp/c/containerd.sock
+fi
+ctr="ctr --address $ctr_sock -n bimanix-test"
+if timeout 10 $ctr version >/dev/null 2>&1; then
+    ok "a containerd answers at $ctr_sock"
+    out=$(timeout 120 $ctr images import --all-platforms "$img" 2>&1)
+    if [ $? -eq 0 ]; then ctr_images+=("docker.io/$ref"); ok "ctr images import"; else notok "ctr images import" "$out"; fi
+    line=$($ctr images ls 2>&1 | awk -v r="docker.io/$ref" '$1 == r')
+    contains "ctr images ls lists the image for linux/amd64" "$line" "docker.io/$ref" "linux/amd64"
+    digest=$(printf '%s\n' "$line" | awk '{print $3}')
+    contains "containerd keeps the manifest annotations" "$($ctr content get "${digest:-none}" 2>&1)" "${annotation_texts[@]}"
+    $ctr images rm --sync "docker.io/$ref" >/dev/null 2>&1
+    check "ctr images import (oci-archive)" timeout 120 $ctr images import --all-platforms "$oci"
+    contains "ctr images ls lists the oci-archive's image by its name" "$($ctr images ls -q 2>&1)" "docker.io/$ref"
+else
+    notok "a containerd answers" "$(tail -n 20 "$tmp/c/containerd.log" 2>/dev/null)"
+fi
+
+# --- Cleanup checks -------------------------------------------------------------
+if [ -n "${ctr_id:-}" ] && [[ ${ctr_id} =~ ^[0-9a-f]{64}$ ]]; then
+    check "docker rm" docker rm -f "$ctr_id"
+    docker_objects=("${docker_objects[@]/container:$ctr_id}")
+fi
+for o in "${docker_objects[@]}"; do
+    case $o in image:*) check "docker rmi ${o#image:}" docker rmi "${o#image:}" ;; esac
+done
+docker_objects=()
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
