@@ -117,7 +117,7 @@ struct Reader {
 impl Reader {
     /// Records an error about the value at `key`, positioned at the value.
     fn err(&mut self, key: &str, pos: Option<Pos>, msg: impl std::fmt::Display) {
-        let at = match pos.or_else(|| self.loc.keys.get(key).copied()) {
+        let at = match pos.or_else(|| self.loc.pos(key)) {
             Some(p) => format!("{}:{p}: {key}", self.loc.file),
             None => format!("{}: {key}", self.loc.file),
         };
@@ -436,11 +436,11 @@ impl Reader {
                 }
                 Some(out)
             }
-            Kind::List(_) => {
+            Kind::List(values) => {
                 let items = self.strings("env", v)?;
-                for (i, item) in items.iter().enumerate() {
+                for (i, (item, value)) in items.iter().zip(values).enumerate() {
                     if !item.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
-                        self.err(&format!("env[{i}]"), None, format_args!("{item:?} is not KEY=VALUE"));
+                        self.err(&format!("env[{i}]"), value.pos, format_args!("{item:?} is not KEY=VALUE"));
                         return None;
                     }
                 }

@@ -120,10 +120,14 @@ fn run(command: Command) -> Result<bool> {
         }
         Command::Check { input } => {
             let checked = load(&input)?;
-            eprintln!(
-                "bimanix: {} is valid: {}:{} for linux/{}",
+            let summary = format!(
+                "{} is valid: {}:{} for linux/{}",
                 checked.spec.locations.file, checked.spec.name, checked.spec.tag, checked.architecture
             );
+            // Planning walks the sources, which finds collisions inside
+            // copied directories; it reads no file contents and writes nothing.
+            bimanix::plan::plan(checked)?;
+            eprintln!("bimanix: {summary}");
             Ok(true)
         }
         Command::Inspect { image, json, no_pair_check } => {

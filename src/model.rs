@@ -104,9 +104,21 @@ impl Locations {
     /// `file:line:col: key` for a key path, or `file: key` when the
     /// position is unknown (JSON input).
     pub fn at(&self, key: &str) -> String {
-        match self.keys.get(key) {
+        match self.pos(key) {
             Some(pos) => format!("{}:{pos}: {key}", self.file),
             None => format!("{}: {key}", self.file),
+        }
+    }
+
+    /// The position of a key, or of the nearest enclosing key that has one
+    /// (a missing `annotations.binary` points at `annotations`).
+    pub fn pos(&self, key: &str) -> Option<Pos> {
+        let mut key = key;
+        loop {
+            if let Some(pos) = self.keys.get(key) {
+                return Some(*pos);
+            }
+            key = &key[..key.rfind('.')?];
         }
     }
 }
