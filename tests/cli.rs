@@ -1514,8 +1514,6 @@ invalid_cases! {
     files_not_a_set => case(|v| v["files"] = json!("./kernel")).names(&["files"]).at(&["files ="]);
     cmd_not_a_list => case(|v| v["cmd"] = json!("run me")).names(&["cmd"]).at(&["cmd ="]);
     entrypoint_item_not_a_string => case(|v| v["entrypoint"] = json!(["/bin/app", 1])).names(&["entrypoint"]).at(&["entrypoint ="]);
-    // BUG (core, args.rs): a bad `env` list item is reported as `env[0]`
-    // without a position (Reader::env passes no position for list items).
     env_item_not_key_value => case(|v| v["env"] = json!(["NOEQUALS"])).names(&["env"]).names(&["NOEQUALS"]).at(&["env ="]);
     env_value_not_a_string => case(|v| v["env"] = json!({ "A": true })).names(&["env"]).at(&["A = true"]);
     annotation_not_a_string => case(|v| ann(v, "hypervisor", json!(1))).names(&["hypervisor"]).at(&["hypervisor ="]);
@@ -1559,8 +1557,8 @@ invalid_cases! {
     target_is_the_root => case(|v| v["files"]["./other"] = json!("/")).setup(|fx| { fx.write("in/other", b"x"); }).names(&["./other"]).at(&["\"./other\" ="]);
     targets_colliding => case(|v| v["files"]["./other"] = json!("/boot/kernel"))
         .setup(|fx| { fx.write("in/other", b"x"); }).names(&["/boot/kernel"]).names(&["./other"]).at(&["\"./other\" =", "\"./kernel\" ="]);
-    // BUG (core, main.rs): the next two are found only at plan time, which
-    // `build` reaches and `check` does not, so `check` calls them valid.
+    // The next two are found when the sources are walked (plan), which
+    // `check` does too.
     target_colliding_with_a_file_in_a_copied_directory => case(|v| { v["files"]["./dir"] = json!("/boot"); })
         .setup(|fx| { fx.write("in/dir/kernel", &kernel()); }).names(&["/boot/kernel"]).at(&["\"./dir\" =", "\"./kernel\" ="]);
     target_under_a_file => case(|v| v["files"]["./other"] = json!("/boot/kernel/x"))
@@ -1575,7 +1573,6 @@ invalid_cases! {
         .setup(|fx| symlink("nowhere", fx.path("in/dangling")).expect("symlink")).names(&["dangling"]).at(&["\"./dangling\" ="]);
     fifo_source => case(|v| v["files"]["./fifo"] = json!("/fifo"))
         .setup(|fx| sh("mkfifo", &[fx.path("in/fifo").to_str().expect("utf-8")])).names(&["fifo"]).at(&["\"./fifo\" ="]);
-    // BUG (core, main.rs): `check` calls this valid (found at plan time).
     fifo_inside_a_directory_source => case(|v| v["files"]["./dir"] = json!("/dir"))
         .setup(|fx| { fx.dir("in/dir"); sh("mkfifo", &[fx.path("in/dir/fifo").to_str().expect("utf-8")]); }).names(&["fifo"]).at(&["\"./dir\" ="]);
 
@@ -1595,22 +1592,6 @@ invalid_cases! {
         .names(&["architecture"]).names(&["binary", "/boot/kernel"]).at(&["binary ="]);
     architecture_contradicting_the_binary => case(|v| v["architecture"] = json!("arm64")).names(&["architecture"]).names(&["amd64"]).at(&["architecture ="]);
     architecture_unknown => case(|v| v["architecture"] = json!("amd46")).names(&["architecture"]).names(&["amd46"]).at(&["architecture ="]);
-}
-
-#[test]
-fn unreadable_source() {
-    // Root reads mode-000 files, so the source is a link to nowhere, which
-    // nobody can read.
-    expect_invalid(
-        case(|v| v["files"]["./locked"] = json!("/locked"))
-            .setup(|fx| {
-                let dir = fx.tmp.path().join("in");
-                fs::create_dir_all(&dir).expect("mkdir");
-                std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("locked")).expect("symlink");
-            })
-            .names(&["locked"]),
-        Syntax::Json,
-    );
 }
 
 #[test]
