@@ -94,10 +94,11 @@ fn parent_dir(path: &Path) -> PathBuf {
 fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mtime = plan.mtime;
-    let mut outer = TarWriter::new(&mut out, mtime);
-    outer.dir("blobs", 0o755)?;
-    outer.dir("blobs/sha256", 0o755)?;
-    drop(outer);
+    // Directory entries first; blobs are added with `write_blob` and the
+    // closing documents with a second writer over the same stream.
+    let mut dirs = TarWriter::new(&mut out, mtime);
+    dirs.dir("blobs", 0o755)?;
+    dirs.dir("blobs/sha256", 0o755)?;
 
     let mut layers = Vec::new();
     for layer in layer_sources(plan) {

@@ -439,7 +439,7 @@ impl Reader {
             Kind::List(values) => {
                 let items = self.strings("env", v)?;
                 for (i, (item, value)) in items.iter().zip(values).enumerate() {
-                    if !item.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+                    if item.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                         self.err(&format!("env[{i}]"), value.pos, format_args!("{item:?} is not KEY=VALUE"));
                         return None;
                     }
