@@ -16,8 +16,8 @@ use anyhow::{Context, Result};
 /// The OCI architecture names an image may declare: Go's `GOARCH` values for
 /// which Go builds Linux programs.
 pub const KNOWN: &[&str] = &[
-    "386", "amd64", "arm", "arm64", "loong64", "mips", "mipsle", "mips64", "mips64le", "ppc64",
-    "ppc64le", "riscv64", "s390x",
+    "386", "amd64", "arm", "arm64", "loong64", "mips", "mipsle", "mips64", "mips64le", "ppc64", "ppc64le", "riscv64",
+    "s390x",
 ];
 
 /// How many leading bytes of a file [`detect`] looks at.
@@ -50,9 +50,7 @@ pub fn detect(head: &[u8]) -> Option<&'static str> {
 pub fn detect_file(path: &Path) -> Result<Option<&'static str>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut head = Vec::with_capacity(HEAD_LEN);
-    file.take(HEAD_LEN as u64)
-        .read_to_end(&mut head)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    file.take(HEAD_LEN as u64).read_to_end(&mut head).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(detect(&head))
 }
 
@@ -130,11 +128,7 @@ fn elf(head: &[u8]) -> Option<&'static str> {
         _ => return None,
     };
     let bytes: [u8; 2] = head.get(18..20)?.try_into().ok()?;
-    let machine = if little {
-        u16::from_le_bytes(bytes)
-    } else {
-        u16::from_be_bytes(bytes)
-    };
+    let machine = if little { u16::from_le_bytes(bytes) } else { u16::from_be_bytes(bytes) };
     match (machine, is_64, little) {
         (62, _, true) => Some("amd64"),
         (3, false, true) => Some("386"),
@@ -254,11 +248,7 @@ mod tests {
             (true, Little, 8, "mips64le"),
         ];
         for &(is_64, endian, machine, want) in cases {
-            assert_eq!(
-                detect(&elf_header(is_64, endian, machine)),
-                Some(want),
-                "e_machine {machine}"
-            );
+            assert_eq!(detect(&elf_header(is_64, endian, machine)), Some(want), "e_machine {machine}");
             assert!(KNOWN.contains(&want), "{want} not in KNOWN");
         }
     }

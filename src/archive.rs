@@ -180,7 +180,12 @@ impl LayerSource {
         if let (LayerSource::Base(i), Some(base), Some(d)) = (self, &plan.base, written)
             && base.layers[i].diff_id != d.digest
         {
-            bail!("{} is corrupt: its content hashes to {}, not its diff_id {}", base.layer_label(i), d.digest, base.layers[i].diff_id);
+            bail!(
+                "{} is corrupt: its content hashes to {}, not its diff_id {}",
+                base.layer_label(i),
+                d.digest,
+                base.layers[i].diff_id
+            );
         }
         Ok(())
     }

@@ -36,7 +36,8 @@ pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
 /// Writes the rootfs image to a temporary file.
 fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<tempfile::NamedTempFile> {
     // The base image's files are extracted here; the tree points into it.
-    let scratch = tempfile::Builder::new().prefix(".bimanix-base-").tempdir().context("cannot create a scratch directory")?;
+    let scratch =
+        tempfile::Builder::new().prefix(".bimanix-base-").tempdir().context("cannot create a scratch directory")?;
     let tree = match &rootfs.from_image {
         None => rootfs.tree.clone(),
         Some(path) => {
@@ -51,9 +52,8 @@ fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<tempfile::NamedTempFile> 
         .context("cannot create a temporary file for the rootfs (check TMPDIR)")?;
     match rootfs.kind {
         RootfsType::Initrd => {
-            let out =
-                crate::cpio::write_newc(&tree, mtime, BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
-                    .context("writing the initrd")?;
+            let out = crate::cpio::write_newc(&tree, mtime, BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
+                .context("writing the initrd")?;
             out.into_inner().map_err(|e| e.into_error()).context("writing the initrd")?.flush()?;
         }
         RootfsType::Block => {

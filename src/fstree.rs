@@ -67,7 +67,9 @@ impl Tree {
                 }
                 Some(Node::Dir { .. }) => {}
                 Some(Node::Symlink { target }) => {
-                    bail!("/{parent} is a symlink to {target}, but /{path} needs it to be a directory; use the link's target")
+                    bail!(
+                        "/{parent} is a symlink to {target}, but /{path} needs it to be a directory; use the link's target"
+                    )
                 }
                 Some(_) => bail!("/{parent} is not a directory, but /{path} needs it to be one"),
             }

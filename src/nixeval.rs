@@ -49,8 +49,7 @@ pub fn eval_file(path: &Path) -> Result<Value> {
             bail!("{file_name}:{pos}: the file is not valid UTF-8");
         }
     };
-    let absolute =
-        std::path::absolute(path).with_context(|| format!("cannot make {file_name} absolute"))?;
+    let absolute = std::path::absolute(path).with_context(|| format!("cannot make {file_name} absolute"))?;
     let base_dir = absolute.parent().unwrap_or(Path::new("/"));
     eval_str(&src, &file_name, base_dir)
 }
@@ -60,8 +59,8 @@ pub fn eval_file(path: &Path) -> Result<Value> {
 /// `file_name` starts every error message; relative path literals resolve
 /// against `base_dir` (itself made absolute against the current directory).
 pub fn eval_str(src: &str, file_name: &str, base_dir: &Path) -> Result<Value> {
-    let base_dir = std::path::absolute(base_dir)
-        .with_context(|| format!("cannot make {} absolute", base_dir.display()))?;
+    let base_dir =
+        std::path::absolute(base_dir).with_context(|| format!("cannot make {} absolute", base_dir.display()))?;
     // rnix's parser recurses once per level of nesting, with no limit for
     // lists, so deeply nested input needs more stack than a thread may have.
     std::thread::scope(|scope| {
@@ -70,19 +69,12 @@ pub fn eval_str(src: &str, file_name: &str, base_dir: &Path) -> Result<Value> {
             .stack_size(STACK_SIZE)
             .spawn_scoped(scope, || parse_and_eval(src, file_name, base_dir))
             .with_context(|| format!("cannot start a thread to evaluate {file_name}"))?;
-        worker
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
 
 fn parse_and_eval(src: &str, file_name: &str, base_dir: PathBuf) -> Result<Value> {
-    let eval = Eval {
-        file_name,
-        lines: Lines::new(src),
-        base_dir,
-        depth: Cell::new(0),
-    };
+    let eval = Eval { file_name, lines: Lines::new(src), base_dir, depth: Cell::new(0) };
     let parse = rnix::Root::parse(src);
     if let Some(err) = parse.errors().first() {
         return Err(eval.syntax_error(err, src));
@@ -101,9 +93,7 @@ struct Lines<'s> {
 
 impl<'s> Lines<'s> {
     fn new(src: &'s str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(src.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let starts = std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect();
         Lines { src, starts }
     }
 
@@ -111,10 +101,7 @@ impl<'s> Lines<'s> {
         let line = self.starts.partition_point(|&start| start <= offset).max(1);
         let start = self.starts.get(line - 1).copied().unwrap_or(0);
         let col = self.src.get(start..offset).map_or(0, |s| s.chars().count());
-        Pos {
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            col: u32::try_from(col + 1).unwrap_or(u32::MAX),
-        }
+        Pos { line: u32::try_from(line).unwrap_or(u32::MAX), col: u32::try_from(col + 1).unwrap_or(u32::MAX) }
     }
 
     fn end(&self) -> Pos {
@@ -128,11 +115,7 @@ enum Def {
     /// `name = expr;`
     Expr(ast::Expr),
     /// `inherit name;` or `inherit (from) name;`, with the name's position.
-    Inherit {
-        name: String,
-        from: Option<ast::Expr>,
-        pos: Pos,
-    },
+    Inherit { name: String, from: Option<ast::Expr>, pos: Pos },
     /// A set written as a literal `{ ... }`, built from `name.x = ...;`
     /// paths, or both merged, as Nix merges them.
     Set(Defs),
@@ -219,23 +202,15 @@ impl Eval<'_> {
             src.get(bytes).unwrap_or_default().to_string()
         };
         let (offset, msg) = match err {
-            ParseError::Unexpected(range) => {
-                (range.start(), format!("unexpected `{}`", text(range)))
+            ParseError::Unexpected(range) => (range.start(), format!("unexpected `{}`", text(range))),
+            ParseError::UnexpectedExtra(range) => {
+                (range.start(), format!("unexpected `{}` after the expression", text(range)))
             }
-            ParseError::UnexpectedExtra(range) => (
-                range.start(),
-                format!("unexpected `{}` after the expression", text(range)),
-            ),
-            ParseError::UnexpectedWanted(got, range, wanted) => (
-                range.start(),
-                format!("unexpected {got:?}, wanted any of {wanted:?}"),
-            ),
-            ParseError::UnexpectedDoubleBind(range) => {
-                (range.start(), "unexpected double bind".to_string())
+            ParseError::UnexpectedWanted(got, range, wanted) => {
+                (range.start(), format!("unexpected {got:?}, wanted any of {wanted:?}"))
             }
-            ParseError::DuplicatedArgs(range, name) => {
-                (range.start(), format!("argument `{name}` is duplicated"))
-            }
+            ParseError::UnexpectedDoubleBind(range) => (range.start(), "unexpected double bind".to_string()),
+            ParseError::DuplicatedArgs(range, name) => (range.start(), format!("argument `{name}` is duplicated")),
             other => (TextSize::of(src), other.to_string()),
         };
         self.error(self.at(offset), format!("syntax error: {msg}"))
@@ -274,11 +249,9 @@ impl Eval<'_> {
             ast::Expr::PathSearch(_) => {
                 return Err(self.outside(pos, "search paths (`<...>`) are"));
             }
-            ast::Expr::List(list) => Kind::List(
-                list.items()
-                    .map(|item| self.expr(&item, scope))
-                    .collect::<Result<_>>()?,
-            ),
+            ast::Expr::List(list) => {
+                Kind::List(list.items().map(|item| self.expr(&item, scope)).collect::<Result<_>>()?)
+            }
             ast::Expr::AttrSet(set) => {
                 if set.rec_token().is_some() {
                     return Err(self.outside(pos, "recursive sets (`rec { ... }`) are"));
@@ -297,11 +270,7 @@ impl Eval<'_> {
             ast::Expr::Apply(apply) => {
                 let is_import = matches!(apply.lambda(),
                     Some(ast::Expr::Ident(f)) if f.syntax().text() == "import");
-                let what = if is_import {
-                    "`import` is"
-                } else {
-                    "function calls are"
-                };
+                let what = if is_import { "`import` is" } else { "function calls are" };
                 return Err(self.outside(pos, what));
             }
             ast::Expr::Lambda(_) => return Err(self.outside(pos, "function definitions are")),
@@ -315,10 +284,7 @@ impl Eval<'_> {
             ast::Expr::CurPos(_) => return Err(self.outside(pos, "`__curPos` is")),
             ast::Expr::Error(_) => return Err(self.error(pos, "syntax error")),
         };
-        Ok(Value {
-            kind,
-            pos: Some(pos),
-        })
+        Ok(Value { kind, pos: Some(pos) })
     }
 
     /// The error for an operator, at the operator: the first token of an
@@ -327,24 +293,17 @@ impl Eval<'_> {
         let operator = node
             .children_with_tokens()
             .filter_map(|child| child.into_token())
-            .find(|token| {
-                !matches!(
-                    token.kind(),
-                    SyntaxKind::TOKEN_WHITESPACE | SyntaxKind::TOKEN_COMMENT
-                )
-            });
+            .find(|token| !matches!(token.kind(), SyntaxKind::TOKEN_WHITESPACE | SyntaxKind::TOKEN_COMMENT));
         match operator {
-            Some(token) => self.outside(
-                self.at(token.text_range().start()),
-                &format!("the `{}` operator is", token.text()),
-            ),
+            Some(token) => {
+                self.outside(self.at(token.text_range().start()), &format!("the `{}` operator is", token.text()))
+            }
             None => self.outside(self.pos(node), "operators are"),
         }
     }
 
     fn integer(&self, int: &ast::Integer, pos: Pos) -> Result<i64> {
-        int.value()
-            .map_err(|_| self.error(pos, format!("integer {} is too large", int.syntax().text())))
+        int.value().map_err(|_| self.error(pos, format!("integer {} is too large", int.syntax().text())))
     }
 
     fn string(&self, s: &ast::Str, scope: &Scope) -> Result<String> {
@@ -411,18 +370,11 @@ impl Eval<'_> {
             "false" => Kind::Bool(false),
             "null" => Kind::Null,
             _ => {
-                return Err(self.outside(
-                    pos,
-                    &format!(
-                        "'{name}' is not bound by a `let`; other names (such as `builtins`) are"
-                    ),
-                ));
+                return Err(self
+                    .outside(pos, &format!("'{name}' is not bound by a `let`; other names (such as `builtins`) are")));
             }
         };
-        Ok(Value {
-            kind,
-            pos: Some(pos),
-        })
+        Ok(Value { kind, pos: Some(pos) })
     }
 
     /// The value of a `let` binding, evaluating it on first use.
@@ -430,21 +382,16 @@ impl Eval<'_> {
         match &*binding.state.borrow() {
             State::Done(value) => return Ok(value.clone()),
             State::Evaluating => {
-                return Err(self.error(
-                    pos,
-                    format!("'{name}' is used while it is being defined (a cycle of bindings)"),
-                ));
+                return Err(
+                    self.error(pos, format!("'{name}' is used while it is being defined (a cycle of bindings)"))
+                );
             }
             State::Unevaluated => {}
         }
         *binding.state.borrow_mut() = State::Evaluating;
         let value = match &binding.def {
             // `let inherit x;` takes x from around the `let`, not from itself.
-            Def::Inherit {
-                name,
-                from: None,
-                pos,
-            } => self.var(name, *pos, scope.parent)?,
+            Def::Inherit { name, from: None, pos } => self.var(name, *pos, scope.parent)?,
             def => self.def_value(def, scope)?,
         };
         *binding.state.borrow_mut() = State::Done(value.clone());
@@ -455,29 +402,17 @@ impl Eval<'_> {
         let mut defs = Defs::new(pos);
         self.gather(&mut defs, let_in.entries(), "")?;
         if let Some((_, bound)) = defs.dynamic.first() {
-            return Err(self.error(
-                bound.key_pos,
-                "dynamic attribute names are not allowed in let",
-            ));
+            return Err(self.error(bound.key_pos, "dynamic attribute names are not allowed in let"));
         }
         let bindings = defs
             .fixed
             .into_iter()
             .map(|(name, bound)| {
                 let state = RefCell::new(State::Unevaluated);
-                (
-                    name,
-                    LetBinding {
-                        def: bound.def,
-                        state,
-                    },
-                )
+                (name, LetBinding { def: bound.def, state })
             })
             .collect();
-        let inner = Scope {
-            bindings,
-            parent: Some(scope),
-        };
+        let inner = Scope { bindings, parent: Some(scope) };
         let body = self.child(let_in.body(), let_in.syntax())?;
         self.expr(&body, &inner)
     }
@@ -491,10 +426,7 @@ impl Eval<'_> {
                 Kind::Attrs(mut attrs) => attrs.remove(&name).map(|field| field.value),
                 _ if select.default_expr().is_some() => None,
                 other => {
-                    return Err(self.error(
-                        pos,
-                        format!("cannot select '{name}' from {}", other.type_name()),
-                    ));
+                    return Err(self.error(pos, format!("cannot select '{name}' from {}", other.type_name())));
                 }
             };
             value = match (found, select.default_expr()) {
@@ -515,10 +447,7 @@ impl Eval<'_> {
                 Some(field) => Ok(field.value),
                 None => Err(self.error(pos, format!("attribute '{name}' missing"))),
             },
-            other => Err(self.error(
-                pos,
-                format!("cannot inherit '{name}' from {}", other.type_name()),
-            )),
+            other => Err(self.error(pos, format!("cannot inherit '{name}' from {}", other.type_name()))),
         }
     }
 
@@ -555,13 +484,9 @@ impl Eval<'_> {
                 match self.expr(&expr, scope)?.kind {
                     Kind::Str(name) => name,
                     other => {
-                        return Err(self.error(
-                            pos,
-                            format!(
-                                "an attribute name must be a string, not {}",
-                                other.type_name()
-                            ),
-                        ));
+                        return Err(
+                            self.error(pos, format!("an attribute name must be a string, not {}", other.type_name()))
+                        );
                     }
                 }
             }
@@ -572,12 +497,7 @@ impl Eval<'_> {
 
     /// Gathers the bindings of a set or `let` into `defs`; `prefix` is the
     /// attribute path of the set, for error messages.
-    fn gather(
-        &self,
-        defs: &mut Defs,
-        entries: impl Iterator<Item = ast::Entry>,
-        prefix: &str,
-    ) -> Result<()> {
+    fn gather(&self, defs: &mut Defs, entries: impl Iterator<Item = ast::Entry>, prefix: &str) -> Result<()> {
         for entry in entries {
             match entry {
                 ast::Entry::Inherit(inherit) => {
@@ -588,21 +508,15 @@ impl Eval<'_> {
                     for attr in inherit.attrs() {
                         let key_pos = self.pos(attr.syntax());
                         let Some(name) = self.fixed_name(&attr) else {
-                            return Err(self
-                                .error(key_pos, "dynamic attributes are not allowed in inherit"));
+                            return Err(self.error(key_pos, "dynamic attributes are not allowed in inherit"));
                         };
-                        let def = Def::Inherit {
-                            name: name.clone(),
-                            from: from.clone(),
-                            pos: key_pos,
-                        };
+                        let def = Def::Inherit { name: name.clone(), from: from.clone(), pos: key_pos };
                         self.insert_fixed(defs, name, Bound { key_pos, def }, prefix)?;
                     }
                 }
                 ast::Entry::AttrpathValue(binding) => {
                     let node = binding.syntax();
-                    let path: Vec<ast::Attr> =
-                        self.child(binding.attrpath(), node)?.attrs().collect();
+                    let path: Vec<ast::Attr> = self.child(binding.attrpath(), node)?.attrs().collect();
                     let value = self.child(binding.value(), node)?;
                     self.insert_path(defs, &path, value, prefix)?;
                 }
@@ -612,20 +526,11 @@ impl Eval<'_> {
     }
 
     fn already_defined(&self, pos: Pos, name: &str, first: Pos) -> anyhow::Error {
-        self.error(
-            pos,
-            format!("attribute '{name}' already defined at {first}"),
-        )
+        self.error(pos, format!("attribute '{name}' already defined at {first}"))
     }
 
     /// Adds `path = value;` to `defs`, walking into sets already defined.
-    fn insert_path(
-        &self,
-        defs: &mut Defs,
-        path: &[ast::Attr],
-        value: ast::Expr,
-        prefix: &str,
-    ) -> Result<()> {
+    fn insert_path(&self, defs: &mut Defs, path: &[ast::Attr], value: ast::Expr, prefix: &str) -> Result<()> {
         let Some((first, rest)) = path.split_first() else {
             return Err(self.error(defs.pos, "syntax error: empty attribute path"));
         };
@@ -669,13 +574,7 @@ impl Eval<'_> {
 
     /// Adds an attribute with a written-out name. Like Nix, two sets given
     /// for the same name merge, one level deep; anything else is a duplicate.
-    fn insert_fixed(
-        &self,
-        defs: &mut Defs,
-        name: String,
-        bound: Bound,
-        prefix: &str,
-    ) -> Result<()> {
+    fn insert_fixed(&self, defs: &mut Defs, name: String, bound: Bound, prefix: &str) -> Result<()> {
         let full = join(prefix, &name);
         let existing = match defs.fixed.entry(name) {
             btree_map::Entry::Vacant(vacant) => {
@@ -706,38 +605,20 @@ impl Eval<'_> {
         }
         for (attr, bound) in &defs.dynamic {
             let (name, _) = self.attr_name(attr, scope)?;
-            if let Some(Field {
-                key_pos: Some(clash),
-                ..
-            }) = attrs.get(&name)
-            {
-                return Err(self.error(
-                    bound.key_pos,
-                    format!("dynamic attribute '{name}' already defined at {clash}"),
-                ));
+            if let Some(Field { key_pos: Some(clash), .. }) = attrs.get(&name) {
+                return Err(self.error(bound.key_pos, format!("dynamic attribute '{name}' already defined at {clash}")));
             }
             let value = self.def_value(&bound.def, scope)?;
             attrs.insert(name, field(bound.key_pos, value));
         }
-        Ok(Value {
-            kind: Kind::Attrs(attrs),
-            pos: Some(defs.pos),
-        })
+        Ok(Value { kind: Kind::Attrs(attrs), pos: Some(defs.pos) })
     }
 
     fn def_value(&self, def: &Def, scope: &Scope) -> Result<Value> {
         match def {
             Def::Expr(expr) => self.expr(expr, scope),
-            Def::Inherit {
-                name,
-                from: None,
-                pos,
-            } => self.var(name, *pos, Some(scope)),
-            Def::Inherit {
-                name,
-                from: Some(from),
-                pos,
-            } => self.select_name(self.expr(from, scope)?, name, *pos),
+            Def::Inherit { name, from: None, pos } => self.var(name, *pos, Some(scope)),
+            Def::Inherit { name, from: Some(from), pos } => self.select_name(self.expr(from, scope)?, name, *pos),
             Def::Set(defs) => self.defs_value(defs, scope),
         }
     }
@@ -745,11 +626,7 @@ impl Eval<'_> {
 
 impl Defs {
     fn new(pos: Pos) -> Self {
-        Defs {
-            pos,
-            fixed: BTreeMap::new(),
-            dynamic: Vec::new(),
-        }
+        Defs { pos, fixed: BTreeMap::new(), dynamic: Vec::new() }
     }
 }
 
@@ -942,19 +819,12 @@ fn negated_integer(op: &ast::UnaryOp) -> Option<ast::Integer> {
 }
 
 fn field(key_pos: Pos, value: Value) -> Field {
-    Field {
-        key_pos: Some(key_pos),
-        value,
-    }
+    Field { key_pos: Some(key_pos), value }
 }
 
 /// `a.b` from the path `a` and the name `b`.
 fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{prefix}.{name}")
-    }
+    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
 }
 
 #[cfg(test)]
@@ -1063,10 +933,7 @@ mod tests {
             "[ 1 (-2) (- 3) 007 true false null [ ] [ [ 1 ] ] { } ]",
             json!([1, -2, -3, 7, true, false, null, [], [[1]], {}]),
         );
-        check(
-            "[ 9223372036854775807 (-9223372036854775807) ]",
-            json!([i64::MAX, -i64::MAX]),
-        );
+        check("[ 9223372036854775807 (-9223372036854775807) ]", json!([i64::MAX, -i64::MAX]));
         check("( ( 1 ) )", json!(1));
         check("/* a */ { # b\n a = /* c */ 1; # d\n}", json!({"a": 1}));
     }
@@ -1081,14 +948,9 @@ mod tests {
         assert_eq!(e.value.pos, pos(3, 9));
         let u = attr(&value, "ü");
         assert_eq!(u.value.pos, pos(4, 9));
-        let Kind::List(items) = &u.value.kind else {
-            panic!("not a list")
-        };
+        let Kind::List(items) = &u.value.kind else { panic!("not a list") };
         assert_eq!(items[0].pos, pos(4, 11));
-        check_err(
-            "{\n  \"é\" = 1;\n  \"ä\" = 1.5;\n}",
-            &outside_msg(3, 9, "floating-point numbers are"),
-        );
+        check_err("{\n  \"é\" = 1;\n  \"ä\" = 1.5;\n}", &outside_msg(3, 9, "floating-point numbers are"));
     }
 
     #[test]
@@ -1098,22 +960,10 @@ mod tests {
             json!({"a": {"b": {"c": 1}, "d": 2}, "b c": 3, "": 4, "x\ny": 5, "or": 6, "e": 7}),
         );
         // Each of these evaluates so in Nix 2.8.
-        check(
-            "{ a.b = 1; a = { c = 2; }; }",
-            json!({"a": {"b": 1, "c": 2}}),
-        );
-        check(
-            "{ a = { c = 2; }; a.b = 1; }",
-            json!({"a": {"b": 1, "c": 2}}),
-        );
-        check(
-            "{ a = { b = 1; }; a = { c = 2; }; }",
-            json!({"a": {"b": 1, "c": 2}}),
-        );
-        check(
-            "{ a = { b.c = 1; }; a.b.d = 2; }",
-            json!({"a": {"b": {"c": 1, "d": 2}}}),
-        );
+        check("{ a.b = 1; a = { c = 2; }; }", json!({"a": {"b": 1, "c": 2}}));
+        check("{ a = { c = 2; }; a.b = 1; }", json!({"a": {"b": 1, "c": 2}}));
+        check("{ a = { b = 1; }; a = { c = 2; }; }", json!({"a": {"b": 1, "c": 2}}));
+        check("{ a = { b.c = 1; }; a.b.d = 2; }", json!({"a": {"b": {"c": 1, "d": 2}}}));
         let value = eval("{\n  a.b = 1;\n  a.c = 2;\n}").unwrap();
         let a = attr(&value, "a");
         assert_eq!(a.key_pos, pos(2, 3));
@@ -1122,31 +972,13 @@ mod tests {
 
     #[test]
     fn duplicate_attributes() {
-        check_err(
-            "{\n  a = 1;\n  a = 2;\n}",
-            "args.nix:3:3: attribute 'a' already defined at 2:3",
-        );
-        check_err(
-            "{ a.b = 1; a.b = 2; }",
-            "args.nix:1:14: attribute 'a.b' already defined at 1:5",
-        );
-        check_err(
-            "{ a = 1; a.b = 2; }",
-            "args.nix:1:10: attribute 'a' already defined at 1:3",
-        );
-        check_err(
-            "{ \"a\" = 1; a = 2; }",
-            "args.nix:1:12: attribute 'a' already defined at 1:3",
-        );
+        check_err("{\n  a = 1;\n  a = 2;\n}", "args.nix:3:3: attribute 'a' already defined at 2:3");
+        check_err("{ a.b = 1; a.b = 2; }", "args.nix:1:14: attribute 'a.b' already defined at 1:5");
+        check_err("{ a = 1; a.b = 2; }", "args.nix:1:10: attribute 'a' already defined at 1:3");
+        check_err("{ \"a\" = 1; a = 2; }", "args.nix:1:12: attribute 'a' already defined at 1:3");
         // Nix merges a literal set into a.b's set one level deep only.
-        check_err(
-            "{ a.b.d = 2; a = { b.c = 1; }; }",
-            "args.nix:1:20: attribute 'a.b' already defined at 1:5",
-        );
-        check_err(
-            "let a = 1; in { inherit a; a = 2; }",
-            "args.nix:1:28: attribute 'a' already defined at 1:25",
-        );
+        check_err("{ a.b.d = 2; a = { b.c = 1; }; }", "args.nix:1:20: attribute 'a.b' already defined at 1:5");
+        check_err("let a = 1; in { inherit a; a = 2; }", "args.nix:1:28: attribute 'a' already defined at 1:25");
         check_err(
             "let x = \"a\"; in { a.b = 1; ${x}.c = 2; }",
             "args.nix:1:28: dynamic attribute 'a' already defined at 1:19",
@@ -1159,14 +991,8 @@ mod tests {
             "let x = \"k\"; s = { n = \"m\"; }; in { \"${x}\" = 1; \"${x}2\".a = 2; ${s.n} = 3; }",
             json!({"k": 1, "k2": {"a": 2}, "m": 3}),
         );
-        check_err(
-            "let x = 1; in { ${x} = 2; }",
-            "args.nix:1:17: an attribute name must be a string, not an integer",
-        );
-        check_err(
-            "let ${\"a\"} = 1; ${b} = 2; in a",
-            "args.nix:1:17: dynamic attribute names are not allowed in let",
-        );
+        check_err("let x = 1; in { ${x} = 2; }", "args.nix:1:17: an attribute name must be a string, not an integer");
+        check_err("let ${\"a\"} = 1; ${b} = 2; in a", "args.nix:1:17: dynamic attribute names are not allowed in let");
     }
 
     #[test]
@@ -1178,21 +1004,11 @@ mod tests {
         // `let inherit` takes the name from around the let; `inherit (s)` in a let sees the let.
         check("let a = 1; in let inherit a; in a", json!(1));
         check("let inherit (s) a; s = { a = 5; }; in a", json!(5));
-        check_err(
-            "let s = { }; in { inherit (s) a; }",
-            "args.nix:1:31: attribute 'a' missing",
-        );
-        check_err(
-            "{ inherit (1) a; }",
-            "args.nix:1:15: cannot inherit 'a' from an integer",
-        );
+        check_err("let s = { }; in { inherit (s) a; }", "args.nix:1:31: attribute 'a' missing");
+        check_err("{ inherit (1) a; }", "args.nix:1:15: cannot inherit 'a' from an integer");
         check_err(
             "{ inherit x; }",
-            &outside_msg(
-                1,
-                11,
-                "'x' is not bound by a `let`; other names (such as `builtins`) are",
-            ),
+            &outside_msg(1, 11, "'x' is not bound by a `let`; other names (such as `builtins`) are"),
         );
     }
 
@@ -1203,10 +1019,7 @@ mod tests {
             json!(["a\nb\tc\rd\\e\"f$g${h}qi", "$${x} $ \\", ""]),
         );
         check("\"a\r\nb\rc\nd\"", json!("a\nb\nc\nd"));
-        check(
-            r#"let x = "X"; s = { y = "Y"; }; p = ./f; in "a${x}b${s.y}c${"d"}${p}""#,
-            json!("aXbYcd/base/dir/f"),
-        );
+        check(r#"let x = "X"; s = { y = "Y"; }; p = ./f; in "a${x}b${s.y}c${"d"}${p}""#, json!("aXbYcd/base/dir/f"));
         check_err(
             "{\n  x = \"a ${1} b\";\n}",
             "args.nix:2:12: cannot coerce an integer to a string (only strings and paths can \
@@ -1224,10 +1037,7 @@ mod tests {
             ("'' a\n  x\n''", "a\n x\n"),
             ("''\n\tx\n  y\n''", "\tx\n  y\n"),
             ("''\n    x\n  \n    y\n''", "x\n\ny\n"),
-            (
-                "''\n  ''$x ''' ''\\n ''\\t ''\\r ''\\\\ ''\\q\n''",
-                "$x '' \n\t \r \\ q\n",
-            ),
+            ("''\n  ''$x ''' ''\\n ''\\t ''\\r ''\\\\ ''\\q\n''", "$x '' \n\t \r \\ q\n"),
             ("''\n  ''\\n  x\n  y\n''", "\nx\ny\n"),
             ("''\n    ${\"a\"}\n  b ${\"c\"}\n  ''", "  a\nb c\n"),
             ("''\n  a\n   ${\"x\"}  \n  ''", "a\n x  \n"),
@@ -1259,15 +1069,9 @@ mod tests {
                 "path:/",
             ]),
         );
-        check_err(
-            "[\n  <nixpkgs>\n]",
-            &outside_msg(2, 3, "search paths (`<...>`) are"),
-        );
+        check_err("[\n  <nixpkgs>\n]", &outside_msg(2, 3, "search paths (`<...>`) are"));
         check_err("[ ~/x ]", &outside_msg(1, 3, "home paths (`~/...`) are"));
-        check_err(
-            "let x = \"a\"; in ./${x}",
-            &outside_msg(1, 17, "interpolated paths are"),
-        );
+        check_err("let x = \"a\"; in ./${x}", &outside_msg(1, 17, "interpolated paths are"));
     }
 
     #[test]
@@ -1277,22 +1081,10 @@ mod tests {
         check("let a.b = 1; a.c = 2; in a", json!({"b": 1, "c": 2}));
         check("let a = b; b = a; in 1", json!(1));
         check("let true = 1; in true", json!(1));
-        check(
-            "let s = { a.b = 1; \"x y\" = 2; }; k = \"a\"; in [ s.a.b s.\"x y\" s.${k}.b ]",
-            json!([1, 2, 1]),
-        );
-        check(
-            "let s = { a = 1; }; in [ (s.b or 2) (s.a.c or 3) ({ }.x.y or 4) s.a or 5 ]",
-            json!([2, 3, 4, 1]),
-        );
-        check_err(
-            "let s = { a = 1; }; in s.b",
-            "args.nix:1:26: attribute 'b' missing",
-        );
-        check_err(
-            "let s = { a = 1; }; in s.a.b",
-            "args.nix:1:28: cannot select 'b' from an integer",
-        );
+        check("let s = { a.b = 1; \"x y\" = 2; }; k = \"a\"; in [ s.a.b s.\"x y\" s.${k}.b ]", json!([1, 2, 1]));
+        check("let s = { a = 1; }; in [ (s.b or 2) (s.a.c or 3) ({ }.x.y or 4) s.a or 5 ]", json!([2, 3, 4, 1]));
+        check_err("let s = { a = 1; }; in s.b", "args.nix:1:26: attribute 'b' missing");
+        check_err("let s = { a = 1; }; in s.a.b", "args.nix:1:28: cannot select 'b' from an integer");
         check_err(
             "let\n  a = b;\n  b = [ a ];\nin a",
             "args.nix:3:9: 'a' is used while it is being defined (a cycle of bindings)",
@@ -1325,12 +1117,7 @@ mod tests {
             ("{ a = { x }: x; }", 1, 7, "function definitions are"),
             ("{ a = with s; x; }", 1, 7, "`with` expressions are"),
             ("{ a = assert true; 1; }", 1, 7, "`assert` expressions are"),
-            (
-                "{ a = if true then 1 else 2; }",
-                1,
-                7,
-                "`if` expressions are",
-            ),
+            ("{ a = if true then 1 else 2; }", 1, 7, "`if` expressions are"),
             ("{ a = 1 + 2; }", 1, 9, "the `+` operator is"),
             ("{ a = { } // { }; }", 1, 11, "the `//` operator is"),
             ("{ a = [ ] ++ [ ]; }", 1, 11, "the `++` operator is"),
@@ -1338,24 +1125,9 @@ mod tests {
             ("{ a = { } ? x; }", 1, 11, "the `?` operator is"),
             ("{ a = !true; }", 1, 7, "the `!` operator is"),
             ("let x = 1; in -x", 1, 15, "the `-` operator is"),
-            (
-                "{ a = builtins.map; }",
-                1,
-                7,
-                "'builtins' is not bound by a `let`; other names (such as `builtins`) are",
-            ),
-            (
-                "{ a = b; }",
-                1,
-                7,
-                "'b' is not bound by a `let`; other names (such as `builtins`) are",
-            ),
-            (
-                "{ a = rec { b = 1; }; }",
-                1,
-                7,
-                "recursive sets (`rec { ... }`) are",
-            ),
+            ("{ a = builtins.map; }", 1, 7, "'builtins' is not bound by a `let`; other names (such as `builtins`) are"),
+            ("{ a = b; }", 1, 7, "'b' is not bound by a `let`; other names (such as `builtins`) are"),
+            ("{ a = rec { b = 1; }; }", 1, 7, "recursive sets (`rec { ... }`) are"),
             ("{ a = 1.5; }", 1, 7, "floating-point numbers are"),
             ("{ a = -1.5; }", 1, 7, "the `-` operator is"),
             ("{ a = http://x.org; }", 1, 7, "unquoted URLs are"),
@@ -1370,10 +1142,7 @@ mod tests {
 
     #[test]
     fn integer_too_large() {
-        check_err(
-            "[ 9223372036854775808 ]",
-            "args.nix:1:3: integer 9223372036854775808 is too large",
-        );
+        check_err("[ 9223372036854775808 ]", "args.nix:1:3: integer 9223372036854775808 is too large");
     }
 
     #[test]
@@ -1382,15 +1151,9 @@ mod tests {
             "{\n  a = 1\n  b = 2;\n}",
             "args.nix:3:5: syntax error: unexpected TOKEN_ASSIGN, wanted any of [TOKEN_SEMICOLON]",
         );
-        check_err(
-            "{ a = 1; ",
-            "args.nix:1:10: syntax error: unexpected end of file",
-        );
+        check_err("{ a = 1; ", "args.nix:1:10: syntax error: unexpected end of file");
         check_err("", "args.nix:1:1: syntax error: unexpected end of file");
-        check_err(
-            "{ } }",
-            "args.nix:1:5: syntax error: unexpected `}` after the expression",
-        );
+        check_err("{ } }", "args.nix:1:5: syntax error: unexpected `}` after the expression");
         let err = eval("{\n  é = 1; }").unwrap_err().to_string();
         assert!(err.starts_with("args.nix:2:3: syntax error: "), "{err}");
     }
@@ -1400,10 +1163,7 @@ mod tests {
         // Deeper than a test thread's stack allows rnix to parse.
         let deep = format!("{}{}", "[ ".repeat(20_000), "]".repeat(20_000));
         let err = eval(&deep).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "args.nix:1:2001: expressions or bindings are nested too deeply"
-        );
+        assert_eq!(err, "args.nix:1:2001: expressions or bindings are nested too deeply");
         let mut chain: String = (0..5000).map(|i| format!("a{i} = a{};\n", i + 1)).collect();
         chain = format!("let\n{chain}a5000 = 1;\nin a0");
         let err = eval(&chain).unwrap_err().to_string();
@@ -1430,16 +1190,10 @@ mod tests {
         bytes.extend([0xff, b'"', b';', b'}']);
         std::fs::write(&file, bytes).unwrap();
         let err = eval_file(&file).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            format!("{}:2:8: the file is not valid UTF-8", file.display())
-        );
+        assert_eq!(err, format!("{}:2:8: the file is not valid UTF-8", file.display()));
 
         let missing = dir.path().join("missing.nix");
         let err = format!("{:#}", eval_file(&missing).unwrap_err());
-        assert!(
-            err.starts_with(&format!("cannot read {}", missing.display())),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("cannot read {}", missing.display())), "{err}");
     }
 }

@@ -32,9 +32,7 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
         current[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (previous[j] + 1)
-                .min(current[j - 1] + 1)
-                .min(previous[j - 1] + cost);
+            let mut d = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d = d.min(before[j - 2] + 1);
             }
@@ -76,23 +74,14 @@ mod tests {
         assert_eq!(did_you_mean("qmeu", HYPERVISORS), Some("qemu"));
         assert_eq!(did_you_mean("qem", HYPERVISORS), Some("qemu"));
         assert_eq!(did_you_mean("firecraker", HYPERVISORS), Some("firecracker"));
-        assert_eq!(
-            did_you_mean("cloud_hypervisor", HYPERVISORS),
-            Some("cloud-hypervisor")
-        );
-        assert_eq!(
-            did_you_mean("cloudhypervisor", HYPERVISORS),
-            Some("cloud-hypervisor")
-        );
+        assert_eq!(did_you_mean("cloud_hypervisor", HYPERVISORS), Some("cloud-hypervisor"));
+        assert_eq!(did_you_mean("cloudhypervisor", HYPERVISORS), Some("cloud-hypervisor"));
     }
 
     #[test]
     fn ignores_case() {
         assert_eq!(did_you_mean("QEMU", HYPERVISORS), Some("qemu"));
-        assert_eq!(
-            did_you_mean("FireCracker", HYPERVISORS),
-            Some("firecracker")
-        );
+        assert_eq!(did_you_mean("FireCracker", HYPERVISORS), Some("firecracker"));
         assert_eq!(did_you_mean("binary", &["Binary"]), Some("Binary"));
     }
 

@@ -39,19 +39,10 @@ pub const KEYS: &[&str] = &[
 
 /// The unikernel types urunc runs. `hedge` is left out: old urunc had only a
 /// stub for it, and [`check`] says so when it is asked for.
-pub const UNIKERNEL_TYPES: &[&str] = &[
-    "unikraft", "rumprun", "mirage", "mewz", "linux", "hermit", "freebsd",
-];
+pub const UNIKERNEL_TYPES: &[&str] = &["unikraft", "rumprun", "mirage", "mewz", "linux", "hermit", "freebsd"];
 
 /// The hypervisors (urunc calls them monitors) urunc drives.
-pub const HYPERVISORS: &[&str] = &[
-    "qemu",
-    "firecracker",
-    "cloud-hypervisor",
-    "hvt",
-    "spt",
-    "hyperlight-unikraft",
-];
+pub const HYPERVISORS: &[&str] = &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt", "hyperlight-unikraft"];
 
 /// Which hypervisors urunc runs each unikernel type on.
 const PAIRS: &[(&str, &[&str])] = &[
@@ -72,10 +63,8 @@ const PATH_RULE: &str = "urunc allows only letters, digits and `._/-` in paths";
 
 /// Go's `base64.StdEncoding` as urunc decodes with it: padding required,
 /// non-zero trailing bits ignored.
-const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-);
+const GO_STD_ENCODING: GeneralPurpose =
+    GeneralPurpose::new(&alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true));
 
 /// The short key for `key`, given either short (`binary`) or full
 /// (`com.urunc.unikernel.binary`); `None` for a key urunc does not know.
@@ -91,10 +80,7 @@ pub fn full_key(short: &str) -> String {
 
 /// The hypervisors urunc runs `unikernel_type` on; empty for an unknown type.
 pub fn hypervisors_for(unikernel_type: &str) -> &'static [&'static str] {
-    PAIRS
-        .iter()
-        .find(|(t, _)| *t == unikernel_type)
-        .map_or(&[], |(_, hypervisors)| hypervisors)
+    PAIRS.iter().find(|(t, _)| *t == unikernel_type).map_or(&[], |(_, hypervisors)| hypervisors)
 }
 
 /// Whether urunc runs `unikernel_type` on `hypervisor`.
@@ -122,21 +108,11 @@ fn check_path_rules(value: &str, root_allowed: bool) -> Result<(), String> {
         return Err("is empty; urunc needs an absolute path".to_string());
     }
     if value.len() > MAX_PATH {
-        return Err(format!(
-            "is {} bytes long; urunc allows at most {MAX_PATH}",
-            value.len()
-        ));
+        return Err(format!("is {} bytes long; urunc allows at most {MAX_PATH}", value.len()));
     }
-    if let Some(c) = value
-        .chars()
-        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')))
-    {
+    if let Some(c) = value.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))) {
         // Spaces are the likely mistake, and the reason for the rule.
-        let why = if c == ' ' {
-            " (its monitors split command lines on spaces)"
-        } else {
-            ""
-        };
+        let why = if c == ' ' { " (its monitors split command lines on spaces)" } else { "" };
         return Err(format!("`{shown}` contains {c:?}; {PATH_RULE}{why}"));
     }
     if !value.starts_with('/') {
@@ -229,29 +205,15 @@ pub fn check(
     opts: &Options,
 ) -> Vec<Problem> {
     let mut problems = Problems::default();
-    let get = |key: &str| {
-        annotations
-            .get(key)
-            .map(String::as_str)
-            .filter(|value| !value.is_empty())
-    };
+    let get = |key: &str| annotations.get(key).map(String::as_str).filter(|value| !value.is_empty());
 
-    for key in annotations
-        .keys()
-        .filter(|key| !KEYS.contains(&key.as_str()))
-    {
+    for key in annotations.keys().filter(|key| !KEYS.contains(&key.as_str())) {
         let name = key.strip_prefix(PREFIX).unwrap_or(key);
         let hint = match did_you_mean(name, KEYS) {
             Some(known) => format!("; did you mean `{known}`?"),
             None => String::new(),
         };
-        problems.warning(
-            None,
-            format!(
-                "unknown key `{}`: urunc ignores it{hint}",
-                key.escape_debug()
-            ),
-        );
+        problems.warning(None, format!("unknown key `{}`: urunc ignores it{hint}", key.escape_debug()));
     }
 
     let unikernel_type = get("unikernelType");
@@ -260,13 +222,9 @@ pub fn check(
     let known_hypervisor = hypervisor.filter(|h| HYPERVISORS.contains(h));
 
     match unikernel_type {
-        None => problems.error(
-            "unikernelType",
-            format!(
-                "missing; urunc requires one of {}",
-                UNIKERNEL_TYPES.join(", ")
-            ),
-        ),
+        None => {
+            problems.error("unikernelType", format!("missing; urunc requires one of {}", UNIKERNEL_TYPES.join(", ")))
+        }
         Some("hedge") => problems.error(
             "unikernelType",
             format!(
@@ -277,10 +235,7 @@ pub fn check(
         Some(value) => problems.value("unikernelType", value, name_check(value, UNIKERNEL_TYPES)),
     }
     match hypervisor {
-        None => problems.error(
-            "hypervisor",
-            format!("missing; urunc requires one of {}", HYPERVISORS.join(", ")),
-        ),
+        None => problems.error("hypervisor", format!("missing; urunc requires one of {}", HYPERVISORS.join(", "))),
         Some(value) => problems.value("hypervisor", value, name_check(value, HYPERVISORS)),
     }
     if let (Some(t), Some(h)) = (known_type, known_hypervisor)
@@ -323,10 +278,7 @@ pub fn check(
         if let Some(value) = get(key) {
             let result = match value {
                 "true" | "false" => Ok(()),
-                _ => Err(format!(
-                    "`{}` is not a boolean; urunc takes exactly `true` or `false`",
-                    value.escape_debug()
-                )),
+                _ => Err(format!("`{}` is not a boolean; urunc takes exactly `true` or `false`", value.escape_debug())),
             };
             problems.value(key, value, result);
         }
@@ -349,31 +301,21 @@ pub fn check(
         );
     }
     if known_hypervisor == Some("hyperlight-unikraft") && !initrd {
-        problems.error(
-            "initrd",
-            "missing; hyperlight-unikraft requires it and loads the application from it"
-                .to_string(),
-        );
+        problems
+            .error("initrd", "missing; hyperlight-unikraft requires it and loads the application from it".to_string());
     }
 
     let solo5 = known_hypervisor.filter(|h| matches!(*h, "hvt" | "spt"));
     let ignores_block = known_type.filter(|t| matches!(*t, "unikraft" | "mewz"));
     if let (true, Some(h)) = (initrd, solo5) {
-        problems.warning(
-            Some("initrd"),
-            format!("{h} has no initrd; urunc ignores `initrd`"),
-        );
+        problems.warning(Some("initrd"), format!("{h} has no initrd; urunc ignores `initrd`"));
     }
     if let (true, Some(t)) = (block, ignores_block) {
-        problems.warning(
-            Some("block"),
-            format!("{t} does not use a block image; urunc ignores `block`"),
-        );
+        problems.warning(Some("block"), format!("{t} does not use a block image; urunc ignores `block`"));
     } else if initrd && block && solo5.is_none() {
         problems.warning(
             Some("block"),
-            "`initrd` is set too and wins: the guest's root is the initrd, not the block image"
-                .to_string(),
+            "`initrd` is set too and wins: the guest's root is the initrd, not the block image".to_string(),
         );
     }
     problems.0
@@ -386,20 +328,12 @@ struct Problems(Vec<Problem>);
 impl Problems {
     /// Records an error about `key`.
     fn error(&mut self, key: &'static str, message: String) {
-        self.0.push(Problem {
-            severity: Severity::Error,
-            key: Some(key),
-            message,
-        });
+        self.0.push(Problem { severity: Severity::Error, key: Some(key), message });
     }
 
     /// Records a warning, about `key` if given.
     fn warning(&mut self, key: Option<&'static str>, message: String) {
-        self.0.push(Problem {
-            severity: Severity::Warning,
-            key,
-            message,
-        });
+        self.0.push(Problem { severity: Severity::Warning, key, message });
     }
 
     /// Records the outcome of checking `key`'s `value`: the error if any,
@@ -425,11 +359,7 @@ fn name_check(value: &str, known: &[&str]) -> Result<(), String> {
         Some(near) => format!("; did you mean `{near}`?"),
         None => String::new(),
     };
-    Err(format!(
-        "unknown `{}`; urunc knows {}{hint}",
-        value.escape_debug(),
-        known.join(", ")
-    ))
+    Err(format!("unknown `{}`; urunc knows {}{hint}", value.escape_debug(), known.join(", ")))
 }
 
 /// Checks that `path` follows urunc's path rules and is a regular file in the
@@ -439,9 +369,7 @@ fn file_check(path: &str, file_kind: &dyn Fn(&str) -> FileKind) -> Result<(), St
     match file_kind(path) {
         FileKind::File => Ok(()),
         FileKind::Missing => Err(format!("`{path}` is not in the image")),
-        FileKind::Dir => Err(format!(
-            "`{path}` is a directory; urunc needs a regular file"
-        )),
+        FileKind::Dir => Err(format!("`{path}` is a directory; urunc needs a regular file")),
         FileKind::Other => Err(format!(
             "`{path}` is not a regular file (a symlink, device or the like); \
              urunc needs a regular file"
@@ -475,11 +403,7 @@ fn base64_note(plain: &str) -> String {
 /// The name a key has in an image: the full annotation name for urunc's
 /// short keys, any other key as it is.
 fn image_key(key: &str) -> String {
-    if KEYS.contains(&key) {
-        full_key(key)
-    } else {
-        key.to_string()
-    }
+    if KEYS.contains(&key) { full_key(key) } else { key.to_string() }
 }
 
 /// The contents of `/urunc.json` for `annotations` (short key -> plain value).
@@ -488,16 +412,12 @@ fn image_key(key: &str) -> String {
 /// order, each value base64-encoded (standard alphabet, padded), then a
 /// newline. Keys that are not urunc's short keys are written as they are.
 pub fn urunc_json(annotations: &BTreeMap<String, String>) -> Vec<u8> {
-    let encoded: BTreeMap<String, String> = annotations
-        .iter()
-        .map(|(key, value)| (image_key(key), STANDARD.encode(value)))
-        .collect();
+    let encoded: BTreeMap<String, String> =
+        annotations.iter().map(|(key, value)| (image_key(key), STANDARD.encode(value))).collect();
     // Built from a sorted map, so the order is sorted whether serde_json's
     // map keeps keys sorted or in insertion order.
-    let object: serde_json::Map<String, Value> = encoded
-        .into_iter()
-        .map(|(key, value)| (key, Value::String(value)))
-        .collect();
+    let object: serde_json::Map<String, Value> =
+        encoded.into_iter().map(|(key, value)| (key, Value::String(value))).collect();
     let mut bytes = Value::Object(object).to_string().into_bytes();
     bytes.push(b'\n');
     bytes
@@ -513,22 +433,16 @@ pub fn urunc_json(annotations: &BTreeMap<String, String>) -> Vec<u8> {
 /// UTF-8 text. A null value counts as unset, as it does for urunc.
 pub fn parse_urunc_json(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
     const FALLBACK: &str = "urunc would fall back to runc";
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("urunc.json is not valid JSON ({e}); {FALLBACK}"))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("urunc.json is not valid JSON ({e}); {FALLBACK}"))?;
     let Value::Object(object) = value else {
-        return Err(format!(
-            "urunc.json is {}, not a JSON object; {FALLBACK}",
-            json_kind(&value)
-        ));
+        return Err(format!("urunc.json is {}, not a JSON object; {FALLBACK}", json_kind(&value)));
     };
     let mut annotations = BTreeMap::new();
     for (key, value) in object {
         let short = key.strip_prefix(PREFIX).and_then(short_key);
-        let consequence = if short.is_some() {
-            FALLBACK
-        } else {
-            "urunc ignores this key, but its value should still be base64"
-        };
+        let consequence =
+            if short.is_some() { FALLBACK } else { "urunc ignores this key, but its value should still be base64" };
         let encoded = match value {
             // Go decodes null into a string as "unset".
             Value::Null => continue,
@@ -586,10 +500,7 @@ fn json_kind(value: &Value) -> &'static str {
 /// names, plain values. Keys that are not urunc's short keys are kept as
 /// they are.
 pub fn labels(annotations: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    annotations
-        .iter()
-        .map(|(key, value)| (image_key(key), value.clone()))
-        .collect()
+    annotations.iter().map(|(key, value)| (image_key(key), value.clone())).collect()
 }
 
 #[cfg(test)]
@@ -600,10 +511,7 @@ mod tests {
 
     /// A map of short keys to plain values.
     fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     /// The root filesystem the checks below look into.
@@ -628,11 +536,7 @@ mod tests {
 
     /// A valid unikraft-on-qemu set plus `extra` (which may override).
     fn unikraft(extra: &[(&str, &str)]) -> Vec<Problem> {
-        let mut all = vec![
-            ("unikernelType", "unikraft"),
-            ("hypervisor", "qemu"),
-            ("binary", "/unikernel/kernel"),
-        ];
+        let mut all = vec![("unikernelType", "unikraft"), ("hypervisor", "qemu"), ("binary", "/unikernel/kernel")];
         all.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         all.extend_from_slice(extra);
         checked(&all)
@@ -654,10 +558,7 @@ mod tests {
     fn key_names() {
         assert_eq!(short_key("binary"), Some("binary"));
         assert_eq!(short_key("com.urunc.unikernel.binary"), Some("binary"));
-        assert_eq!(
-            short_key("com.urunc.unikernel.blkMntPoint"),
-            Some("blkMntPoint")
-        );
+        assert_eq!(short_key("com.urunc.unikernel.blkMntPoint"), Some("blkMntPoint"));
         assert_eq!(short_key("Binary"), None);
         assert_eq!(short_key("com.urunc.unikernel.foo"), None);
         assert_eq!(short_key("org.example.binary"), None);
@@ -700,14 +601,7 @@ mod tests {
 
     #[test]
     fn paths_accepted() {
-        for path in [
-            "/unikernel/kernel",
-            "/a",
-            "/a-b_c.d/E9",
-            "/.hidden",
-            "/a/..b",
-            "/-x",
-        ] {
+        for path in ["/unikernel/kernel", "/a", "/a-b_c.d/E9", "/.hidden", "/a/..b", "/-x"] {
             assert_eq!(check_path(path), Ok(()), "{path}");
             assert_eq!(check_mount_point(path), Ok(()), "{path}");
         }
@@ -734,10 +628,7 @@ mod tests {
         path_error("./kernel", &["relative", "`/kernel`"]);
         path_error("-kernel", &["relative"]);
         path_error("/", &["root directory", "file"]);
-        path_error(
-            "/my kernel",
-            &["' '", "letters, digits and `._/-`", "spaces"],
-        );
+        path_error("/my kernel", &["' '", "letters, digits and `._/-`", "spaces"]);
         path_error("/a\tb", &["'\\t'", "`/a\\tb`", "letters, digits"]);
         path_error("/kernël", &["'ë'", "letters, digits"]);
         path_error("/a=b", &["'='"]);
@@ -768,11 +659,7 @@ mod tests {
     fn every_supported_pair_passes() {
         for t in UNIKERNEL_TYPES {
             for h in hypervisors_for(t) {
-                let mut pairs = vec![
-                    ("unikernelType", *t),
-                    ("hypervisor", *h),
-                    ("binary", "/unikernel/kernel"),
-                ];
+                let mut pairs = vec![("unikernelType", *t), ("hypervisor", *h), ("binary", "/unikernel/kernel")];
                 if *h == "hyperlight-unikraft" {
                     pairs.push(("initrd", "/unikernel/initrd"));
                 }
@@ -801,10 +688,7 @@ mod tests {
     fn required_keys() {
         let problems = checked(&[]);
         let keys: Vec<_> = problems.iter().map(|p| p.key).collect();
-        assert_eq!(
-            keys,
-            [Some("unikernelType"), Some("hypervisor"), Some("binary")]
-        );
+        assert_eq!(keys, [Some("unikernelType"), Some("hypervisor"), Some("binary")]);
         assert!(problems.iter().all(|p| p.severity == Severity::Error));
         assert!(problems[0].message.contains("missing; urunc requires"));
         assert!(problems[0].message.contains("unikraft, rumprun"));
@@ -812,12 +696,7 @@ mod tests {
         assert!(problems[2].message.contains("absolute path"));
 
         // An empty value is no value.
-        only(
-            &unikraft(&[("binary", "")]),
-            Severity::Error,
-            Some("binary"),
-            &["missing"],
-        );
+        only(&unikraft(&[("binary", "")]), Severity::Error, Some("binary"), &["missing"]);
     }
 
     #[test]
@@ -826,19 +705,10 @@ mod tests {
             &unikraft(&[("unikernelType", "unikraf")]),
             Severity::Error,
             Some("unikernelType"),
-            &[
-                "unknown `unikraf`",
-                "unikraft, rumprun, mirage",
-                "did you mean `unikraft`?",
-            ],
+            &["unknown `unikraf`", "unikraft, rumprun, mirage", "did you mean `unikraft`?"],
         );
         let problems = unikraft(&[("unikernelType", "osv")]);
-        only(
-            &problems,
-            Severity::Error,
-            Some("unikernelType"),
-            &["unknown `osv`"],
-        );
+        only(&problems, Severity::Error, Some("unikernelType"), &["unknown `osv`"]);
         assert!(!problems[0].message.contains("did you mean"));
         // urunc compares exactly.
         only(
@@ -847,12 +717,7 @@ mod tests {
             Some("unikernelType"),
             &["did you mean `unikraft`?"],
         );
-        only(
-            &unikraft(&[("unikernelType", "hedge")]),
-            Severity::Error,
-            Some("unikernelType"),
-            &["stub", "unikraft"],
-        );
+        only(&unikraft(&[("unikernelType", "hedge")]), Severity::Error, Some("unikernelType"), &["stub", "unikraft"]);
     }
 
     #[test]
@@ -864,44 +729,22 @@ mod tests {
             &["unknown `qemo`", "cloud-hypervisor", "did you mean `qemu`?"],
         );
         let problems = unikraft(&[("hypervisor", "kvm")]);
-        only(
-            &problems,
-            Severity::Error,
-            Some("hypervisor"),
-            &["unknown `kvm`"],
-        );
+        only(&problems, Severity::Error, Some("hypervisor"), &["unknown `kvm`"]);
         assert!(!problems[0].message.contains("did you mean"));
     }
 
     #[test]
     fn pairs_urunc_does_not_run() {
-        let pairs = [
-            ("unikernelType", "unikraft"),
-            ("hypervisor", "hvt"),
-            ("binary", "/unikernel/kernel"),
-        ];
+        let pairs = [("unikernelType", "unikraft"), ("hypervisor", "hvt"), ("binary", "/unikernel/kernel")];
         only(
             &run(&pairs, true),
             Severity::Error,
             Some("hypervisor"),
-            &[
-                "does not run unikraft on hvt",
-                "qemu, firecracker, hyperlight-unikraft",
-                "--no-pair-check",
-            ],
+            &["does not run unikraft on hvt", "qemu, firecracker, hyperlight-unikraft", "--no-pair-check"],
         );
         assert_eq!(run(&pairs, false), []);
-        let rumprun = [
-            ("unikernelType", "rumprun"),
-            ("hypervisor", "qemu"),
-            ("binary", "/unikernel/kernel"),
-        ];
-        only(
-            &run(&rumprun, true),
-            Severity::Error,
-            Some("hypervisor"),
-            &["hvt, spt"],
-        );
+        let rumprun = [("unikernelType", "rumprun"), ("hypervisor", "qemu"), ("binary", "/unikernel/kernel")];
+        only(&run(&rumprun, true), Severity::Error, Some("hypervisor"), &["hvt, spt"]);
     }
 
     #[test]
@@ -912,24 +755,9 @@ mod tests {
             Some("binary"),
             &["`/unikernel/app` is not in the image"],
         );
-        only(
-            &unikraft(&[("binary", "/unikernel")]),
-            Severity::Error,
-            Some("binary"),
-            &["directory", "regular file"],
-        );
-        only(
-            &unikraft(&[("binary", "/link")]),
-            Severity::Error,
-            Some("binary"),
-            &["not a regular file"],
-        );
-        only(
-            &unikraft(&[("initrd", "/initrd.cpio")]),
-            Severity::Error,
-            Some("initrd"),
-            &["not in the image"],
-        );
+        only(&unikraft(&[("binary", "/unikernel")]), Severity::Error, Some("binary"), &["directory", "regular file"]);
+        only(&unikraft(&[("binary", "/link")]), Severity::Error, Some("binary"), &["not a regular file"]);
+        only(&unikraft(&[("initrd", "/initrd.cpio")]), Severity::Error, Some("initrd"), &["not in the image"]);
         let linux = |block: &str| {
             checked(&[
                 ("unikernelType", "linux"),
@@ -940,12 +768,7 @@ mod tests {
             ])
         };
         assert_eq!(linux("/disk.img"), []);
-        only(
-            &linux("/unikernel"),
-            Severity::Error,
-            Some("block"),
-            &["directory"],
-        );
+        only(&linux("/unikernel"), Severity::Error, Some("block"), &["directory"]);
     }
 
     #[test]
@@ -969,10 +792,7 @@ mod tests {
         let keys: Vec<_> = problems.iter().map(|p| p.key).collect();
         assert_eq!(keys, [Some("binary"), Some("initrd")]);
         assert!(problems[0].message.contains("relative"), "{problems:#?}");
-        assert!(
-            problems[1].message.contains("`/unikernel/initrd`"),
-            "{problems:#?}"
-        );
+        assert!(problems[1].message.contains("`/unikernel/initrd`"), "{problems:#?}");
     }
 
     #[test]
@@ -987,18 +807,8 @@ mod tests {
             ])
         };
         assert_eq!(rumprun("/data"), []);
-        only(
-            &rumprun("/"),
-            Severity::Error,
-            Some("blkMntPoint"),
-            &["rumprun", "`/`", "/data"],
-        );
-        only(
-            &rumprun("data"),
-            Severity::Error,
-            Some("blkMntPoint"),
-            &["relative"],
-        );
+        only(&rumprun("/"), Severity::Error, Some("blkMntPoint"), &["rumprun", "`/`", "/data"]);
+        only(&rumprun("data"), Severity::Error, Some("blkMntPoint"), &["relative"]);
     }
 
     #[test]
@@ -1009,12 +819,7 @@ mod tests {
             ("binary", "/unikernel/kernel"),
             ("block", "/disk.img"),
         ]);
-        only(
-            &problems,
-            Severity::Error,
-            Some("block"),
-            &["needs `blkMntPoint`"],
-        );
+        only(&problems, Severity::Error, Some("block"), &["needs `blkMntPoint`"]);
     }
 
     #[test]
@@ -1024,29 +829,16 @@ mod tests {
                 assert_eq!(unikraft(&[(key, good)]), [], "{key}={good}");
             }
             for bad in ["True", "yes", "1", "false "] {
-                only(
-                    &unikraft(&[(key, bad)]),
-                    Severity::Error,
-                    Some(key),
-                    &["not a boolean", "`true` or `false`"],
-                );
+                only(&unikraft(&[(key, bad)]), Severity::Error, Some(key), &["not a boolean", "`true` or `false`"]);
             }
         }
     }
 
     #[test]
     fn hyperlight_needs_an_initrd() {
-        let without = [
-            ("unikernelType", "unikraft"),
-            ("hypervisor", "hyperlight-unikraft"),
-            ("binary", "/unikernel/kernel"),
-        ];
-        only(
-            &checked(&without),
-            Severity::Error,
-            Some("initrd"),
-            &["missing", "hyperlight-unikraft requires"],
-        );
+        let without =
+            [("unikernelType", "unikraft"), ("hypervisor", "hyperlight-unikraft"), ("binary", "/unikernel/kernel")];
+        only(&checked(&without), Severity::Error, Some("initrd"), &["missing", "hyperlight-unikraft requires"]);
         let mut with = without.to_vec();
         with.push(("initrd", "/unikernel/initrd"));
         assert_eq!(checked(&with), []);
@@ -1061,12 +853,7 @@ mod tests {
                 ("binary", "/unikernel/kernel"),
                 ("initrd", "/unikernel/initrd"),
             ]);
-            only(
-                &problems,
-                Severity::Warning,
-                Some("initrd"),
-                &[h, "ignores `initrd`"],
-            );
+            only(&problems, Severity::Warning, Some("initrd"), &[h, "ignores `initrd`"]);
         }
         assert_eq!(unikraft(&[("initrd", "/unikernel/initrd")]), []);
     }
@@ -1081,12 +868,7 @@ mod tests {
             ("block", "/disk.img"),
             ("blkMntPoint", "/"),
         ]);
-        only(
-            &problems,
-            Severity::Warning,
-            Some("block"),
-            &["`initrd`", "wins"],
-        );
+        only(&problems, Severity::Warning, Some("block"), &["`initrd`", "wins"]);
         // On hvt the initrd is ignored, so the block image is used.
         let problems = checked(&[
             ("unikernelType", "rumprun"),
@@ -1110,12 +892,7 @@ mod tests {
                 ("block", "/disk.img"),
                 ("blkMntPoint", "/data"),
             ]);
-            only(
-                &problems,
-                Severity::Warning,
-                Some("block"),
-                &[t, "ignores `block`"],
-            );
+            only(&problems, Severity::Warning, Some("block"), &[t, "ignores `block`"]);
         }
     }
 
@@ -1162,36 +939,18 @@ mod tests {
     #[test]
     fn unknown_keys() {
         let problems = unikraft(&[("hypervsor", "qemu")]);
-        only(
-            &problems,
-            Severity::Warning,
-            None,
-            &["unknown key `hypervsor`", "did you mean `hypervisor`?"],
-        );
+        only(&problems, Severity::Warning, None, &["unknown key `hypervsor`", "did you mean `hypervisor`?"]);
         let problems = unikraft(&[("org.example.owner", "me")]);
-        only(
-            &problems,
-            Severity::Warning,
-            None,
-            &["`org.example.owner`", "ignores"],
-        );
+        only(&problems, Severity::Warning, None, &["`org.example.owner`", "ignores"]);
         assert!(!problems[0].message.contains("did you mean"));
         let problems = unikraft(&[("com.urunc.unikernel.initrdd", "/x")]);
-        only(
-            &problems,
-            Severity::Warning,
-            None,
-            &["did you mean `initrd`?"],
-        );
+        only(&problems, Severity::Warning, None, &["did you mean `initrd`?"]);
     }
 
     #[test]
     fn urunc_json_is_canonical() {
-        let json = urunc_json(&ann(&[
-            ("unikernelType", "unikraft"),
-            ("hypervisor", "qemu"),
-            ("binary", "/unikernel/kernel"),
-        ]));
+        let json =
+            urunc_json(&ann(&[("unikernelType", "unikraft"), ("hypervisor", "qemu"), ("binary", "/unikernel/kernel")]));
         let want = concat!(
             r#"{"com.urunc.unikernel.binary":"L3VuaWtlcm5lbC9rZXJuZWw=","#,
             r#""com.urunc.unikernel.hypervisor":"cWVtdQ==","#,
@@ -1202,11 +961,7 @@ mod tests {
         assert_eq!(urunc_json(&BTreeMap::new()), b"{}\n");
 
         // Keys sort by their full name; other keys keep theirs.
-        let json = urunc_json(&ann(&[
-            ("cmdline", "a \"b\" ünï"),
-            ("zz.other", "x"),
-            ("a.other", "v"),
-        ]));
+        let json = urunc_json(&ann(&[("cmdline", "a \"b\" ünï"), ("zz.other", "x"), ("a.other", "v")]));
         let want = concat!(
             r#"{"a.other":"dg==","#,
             r#""com.urunc.unikernel.cmdline":"YSAiYiIgw7xuw68=","#,
@@ -1243,48 +998,25 @@ mod tests {
 
     #[test]
     fn urunc_json_refused() {
-        json_error(
-            "[]",
-            &["an array", "not a JSON object", "fall back to runc"],
-        );
+        json_error("[]", &["an array", "not a JSON object", "fall back to runc"]);
         json_error("{", &["not valid JSON", "fall back to runc"]);
         json_error("", &["not valid JSON"]);
         json_error(
             r#"{"com.urunc.unikernel.binary": 5}"#,
-            &[
-                "`com.urunc.unikernel.binary`",
-                "a number",
-                "fall back to runc",
-            ],
+            &["`com.urunc.unikernel.binary`", "a number", "fall back to runc"],
         );
-        json_error(
-            r#"{"com.urunc.unikernel.hypervisor": ["cWVtdQ=="]}"#,
-            &["an array", "fall back to runc"],
-        );
+        json_error(r#"{"com.urunc.unikernel.hypervisor": ["cWVtdQ=="]}"#, &["an array", "fall back to runc"]);
         json_error(
             r#"{"com.urunc.unikernel.hypervisor": "cWVtdQ"}"#,
-            &[
-                "`com.urunc.unikernel.hypervisor`",
-                "not valid base64",
-                "fall back to runc",
-            ],
+            &["`com.urunc.unikernel.hypervisor`", "not valid base64", "fall back to runc"],
         );
-        json_error(
-            r#"{"com.urunc.unikernel.hypervisor": "qemu!"}"#,
-            &["not valid base64"],
-        );
+        json_error(r#"{"com.urunc.unikernel.hypervisor": "qemu!"}"#, &["not valid base64"]);
         json_error(
             r#"{"com.urunc.unikernel.hypervisor": "qemu"}"#,
             &["`com.urunc.unikernel.hypervisor`", "UTF-8", "plain text"],
         );
-        json_error(
-            r#"{"org.example.x": 1}"#,
-            &["`org.example.x`", "urunc ignores"],
-        );
-        json_error(
-            r#"{"binary": "L2E="}"#,
-            &["prefix", "`com.urunc.unikernel.binary`"],
-        );
+        json_error(r#"{"org.example.x": 1}"#, &["`org.example.x`", "urunc ignores"]);
+        json_error(r#"{"binary": "L2E="}"#, &["prefix", "`com.urunc.unikernel.binary`"]);
     }
 
     #[test]
@@ -1297,11 +1029,7 @@ mod tests {
                  "com.urunc.unikernel.initrd": null,
                  "com.urunc.unikernel.cmdline": ""}"#,
         );
-        let want = ann(&[
-            ("hypervisor", "qemu"),
-            ("unikernelType", "mewz"),
-            ("cmdline", ""),
-        ]);
+        let want = ann(&[("hypervisor", "qemu"), ("unikernelType", "mewz"), ("cmdline", "")]);
         assert_eq!(parsed, Ok(want));
         // Unknown urunc keys are kept under their full name.
         let parsed = parse_urunc_json(br#"{"com.urunc.unikernel.future": "L2RhdGE="}"#);
@@ -1310,11 +1038,7 @@ mod tests {
 
     #[test]
     fn labels_are_plain() {
-        let got = labels(&ann(&[
-            ("hypervisor", "qemu"),
-            ("binary", "/unikernel/kernel"),
-            ("org.example.x", "y"),
-        ]));
+        let got = labels(&ann(&[("hypervisor", "qemu"), ("binary", "/unikernel/kernel"), ("org.example.x", "y")]));
         let want = ann(&[
             ("com.urunc.unikernel.hypervisor", "qemu"),
             ("com.urunc.unikernel.binary", "/unikernel/kernel"),

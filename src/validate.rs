@@ -283,7 +283,8 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
     };
     // A base image that tells its architecture settles it when the binary cannot.
     let detected = detected.or_else(|| {
-        base.map(|b| b.image.config.architecture.as_str()).and_then(|a| crate::arch::KNOWN.iter().copied().find(|k| *k == a))
+        base.map(|b| b.image.config.architecture.as_str())
+            .and_then(|a| crate::arch::KNOWN.iter().copied().find(|k| *k == a))
     });
     match (given, detected) {
         (Some(g), Some(d)) if g != d => {

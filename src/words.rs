@@ -39,9 +39,7 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
                         Some((_, '\'')) => break,
                         Some((_, c)) => word.push(c),
                         None => {
-                            return Err(format!(
-                                "unterminated single quote opened at character offset {at}"
-                            ));
+                            return Err(format!("unterminated single quote opened at character offset {at}"));
                         }
                     }
                 }
@@ -67,9 +65,7 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
                         },
                         Some((_, c)) => word.push(c),
                         None => {
-                            return Err(format!(
-                                "unterminated double quote opened at character offset {at}"
-                            ));
+                            return Err(format!("unterminated double quote opened at character offset {at}"));
                         }
                     }
                 }
@@ -127,10 +123,7 @@ mod tests {
     #[test]
     fn whitespace_separates() {
         assert_eq!(ok("a b  c"), ["a", "b", "c"]);
-        assert_eq!(
-            ok("  leading and trailing  "),
-            ["leading", "and", "trailing"]
-        );
+        assert_eq!(ok("  leading and trailing  "), ["leading", "and", "trailing"]);
         assert_eq!(ok("tab\tand\nnewline"), ["tab", "and", "newline"]);
         assert_eq!(ok("--port=80 -v"), ["--port=80", "-v"]);
     }
@@ -233,9 +226,6 @@ mod tests {
         assert!(e.contains("trailing backslash"), "{e}");
         assert!(e.contains("offset 3"), "{e}");
         let e = err(r"\\\");
-        assert!(
-            e.contains("trailing backslash") && e.contains("offset 2"),
-            "{e}"
-        );
+        assert!(e.contains("trailing backslash") && e.contains("offset 2"), "{e}");
     }
 }
