@@ -351,7 +351,9 @@ impl Source {
                 .with_context(|| format!("cannot decompress the {}-compressed archive", compression.name()))?;
             plain
         };
-        let entries = index_tar(&file).context("it is not a tar archive (nor an OCI layout directory)")?;
+        // The tar crate's own message quotes raw header bytes; say it plainly.
+        let entries =
+            index_tar(&file).map_err(|_| anyhow!("it is not a tar archive (nor an OCI layout directory)"))?;
         Ok((Source::Tar { file, entries }, compression))
     }
 

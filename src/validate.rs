@@ -267,7 +267,13 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
         return None;
     }
     let binary = spec.annotations.get("binary")?;
-    let detected = match host_path(spec, binary) {
+    let in_base = base.is_some_and(|b| b.listing.get(crate::plan::rel(binary)).is_some());
+    let host = host_path(spec, binary).filter(|p| p.is_file());
+    if host.is_none() && !in_base {
+        // The urunc check already reports a binary that is not in the image.
+        return given;
+    }
+    let detected = match host {
         Some(path) => match crate::arch::detect_file(&path) {
             Ok(d) => d,
             Err(e) => {
