@@ -14,18 +14,19 @@ rustPlatform.buildRustPackage {
   version = cargo.package.version;
 
   # Only what cargo builds and tests with, so that editing the README, the
-  # example or the shell test suites does not rebuild the program. Add
-  # tests/*.rs or benches here when the crate gets them.
+  # example or the shell test suites does not rebuild the program.
   src = toSource {
     root = ../.;
     fileset = unions [
       ../Cargo.toml
       ../Cargo.lock
       ../src
+      ../tests/cli.rs
     ];
   };
   cargoLock.lockFile = ../Cargo.lock;
-  # The unit tests read back initrds with GNU cpio and block images with e2fsck and debugfs.
+  # The unit tests read back initrds with GNU cpio and block images with
+  # e2fsck and debugfs; tests/cli.rs needs only coreutils and sh.
   nativeCheckInputs = [
     cpio
     e2fsprogs
