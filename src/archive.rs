@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::fstree::{Content, Node, Tree};
+use crate::fstree::{Node, Tree};
 use crate::oci::{self, Descriptor};
 use crate::plan::Plan;
 use crate::tarwriter::{BLOCK, EntryType, TarWriter, header};
@@ -259,11 +259,7 @@ pub fn write_layer<W: Write>(tree: &Tree, out: W, mtime: u64) -> Result<W> {
         match node {
             Node::Dir { mode } => w.dir(path, *mode)?,
             Node::Symlink { target } => w.symlink(path, target)?,
-            Node::File { content: Content::Inline(bytes), mode, .. } => w.file_bytes(path, *mode, bytes)?,
-            Node::File { content: Content::Host(src), size, mode } => {
-                let mut f = File::open(src).with_context(|| format!("cannot open {}", src.display()))?;
-                w.file_from(path, *mode, *size, &mut f, &src.display().to_string())?;
-            }
+            Node::File { content, size, mode } => w.file(path, *mode, *size, content)?,
         }
     }
     w.finish()

@@ -11,12 +11,11 @@
 //! tree and the time alone.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result, bail};
 
-use crate::fstree::{Content, DIR_MODE, Node, Tree};
+use crate::fstree::{COPY_BUFFER, DIR_MODE, Node, Tree};
 
 const MAGIC: &str = "070701";
 const HEADER_LEN: usize = 110;
@@ -24,8 +23,6 @@ const TRAILER: &str = "TRAILER!!!";
 const S_IFDIR: u32 = 0o040000;
 const S_IFREG: u32 = 0o100000;
 const S_IFLNK: u32 = 0o120000;
-/// Size of the buffer file contents are streamed through, here and in `ext2`.
-pub(crate) const COPY_BUFFER: usize = 256 * 1024;
 
 /// Writes `tree` as a newc cpio archive to `out` and gives `out` back.
 ///
@@ -51,7 +48,7 @@ pub fn write_newc<W: Write>(tree: &Tree, mtime: u32, out: W) -> Result<W> {
                     bail!("/{path} is {size} bytes; a newc cpio archive holds files under 4 GiB only");
                 };
                 out.header(path, S_IFREG | (mode & 0o7777), 1, mtime, size32)?;
-                copy_content(content, *size, path, &mut out, &mut buf)?;
+                content.copy_to(*size, path, &mut out, &mut buf)?;
                 out.pad(4)?;
             }
             Node::Symlink { target } => {
@@ -147,53 +144,11 @@ impl<W: Write> Archive<W> {
     }
 }
 
-/// Streams the bytes of the file at tree path `path` to `out` through `buf`,
-/// failing when there are more or fewer than `size` of them (a host file that
-/// changed since the tree was made).
-pub(crate) fn copy_content<W: Write>(
-    content: &Content,
-    size: u64,
-    path: &str,
-    out: &mut W,
-    buf: &mut [u8],
-) -> Result<()> {
-    match content {
-        Content::Inline(bytes) => {
-            if bytes.len() as u64 != size {
-                bail!("internal: /{path} holds {} bytes but is recorded as {size}", bytes.len());
-            }
-            out.write_all(bytes).with_context(|| format!("writing /{path}"))
-        }
-        Content::Host(host) => {
-            let mut file = File::open(host).with_context(|| format!("opening {} for /{path}", host.display()))?;
-            let mut copied = 0u64;
-            loop {
-                let n = file.read(buf).with_context(|| format!("reading {} for /{path}", host.display()))?;
-                if n == 0 {
-                    break;
-                }
-                copied += n as u64;
-                if copied > size {
-                    break;
-                }
-                out.write_all(&buf[..n]).with_context(|| format!("writing /{path}"))?;
-            }
-            if copied != size {
-                bail!(
-                    "{} changed while reading: it was {size} bytes when listed, {}{copied} bytes now",
-                    host.display(),
-                    if copied > size { "at least " } else { "" }
-                );
-            }
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fstree::{EXEC_MODE, FILE_MODE};
+    use crate::fstree::{Content, EXEC_MODE, FILE_MODE};
+    use std::fs::File;
     use std::path::Path;
     use std::process::Command;
 

@@ -34,8 +34,7 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::cpio::{COPY_BUFFER, copy_content};
-use crate::fstree::{Content, DIR_MODE, Node, Tree};
+use crate::fstree::{COPY_BUFFER, Content, DIR_MODE, Node, Tree};
 
 /// Which filesystem an image holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -767,7 +766,7 @@ fn write_contents(plan: &Plan, layout: &Layout, w: &mut PosWriter) -> Result<Vec
         match &inode.body {
             Body::Dir(bytes) => sink.write_all(bytes).context("writing the image file")?,
             Body::File { content, size, path } => {
-                copy_content(content, *size, path, &mut sink, &mut buf)?;
+                content.copy_to(*size, path, &mut sink, &mut buf)?;
                 let tail = (size.next_multiple_of(BLOCK) - size) as usize;
                 sink.write_all(&ZERO_BLOCK[..tail]).context("writing the image file")?;
             }

@@ -7,9 +7,11 @@
 //! image's one fixed time, so neither is stored.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 /// Where a regular file's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +20,48 @@ pub enum Content {
     Host(PathBuf),
     /// Bytes held in memory (small generated files such as `/urunc.json`).
     Inline(Vec<u8>),
+}
+
+/// The buffer size the writers stream file contents through.
+pub const COPY_BUFFER: usize = 256 * 1024;
+
+impl Content {
+    /// Streams exactly `size` bytes of this content to `out` through `buf`,
+    /// failing when there are more or fewer (a host file that changed since
+    /// the tree was made). `path` is the entry's tree path, for messages.
+    pub fn copy_to<W: Write + ?Sized>(&self, size: u64, path: &str, out: &mut W, buf: &mut [u8]) -> Result<()> {
+        match self {
+            Content::Inline(bytes) => {
+                if bytes.len() as u64 != size {
+                    bail!("internal: /{path} holds {} bytes but is recorded as {size}", bytes.len());
+                }
+                out.write_all(bytes).with_context(|| format!("writing /{path}"))
+            }
+            Content::Host(host) => {
+                let mut file = File::open(host).with_context(|| format!("opening {} for /{path}", host.display()))?;
+                let mut copied = 0u64;
+                loop {
+                    let n = file.read(buf).with_context(|| format!("reading {} for /{path}", host.display()))?;
+                    if n == 0 {
+                        break;
+                    }
+                    copied += n as u64;
+                    if copied > size {
+                        break;
+                    }
+                    out.write_all(&buf[..n]).with_context(|| format!("writing /{path}"))?;
+                }
+                if copied != size {
+                    bail!(
+                        "{} changed while reading: it was {size} bytes when listed, {}{copied} bytes now",
+                        host.display(),
+                        if copied > size { "at least " } else { "" }
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// One entry of a tree.

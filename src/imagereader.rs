@@ -352,8 +352,7 @@ impl Source {
             plain
         };
         // The tar crate's own message quotes raw header bytes; say it plainly.
-        let entries =
-            index_tar(&file).map_err(|_| anyhow!("it is not a tar archive (nor an OCI layout directory)"))?;
+        let entries = index_tar(&file).map_err(|_| anyhow!("it is not a tar archive (nor an OCI layout directory)"))?;
         Ok((Source::Tar { file, entries }, compression))
     }
 

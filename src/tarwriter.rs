@@ -5,9 +5,11 @@
 //! fit ustar's name/prefix fields use GNU long-name entries, which are
 //! deterministic and which every consumer we target reads.
 
-use std::io::{self, Read, Write};
+use std::io::Write;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+
+use crate::fstree::{COPY_BUFFER, Content};
 
 /// The size of a tar block.
 pub const BLOCK: u64 = 512;
@@ -28,12 +30,14 @@ pub struct TarWriter<W: Write> {
     out: W,
     mtime: u64,
     written: u64,
+    /// Reused for every streamed file; allocated on the first one.
+    buf: Vec<u8>,
 }
 
 impl<W: Write> TarWriter<W> {
     /// A writer whose entries all carry `mtime` (seconds since the epoch).
     pub fn new(out: W, mtime: u64) -> TarWriter<W> {
-        TarWriter { out, mtime, written: 0 }
+        TarWriter { out, mtime, written: 0, buf: Vec::new() }
     }
 
     /// Bytes written so far.
@@ -58,13 +62,15 @@ impl<W: Write> TarWriter<W> {
         self.pad(data.len() as u64)
     }
 
-    /// Writes a regular file of exactly `size` bytes read from `src`;
-    /// `what` names the source in errors. A source that ends early or has
-    /// bytes left over is an error: it changed since it was measured.
-    pub fn file_from(&mut self, path: &str, mode: u32, size: u64, src: &mut dyn Read, what: &str) -> Result<()> {
+    /// Writes a regular file of a tree, streaming its content; a host file
+    /// whose size changed since the tree was made is an error.
+    pub fn file(&mut self, path: &str, mode: u32, size: u64, content: &Content) -> Result<()> {
         self.headers(path, EntryType::File, mode, size, "")?;
-        let copied = copy_exact(src, &mut self.out, size).with_context(|| format!("reading {what}"))?;
-        self.written += copied;
+        if self.buf.is_empty() {
+            self.buf = vec![0; COPY_BUFFER];
+        }
+        content.copy_to(size, path, &mut self.out, &mut self.buf)?;
+        self.written += size;
         self.pad(size)
     }
 
@@ -115,28 +121,6 @@ impl<W: Write> TarWriter<W> {
         self.raw(&data)?;
         self.pad(data.len() as u64)
     }
-}
-
-/// Copies exactly `size` bytes from `src` to `dst` with a fixed buffer,
-/// failing when `src` holds fewer or more bytes.
-pub fn copy_exact(src: &mut dyn Read, dst: &mut dyn Write, size: u64) -> Result<u64> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let n = match src.read(&mut buf[..want]) {
-            Ok(0) => bail!("it ended {left} bytes early: it changed while being read"),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        dst.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    if src.read(&mut buf[..1])? != 0 {
-        bail!("it grew beyond {size} bytes while being read");
-    }
-    Ok(size)
 }
 
 /// Splits `path` into ustar's prefix (up to 155 bytes) and name (up to
@@ -289,9 +273,13 @@ mod tests {
 
     #[test]
     fn short_or_long_sources_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (short, long) = (dir.path().join("short"), dir.path().join("long"));
+        std::fs::write(&short, b"short").unwrap();
+        std::fs::write(&long, b"long").unwrap();
         let mut w = TarWriter::new(Vec::new(), 0);
-        assert!(w.file_from("f", 0o644, 10, &mut &b"short"[..], "f").is_err());
+        assert!(w.file("f", 0o644, 10, &Content::Host(short)).is_err());
         let mut w = TarWriter::new(Vec::new(), 0);
-        assert!(w.file_from("f", 0o644, 2, &mut &b"long"[..], "f").is_err());
+        assert!(w.file("f", 0o644, 2, &Content::Host(long)).is_err());
     }
 }
