@@ -15,22 +15,20 @@ use crate::plan::{Plan, RootfsPlan};
 
 /// Writes `plan` as an archive, generating its rootfs image first.
 pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
-    // Held until the archive is written: the layer streams from this file.
-    let mut generated = None;
-    if let Some(rootfs) = &plan.rootfs {
-        let mtime =
-            u32::try_from(plan.mtime).context("the creation time is past 2106, which ext2 and cpio cannot store")?;
-        let file = generate(rootfs, mtime)?;
-        let size = file.as_file().metadata()?.len();
-        plan.tree.insert(
-            &rootfs.path,
-            Node::File { content: Content::Host(file.path().to_path_buf()), size, mode: FILE_MODE },
-        )?;
-        generated = Some(file);
-    }
-    let written = archive::write(&plan, format, out);
-    drop(generated);
-    written
+    // Kept alive until the archive is written: the layer streams from it.
+    let _generated = match &plan.rootfs {
+        None => None,
+        Some(rootfs) => {
+            let mtime = u32::try_from(plan.mtime)
+                .context("the creation time is past 2106, which ext2 and cpio cannot store")?;
+            let file = generate(rootfs, mtime)?;
+            let size = file.as_file().metadata()?.len();
+            let content = Content::Host(file.path().to_path_buf());
+            plan.tree.insert(&rootfs.path, Node::File { content, size, mode: FILE_MODE })?;
+            Some(file)
+        }
+    };
+    archive::write(&plan, format, out)
 }
 
 /// Writes the rootfs image to a temporary file.

@@ -82,6 +82,12 @@ pub const FILE_MODE: u32 = 0o644;
 /// The mode of a regular file with the executable bit.
 pub const EXEC_MODE: u32 = 0o755;
 
+/// The tree path of an absolute image path: `/unikernel/app` is
+/// `unikernel/app`.
+pub fn rel(target: &str) -> &str {
+    target.trim_start_matches('/')
+}
+
 /// A whole filesystem, sorted by path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tree {

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use tar::EntryType;
 
 use crate::fstree::{Content, Node, Tree};
+use crate::oci::{hex, sha256_digest};
 
 /// The largest JSON document (index, manifest, config) read into memory.
 const MAX_JSON: u64 = 64 << 20;
@@ -976,14 +977,6 @@ fn sniff_blob(source: &Source, name: &str) -> Result<Compression> {
 
 // ---------------------------------------------------------------------------
 // Hashing.
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
 
 /// Passes bytes through while hashing and counting them.
 struct Tee<R> {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree};
+use crate::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree, rel};
 use crate::imagereader::Image;
 use crate::model::{FileSpec, FsType, RootfsType};
 use crate::oci::ConfigFields;
@@ -67,11 +67,9 @@ pub fn plan(checked: Checked) -> Result<Plan> {
     for f in &spec.files {
         add_source(&mut tree, f).with_context(|| spec.locations.at(&f.key))?;
     }
-    tree.insert(
-        "urunc.json",
-        Node::File { content: Content::Inline(urunc::urunc_json(&spec.annotations)), size: 0, mode: FILE_MODE },
-    )?;
-    fix_inline_sizes(&mut tree)?;
+    let urunc_json = urunc::urunc_json(&spec.annotations);
+    let size = urunc_json.len() as u64;
+    tree.insert("urunc.json", Node::File { content: Content::Inline(urunc_json), size, mode: FILE_MODE })?;
 
     let rootfs = match &spec.rootfs {
         None => None,
@@ -147,11 +145,6 @@ fn inherit(config: &mut ConfigFields, base: &Image) {
     }
 }
 
-/// The path of an absolute target inside a tree.
-pub fn rel(target: &str) -> &str {
-    target.trim_start_matches('/')
-}
-
 /// Adds one `files` entry: a file, or a directory copied recursively with
 /// symlinks kept (a directory may go to `/`). A link named directly is
 /// followed, like `cp` does.
@@ -206,22 +199,4 @@ fn file_node(path: &Path, meta: &fs::Metadata, mode: Option<u32>) -> Node {
     let exec = meta.permissions().mode() & 0o111 != 0;
     let mode = mode.unwrap_or(if exec { EXEC_MODE } else { FILE_MODE });
     Node::File { content: Content::Host(path.to_path_buf()), size: meta.len(), mode }
-}
-
-/// Sets the size of in-memory files from their bytes.
-fn fix_inline_sizes(tree: &mut Tree) -> Result<()> {
-    let inline: Vec<(String, Node)> = tree
-        .iter()
-        .filter_map(|(p, n)| match n {
-            Node::File { content: Content::Inline(b), mode, .. } => Some((
-                p.to_string(),
-                Node::File { content: Content::Inline(b.clone()), size: b.len() as u64, mode: *mode },
-            )),
-            _ => None,
-        })
-        .collect();
-    for (p, n) in inline {
-        tree.replace(&p, n)?;
-    }
-    Ok(())
 }

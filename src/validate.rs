@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use crate::fstree::{Content, Node, Tree};
+use crate::fstree::{Content, Node, Tree, rel};
 use crate::imagereader::Image;
 use crate::model::{RootfsType, Spec};
 use crate::urunc::{self, FileKind, Severity};
@@ -267,7 +267,7 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
         return None;
     }
     let binary = spec.annotations.get("binary")?;
-    let in_base = base.is_some_and(|b| b.listing.get(crate::plan::rel(binary)).is_some());
+    let in_base = base.is_some_and(|b| b.listing.get(rel(binary)).is_some());
     let host = host_path(spec, binary).filter(|p| p.is_file());
     if host.is_none() && !in_base {
         // The urunc check already reports a binary that is not in the image.
@@ -282,7 +282,7 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
             }
         },
         // A binary that only the base image holds was listed with its head.
-        None => base.and_then(|b| match b.listing.get(crate::plan::rel(binary)) {
+        None => base.and_then(|b| match b.listing.get(rel(binary)) {
             Some(Node::File { content: Content::Inline(head), .. }) => crate::arch::detect(head),
             _ => None,
         }),
@@ -313,7 +313,7 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
 /// keeping the head of the binary for architecture detection.
 fn open_base(path: &Path, spec: &Spec) -> Result<Base> {
     let image = Image::open_for(path, architecture_hint(spec).as_deref())?;
-    let binary = spec.annotations.get("binary").map(|b| crate::plan::rel(b).to_string());
+    let binary = spec.annotations.get("binary").map(|b| rel(b).to_string());
     let flat = image.flatten(&mut |p, reader, _size| {
         let mut head = Vec::new();
         if Some(p) == binary.as_deref() {
@@ -335,7 +335,7 @@ pub fn architecture_hint(spec: &Spec) -> Option<String> {
 
 /// What a base image's listing holds at an absolute path.
 fn listing_kind(listing: &Tree, path: &str) -> FileKind {
-    match listing.get(crate::plan::rel(path)) {
+    match listing.get(rel(path)) {
         None => FileKind::Missing,
         Some(Node::File { .. }) => FileKind::File,
         Some(Node::Dir { .. }) => FileKind::Dir,
