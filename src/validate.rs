@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 
 use crate::fstree::{Content, Node, Tree, rel};
 use crate::imagereader::Image;
-use crate::model::{RootfsType, Spec};
+use crate::model::{FileSpec, RootfsType, Spec};
 use crate::urunc::{self, FileKind, Severity};
 
 /// Settings for validation that do not come from the args file.
@@ -65,9 +65,7 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
 
     let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
     for f in &spec.files {
-        if f.target == "/" && f.source.is_dir() {
-            // A directory's contents may fill the root.
-        } else if let Err(e) = check_target(&f.target) {
+        if let Err(e) = check_entry_target(f) {
             errors.push(format!("{}: {e}", loc.at(&f.key)));
         } else if f.target == "/urunc.json" {
             errors.push(format!(
@@ -90,9 +88,7 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
     if let Some(rootfs) = &spec.rootfs {
         apply_rootfs(&mut spec.annotations, rootfs, &loc, &mut errors);
         for f in &rootfs.files {
-            if !(f.target == "/" && f.source.is_dir())
-                && let Err(e) = check_target(&f.target)
-            {
+            if let Err(e) = check_entry_target(f) {
                 errors.push(format!("{}: {e}", loc.at(&f.key)));
             }
             if let Err(e) = check_source(&f.source) {
@@ -341,6 +337,12 @@ fn listing_kind(listing: &Tree, path: &str) -> FileKind {
         Some(Node::Dir { .. }) => FileKind::Dir,
         Some(Node::Symlink { .. }) => FileKind::Other,
     }
+}
+
+/// Checks the target of a `files` entry. A directory's contents may fill
+/// the root, so `/` is a fine target for a directory.
+fn check_entry_target(f: &FileSpec) -> Result<(), String> {
+    if f.target == "/" && f.source.is_dir() { Ok(()) } else { check_target(&f.target) }
 }
 
 /// Checks that a target is a clean absolute path that stays in the root.
