@@ -1,29 +1,27 @@
 //! bimanix packages unikernels and Linux guests as container images for urunc.
 //!
-//! Data flows one way: the args readers ([`nixeval`], [`args`]) turn a file
-//! into the input model ([`model`]); [`urunc`] holds urunc's rules and checks
-//! the model; [`plan`] lays out the image; the writers ([`tarwriter`],
-//! [`archive`], [`cpio`], [`ext2`]) put it on disk. [`imagereader`] and
-//! [`inspect`] go the other way, for images of any tool.
+//! The crate is organised by stage. Data flows down this list, and a folder
+//! imports only from the folders below it:
+//!
+//! - [`commands`]: `build`, `check` and `inspect`, on top of the stages.
+//! - [`input`]: the readers of input formats (args.nix, JSON), which turn a
+//!   file into the input model.
+//! - [`rules`]: urunc's rules and the other checks; they settle what the
+//!   input leaves open and hand the image stage a [`image::plan::Checked`].
+//! - [`image`]: plans the image (layer tree, config, manifest) and writes it
+//!   as an archive or OCI layout.
+//! - [`filesystem`]: the deterministic tar, cpio (initrd) and ext2/ext4
+//!   writers the image stage writes with.
+//! - [`imageread`]: reads any image archive or layout, for base images and
+//!   for `inspect`.
+//! - [`model`]: the vocabulary every stage shares: the input model and its
+//!   value tree, the filesystem tree, OCI documents and digests, image
+//!   references, times, and urunc's keys and encodings.
 
-pub mod arch;
-pub mod archive;
-pub mod args;
-pub mod build;
-pub mod cpio;
-pub mod ext2;
-pub mod fstree;
-pub mod imagereader;
-pub mod inspect;
+pub mod commands;
+pub mod filesystem;
+pub mod image;
+pub mod imageread;
+pub mod input;
 pub mod model;
-pub mod nixeval;
-pub mod oci;
-pub mod plan;
-pub mod reference;
-pub mod suggest;
-pub mod tarwriter;
-pub mod timefmt;
-pub mod urunc;
-pub mod validate;
-pub mod value;
-pub mod words;
+pub mod rules;

@@ -1,14 +1,14 @@
 //! The `bimanix` command line: `build`, `check` and `inspect`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use bimanix::archive::{self, Output};
-use bimanix::args::{self, Syntax};
-use bimanix::validate::{self, Checked};
+use bimanix::commands;
+use bimanix::image::archive::Format;
+use bimanix::rules::urunc::Options;
 
 /// Package unikernels and Linux guests as reproducible container images for urunc.
 #[derive(Parser)]
@@ -92,72 +92,31 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<bool> {
     match command {
         Command::Build { input, output, format } => {
-            let checked = load(&input)?;
             let format = match format {
-                FormatArg::DockerArchive => archive::Format::DockerArchive,
-                FormatArg::OciArchive => archive::Format::OciArchive,
-                FormatArg::OciLayout => archive::Format::OciLayout,
+                FormatArg::DockerArchive => Format::DockerArchive,
+                FormatArg::OciArchive => Format::OciArchive,
+                FormatArg::OciLayout => Format::OciLayout,
             };
-            let out = match output.as_deref() {
-                Some("-") => Output::Stdout,
-                Some(p) => Output::Path(PathBuf::from(p)),
-                None => Output::Path(PathBuf::from(format!(
-                    "{}-{}{}",
-                    checked.spec.name.replace('/', "-"),
-                    checked.spec.tag,
-                    if matches!(format, archive::Format::OciLayout) { "" } else { ".tar" }
-                ))),
-            };
-            let (name, tag) = (checked.spec.name.clone(), checked.spec.tag.clone());
-            let plan = bimanix::plan::plan(checked)?;
-            let written = bimanix::build::write(plan, format, &out)?;
-            let shown = match &out {
-                Output::Path(p) => p.display().to_string(),
-                Output::Stdout => "standard output".to_string(),
-            };
-            eprintln!("bimanix: wrote {name}:{tag} to {shown} (manifest {})", written.manifest.digest);
+            commands::build::run(&input.into(), output.as_deref(), format)?;
             Ok(true)
         }
         Command::Check { input } => {
-            let checked = load(&input)?;
-            let summary = format!(
-                "{} is valid: {}:{} for linux/{}",
-                checked.spec.locations.file, checked.spec.name, checked.spec.tag, checked.architecture
-            );
-            // Planning walks the sources, which finds collisions inside
-            // copied directories; it reads no file contents and writes nothing.
-            bimanix::plan::plan(checked)?;
-            eprintln!("bimanix: {summary}");
+            commands::check::run(&input.into())?;
             Ok(true)
         }
         Command::Inspect { image, json, no_pair_check } => {
-            let report = bimanix::inspect::inspect(&image, &bimanix::urunc::Options { pair_check: !no_pair_check })
+            let report = commands::inspect::inspect(&image, &Options { pair_check: !no_pair_check })
                 .with_context(|| format!("inspecting {}", image.display()))?;
             let text =
-                if json { bimanix::inspect::render_json(&report) } else { bimanix::inspect::render_text(&report) };
+                if json { commands::inspect::render_json(&report) } else { commands::inspect::render_text(&report) };
             print!("{text}");
             Ok(report.ok())
         }
     }
 }
 
-/// Reads and validates the args file named on the command line.
-fn load(input: &Input) -> Result<Checked> {
-    let spec = match &input.args_from_env {
-        Some(var) => {
-            let p = std::env::var_os(var)
-                .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
-            args::read_as(Path::new(&p), Syntax::Json, "mkUruncImage arguments".to_string())?
-        }
-        None => args::read(&input.args, Syntax::of(&input.args))?,
-    };
-    let opts = validate::Options {
-        pair_check: !input.no_pair_check,
-        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
-    };
-    let checked = validate::validate(spec, &opts)?;
-    for w in &checked.warnings {
-        eprintln!("bimanix: warning: {w}");
+impl From<Input> for commands::Input {
+    fn from(input: Input) -> commands::Input {
+        commands::Input { args: input.args, args_from_env: input.args_from_env, pair_check: !input.no_pair_check }
     }
-    Ok(checked)
 }

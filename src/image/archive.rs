@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::fstree::{Node, Tree};
-use crate::oci::{self, Descriptor};
-use crate::plan::Plan;
-use crate::tarwriter::{BLOCK, EntryType, TarWriter, header};
+use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
+use crate::image::plan::Plan;
+use crate::model::fstree::{Node, Tree};
+use crate::model::oci::{self, Descriptor};
 
 /// The kind of output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,7 +207,7 @@ impl Documents {
         let config_desc = Descriptor::of(oci::CONFIG_TYPE, &config);
         let manifest = oci::manifest(&config_desc, layers, &plan.annotations);
         let manifest_desc = Descriptor::of(oci::MANIFEST_TYPE, &manifest);
-        let index = oci::index(&manifest_desc, &crate::reference::qualified(&plan.name), &plan.tag);
+        let index = oci::index(&manifest_desc, &crate::model::reference::qualified(&plan.name), &plan.tag);
         Documents { config, config_desc, manifest, manifest_desc, index }
     }
 }

@@ -16,10 +16,12 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::arch;
-use crate::fstree::{Content, Node, Tree};
-use crate::imagereader::{self, Compression, Flattened, Image, Select};
-use crate::urunc::{self, FileKind, Options, Problem, Severity};
+use crate::imageread::{self, Compression, Flattened, Image, Select};
+use crate::model::fstree::{Content, Node, Tree};
+use crate::model::urunc;
+use crate::rules;
+use crate::rules::arch;
+use crate::rules::urunc::{FileKind, Options, Problem, Severity};
 
 /// The largest `/urunc.json` read; urunc's are a few hundred bytes.
 const MAX_URUNC_JSON: u64 = 1 << 20;
@@ -144,7 +146,7 @@ impl Report {
 /// Inspects the image at `path` (the only image in it; see [`inspect_image`]
 /// for archives holding several).
 pub fn inspect(path: &Path, opts: &Options) -> Result<Report> {
-    inspect_image(&imagereader::open(path, &Select::default())?, opts)
+    inspect_image(&imageread::open(path, &Select::default())?, opts)
 }
 
 /// Inspects an opened image.
@@ -250,12 +252,12 @@ pub fn inspect_image(image: &Image, opts: &Options) -> Result<Report> {
                 compare(&merged, values, &mut problems);
             }
             if effective_source != "urunc.json" && values != &merged {
-                problems.extend("urunc.json", urunc::check(values, &file_kind, opts));
+                problems.extend("urunc.json", rules::urunc::check(values, &file_kind, opts));
             }
         }
     }
     let source = if effective_source == "urunc.json" { "urunc.json" } else { "annotations" };
-    problems.extend(source, urunc::check(&effective, &file_kind, opts));
+    problems.extend(source, rules::urunc::check(&effective, &file_kind, opts));
     if flat.is_ok() {
         for key in ["binary", "initrd", "block"] {
             if let Some(path) = effective.get(key) {
@@ -734,7 +736,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::imagereader::tests::{E, TestImage, layer, write_dir, write_tar};
+    use crate::imageread::tests::{E, TestImage, layer, write_dir, write_tar};
 
     /// A 64-byte ELF header for x86-64 (e_machine 62), padded.
     fn elf_amd64() -> Vec<u8> {
@@ -940,7 +942,7 @@ mod tests {
     fn a_mislabelled_layer_compression_is_a_warning() {
         let json = urunc::urunc_json(&linux_keys());
         let mut test = image(&linux_keys(), Some(&json), &[]);
-        test.compress = crate::imagereader::tests::zstd;
+        test.compress = crate::imageread::tests::zstd;
         test.media_type = Some("application/vnd.docker.image.rootfs.diff.tar.gzip");
         let report = run(&test);
         assert!(report.ok());

@@ -34,7 +34,7 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
-use crate::fstree::{COPY_BUFFER, Content, DIR_MODE, Node, Tree};
+use crate::model::fstree::{COPY_BUFFER, Content, DIR_MODE, Node, Tree};
 
 /// Which filesystem an image holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1101,7 +1101,7 @@ fn superblock(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fstree::{EXEC_MODE, FILE_MODE};
+    use crate::model::fstree::{EXEC_MODE, FILE_MODE};
     use std::path::{Path, PathBuf};
     use std::process::Command;
 

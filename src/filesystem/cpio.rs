@@ -15,7 +15,7 @@ use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result, bail};
 
-use crate::fstree::{COPY_BUFFER, DIR_MODE, Node, Tree};
+use crate::model::fstree::{COPY_BUFFER, DIR_MODE, Node, Tree};
 
 const MAGIC: &str = "070701";
 const HEADER_LEN: usize = 110;
@@ -147,7 +147,7 @@ impl<W: Write> Archive<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fstree::{Content, EXEC_MODE, FILE_MODE};
+    use crate::model::fstree::{Content, EXEC_MODE, FILE_MODE};
     use std::fs::File;
     use std::path::Path;
     use std::process::Command;

@@ -28,8 +28,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
-use crate::fstree::{Content, Node, Tree};
-use crate::oci::{hex, sha256_digest};
+use crate::model::fstree::{Content, Node, Tree};
+use crate::model::oci::{hex, sha256_digest};
 
 /// The largest JSON document (index, manifest, config) read into memory.
 const MAX_JSON: u64 = 64 << 20;

@@ -7,11 +7,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::archive::{self, Format, Output, Written};
-use crate::fstree::{Content, FILE_MODE, Node, Tree};
-use crate::imagereader::Image;
-use crate::model::{FsType, RootfsType};
-use crate::plan::{Plan, RootfsPlan};
+use crate::image::archive::{self, Format, Output, Written};
+use crate::image::plan::{Plan, RootfsPlan};
+use crate::imageread::Image;
+use crate::model::fstree::{Content, FILE_MODE, Node, Tree};
+use crate::model::spec::{FsType, RootfsType};
 
 /// Writes `plan` as an archive, generating its rootfs image first.
 pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
@@ -50,22 +50,23 @@ fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<tempfile::NamedTempFile> 
         .context("cannot create a temporary file for the rootfs (check TMPDIR)")?;
     match rootfs.kind {
         RootfsType::Initrd => {
-            let out = crate::cpio::write_newc(&tree, mtime, BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
-                .context("writing the initrd")?;
+            let out =
+                crate::filesystem::cpio::write_newc(&tree, mtime, BufWriter::with_capacity(1 << 20, tmp.as_file_mut()))
+                    .context("writing the initrd")?;
             out.into_inner().map_err(|e| e.into_error()).context("writing the initrd")?.flush()?;
         }
         RootfsType::Block => {
-            let opts = crate::ext2::Options {
+            let opts = crate::filesystem::ext2::Options {
                 fs_type: match rootfs.fs_type {
-                    FsType::Ext2 => crate::ext2::FsType::Ext2,
-                    FsType::Ext4 => crate::ext2::FsType::Ext4,
+                    FsType::Ext2 => crate::filesystem::ext2::FsType::Ext2,
+                    FsType::Ext4 => crate::filesystem::ext2::FsType::Ext4,
                 },
                 size: rootfs.size,
                 mtime,
                 label: None,
             };
             let file: &mut File = tmp.as_file_mut();
-            crate::ext2::write_image(&tree, &opts, file).context("writing the block image")?;
+            crate::filesystem::ext2::write_image(&tree, &opts, file).context("writing the block image")?;
         }
     }
     Ok(tmp)

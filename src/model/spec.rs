@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::value::Pos;
+use crate::model::value::Pos;
 
 /// One image to build.
 #[derive(Clone, Debug, PartialEq)]

@@ -24,7 +24,7 @@ use rnix::ast::{self, AstToken, HasEntry, InterpolPart, LiteralKind, UnaryOpKind
 use rnix::{ParseError, SyntaxKind, SyntaxNode, TextSize};
 use rowan::ast::AstNode;
 
-use crate::value::{Field, Kind, Pos, Value};
+use crate::model::value::{Field, Kind, Pos, Value};
 
 /// How deeply expressions and bindings may nest before evaluation stops,
 /// so that a long chain of bindings cannot overflow the stack.

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::fstree::{COPY_BUFFER, Content};
+use crate::model::fstree::{COPY_BUFFER, Content};
 
 /// The size of a tar block.
 pub const BLOCK: u64 = 512;

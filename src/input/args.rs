@@ -10,10 +10,10 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::model::{FileSpec, FsType, Locations, RootfsSpec, RootfsType, Spec};
-use crate::suggest::did_you_mean;
-use crate::urunc;
-use crate::value::{Field, Kind, Pos, Value};
+use crate::model::spec::{FileSpec, FsType, Locations, RootfsSpec, RootfsType, Spec};
+use crate::model::urunc;
+use crate::model::value::{Field, Kind, Pos, Value};
+use crate::rules::suggest::did_you_mean;
 
 /// The top-level fields an args file may have.
 pub const FIELDS: &[&str] = &[
@@ -69,7 +69,7 @@ pub fn read_as(path: &Path, syntax: Syntax, shown: String) -> Result<Spec> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("/"));
     let value = match syntax {
-        Syntax::Nix => crate::nixeval::eval_file(path)?,
+        Syntax::Nix => crate::input::nixeval::eval_file(path)?,
         Syntax::Json => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
             let json: serde_json::Value = serde_json::from_str(&text)
@@ -477,7 +477,7 @@ impl Reader {
 
     fn created(&mut self, v: &Value) -> Option<i64> {
         let s = self.string("created", v)?;
-        match crate::timefmt::parse_rfc3339(&s) {
+        match crate::model::time::parse_rfc3339(&s) {
             Ok(t) => Some(t),
             Err(e) => {
                 self.err("created", v.pos, e);

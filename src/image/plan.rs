@@ -12,12 +12,39 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree, rel};
-use crate::imagereader::Image;
-use crate::model::{FileSpec, FsType, RootfsType};
-use crate::oci::ConfigFields;
-use crate::urunc;
-use crate::validate::Checked;
+use crate::imageread::Image;
+use crate::model::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree, rel};
+use crate::model::oci::ConfigFields;
+use crate::model::spec::{FileSpec, FsType, RootfsType, Spec};
+use crate::model::urunc;
+
+/// A base image (top-level `fromImage`), opened and listed.
+#[derive(Debug)]
+pub struct Base {
+    /// The image, for its layers and config.
+    pub image: Image,
+    /// Its flattened filesystem; file contents are not kept.
+    pub listing: Tree,
+}
+
+/// A spec that passed validation, with everything settled.
+#[derive(Debug)]
+pub struct Checked {
+    /// The spec, with annotations completed from `rootfs`.
+    pub spec: Spec,
+    /// The image architecture (OCI name).
+    pub architecture: String,
+    /// Entrypoint as written.
+    pub entrypoint: Option<Vec<String>>,
+    /// Cmd as written, or split from `cmdline`.
+    pub cmd: Option<Vec<String>>,
+    /// Creation time, seconds since the epoch; also every file's mtime.
+    pub created: i64,
+    /// Problems that do not stop the build.
+    pub warnings: Vec<String>,
+    /// The base image of a top-level `fromImage`.
+    pub base: Option<Base>,
+}
 
 /// A generated root filesystem image.
 #[derive(Clone, Debug)]
@@ -94,7 +121,7 @@ pub fn plan(checked: Checked) -> Result<Plan> {
     };
 
     let urunc_labels = urunc::labels(&spec.annotations);
-    let created = crate::timefmt::format_rfc3339(checked.created);
+    let created = crate::model::time::format_rfc3339(checked.created);
     let mut annotations = urunc_labels.clone();
     annotations.insert("org.opencontainers.image.created".into(), created.clone());
     let mut config = ConfigFields {

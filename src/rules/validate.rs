@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use crate::fstree::{Content, Node, Tree, rel};
-use crate::imagereader::Image;
-use crate::model::{FileSpec, RootfsType, Spec};
-use crate::urunc::{self, FileKind, Severity};
+use crate::image::plan::{Base, Checked};
+use crate::imageread::Image;
+use crate::model::fstree::{Content, Node, Tree, rel};
+use crate::model::spec::{FileSpec, RootfsType, Spec};
+use crate::rules::urunc::{self, FileKind, Severity};
 
 /// Settings for validation that do not come from the args file.
 #[derive(Clone, Debug, Default)]
@@ -25,41 +26,13 @@ pub struct Options {
     pub source_date_epoch: Option<String>,
 }
 
-/// A base image (top-level `fromImage`), opened and listed.
-#[derive(Debug)]
-pub struct Base {
-    /// The image, for its layers and config.
-    pub image: Image,
-    /// Its flattened filesystem; file contents are not kept.
-    pub listing: Tree,
-}
-
-/// A spec that passed validation, with everything settled.
-#[derive(Debug)]
-pub struct Checked {
-    /// The spec, with annotations completed from `rootfs`.
-    pub spec: Spec,
-    /// The image architecture (OCI name).
-    pub architecture: String,
-    /// Entrypoint as written.
-    pub entrypoint: Option<Vec<String>>,
-    /// Cmd as written, or split from `cmdline`.
-    pub cmd: Option<Vec<String>>,
-    /// Creation time, seconds since the epoch; also every file's mtime.
-    pub created: i64,
-    /// Problems that do not stop the build.
-    pub warnings: Vec<String>,
-    /// The base image of a top-level `fromImage`.
-    pub base: Option<Base>,
-}
-
 /// Checks `spec` and settles what it leaves open.
 pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let loc = spec.locations.clone();
 
-    if let Err(e) = crate::reference::check(&spec.name, &spec.tag) {
+    if let Err(e) = crate::model::reference::check(&spec.name, &spec.tag) {
         errors.push(format!("{}: {e}", loc.at(if e.starts_with("tag") { "tag" } else { "name" })));
     }
 
@@ -151,7 +124,7 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
         && cmd.is_none()
         && let Some(line) = spec.annotations.get("cmdline")
     {
-        match crate::words::split(line) {
+        match crate::rules::words::split(line) {
             Ok(words) => cmd = Some(words),
             Err(e) => errors.push(format!("{}: {e}", loc.at("annotations.cmdline"))),
         }
@@ -204,8 +177,8 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
 /// them, and refuses contradictions and guests that cannot use it.
 fn apply_rootfs(
     ann: &mut BTreeMap<String, String>,
-    rootfs: &crate::model::RootfsSpec,
-    loc: &crate::model::Locations,
+    rootfs: &crate::model::spec::RootfsSpec,
+    loc: &crate::model::spec::Locations,
     errors: &mut Vec<String>,
 ) {
     if let Err(e) = urunc::check_path(&rootfs.target) {
@@ -250,15 +223,15 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
     let loc = &spec.locations;
     let given = spec.architecture.clone();
     if let Some(a) = &given
-        && !crate::arch::KNOWN.contains(&a.as_str())
+        && !crate::rules::arch::KNOWN.contains(&a.as_str())
     {
-        let hint = crate::suggest::did_you_mean(a, crate::arch::KNOWN)
+        let hint = crate::rules::suggest::did_you_mean(a, crate::rules::arch::KNOWN)
             .map(|s| format!("did you mean {s:?}? "))
             .unwrap_or_default();
         errors.push(format!(
             "{}: {a:?} is not an OCI architecture; {hint}allowed: {}",
             loc.at("architecture"),
-            crate::arch::KNOWN.join(", ")
+            crate::rules::arch::KNOWN.join(", ")
         ));
         return None;
     }
@@ -270,7 +243,7 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
         return given;
     }
     let detected = match host {
-        Some(path) => match crate::arch::detect_file(&path) {
+        Some(path) => match crate::rules::arch::detect_file(&path) {
             Ok(d) => d,
             Err(e) => {
                 errors.push(format!("{}: {e:#}", loc.at("annotations.binary")));
@@ -279,14 +252,14 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
         },
         // A binary that only the base image holds was listed with its head.
         None => base.and_then(|b| match b.listing.get(rel(binary)) {
-            Some(Node::File { content: Content::Inline(head), .. }) => crate::arch::detect(head),
+            Some(Node::File { content: Content::Inline(head), .. }) => crate::rules::arch::detect(head),
             _ => None,
         }),
     };
     // A base image that tells its architecture settles it when the binary cannot.
     let detected = detected.or_else(|| {
         base.map(|b| b.image.config.architecture.as_str())
-            .and_then(|a| crate::arch::KNOWN.iter().copied().find(|k| *k == a))
+            .and_then(|a| crate::rules::arch::KNOWN.iter().copied().find(|k| *k == a))
     });
     match (given, detected) {
         (Some(g), Some(d)) if g != d => {
@@ -313,7 +286,7 @@ fn open_base(path: &Path, spec: &Spec) -> Result<Base> {
     let flat = image.flatten(&mut |p, reader, _size| {
         let mut head = Vec::new();
         if Some(p) == binary.as_deref() {
-            std::io::Read::take(reader, crate::arch::HEAD_LEN as u64).read_to_end(&mut head)?;
+            std::io::Read::take(reader, crate::rules::arch::HEAD_LEN as u64).read_to_end(&mut head)?;
         }
         Ok(Content::Inline(head))
     })?;
@@ -325,7 +298,7 @@ fn open_base(path: &Path, spec: &Spec) -> Result<Base> {
 pub fn architecture_hint(spec: &Spec) -> Option<String> {
     spec.architecture.clone().or_else(|| {
         let binary = spec.annotations.get("binary")?;
-        crate::arch::detect_file(&host_path(spec, binary)?).ok().flatten().map(str::to_string)
+        crate::rules::arch::detect_file(&host_path(spec, binary)?).ok().flatten().map(str::to_string)
     })
 }
 

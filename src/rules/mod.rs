@@ -1,0 +1,12 @@
+//! The rules stage: urunc's rules ([`urunc`]) and the other checks (image
+//! names, paths, architecture from the kernel's headers ([`arch`]), word
+//! splitting of `cmdline` ([`words`])). [`validate`] applies them all to a
+//! spec, reports every problem together, settles what the spec leaves open
+//! (architecture, Cmd, creation time, the annotations a generated rootfs
+//! implies) and hands the image stage an `image::plan::Checked`.
+
+pub mod arch;
+pub mod suggest;
+pub mod urunc;
+pub mod validate;
+pub mod words;
