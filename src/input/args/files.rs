@@ -1,0 +1,137 @@
+//! `files` (and `rootfs.files`): the attribute set `source = target` (or
+//! `{ target; mode; }`) and the list of `{ source; target; mode; }`.
+
+use std::collections::BTreeMap;
+
+use super::clean;
+use super::reader::{Reader, quote_key};
+use crate::model::spec::FileSpec;
+use crate::model::value::{Field, Kind, Value};
+
+impl Reader {
+    /// `files`: an attribute set `source = target` (or `{ target; mode; }`),
+    /// or a list of `{ source; target; mode; }`.
+    pub(super) fn files(&mut self, key: &str, v: &Value) -> Option<Vec<FileSpec>> {
+        let entries: Vec<Option<FileSpec>> = match &v.kind {
+            Kind::Attrs(attrs) => {
+                self.note_keys(key, attrs);
+                attrs.iter().map(|(src, f)| self.file_from_attr(key, src, f)).collect()
+            }
+            Kind::List(items) => items.iter().enumerate().map(|(i, item)| self.file_from_list(key, i, item)).collect(),
+            other => {
+                self.err(
+                    key,
+                    v.pos,
+                    format_args!(
+                        "must be an attribute set {{ \"./source\" = \"/target\"; }} or a list, not {}",
+                        other.type_name()
+                    ),
+                );
+                return None;
+            }
+        };
+        // Every entry is read, so that all problems are reported together.
+        entries.into_iter().collect()
+    }
+
+    /// One `"./source" = "/target";` (or `= { target; mode; };`) entry.
+    fn file_from_attr(&mut self, key: &str, src: &str, f: &Field) -> Option<FileSpec> {
+        let entry_key = format!("{key}.{}", quote_key(src));
+        let source = clean(&self.base.join(src));
+        let (target, mode) = self.target_and_mode(&entry_key, &f.value)?;
+        Some(FileSpec { source, target, mode, key: entry_key })
+    }
+
+    /// One `{ source; target; mode; }` entry of the list form.
+    fn file_from_list(&mut self, key: &str, i: usize, item: &Value) -> Option<FileSpec> {
+        let entry_key = format!("{key}[{i}]");
+        let Kind::Attrs(attrs) = &item.kind else {
+            self.err(&entry_key, item.pos, "must be { source = ...; target = \"/...\"; }");
+            return None;
+        };
+        self.note_keys(&entry_key, attrs);
+        self.unknown_keys(&entry_key, attrs, &["source", "target", "mode"]);
+        let source = match attrs.get("source") {
+            Some(f) => self.path(&format!("{entry_key}.source"), &f.value),
+            None => {
+                self.err(&entry_key, item.pos, "missing source");
+                None
+            }
+        };
+        let target = match attrs.get("target") {
+            Some(f) => self.string(&format!("{entry_key}.target"), &f.value),
+            None => {
+                self.err(&entry_key, item.pos, "missing target");
+                None
+            }
+        };
+        let mode = self.mode(&entry_key, attrs);
+        Some(FileSpec { source: source?, target: target?, mode: mode?, key: entry_key })
+    }
+
+    fn target_and_mode(&mut self, key: &str, v: &Value) -> Option<(String, Option<u32>)> {
+        match &v.kind {
+            Kind::Str(t) => Some((t.clone(), None)),
+            Kind::Attrs(attrs) => {
+                self.note_keys(key, attrs);
+                self.unknown_keys(key, attrs, &["target", "mode"]);
+                let target = match attrs.get("target") {
+                    Some(f) => self.string(&format!("{key}.target"), &f.value),
+                    None => {
+                        self.err(key, v.pos, "missing target");
+                        None
+                    }
+                };
+                let mode = self.mode(key, attrs);
+                Some((target?, mode?))
+            }
+            other => {
+                self.err(
+                    key,
+                    v.pos,
+                    format_args!(
+                        "must be a target path string or {{ target = \"/...\"; mode = \"0755\"; }}, not {}",
+                        other.type_name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The optional `mode` attribute: an octal string such as "0755".
+    fn mode(&mut self, key: &str, attrs: &BTreeMap<String, Field>) -> Option<Option<u32>> {
+        let Some(f) = attrs.get("mode") else { return Some(None) };
+        let key = format!("{key}.mode");
+        match &f.value.kind {
+            Kind::Null => Some(None),
+            Kind::Str(s) => match u32::from_str_radix(s, 8) {
+                Ok(m) if !s.is_empty() && m <= 0o7777 => Some(Some(m)),
+                _ => {
+                    self.err(
+                        &key,
+                        f.value.pos,
+                        format_args!("{s:?} is not an octal mode such as \"0644\" or \"0755\""),
+                    );
+                    None
+                }
+            },
+            Kind::Int(i) => {
+                self.err(
+                    &key,
+                    f.value.pos,
+                    format_args!("write the mode as an octal string, \"{i:04}\", not an integer"),
+                );
+                None
+            }
+            other => {
+                self.err(
+                    &key,
+                    f.value.pos,
+                    format_args!("must be an octal string such as \"0755\", not {}", other.type_name()),
+                );
+                None
+            }
+        }
+    }
+}

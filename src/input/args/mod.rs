@@ -1,0 +1,133 @@
+//! The args reader: turns an args.nix or JSON file into the input model.
+//!
+//! It checks shape and types only (unknown keys, wrong types, malformed
+//! modes and sizes); the rules of urunc and of image formats are applied
+//! later by `rules::validate`. All problems are collected and reported
+//! together, each at `file:line:col` with the key at fault. The reader is
+//! cut by field group: the top level and shared helpers ([`reader`]),
+//! `files` ([`files`]), the image config fields ([`fields`]) and `rootfs`
+//! ([`rootfs`]).
+
+mod fields;
+mod files;
+mod reader;
+mod rootfs;
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::model::spec::{Locations, Spec};
+use crate::model::value::{Field, Kind, Value};
+
+pub use rootfs::parse_size;
+
+/// The top-level fields an args file may have.
+pub const FIELDS: &[&str] = &[
+    "name",
+    "tag",
+    "files",
+    "annotations",
+    "entrypoint",
+    "cmd",
+    "env",
+    "workingDir",
+    "labels",
+    "architecture",
+    "created",
+    "rootfs",
+    "fromImage",
+];
+
+/// The fields of `rootfs`.
+pub const ROOTFS_FIELDS: &[&str] = &["type", "target", "files", "fromImage", "fsType", "size"];
+
+/// Where a generated rootfs goes when `rootfs.target` is not given.
+pub const DEFAULT_ROOTFS_TARGET: &str = "/.boot/rootfs";
+
+/// How to read an args file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syntax {
+    /// The data subset of Nix.
+    Nix,
+    /// JSON with the same fields.
+    Json,
+}
+
+impl Syntax {
+    /// JSON for files ending in `.json`, Nix for everything else.
+    pub fn of(path: &Path) -> Syntax {
+        if path.extension().is_some_and(|e| e == "json") { Syntax::Json } else { Syntax::Nix }
+    }
+}
+
+/// Reads an args file. Relative source paths resolve against the file's
+/// directory.
+pub fn read(path: &Path, syntax: Syntax) -> Result<Spec> {
+    read_as(path, syntax, path.display().to_string())
+}
+
+/// Reads an args file, naming it `shown` in messages (the Nix builder's
+/// args file has a meaningless temporary name).
+pub fn read_as(path: &Path, syntax: Syntax, shown: String) -> Result<Spec> {
+    let base = std::path::absolute(path)
+        .with_context(|| format!("{shown}: cannot make the path absolute"))?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let value = match syntax {
+        Syntax::Nix => crate::input::nixeval::eval_file(path)?,
+        Syntax::Json => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{shown}:{}:{}: invalid JSON: {e}", e.line(), e.column()))?;
+            from_json(&json).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
+        }
+    };
+    to_spec(&value, shown, &base)
+}
+
+/// Turns an evaluated args value into a `Spec`.
+pub fn to_spec(value: &Value, file: String, base: &Path) -> Result<Spec> {
+    let mut r =
+        reader::Reader { loc: Locations { file, keys: BTreeMap::new() }, base: base.to_path_buf(), errors: Vec::new() };
+    let spec = r.spec(value);
+    if !r.errors.is_empty() {
+        bail!("{}", r.errors.join("\n"));
+    }
+    spec.context("internal: reader produced no spec and no error")
+}
+
+/// Converts JSON into the value tree (without positions).
+fn from_json(json: &serde_json::Value) -> Result<Value, String> {
+    use serde_json::Value as J;
+    let kind = match json {
+        J::Null => Kind::Null,
+        J::Bool(b) => Kind::Bool(*b),
+        J::Number(n) => Kind::Int(n.as_i64().ok_or_else(|| format!("{n} is not a whole number"))?),
+        J::String(s) => Kind::Str(s.clone()),
+        J::Array(items) => Kind::List(items.iter().map(from_json).collect::<Result<_, _>>()?),
+        J::Object(map) => Kind::Attrs(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), Field { key_pos: None, value: from_json(v)? })))
+                .collect::<Result<_, String>>()?,
+        ),
+    };
+    Ok(Value { kind, pos: None })
+}
+
+/// Cleans a path lexically: drops `.`, resolves `..` against what precedes it.
+pub fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
