@@ -4,9 +4,9 @@
 //! modes and sizes); the rules of urunc and of image formats are applied
 //! later by `rules::validate`. All problems are collected and reported
 //! together, each at `file:line:col` with the key at fault. The reader is
-//! cut by field group: the top level and shared helpers ([`reader`]),
-//! `files` ([`files`]), the image config fields ([`fields`]) and `rootfs`
-//! ([`rootfs`]).
+//! cut by field group: the top level and shared helpers (`reader`),
+//! `files` (`files`), the image config fields (`fields`) and `rootfs`
+//! (`rootfs`).
 
 mod fields;
 mod files;

@@ -1,0 +1,646 @@
+//! `bimanix inspect`: what an image of any tool holds, and whether urunc
+//! would run it.
+//!
+//! The report shows the image's metadata, the urunc keys in each of the
+//! places an image carries them (config Labels, manifest annotations,
+//! `/urunc.json`), its layers and the files of its flattened root
+//! filesystem, then the problems found: broken digests, keys urunc would
+//! reject, the places disagreeing with each other, and a platform that
+//! does not match the kernel.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::imageread::{self, Compression, Flattened, Image, Select};
+use crate::model::fstree::{Content, Node, Tree};
+use crate::model::urunc;
+use crate::rules;
+use crate::rules::arch;
+use crate::rules::urunc::{FileKind, Options, Problem, Severity};
+
+/// The largest `/urunc.json` read; urunc's are a few hundred bytes.
+const MAX_URUNC_JSON: u64 = 1 << 20;
+/// How many symlinks are followed to resolve one path, as Linux allows.
+const MAX_SYMLINKS: usize = 40;
+
+mod render;
+#[cfg(test)]
+mod tests;
+
+pub use render::{render_json, render_text};
+
+/// Everything `inspect` found, ready to render as text or JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The archive or directory inspected.
+    pub path: String,
+    /// `docker-archive`, `oci-archive`, ...
+    pub format: String,
+    /// How the whole archive is compressed (`none` for most).
+    pub archive_compression: String,
+    /// Repository tags or the OCI image name.
+    pub tags: Vec<String>,
+    /// The manifest digest (OCI layouts only).
+    pub manifest_digest: Option<String>,
+    /// The config digest (the image ID).
+    pub config_digest: String,
+    /// `os/architecture[/variant]`.
+    pub platform: String,
+    /// The config's creation time as written.
+    pub created: Option<String>,
+    /// `config.Entrypoint`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `config.Cmd`.
+    pub cmd: Option<Vec<String>>,
+    /// `config.Env`.
+    pub env: Vec<String>,
+    /// `config.WorkingDir`.
+    pub working_dir: Option<String>,
+    /// `config.Labels`.
+    pub labels: BTreeMap<String, String>,
+    /// The manifest's annotations.
+    pub manifest_annotations: BTreeMap<String, String>,
+    /// `/urunc.json`, decoded.
+    pub urunc_json: UruncJson,
+    /// The urunc keys urunc would use (full names, plain values).
+    pub effective: BTreeMap<String, String>,
+    /// Where `effective` comes from.
+    pub effective_source: String,
+    /// The architecture the binary's headers say, when they say one.
+    pub binary_architecture: Option<String>,
+    /// The layers, lowest first.
+    pub layers: Vec<LayerReport>,
+    /// The flattened root filesystem, sorted by path (empty when the layers
+    /// cannot be read).
+    pub files: Vec<FileReport>,
+    /// Layer entries left out of the filesystem (devices, fifos).
+    pub skipped: Vec<String>,
+    /// Whether every digest, size and diff_id matched.
+    pub digests_ok: bool,
+    /// Everything wrong, errors and warnings, in the order found.
+    pub problems: Vec<ProblemReport>,
+}
+
+/// What `/urunc.json` holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct UruncJson {
+    /// `ok`, `missing`, `invalid` or `unread` (the layers could not be read).
+    pub status: String,
+    /// Full key -> decoded value, when `ok`.
+    pub values: BTreeMap<String, String>,
+}
+
+/// One layer.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerReport {
+    /// The blob digest, when the archive declares one.
+    pub digest: Option<String>,
+    /// The uncompressed tar's digest from the config.
+    pub diff_id: String,
+    /// The manifest's media type, if any.
+    pub media_type: Option<String>,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// `none`, `gzip` or `zstd`, from the bytes.
+    pub compression: String,
+    /// Entries in the layer's tar, when it could be read.
+    pub entries: Option<usize>,
+}
+
+/// One entry of the flattened root filesystem.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileReport {
+    /// Absolute path in the image.
+    pub path: String,
+    /// `file`, `dir` or `symlink`.
+    pub kind: String,
+    /// Permission bits in octal (`0755`).
+    pub mode: String,
+    /// Size in bytes, for files.
+    pub size: Option<u64>,
+    /// Target, for symlinks.
+    pub target: Option<String>,
+}
+
+/// One problem.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProblemReport {
+    /// `error` or `warning`.
+    pub severity: String,
+    /// What was checked: `image`, `annotations` (labels and manifest
+    /// annotations) or `urunc.json`.
+    pub source: String,
+    /// urunc's short key, when the problem is about one.
+    pub key: Option<String>,
+    /// What is wrong, and what would be right.
+    pub message: String,
+}
+
+impl Report {
+    /// False when the image is broken or urunc would reject it: any
+    /// error-severity problem.
+    pub fn ok(&self) -> bool {
+        !self.problems.iter().any(|p| p.severity == "error")
+    }
+}
+
+/// Inspects the image at `path` (the only image in it; see [`inspect_image`]
+/// for archives holding several).
+pub fn inspect(path: &Path, opts: &Options) -> Result<Report> {
+    inspect_image(&imageread::open(path, &Select::default())?, opts)
+}
+
+/// Inspects an opened image.
+pub fn inspect_image(image: &Image, opts: &Options) -> Result<Report> {
+    let mut problems = Problems::default();
+    let verified = image.verify()?;
+    for message in &verified {
+        problems.error("image", None, message.clone());
+    }
+    check_platform(image, &mut problems);
+    check_media_types(image, &mut problems);
+    let merged = merged_keys(image, &mut problems);
+    let fs = Filesystem::read(image, &merged);
+    check_keys(&fs, &merged, opts, &mut problems);
+    let binary_architecture = check_architecture(image, &fs, &mut problems);
+    check_arguments(image, &fs.effective, &mut problems);
+    Ok(report(image, fs, binary_architecture, verified.is_empty(), problems))
+}
+
+/// A warning for each layer whose media type names another compression
+/// than its bytes have.
+fn check_media_types(image: &Image, problems: &mut Problems) {
+    for (i, layer) in image.layers.iter().enumerate() {
+        if let Some(declared) = layer.media_type.as_deref().map(declared_compression)
+            && declared != layer.compression
+        {
+            problems.warning(
+                "image",
+                None,
+                format!(
+                    "{}: the media type says {} but the blob is {}; containerd unpacks by media type",
+                    image.layer_label(i),
+                    declared.name(),
+                    layer.compression.name()
+                ),
+            );
+        }
+    }
+}
+
+/// The urunc keys of the config Labels and the manifest annotations, merged
+/// as urunc 0.8 reads them (annotations win), warning where they disagree.
+fn merged_keys(image: &Image, problems: &mut Problems) -> BTreeMap<String, String> {
+    let labels = urunc_keys(&image.config.labels);
+    let annotations = urunc_keys(&image.manifest_annotations);
+    for (key, label) in &labels {
+        if let Some(annotation) = annotations.get(key)
+            && annotation != label
+        {
+            problems.warning(
+                "annotations",
+                urunc::short_key(key),
+                format!(
+                    "the config label is `{}` but the manifest annotation is `{}`; urunc uses the annotation",
+                    label.escape_debug(),
+                    annotation.escape_debug()
+                ),
+            );
+        }
+    }
+    let mut merged = labels;
+    merged.extend(annotations);
+    merged
+}
+
+/// The image's flattened filesystem and what urunc would take from it.
+struct Filesystem {
+    /// The flattened layers, or why they could not be read.
+    flat: Result<Flattened>,
+    /// What `/urunc.json` holds.
+    json: JsonState,
+    /// The urunc keys urunc would use.
+    effective: BTreeMap<String, String>,
+    /// Where `effective` comes from.
+    effective_source: &'static str,
+    /// The binary's clean relative path, symlinks followed, when it exists.
+    binary: Option<String>,
+}
+
+impl Filesystem {
+    /// Flattens the layers keeping the binary's head, which takes a second
+    /// pass when the binary is only known from urunc.json or through a symlink.
+    fn read(image: &Image, merged: &BTreeMap<String, String>) -> Filesystem {
+        let mut wanted: Vec<String> = merged.get("binary").map(|b| clean(b)).into_iter().collect();
+        let mut flat = flatten_keeping(image, &wanted);
+        let json = match &flat {
+            Ok(flat) => read_urunc_json(&flat.tree),
+            Err(_) => JsonState::Unread,
+        };
+        let (effective, effective_source) = match (&json, merged.is_empty()) {
+            (_, false) => (merged.clone(), "labels and manifest annotations"),
+            (JsonState::Ok(values), true) => (values.clone(), "urunc.json"),
+            (_, true) => (BTreeMap::new(), "none"),
+        };
+        let binary = match (&flat, effective.get("binary")) {
+            (Ok(done), Some(binary)) => match resolve(&done.tree, binary) {
+                Resolved::Found(path) => Some(path),
+                Resolved::Missing | Resolved::Loop => None,
+            },
+            _ => None,
+        };
+        if let Some(path) = &binary
+            && !wanted.contains(path)
+        {
+            wanted.push(path.clone());
+            flat = flatten_keeping(image, &wanted);
+        }
+        Filesystem { flat, json, effective, effective_source, binary }
+    }
+
+    /// Where problems with the effective keys are reported.
+    fn source(&self) -> &'static str {
+        if self.effective_source == "urunc.json" { "urunc.json" } else { "annotations" }
+    }
+}
+
+/// Checks `/urunc.json` and the effective keys against urunc's rules and
+/// against each other.
+fn check_keys(fs: &Filesystem, merged: &BTreeMap<String, String>, opts: &Options, problems: &mut Problems) {
+    let unknown_tree = Tree::new();
+    let tree = match &fs.flat {
+        Ok(flat) => &flat.tree,
+        Err(e) => {
+            problems.error("image", None, format!("cannot flatten the layers: {e:#}"));
+            &unknown_tree
+        }
+    };
+    let file_kind = |path: &str| match &fs.flat {
+        Ok(_) => kind_at(tree, path),
+        // Without the filesystem, only the keys' own rules can be checked.
+        Err(_) => FileKind::File,
+    };
+    match &fs.json {
+        JsonState::Unread => {}
+        JsonState::Missing => problems.warning(
+            "urunc.json",
+            None,
+            "/urunc.json is missing: urunc needs it when the runtime does not pass annotations on \
+             (Docker, nerdctl, ctr)"
+                .to_string(),
+        ),
+        JsonState::Invalid(message) => problems.error("urunc.json", None, message.clone()),
+        JsonState::Ok(values) => {
+            if !merged.is_empty() {
+                compare(merged, values, problems);
+            }
+            if fs.effective_source != "urunc.json" && values != merged {
+                problems.extend("urunc.json", rules::urunc::check(values, &file_kind, opts));
+            }
+        }
+    }
+    problems.extend(fs.source(), rules::urunc::check(&fs.effective, &file_kind, opts));
+    if fs.flat.is_ok() {
+        for key in ["binary", "initrd", "block"] {
+            if let Some(path) = fs.effective.get(key) {
+                note_symlink(tree, key, path, fs.source(), problems);
+            }
+        }
+    }
+}
+
+/// The architecture the binary's headers tell, an error when the config
+/// says another.
+fn check_architecture(image: &Image, fs: &Filesystem, problems: &mut Problems) -> Option<&'static str> {
+    let tree = &fs.flat.as_ref().ok()?.tree;
+    let detected = fs.binary.as_deref().and_then(|path| head_of(tree, path)).and_then(arch::detect)?;
+    let declared = &image.config.architecture;
+    if !declared.is_empty() && detected != declared {
+        problems.error(
+            "image",
+            None,
+            format!(
+                "the image says architecture {declared} but the binary is {detected}: containerd and Kubernetes \
+                 would pick this image for the wrong machines"
+            ),
+        );
+    }
+    Some(detected)
+}
+
+/// A warning when the guest gets no arguments at all.
+fn check_arguments(image: &Image, effective: &BTreeMap<String, String>, problems: &mut Problems) {
+    let config = &image.config;
+    let no_args = config.entrypoint.as_ref().is_none_or(Vec::is_empty) && config.cmd.as_ref().is_none_or(Vec::is_empty);
+    if no_args && effective.get("cmdline").is_none_or(|c| c.is_empty()) {
+        problems.warning("image", None, "no Entrypoint, Cmd or cmdline: the guest gets no arguments".to_string());
+    }
+}
+
+/// Puts the report together.
+fn report(
+    image: &Image,
+    fs: Filesystem,
+    binary_architecture: Option<&str>,
+    digests_ok: bool,
+    problems: Problems,
+) -> Report {
+    let config = &image.config;
+    let entries = fs.flat.as_ref().ok().map(|f| f.layer_entries.clone());
+    let layers = image
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| LayerReport {
+            digest: layer.digest.clone(),
+            diff_id: layer.diff_id.clone(),
+            media_type: layer.media_type.clone(),
+            size: layer.size,
+            compression: layer.compression.name().to_string(),
+            entries: entries.as_ref().and_then(|e| e.get(i).copied()),
+        })
+        .collect();
+    let (urunc_status, urunc_values) = match fs.json {
+        JsonState::Ok(values) => ("ok", urunc::labels(&values)),
+        JsonState::Missing => ("missing", BTreeMap::new()),
+        JsonState::Invalid(_) => ("invalid", BTreeMap::new()),
+        JsonState::Unread => ("unread", BTreeMap::new()),
+    };
+    Report {
+        path: image.path.display().to_string(),
+        format: image.format.name().to_string(),
+        archive_compression: image.compression.name().to_string(),
+        tags: image.repo_tags.clone(),
+        manifest_digest: image.manifest_digest.clone(),
+        config_digest: image.config_digest.clone(),
+        platform: config.platform().to_string(),
+        created: config.created.clone(),
+        entrypoint: config.entrypoint.clone(),
+        cmd: config.cmd.clone(),
+        env: config.env.clone(),
+        working_dir: config.working_dir.clone(),
+        labels: config.labels.clone(),
+        manifest_annotations: image.manifest_annotations.clone(),
+        urunc_json: UruncJson { status: urunc_status.to_string(), values: urunc_values },
+        effective: urunc::labels(&fs.effective),
+        effective_source: fs.effective_source.to_string(),
+        binary_architecture: binary_architecture.map(str::to_string),
+        layers,
+        files: fs.flat.as_ref().map(|f| files_of(&f.tree)).unwrap_or_default(),
+        skipped: fs.flat.as_ref().map(|f| f.skipped.clone()).unwrap_or_default(),
+        digests_ok,
+        problems: problems.0,
+    }
+}
+
+/// The problems found so far.
+#[derive(Default)]
+struct Problems(Vec<ProblemReport>);
+
+impl Problems {
+    fn push(&mut self, severity: Severity, source: &str, key: Option<&str>, message: String) {
+        let severity = match severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        self.0.push(ProblemReport {
+            severity: severity.to_string(),
+            source: source.to_string(),
+            key: key.map(str::to_string),
+            message,
+        });
+    }
+
+    fn error(&mut self, source: &str, key: Option<&str>, message: String) {
+        self.push(Severity::Error, source, key, message);
+    }
+
+    fn warning(&mut self, source: &str, key: Option<&str>, message: String) {
+        self.push(Severity::Warning, source, key, message);
+    }
+
+    fn extend(&mut self, source: &str, found: Vec<Problem>) {
+        for problem in found {
+            self.push(problem.severity, source, problem.key, problem.message);
+        }
+    }
+}
+
+fn check_platform(image: &Image, problems: &mut Problems) {
+    let config = &image.config;
+    if config.os != "linux" {
+        let os = if config.os.is_empty() { "missing" } else { config.os.as_str() };
+        problems.error("image", None, format!("os is {os}; urunc images must be os linux"));
+    }
+    if config.architecture.is_empty() {
+        problems.error(
+            "image",
+            None,
+            "architecture is missing; containerd and Kubernetes pick images by it".to_string(),
+        );
+    } else if !arch::KNOWN.contains(&config.architecture.as_str()) {
+        problems.warning(
+            "image",
+            None,
+            format!("architecture {} is not one of {}", config.architecture, arch::KNOWN.join(", ")),
+        );
+    }
+}
+
+/// The compression a layer media type declares.
+fn declared_compression(media_type: &str) -> Compression {
+    if media_type.ends_with("gzip") {
+        Compression::Gzip
+    } else if media_type.ends_with("zstd") {
+        Compression::Zstd
+    } else {
+        Compression::Plain
+    }
+}
+
+/// urunc's keys among labels or annotations: short names for the keys urunc
+/// knows, full names for other keys with urunc's prefix (typos, which
+/// `urunc::check` points out); keys without the prefix are not urunc's.
+fn urunc_keys(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    map.iter()
+        .filter(|(key, _)| key.starts_with(urunc::PREFIX))
+        .map(|(key, value)| (urunc::short_key(key).map_or_else(|| key.clone(), str::to_string), value.clone()))
+        .collect()
+}
+
+/// Errors for each key on which urunc.json and the labels/annotations differ:
+/// runtimes that pass annotations and runtimes that do not would run
+/// different things.
+fn compare(merged: &BTreeMap<String, String>, json: &BTreeMap<String, String>, problems: &mut Problems) {
+    let keys: std::collections::BTreeSet<&String> = merged.keys().chain(json.keys()).collect();
+    let shown = |value: Option<&String>| value.map_or("unset".to_string(), |v| format!("`{}`", v.escape_debug()));
+    for key in keys {
+        let (a, b) = (merged.get(key), json.get(key));
+        if a != b {
+            problems.error(
+                "urunc.json",
+                urunc::short_key(key),
+                format!(
+                    "urunc.json says {} but the labels/annotations say {}; Docker, nerdctl and ctr use \
+                     urunc.json, runtimes that pass annotations use the other",
+                    shown(b),
+                    shown(a)
+                ),
+            );
+        }
+    }
+}
+
+/// Warns when a path key names a symlink: the check follows it, but urunc
+/// may copy or move the path itself.
+fn note_symlink(tree: &Tree, key: &str, path: &str, source: &str, problems: &mut Problems) {
+    let Some(Node::Symlink { target }) = tree.get(&clean(path)) else {
+        return;
+    };
+    let message = match resolve(tree, path) {
+        Resolved::Found(to) => format!(
+            "`{path}` is a symlink to `{target}` (the file /{to}); name the file itself, as urunc may copy \
+             or move the path it is given"
+        ),
+        Resolved::Missing | Resolved::Loop => {
+            format!("`{path}` is a symlink to `{target}`, which does not lead to anything in the image")
+        }
+    };
+    problems.warning(source, urunc::short_key(key), message);
+}
+
+// ---------------------------------------------------------------------------
+// The filesystem.
+
+/// What `/urunc.json` turned out to be.
+enum JsonState {
+    Ok(BTreeMap<String, String>),
+    Missing,
+    Invalid(String),
+    Unread,
+}
+
+/// Flattens `image`, keeping `/urunc.json` whole and the first
+/// `arch::HEAD_LEN` bytes of each path in `wanted` (clean, relative);
+/// other files keep no bytes.
+fn flatten_keeping(image: &Image, wanted: &[String]) -> Result<Flattened> {
+    image.flatten(&mut |path, reader, _| {
+        let keep = if path == "urunc.json" {
+            MAX_URUNC_JSON
+        } else if wanted.iter().any(|w| w == path) {
+            arch::HEAD_LEN as u64
+        } else {
+            0
+        };
+        let mut bytes = Vec::new();
+        reader.take(keep).read_to_end(&mut bytes)?;
+        Ok(Content::Inline(bytes))
+    })
+}
+
+fn read_urunc_json(tree: &Tree) -> JsonState {
+    match tree.get("urunc.json") {
+        None => JsonState::Missing,
+        Some(Node::File { content: Content::Inline(bytes), size, .. }) if *size <= MAX_URUNC_JSON => {
+            match urunc::parse_urunc_json(bytes) {
+                Ok(values) => JsonState::Ok(values),
+                Err(message) => {
+                    JsonState::Invalid(message.strip_prefix("urunc.json: ").unwrap_or(&message).to_string())
+                }
+            }
+        }
+        Some(Node::File { size, .. }) => JsonState::Invalid(format!(
+            "/urunc.json is {size} bytes, more than the {MAX_URUNC_JSON} read; it should hold a few keys"
+        )),
+        Some(_) => JsonState::Invalid("/urunc.json is not a regular file; urunc reads it as one".to_string()),
+    }
+}
+
+/// The clean relative form of an absolute or relative image path.
+fn clean(path: &str) -> String {
+    path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
+}
+
+/// Where a path leads in the image.
+enum Resolved {
+    /// The clean relative path of what it names (`""` is the root).
+    Found(String),
+    Missing,
+    Loop,
+}
+
+/// Follows `path` through `tree` as the guest's kernel would, symlinks in
+/// every component included; `..` at the root stays at the root, so nothing
+/// leads outside the image.
+fn resolve(tree: &Tree, path: &str) -> Resolved {
+    let mut todo: Vec<String> = path.split('/').rev().map(str::to_string).collect();
+    let mut at: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        match part.as_str() {
+            "" | "." => {}
+            ".." => {
+                at.pop();
+            }
+            name => {
+                at.push(name.to_string());
+                match tree.get(&at.join("/")) {
+                    None => return Resolved::Missing,
+                    Some(Node::Symlink { target }) => {
+                        links += 1;
+                        if links > MAX_SYMLINKS {
+                            return Resolved::Loop;
+                        }
+                        at.pop();
+                        if target.starts_with('/') {
+                            at.clear();
+                        }
+                        todo.extend(target.split('/').rev().map(str::to_string));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    Resolved::Found(at.join("/"))
+}
+
+/// What `urunc::check` is told about an absolute path: symlinks are followed.
+fn kind_at(tree: &Tree, path: &str) -> FileKind {
+    match resolve(tree, path) {
+        Resolved::Found(at) if at.is_empty() => FileKind::Dir,
+        Resolved::Found(at) => match tree.get(&at) {
+            Some(Node::File { .. }) => FileKind::File,
+            Some(Node::Dir { .. }) => FileKind::Dir,
+            Some(Node::Symlink { .. }) => FileKind::Other,
+            None => FileKind::Missing,
+        },
+        Resolved::Missing => FileKind::Missing,
+        Resolved::Loop => FileKind::Other,
+    }
+}
+
+/// The kept first bytes of the file at clean relative `path`.
+fn head_of<'a>(tree: &'a Tree, path: &str) -> Option<&'a [u8]> {
+    match tree.get(path) {
+        Some(Node::File { content: Content::Inline(bytes), .. }) if !bytes.is_empty() => Some(bytes),
+        _ => None,
+    }
+}
+
+fn files_of(tree: &Tree) -> Vec<FileReport> {
+    tree.iter()
+        .map(|(path, node)| {
+            let (kind, mode, size, target) = match node {
+                Node::Dir { mode } => ("dir", format!("{mode:04o}"), None, None),
+                Node::File { size, mode, .. } => ("file", format!("{mode:04o}"), Some(*size), None),
+                Node::Symlink { target } => ("symlink", "0777".to_string(), None, Some(target.clone())),
+            };
+            FileReport { path: format!("/{path}"), kind: kind.to_string(), mode, size, target }
+        })
+        .collect()
+}

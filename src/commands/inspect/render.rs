@@ -1,0 +1,156 @@
+//! The inspect report as text for people and as JSON for programs.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::Report;
+
+/// The report as JSON: an object with sorted keys and an `ok` field,
+/// pretty-printed, ending in a newline.
+pub fn render_json(report: &Report) -> String {
+    let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("ok".to_string(), Value::Bool(report.ok()));
+    }
+    let value = sort_keys(value);
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The report as text for people.
+pub fn render_text(report: &Report) -> String {
+    let mut out = String::new();
+    let compressed = match report.archive_compression.as_str() {
+        "none" => String::new(),
+        other => format!(" ({other}-compressed)"),
+    };
+    let mut fields = vec![
+        ("image:", report.path.clone()),
+        ("format:", format!("{}{compressed}", report.format)),
+        ("tags:", or_none(&report.tags.join(" "))),
+    ];
+    if let Some(digest) = &report.manifest_digest {
+        fields.push(("manifest:", digest.clone()));
+    }
+    fields.extend([
+        ("config:", report.config_digest.clone()),
+        ("platform:", report.platform.clone()),
+        ("created:", or_none(report.created.as_deref().unwrap_or_default())),
+        ("entrypoint:", list(&report.entrypoint)),
+        ("cmd:", list(&report.cmd)),
+        ("workdir:", or_none(report.working_dir.as_deref().unwrap_or_default())),
+    ]);
+    for (label, value) in fields {
+        out.push_str(&format!("{label:<11} {value}\n"));
+    }
+    section(&mut out, "env", report.env.iter().map(String::to_string));
+    section(&mut out, "labels", pairs(&report.labels));
+    section(&mut out, "manifest annotations", pairs(&report.manifest_annotations));
+    let json_title = format!("urunc.json ({})", report.urunc_json.status);
+    section(&mut out, &json_title, pairs(&report.urunc_json.values));
+    let effective_title = format!("urunc keys in effect (from {})", report.effective_source);
+    section(&mut out, &effective_title, pairs(&report.effective));
+    out.push_str(&format!(
+        "binary architecture: {}\n",
+        report.binary_architecture.as_deref().unwrap_or("(not recognised)")
+    ));
+    section(
+        &mut out,
+        "layers",
+        report.layers.iter().enumerate().map(|(i, layer)| {
+            let entries = layer.entries.map_or("?".to_string(), |n| n.to_string());
+            format!(
+                "{}. {} ({} bytes, compression {}, {entries} entries)\n     diff_id {}",
+                i + 1,
+                layer.digest.as_deref().unwrap_or("(no digest)"),
+                layer.size,
+                layer.compression,
+                layer.diff_id
+            )
+        }),
+    );
+    section(
+        &mut out,
+        "files",
+        report.files.iter().map(|f| {
+            let size = f.size.map_or("-".to_string(), |s| s.to_string());
+            let target = f.target.as_ref().map_or(String::new(), |t| format!(" -> {t}"));
+            format!("{:<7} {} {size:>10}  {}{target}", f.kind, f.mode, printable(&f.path))
+        }),
+    );
+    if !report.skipped.is_empty() {
+        section(&mut out, "skipped", report.skipped.iter().map(String::to_string));
+    }
+    out.push_str(&format!(
+        "{:<11} {}\n",
+        "digests:",
+        if report.digests_ok { "all match" } else { "MISMATCH (see problems)" }
+    ));
+    section(
+        &mut out,
+        "problems",
+        report.problems.iter().map(|p| {
+            let key = p.key.as_ref().map_or(String::new(), |k| format!(" {k}:"));
+            format!("{} [{}]{key} {}", p.severity, p.source, p.message)
+        }),
+    );
+    let count = |severity: &str| report.problems.iter().filter(|p| p.severity == severity).count();
+    out.push_str(&format!(
+        "{:<11} {} ({} errors, {} warnings)\n",
+        "result:",
+        if report.ok() { "ok" } else { "NOT OK" },
+        count("error"),
+        count("warning")
+    ));
+    out
+}
+
+fn or_none(text: &str) -> String {
+    if text.is_empty() { "(none)".to_string() } else { text.to_string() }
+}
+
+fn list(items: &Option<Vec<String>>) -> String {
+    match items {
+        None => "(none)".to_string(),
+        Some(items) => serde_json::to_string(items).unwrap_or_default(),
+    }
+}
+
+fn pairs(map: &BTreeMap<String, String>) -> impl Iterator<Item = String> + '_ {
+    map.iter().map(|(k, v)| format!("{}={}", printable(k), printable(v)))
+}
+
+/// `text` with control characters escaped, so that one value stays on one line.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+}
+
+fn section(out: &mut String, title: &str, items: impl Iterator<Item = String>) {
+    let items: Vec<String> = items.collect();
+    if items.is_empty() {
+        out.push_str(&format!("{title}: (none)\n"));
+        return;
+    }
+    out.push_str(&format!("{title}:\n"));
+    for item in items {
+        out.push_str(&format!("  {item}\n"));
+    }
+}
+
+/// Rebuilds every object with its keys in sorted order, whatever order
+/// serde_json's map keeps.
+fn sort_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<String, Value> = map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            Value::Object(sorted.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Checks.
