@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::commands::{Input, load};
-use crate::image::archive::{Format, Output};
+use crate::image::archive::Format;
+use crate::image::output::Output;
 
 /// Builds the image `input` describes into `output` (default:
 /// `<name>-<tag>.tar`, or `<name>-<tag>` for a layout; `-` is standard output).

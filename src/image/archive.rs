@@ -5,18 +5,17 @@
 //! The layer is streamed straight into the output while it is hashed: its
 //! tar header is written as a placeholder and filled in once the digest is
 //! known, so every input byte is read once and memory stays flat whatever
-//! the image size. Output goes to a temporary file beside the target and
-//! is renamed into place at the end, so a failure leaves nothing behind.
+//! the image size. Where the bytes land is `output`'s business.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
+use crate::image::output::{self, Output};
 use crate::image::plan::Plan;
 use crate::model::fstree::{Node, Tree};
 use crate::model::oci::{self, Descriptor};
@@ -30,15 +29,6 @@ pub enum Format {
     OciArchive,
     /// A directory with an OCI layout.
     OciLayout,
-}
-
-/// Where the output goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// A file or directory path.
-    Path(PathBuf),
-    /// Standard output (tar formats only).
-    Stdout,
 }
 
 /// What was written.
@@ -56,37 +46,8 @@ pub fn write(plan: &Plan, format: Format, out: &Output) -> Result<Written> {
         (Format::OciLayout, Output::Stdout) => {
             bail!("an OCI layout is a directory; it cannot go to standard output (use -o DIR)")
         }
-        (Format::OciLayout, Output::Path(dir)) => write_layout_dir(plan, dir),
-        (_, Output::Path(path)) => {
-            let dir = parent_dir(path);
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".bimanix-")
-                .tempfile_in(&dir)
-                .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-            let written =
-                write_tar(plan, format, tmp.as_file_mut()).with_context(|| format!("writing {}", path.display()))?;
-            // Temporary files are private; the finished archive is an ordinary file.
-            tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644))?;
-            tmp.persist(path).with_context(|| format!("cannot move the finished archive to {}", path.display()))?;
-            Ok(written)
-        }
-        (_, Output::Stdout) => {
-            let mut tmp = tempfile::tempfile().context("cannot create a temporary file (check TMPDIR)")?;
-            let written = write_tar(plan, format, &mut tmp)?;
-            tmp.seek(SeekFrom::Start(0))?;
-            let stdout = io::stdout();
-            let mut lock = stdout.lock();
-            io::copy(&mut tmp, &mut lock).context("writing to standard output")?;
-            lock.flush().context("writing to standard output")?;
-            Ok(written)
-        }
-    }
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+        (Format::OciLayout, Output::Path(dir)) => output::directory(dir, |tmp| write_layout(plan, tmp)),
+        (_, out) => output::file(out, |file| write_tar(plan, format, file)),
     }
 }
 
@@ -212,19 +173,9 @@ impl Documents {
     }
 }
 
-/// Writes an OCI layout directory, built beside `dir` and renamed into
-/// place. An existing OCI layout at `dir` is replaced; anything else there
-/// is refused.
-fn write_layout_dir(plan: &Plan, dir: &Path) -> Result<Written> {
-    if dir.exists() && !dir.join("oci-layout").is_file() {
-        bail!("{} exists and is not an OCI layout; refusing to replace it", dir.display());
-    }
-    let parent = parent_dir(dir);
-    let tmp = tempfile::Builder::new()
-        .prefix(".bimanix-")
-        .tempdir_in(&parent)
-        .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
-    let blobs = tmp.path().join("blobs/sha256");
+/// Writes an OCI layout into the empty directory `dir`.
+fn write_layout(plan: &Plan, dir: &Path) -> Result<Written> {
+    let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs)?;
     let mut layers = Vec::new();
     for layer in layer_sources(plan) {
@@ -241,14 +192,8 @@ fn write_layout_dir(plan: &Plan, dir: &Path) -> Result<Written> {
     let docs = Documents::new(plan, &layers);
     fs::write(blobs.join(docs.config_desc.hex()), &docs.config)?;
     fs::write(blobs.join(docs.manifest_desc.hex()), &docs.manifest)?;
-    fs::write(tmp.path().join("index.json"), &docs.index)?;
-    fs::write(tmp.path().join("oci-layout"), oci::OCI_LAYOUT)?;
-    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))?;
-    if dir.exists() {
-        fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
-    }
-    let kept = tmp.keep();
-    fs::rename(&kept, dir).with_context(|| format!("cannot move the finished layout to {}", dir.display()))?;
+    fs::write(dir.join("index.json"), &docs.index)?;
+    fs::write(dir.join("oci-layout"), oci::OCI_LAYOUT)?;
     Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.size).sum() })
 }
 

@@ -5,5 +5,6 @@
 //! writers while hashing them.
 
 pub mod archive;
+pub mod output;
 pub mod plan;
 pub mod rootfs;

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::image::archive::{self, Format, Output, Written};
+use crate::image::archive::{self, Format, Written};
+use crate::image::output::Output;
 use crate::image::plan::{Plan, RootfsPlan};
 use crate::imageread::Image;
 use crate::model::fstree::{Content, FILE_MODE, Node, Tree};
