@@ -3,19 +3,20 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::commands::{Input, load};
 use crate::image::archive::Format;
-use crate::image::output::Output;
+use crate::image::output::{self, Output, Protected};
+use crate::image::plan::Checked;
 
 /// Builds the image `input` describes into `output` (default:
 /// `<name>-<tag>.tar`, or `<name>-<tag>` for a layout; `-` is standard output).
 pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
+    crate::image::temp::remove_on_signals()?;
     let checked = load(input)?;
     let out = match output {
-        Some("-") => Output::Stdout,
-        Some(p) => Output::Path(PathBuf::from(p)),
+        Some(arg) => Output::named(arg),
         None => Output::Path(PathBuf::from(format!(
             "{}-{}{}",
             checked.spec.name.replace('/', "-"),
@@ -23,6 +24,9 @@ pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
             if format == Format::OciLayout { "" } else { ".tar" }
         ))),
     };
+    let which = if output.is_none() { "the default output name (give another with -o)" } else { "-o" };
+    output::precheck(&out, format == Format::OciLayout).context(which)?;
+    output::refuse_inputs(&out, &inputs(input, &checked)?).context(which)?;
     let (name, tag) = (checked.spec.name.clone(), checked.spec.tag.clone());
     let plan = crate::image::plan::plan(checked)?;
     let written = crate::image::rootfs::write(plan, format, &out)?;
@@ -32,4 +36,18 @@ pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
     };
     eprintln!("bimanix: wrote {name}:{tag} to {shown} (manifest {})", written.manifest.digest);
     Ok(())
+}
+
+/// Everything the build reads, which the output must not overwrite.
+fn inputs(input: &Input, checked: &Checked) -> Result<Vec<Protected>> {
+    let spec = &checked.spec;
+    let entry = |path: &PathBuf, what: &str| Protected { path: path.clone(), what: what.to_string() };
+    let mut inputs = vec![entry(&input.args_file()?, "the args file")];
+    let rootfs = spec.rootfs.as_ref();
+    for f in spec.files.iter().chain(rootfs.iter().flat_map(|r| &r.files)) {
+        inputs.push(entry(&f.source, &f.key));
+    }
+    inputs.extend(spec.from_image.iter().map(|p| entry(p, "fromImage")));
+    inputs.extend(rootfs.and_then(|r| r.from_image.as_ref()).map(|p| entry(p, "rootfs.fromImage")));
+    Ok(inputs)
 }

@@ -7,7 +7,7 @@ pub mod build;
 pub mod check;
 pub mod inspect;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
@@ -27,15 +27,24 @@ pub struct Input {
     pub pair_check: bool,
 }
 
+impl Input {
+    /// The args file read: `args`, or the file the environment names.
+    pub fn args_file(&self) -> Result<PathBuf> {
+        match &self.args_from_env {
+            Some(var) => std::env::var_os(var)
+                .map(PathBuf::from)
+                .with_context(|| format!("environment variable {var} (from --args-from-env) is not set")),
+            None => Ok(self.args.clone()),
+        }
+    }
+}
+
 /// Reads and validates the input, printing the warnings.
 pub fn load(input: &Input) -> Result<Checked> {
+    let file = input.args_file()?;
     let spec = match &input.args_from_env {
-        Some(var) => {
-            let p = std::env::var_os(var)
-                .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
-            args::read_as(Path::new(&p), Syntax::Json, "mkUruncImage arguments".to_string())?
-        }
-        None => args::read(&input.args, Syntax::of(&input.args))?,
+        Some(_) => args::read_as(&file, Syntax::Json, "mkUruncImage arguments".to_string())?,
+        None => args::read(&file, Syntax::of(&file))?,
     };
     let opts =
         validate::Options { pair_check: input.pair_check, source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok() };

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
@@ -20,7 +22,24 @@ pub enum Content {
     Host(PathBuf),
     /// Bytes held in memory (small generated files such as `/urunc.json`).
     Inline(Vec<u8>),
+    /// The bytes at `offset` of a file bimanix made and holds open: an
+    /// unnamed temporary file with a generated rootfs, or with the files
+    /// taken from a base image, which vanishes with the process.
+    Range { file: SharedFile, offset: u64 },
 }
+
+/// An open file shared by the tree entries whose bytes it holds; two are
+/// equal when they are the same open file.
+#[derive(Clone, Debug)]
+pub struct SharedFile(pub Arc<File>);
+
+impl PartialEq for SharedFile {
+    fn eq(&self, other: &SharedFile) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SharedFile {}
 
 /// The buffer size the writers stream file contents through.
 pub const COPY_BUFFER: usize = 256 * 1024;
@@ -36,6 +55,20 @@ impl Content {
                     bail!("internal: /{path} holds {} bytes but is recorded as {size}", bytes.len());
                 }
                 out.write_all(bytes).with_context(|| format!("writing /{path}"))
+            }
+            Content::Range { file, offset } => {
+                let mut at = *offset;
+                let end = offset + size;
+                while at < end {
+                    let want = usize::try_from(end - at).unwrap_or(usize::MAX).min(buf.len());
+                    let n = file.0.read_at(&mut buf[..want], at).with_context(|| format!("reading /{path}"))?;
+                    if n == 0 {
+                        bail!("internal: /{path} ends {} bytes early in its temporary file", end - at);
+                    }
+                    out.write_all(&buf[..n]).with_context(|| format!("writing /{path}"))?;
+                    at += n as u64;
+                }
+                Ok(())
             }
             Content::Host(host) => {
                 let mut file = File::open(host).with_context(|| format!("opening {} for /{path}", host.display()))?;
