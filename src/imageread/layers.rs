@@ -5,12 +5,18 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use anyhow::{Context, Result, anyhow, bail};
+use bstr::{BStr, BString, ByteSlice, ByteVec};
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
 use super::{Compression, Flattened, Image, decompress};
 use crate::model::fstree::{Content, Node, Tree};
 use crate::model::oci::hex;
+
+/// What [`Image::flatten`] calls for each regular file: its clean relative
+/// path, a reader of exactly its size, and the size; it returns the content
+/// to record in the tree.
+pub type Store<'a> = dyn FnMut(&BStr, &mut dyn Read, u64) -> Result<Content> + 'a;
 
 /// Passes bytes through while hashing and counting them.
 pub(super) struct Tee<R> {
@@ -106,10 +112,11 @@ impl Image {
     /// symlinks keep their target as written.
     ///
     /// For each regular file, `store(path, reader, size)` is called with the
-    /// clean relative path (`usr/bin/x`), a reader of exactly `size` bytes
-    /// and the size, and returns the `Content` to record in the tree. A file
-    /// that a later layer replaces or hides has still been stored once.
-    pub fn flatten(&self, store: &mut dyn FnMut(&str, &mut dyn Read, u64) -> Result<Content>) -> Result<Flattened> {
+    /// clean relative path (`usr/bin/x`, bytes as the layer holds them), a
+    /// reader of exactly `size` bytes and the size, and returns the
+    /// `Content` to record in the tree. A file that a later layer replaces
+    /// or hides has still been stored once.
+    pub fn flatten(&self, store: &mut Store) -> Result<Flattened> {
         let mut tree = Tree::new();
         let mut skipped = Vec::new();
         let mut layer_entries = Vec::new();
@@ -130,8 +137,9 @@ impl Image {
                 tree.remove(path);
             }
             for (path, node) in changes.additions {
-                tree.replace(&path, node)
-                    .with_context(|| format!("image {}: {label}: cannot apply /{path}", self.path.display()))?;
+                tree.replace(&path, node).with_context(|| {
+                    format!("image {}: {label}: cannot apply /{}", self.path.display(), path.escape_bytes())
+                })?;
             }
         }
         Ok(Flattened { tree, skipped, layer_entries })
@@ -144,11 +152,11 @@ impl Image {
         &self,
         i: usize,
         lower: &Tree,
-        store: &mut dyn FnMut(&str, &mut dyn Read, u64) -> Result<Content>,
+        store: &mut Store,
         skipped: &mut Vec<String>,
     ) -> Result<Changes> {
         let mut changes = Changes::default();
-        let mut latest: BTreeMap<String, usize> = BTreeMap::new();
+        let mut latest: BTreeMap<BString, usize> = BTreeMap::new();
         let mut archive = tar::Archive::new(self.layer_reader(i)?);
         for entry in archive.entries().context("cannot read it as a tar")? {
             let mut entry = entry.context("cannot read the next tar entry")?;
@@ -161,47 +169,53 @@ impl Image {
             }
             changes.entries += 1;
             let raw = entry.path_bytes().into_owned();
-            let shown = String::from_utf8_lossy(&raw).into_owned();
-            let Some(path) = layer_path(&raw).with_context(|| format!("entry {shown:?}"))? else {
+            let Some(path) = layer_path(&raw).with_context(|| format!("entry \"{}\"", raw.escape_bytes()))? else {
                 continue;
             };
-            let (dir, base) = match path.rfind('/') {
+            let shown = format!("/{}", path.escape_bytes());
+            let (dir, base) = match path.rfind_byte(b'/') {
                 Some(at) => (&path[..at], &path[at + 1..]),
-                None => ("", path.as_str()),
+                None => (&b""[..], &path[..]),
             };
-            if let Some(hidden) = base.strip_prefix(".wh.") {
-                if hidden == ".wh..opq" {
-                    changes.opaque.push(dir.to_string());
-                } else if !hidden.is_empty() && !hidden.starts_with(".wh.") {
-                    changes.whiteouts.push(if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") });
+            if let Some(hidden) = base.strip_prefix(b".wh.") {
+                if hidden == b".wh..opq" {
+                    changes.opaque.push(dir.into());
+                } else if !hidden.is_empty() && !hidden.starts_with(b".wh.") {
+                    let mut hidden_path = BString::from(dir);
+                    if !dir.is_empty() {
+                        hidden_path.push(b'/');
+                    }
+                    hidden_path.push_str(hidden);
+                    changes.whiteouts.push(hidden_path);
                 }
                 continue;
             }
-            let mode = entry.header().mode().with_context(|| format!("entry /{path}: bad mode field"))? & 0o7777;
+            let mode = entry.header().mode().with_context(|| format!("entry {shown}: bad mode field"))? & 0o7777;
             let node = match kind {
                 EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                     let size = entry.size();
-                    let content = store(&path, &mut entry, size).with_context(|| format!("entry /{path}"))?;
+                    let content = store(path.as_bstr(), &mut entry, size).with_context(|| format!("entry {shown}"))?;
                     Node::File { content, size, mode }
                 }
                 EntryType::Directory => Node::Dir { mode },
                 EntryType::Symlink => {
                     let target = entry
                         .link_name_bytes()
-                        .and_then(|t| String::from_utf8(t.into_owned()).ok())
+                        .map(|t| BString::from(t.into_owned()))
                         .filter(|t| !t.is_empty())
-                        .ok_or_else(|| anyhow!("entry /{path}: symlink target is empty or not UTF-8"))?;
+                        .ok_or_else(|| anyhow!("entry {shown}: the symlink target is empty"))?;
                     Node::Symlink { target }
                 }
                 EntryType::Link => {
                     let raw_target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
-                    let target = link_path(&raw_target).with_context(|| format!("entry /{path} (hard link)"))?;
+                    let target = link_path(&raw_target).with_context(|| format!("entry {shown} (hard link)"))?;
                     let found = match latest.get(&target) {
                         Some(&at) => changes.additions.get(at).map(|(_, node)| node.clone()),
                         None => lower.get(&target).cloned(),
                     };
-                    found
-                        .ok_or_else(|| anyhow!("entry /{path}: hard link to /{target}, which no layer so far holds"))?
+                    found.ok_or_else(|| {
+                        anyhow!("entry {shown}: hard link to /{}, which no layer so far holds", target.escape_bytes())
+                    })?
                 }
                 EntryType::Char | EntryType::Block | EntryType::Fifo => {
                     let what = match kind {
@@ -209,10 +223,10 @@ impl Image {
                         EntryType::Block => "block device",
                         _ => "fifo",
                     };
-                    skipped.push(format!("/{path} ({what}, layer {})", i + 1));
+                    skipped.push(format!("{shown} ({what}, layer {})", i + 1));
                     continue;
                 }
-                other => bail!("entry /{path}: unsupported tar entry type {other:?}"),
+                other => bail!("entry {shown}: unsupported tar entry type {other:?}"),
             };
             latest.insert(path.clone(), changes.additions.len());
             changes.additions.push((path, node));
@@ -225,37 +239,42 @@ impl Image {
 #[derive(Default)]
 pub(super) struct Changes {
     /// Directories whose lower contents are hidden (`""` is the root).
-    pub(super) opaque: Vec<String>,
+    pub(super) opaque: Vec<BString>,
     /// Paths hidden by `.wh.` files.
-    pub(super) whiteouts: Vec<String>,
+    pub(super) whiteouts: Vec<BString>,
     /// The layer's entries in tar order.
-    pub(super) additions: Vec<(String, Node)>,
+    pub(super) additions: Vec<(BString, Node)>,
     pub(super) entries: usize,
 }
 
 /// A layer entry's path, clean and relative; `None` for the root itself.
-pub(super) fn layer_path(raw: &[u8]) -> Result<Option<String>> {
-    let text = std::str::from_utf8(raw).map_err(|_| anyhow!("the path is not UTF-8"))?;
-    let mut parts = Vec::new();
-    for part in text.split('/') {
+/// Names are bytes: a layer may hold names that are not UTF-8.
+pub(super) fn layer_path(raw: &[u8]) -> Result<Option<BString>> {
+    let mut clean = BString::from("");
+    for part in raw.split(|b| *b == b'/') {
         match part {
-            "" | "." => {}
-            ".." => bail!("the path contains `..`, which would leave the image root"),
-            name => parts.push(name),
+            b"" | b"." => {}
+            b".." => bail!("the path contains `..`, which would leave the image root"),
+            name => {
+                if !clean.is_empty() {
+                    clean.push(b'/');
+                }
+                clean.push_str(name);
+            }
         }
     }
-    Ok((!parts.is_empty()).then(|| parts.join("/")))
+    Ok((!clean.is_empty()).then_some(clean))
 }
 
 /// A hard link's target: relative to the image root, like entry paths.
-pub(super) fn link_path(raw: &[u8]) -> Result<String> {
-    let shown = String::from_utf8_lossy(raw);
+pub(super) fn link_path(raw: &[u8]) -> Result<BString> {
+    let shown = raw.escape_bytes();
     if raw.starts_with(b"/") {
-        bail!("the link target {shown:?} is absolute; hard link targets must be relative to the image root");
+        bail!("the link target \"{shown}\" is absolute; hard link targets must be relative to the image root");
     }
     layer_path(raw)
-        .with_context(|| format!("link target {shown:?}"))?
-        .ok_or_else(|| anyhow!("the link target {shown:?} is empty or the root"))
+        .with_context(|| format!("link target \"{shown}\""))?
+        .ok_or_else(|| anyhow!("the link target \"{shown}\" is empty or the root"))
 }
 
 pub(super) fn check_blob(

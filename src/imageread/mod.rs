@@ -34,6 +34,8 @@ use documents::*;
 use load::*;
 use source::*;
 
+pub use layers::Store;
+
 /// The largest JSON document (index, manifest, config) read into memory.
 const MAX_JSON: u64 = 64 << 20;
 /// How deep image indexes may nest (an index of indexes of manifests).

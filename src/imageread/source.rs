@@ -31,7 +31,7 @@ impl Source {
     /// Indexes the tar at `path`, decompressing it first when the whole
     /// archive is compressed.
     pub(super) fn open_tar(path: &Path) -> Result<(Source, Compression)> {
-        let file = File::open(path).context("cannot open it")?;
+        let file = crate::model::hostfile::open_regular(path)?;
         let mut head = [0u8; 4];
         let got = file.read_at(&mut head, 0).context("cannot read it")?;
         let compression = Compression::sniff(head.get(..got).unwrap_or_default());
@@ -61,7 +61,8 @@ impl Source {
         match self {
             Source::Dir(root) => {
                 let path = root.join(name);
-                let file = File::open(&path).with_context(|| format!("{name} is missing or unreadable"))?;
+                let file = crate::model::hostfile::open_regular(&path)
+                    .with_context(|| format!("{name} is missing or unreadable"))?;
                 let size = file.metadata().with_context(|| format!("cannot stat {name}"))?.len();
                 Ok((Box::new(BufReader::with_capacity(1 << 16, file)), size))
             }

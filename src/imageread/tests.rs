@@ -299,7 +299,7 @@ fn applies_whiteouts_and_opaque_directories_to_lower_layers_only() {
     let dir = tempfile::tempdir().unwrap();
     write_dir(dir.path(), &TestImage::new(vec![lower, upper]).oci());
     let flat = flatten_inline(&open(dir.path(), &Select::default()).unwrap()).unwrap();
-    let paths: Vec<&str> = flat.tree.iter().map(|(p, _)| p).collect();
+    let paths: Vec<&bstr::BStr> = flat.tree.iter().map(|(p, _)| p).collect();
     assert_eq!(paths, vec!["a", "a/new", "b", "b/keep", "d", "d/mine", "d/old"]);
     assert!(matches!(flat.tree.get("b/keep"), Some(Node::File { mode: 0o600, size: 1, .. })));
     assert!(matches!(flat.tree.get("a/new"), Some(Node::File { mode: 0o755, .. })));
@@ -314,7 +314,7 @@ fn opaque_root_and_file_replacing_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     write_dir(dir.path(), &TestImage::new(vec![lower, middle, upper]).oci());
     let flat = flatten_inline(&open(dir.path(), &Select::default()).unwrap()).unwrap();
-    let paths: Vec<&str> = flat.tree.iter().map(|(p, _)| p).collect();
+    let paths: Vec<&bstr::BStr> = flat.tree.iter().map(|(p, _)| p).collect();
     assert_eq!(paths, vec!["kept", "link"]);
     assert_eq!(file_bytes(&flat, "kept").unwrap(), b"file now");
     assert_eq!(flat.tree.get("link"), Some(&Node::Symlink { target: "/kept".into() }));

@@ -1,12 +1,15 @@
 //! The filesystem that goes into an image layer, an initrd or a block image.
 //!
 //! A `Tree` is a sorted map from clean relative paths (`"unikernel/hello"`,
-//! never a leading or trailing `/`) to nodes. Every parent directory of an
+//! never a leading or trailing `/`) to nodes. Paths and symlink targets are
+//! byte strings, as Linux file names are: a name that is not UTF-8 is
+//! carried as it is, and shown escaped (`caf\xE9`). Every parent directory of an
 //! entry is itself an entry, so walking the map in order visits parents
 //! before their children. Owners are always root and times are always the
 //! image's one fixed time, so neither is stored.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -14,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use bstr::{BStr, BString, ByteSlice};
 
 /// Where a regular file's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,7 +52,13 @@ impl Content {
     /// Streams exactly `size` bytes of this content to `out` through `buf`,
     /// failing when there are more or fewer (a host file that changed since
     /// the tree was made). `path` is the entry's tree path, for messages.
-    pub fn copy_to<W: Write + ?Sized>(&self, size: u64, path: &str, out: &mut W, buf: &mut [u8]) -> Result<()> {
+    pub fn copy_to<W: Write + ?Sized>(
+        &self,
+        size: u64,
+        path: impl fmt::Display,
+        out: &mut W,
+        buf: &mut [u8],
+    ) -> Result<()> {
         match self {
             Content::Inline(bytes) => {
                 if bytes.len() as u64 != size {
@@ -71,7 +81,7 @@ impl Content {
                 Ok(())
             }
             Content::Host(host) => {
-                let mut file = File::open(host).with_context(|| format!("opening {} for /{path}", host.display()))?;
+                let mut file = crate::model::hostfile::open_regular(host).with_context(|| format!("for /{path}"))?;
                 let mut copied = 0u64;
                 loop {
                     let n = file.read(buf).with_context(|| format!("reading {} for /{path}", host.display()))?;
@@ -105,7 +115,7 @@ pub enum Node {
     /// A regular file: its content, its size in bytes and permission bits.
     File { content: Content, size: u64, mode: u32 },
     /// A symbolic link and its target, kept as written.
-    Symlink { target: String },
+    Symlink { target: BString },
 }
 
 /// The mode of a directory.
@@ -121,10 +131,34 @@ pub fn rel(target: &str) -> &str {
     target.trim_start_matches('/')
 }
 
+/// The longest file name Linux file systems hold, in bytes.
+pub const NAME_MAX: usize = 255;
+
+/// Checks one name that bimanix puts into an image: 1 to 255 bytes without
+/// `/` or NUL, not `.` or `..`, and not a whiteout: container runtimes
+/// read a `.wh.NAME` entry as "delete NAME" (and `.wh..wh..opq` as "hide
+/// this directory's lower contents") when they unpack a layer.
+pub fn check_name(name: &[u8]) -> Result<()> {
+    let shown = name.escape_bytes();
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
+        bail!("\"{shown}\" is not a file name");
+    }
+    if name.len() > NAME_MAX {
+        bail!("the name \"{shown}\" is {} bytes; Linux file names are at most {NAME_MAX} bytes", name.len());
+    }
+    if name.starts_with(b".wh.") {
+        bail!(
+            "the name \"{shown}\" starts with .wh., which marks a whiteout in an image layer: container runtimes \
+             would delete files instead of creating it; rename it"
+        );
+    }
+    Ok(())
+}
+
 /// A whole filesystem, sorted by path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tree {
-    entries: BTreeMap<String, Node>,
+    entries: BTreeMap<BString, Node>,
 }
 
 impl Tree {
@@ -137,44 +171,45 @@ impl Tree {
     /// directories with mode 0o755. Fails when `path` already holds
     /// something other than a directory being re-added as a directory, or
     /// when a parent is not a directory.
-    pub fn insert(&mut self, path: &str, node: Node) -> Result<()> {
-        if path.is_empty() || path.starts_with('/') || path.ends_with('/') {
-            bail!("internal: tree path {path:?} is not clean and relative");
+    pub fn insert(&mut self, path: impl AsRef<[u8]>, node: Node) -> Result<()> {
+        let path = path.as_ref().as_bstr();
+        if path.is_empty() || path.starts_with(b"/") || path.ends_with(b"/") {
+            bail!("internal: tree path \"{}\" is not clean and relative", path.escape_bytes());
         }
-        let mut end = 0;
-        while let Some(i) = path[end..].find('/') {
-            let parent = &path[..end + i];
+        let shown = path.escape_bytes();
+        for (i, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            let parent = path[..i].as_bstr();
             match self.entries.get(parent) {
                 None => {
-                    self.entries.insert(parent.to_string(), Node::Dir { mode: DIR_MODE });
+                    self.entries.insert(parent.to_owned(), Node::Dir { mode: DIR_MODE });
                 }
                 Some(Node::Dir { .. }) => {}
-                Some(Node::Symlink { target }) => {
-                    bail!(
-                        "/{parent} is a symlink to {target}, but /{path} needs it to be a directory; use the link's target"
-                    )
-                }
-                Some(_) => bail!("/{parent} is not a directory, but /{path} needs it to be one"),
+                Some(Node::Symlink { target }) => bail!(
+                    "/{} is a symlink to {}, but /{shown} needs it to be a directory; use the link's target",
+                    parent.escape_bytes(),
+                    target.escape_bytes()
+                ),
+                Some(_) => bail!("/{} is not a directory, but /{shown} needs it to be one", parent.escape_bytes()),
             }
-            end += i + 1;
         }
         match (self.entries.get(path), &node) {
             (None, _) => {}
             (Some(Node::Dir { .. }), Node::Dir { .. }) => {}
-            (Some(_), _) => bail!("/{path} is given twice"),
+            (Some(_), _) => bail!("/{shown} is given twice"),
         }
-        self.entries.insert(path.to_string(), node);
+        self.entries.insert(path.to_owned(), node);
         Ok(())
     }
 
     /// Adds `node` at `path`, replacing whatever is there, and when `node`
     /// is not a directory, dropping everything below `path`. Used when
     /// layering one filesystem over another.
-    pub fn replace(&mut self, path: &str, node: Node) -> Result<()> {
+    pub fn replace(&mut self, path: impl AsRef<[u8]>, node: Node) -> Result<()> {
+        let path = path.as_ref();
         if !matches!(node, Node::Dir { .. }) {
             self.remove(path);
         }
-        self.entries.remove(path);
+        self.entries.remove(path.as_bstr());
         self.insert(path, node)
     }
 
@@ -188,15 +223,17 @@ impl Tree {
     }
 
     /// Removes `path` and everything below it.
-    pub fn remove(&mut self, path: &str) {
-        self.entries.remove(path);
+    pub fn remove(&mut self, path: impl AsRef<[u8]>) {
+        let path = path.as_ref();
+        self.entries.remove(path.as_bstr());
         self.remove_children(path);
     }
 
     /// Removes everything below `path`, keeping `path` itself.
-    pub fn remove_children(&mut self, path: &str) {
-        let prefix = format!("{path}/");
-        let doomed: Vec<String> = self
+    pub fn remove_children(&mut self, path: impl AsRef<[u8]>) {
+        let mut prefix = BString::from(path.as_ref());
+        prefix.push(b'/');
+        let doomed: Vec<BString> = self
             .entries
             .range(prefix.clone()..)
             .map(|(k, _)| k)
@@ -209,13 +246,13 @@ impl Tree {
     }
 
     /// The node at `path`, if any.
-    pub fn get(&self, path: &str) -> Option<&Node> {
-        self.entries.get(path)
+    pub fn get(&self, path: impl AsRef<[u8]>) -> Option<&Node> {
+        self.entries.get(path.as_ref().as_bstr())
     }
 
     /// All entries in order: each directory before what it holds.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    pub fn iter(&self) -> impl Iterator<Item = (&BStr, &Node)> {
+        self.entries.iter().map(|(k, v)| (k.as_bstr(), v))
     }
 
     /// The number of entries, not counting the implicit root.

@@ -285,7 +285,7 @@ fn open_base(path: &Path, spec: &Spec) -> Result<Base> {
     let binary = spec.annotations.get("binary").map(|b| rel(b).to_string());
     let flat = image.flatten(&mut |p, reader, _size| {
         let mut head = Vec::new();
-        if Some(p) == binary.as_deref() {
+        if binary.as_deref().is_some_and(|b| p == b) {
             std::io::Read::take(reader, crate::rules::arch::HEAD_LEN as u64).read_to_end(&mut head)?;
         }
         Ok(Content::Inline(head))
@@ -335,15 +335,19 @@ pub fn check_target(t: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks that a source exists and can be read.
+/// Checks that a source exists and can be read, without blocking on one
+/// that is a FIFO or a device.
 fn check_source(src: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(src).map_err(|e| format!("source {} cannot be read: {e}", src.display()))?;
-    if meta.is_file() {
-        std::fs::File::open(src).map_err(|e| format!("source {} cannot be read: {e}", src.display()))?;
-    } else if meta.is_dir() {
+    if meta.is_dir() {
         std::fs::read_dir(src).map_err(|e| format!("source directory {} cannot be read: {e}", src.display()))?;
+    } else if let Some(kind) = crate::model::hostfile::special_kind(src) {
+        return Err(format!(
+            "source {} is {kind}; bimanix copies regular files, directories and symlinks only",
+            src.display()
+        ));
     } else {
-        return Err(format!("source {} is not a regular file or directory", src.display()));
+        crate::model::hostfile::open_regular(src).map_err(|e| format!("source cannot be read: {e:#}"))?;
     }
     Ok(())
 }

@@ -43,7 +43,8 @@ const STACK_SIZE: usize = 64 << 20;
 /// with the path as given, then `:line:col: `.
 pub fn eval_file(path: &Path) -> Result<Value> {
     let file_name = path.display().to_string();
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {file_name}"))?;
+    let bytes = crate::model::hostfile::read_regular(path, crate::input::MAX_ARGS_FILE, "args files")
+        .with_context(|| format!("cannot read {file_name}"))?;
     let src = match String::from_utf8(bytes) {
         Ok(src) => src,
         Err(err) => {
