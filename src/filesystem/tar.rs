@@ -50,19 +50,19 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Writes a directory entry; `path` is relative, without a trailing `/`.
-    pub fn dir(&mut self, path: impl AsRef<[u8]>, mode: u32) -> Result<()> {
+    pub fn dir(&mut self, path: &(impl AsRef<[u8]> + ?Sized), mode: u32) -> Result<()> {
         let mut name = path.as_ref().to_vec();
         name.push(b'/');
         self.headers(&name, EntryType::Dir, mode, 0, b"")
     }
 
     /// Writes a symbolic link entry.
-    pub fn symlink(&mut self, path: impl AsRef<[u8]>, target: impl AsRef<[u8]>) -> Result<()> {
+    pub fn symlink(&mut self, path: &(impl AsRef<[u8]> + ?Sized), target: &(impl AsRef<[u8]> + ?Sized)) -> Result<()> {
         self.headers(path.as_ref(), EntryType::Symlink, 0o777, 0, target.as_ref())
     }
 
     /// Writes a regular file whose bytes are in memory.
-    pub fn file_bytes(&mut self, path: impl AsRef<[u8]>, mode: u32, data: &[u8]) -> Result<()> {
+    pub fn file_bytes(&mut self, path: &(impl AsRef<[u8]> + ?Sized), mode: u32, data: &[u8]) -> Result<()> {
         self.headers(path.as_ref(), EntryType::File, mode, data.len() as u64, b"")?;
         self.raw(data)?;
         self.pad(data.len() as u64)
@@ -70,7 +70,7 @@ impl<W: Write> TarWriter<W> {
 
     /// Writes a regular file of a tree, streaming its content; a host file
     /// whose size changed since the tree was made is an error.
-    pub fn file(&mut self, path: impl AsRef<[u8]>, mode: u32, size: u64, content: &Content) -> Result<()> {
+    pub fn file(&mut self, path: &(impl AsRef<[u8]> + ?Sized), mode: u32, size: u64, content: &Content) -> Result<()> {
         let path = path.as_ref();
         self.headers(path, EntryType::File, mode, size, b"")?;
         if self.buf.is_empty() {
@@ -152,12 +152,12 @@ fn split_name(path: &[u8]) -> Option<(&[u8], &[u8])> {
 /// Builds one 512-byte ustar header with every field fixed. `name` is at
 /// most 100 bytes, `prefix` 155 and `link` 100.
 pub fn header(
-    name: impl AsRef<[u8]>,
-    prefix: impl AsRef<[u8]>,
+    name: &(impl AsRef<[u8]> + ?Sized),
+    prefix: &(impl AsRef<[u8]> + ?Sized),
     kind: EntryType,
     mode: u32,
     size: u64,
-    link: impl AsRef<[u8]>,
+    link: &(impl AsRef<[u8]> + ?Sized),
     mtime: u64,
 ) -> [u8; 512] {
     let (name, prefix, link) = (name.as_ref(), prefix.as_ref(), link.as_ref());
@@ -280,7 +280,7 @@ mod tests {
         for (i, p) in paths.iter().enumerate() {
             w.dir(p, 0o755).unwrap();
             w.file_bytes(p, 0o644, b"x").unwrap();
-            w.symlink(p, target(i)).unwrap();
+            w.symlink(p, &target(i)).unwrap();
         }
         let bytes = w.finish().unwrap();
         let mut ar = tar::Archive::new(&bytes[..]);

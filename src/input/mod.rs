@@ -8,4 +8,4 @@ pub mod nixeval;
 
 /// The largest args file read, in bytes: real ones are a few KiB, and
 /// this keeps a wrong path (a disk image, a log) from filling memory.
-pub const MAX_ARGS_FILE: u64 = 16 << 20;
+pub const MAX_ARGS_FILE: u64 = 4 << 20;

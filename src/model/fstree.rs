@@ -171,7 +171,7 @@ impl Tree {
     /// directories with mode 0o755. Fails when `path` already holds
     /// something other than a directory being re-added as a directory, or
     /// when a parent is not a directory.
-    pub fn insert(&mut self, path: impl AsRef<[u8]>, node: Node) -> Result<()> {
+    pub fn insert(&mut self, path: &(impl AsRef<[u8]> + ?Sized), node: Node) -> Result<()> {
         let path = path.as_ref().as_bstr();
         if path.is_empty() || path.starts_with(b"/") || path.ends_with(b"/") {
             bail!("internal: tree path \"{}\" is not clean and relative", path.escape_bytes());
@@ -204,7 +204,7 @@ impl Tree {
     /// Adds `node` at `path`, replacing whatever is there, and when `node`
     /// is not a directory, dropping everything below `path`. Used when
     /// layering one filesystem over another.
-    pub fn replace(&mut self, path: impl AsRef<[u8]>, node: Node) -> Result<()> {
+    pub fn replace(&mut self, path: &(impl AsRef<[u8]> + ?Sized), node: Node) -> Result<()> {
         let path = path.as_ref();
         if !matches!(node, Node::Dir { .. }) {
             self.remove(path);
@@ -223,14 +223,14 @@ impl Tree {
     }
 
     /// Removes `path` and everything below it.
-    pub fn remove(&mut self, path: impl AsRef<[u8]>) {
+    pub fn remove(&mut self, path: &(impl AsRef<[u8]> + ?Sized)) {
         let path = path.as_ref();
         self.entries.remove(path.as_bstr());
         self.remove_children(path);
     }
 
     /// Removes everything below `path`, keeping `path` itself.
-    pub fn remove_children(&mut self, path: impl AsRef<[u8]>) {
+    pub fn remove_children(&mut self, path: &(impl AsRef<[u8]> + ?Sized)) {
         let mut prefix = BString::from(path.as_ref());
         prefix.push(b'/');
         let doomed: Vec<BString> = self
@@ -246,7 +246,7 @@ impl Tree {
     }
 
     /// The node at `path`, if any.
-    pub fn get(&self, path: impl AsRef<[u8]>) -> Option<&Node> {
+    pub fn get(&self, path: &(impl AsRef<[u8]> + ?Sized)) -> Option<&Node> {
         self.entries.get(path.as_ref().as_bstr())
     }
 

@@ -499,7 +499,7 @@ fn compare(merged: &BTreeMap<String, String>, json: &BTreeMap<String, String>, p
 /// Warns when a path key names a symlink: the check follows it, but urunc
 /// may copy or move the path itself.
 fn note_symlink(tree: &Tree, key: &str, path: &str, source: &str, problems: &mut Problems) {
-    let Some(Node::Symlink { target }) = tree.get(clean(path.as_bytes())) else {
+    let Some(Node::Symlink { target }) = tree.get(&clean(path.as_bytes())) else {
         return;
     };
     let target = target.escape_bytes();
@@ -592,7 +592,7 @@ fn resolve(tree: &Tree, path: &[u8]) -> Resolved {
             }
             name => {
                 at.push(name.to_vec());
-                match tree.get(bstr::join("/", &at)) {
+                match tree.get(&bstr::join("/", &at)) {
                     None => return Resolved::Missing,
                     Some(Node::Symlink { target }) => {
                         links += 1;
