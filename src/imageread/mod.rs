@@ -36,10 +36,18 @@ use source::*;
 
 pub use layers::Store;
 
-/// The largest JSON document (index, manifest, config) read into memory.
-const MAX_JSON: u64 = 64 << 20;
+/// The largest JSON document (index, manifest, config) read into memory:
+/// containerd refuses configs and manifests over 4 MiB too.
+const MAX_JSON: u64 = 4 << 20;
 /// How deep image indexes may nest (an index of indexes of manifests).
 const MAX_INDEX_DEPTH: usize = 4;
+/// How many descriptors all the indexes of an archive may list together;
+/// each index blob is read once however often it is listed.
+const MAX_INDEX_ENTRIES: usize = 4096;
+/// How many layers an image may have (Docker runs no more than 125).
+const MAX_LAYERS: usize = 128;
+/// How many entries the outer tar of an archive may hold: a few per layer.
+const MAX_ARCHIVE_ENTRIES: usize = 65536;
 /// How many links are followed to find an entry of the outer archive.
 const MAX_LINKS: usize = 16;
 

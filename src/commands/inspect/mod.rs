@@ -25,6 +25,10 @@ use crate::rules::urunc::{FileKind, Options, Problem, Severity};
 
 /// The largest `/urunc.json` read; urunc's are a few hundred bytes.
 const MAX_URUNC_JSON: u64 = 1 << 20;
+/// How many entries of the flattened filesystem the report lists: enough
+/// for any unikernel or guest image, while a hostile layer of millions of
+/// entries costs no more memory than the tree itself.
+pub const MAX_LISTED_FILES: usize = 100_000;
 /// How many symlinks are followed to resolve one path, as Linux allows.
 const MAX_SYMLINKS: usize = 40;
 
@@ -76,8 +80,10 @@ pub struct Report {
     /// The layers, lowest first.
     pub layers: Vec<LayerReport>,
     /// The flattened root filesystem, sorted by path (empty when the layers
-    /// cannot be read).
+    /// cannot be read); the first [`MAX_LISTED_FILES`] entries.
     pub files: Vec<FileReport>,
+    /// How many entries of the filesystem `files` leaves out.
+    pub files_omitted: usize,
     /// Layer entries left out of the filesystem (devices, fifos).
     pub skipped: Vec<String>,
     /// Whether every digest, size and diff_id matched.
@@ -115,7 +121,8 @@ pub struct LayerReport {
 /// One entry of the flattened root filesystem.
 #[derive(Clone, Debug, Serialize)]
 pub struct FileReport {
-    /// Absolute path in the image.
+    /// Absolute path in the image; bytes that are not UTF-8 (a Latin-1
+    /// name, say), control characters and `\\` are escaped (`caf\\xE9`).
     pub path: String,
     /// `file`, `dir` or `symlink`.
     pub kind: String,
@@ -392,6 +399,7 @@ fn report(
         binary_architecture: binary_architecture.map(str::to_string),
         layers,
         files: fs.flat.as_ref().map(|f| files_of(&f.tree)).unwrap_or_default(),
+        files_omitted: fs.flat.as_ref().map_or(0, |f| f.tree.len().saturating_sub(MAX_LISTED_FILES)),
         skipped: fs.flat.as_ref().map(|f| f.skipped.clone()).unwrap_or_default(),
         digests_ok,
         problems: problems.0,
@@ -638,6 +646,7 @@ fn head_of<'a>(tree: &'a Tree, path: &[u8]) -> Option<&'a [u8]> {
 
 fn files_of(tree: &Tree) -> Vec<FileReport> {
     tree.iter()
+        .take(MAX_LISTED_FILES)
         .map(|(path, node)| {
             let (kind, mode, size, target) = match node {
                 Node::Dir { mode } => ("dir", format!("{mode:04o}"), None, None),

@@ -20,7 +20,7 @@ pub(super) fn read(path: &Path, shown: &str) -> Result<Value> {
 }
 
 /// Parses JSON text; errors start with `line:col: `.
-fn parse(bytes: &[u8]) -> Result<Value, String> {
+pub(super) fn parse(bytes: &[u8]) -> Result<Value, String> {
     if let Err(e) = std::str::from_utf8(bytes) {
         let (line, col) = line_col(&bytes[..e.valid_up_to()]);
         return Err(format!("{line}:{col}: the file is not valid UTF-8 (byte 0x{:02X})", bytes[e.valid_up_to()]));

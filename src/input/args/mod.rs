@@ -85,6 +85,12 @@ pub fn read_as(path: &Path, syntax: Syntax, shown: String) -> Result<Spec> {
     to_spec(&value, shown, &base)
 }
 
+/// Parses the text of a JSON args file into the value tree (what
+/// `nixeval::eval_str` is for args.nix); errors start with `shown:line:col`.
+pub fn parse_json(bytes: &[u8], shown: &str) -> Result<Value> {
+    json::parse(bytes).map_err(|e| anyhow::anyhow!("{shown}:{e}"))
+}
+
 /// Turns an evaluated args value into a `Spec`.
 pub fn to_spec(value: &Value, file: String, base: &Path) -> Result<Spec> {
     let mut r =
