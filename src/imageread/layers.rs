@@ -164,7 +164,7 @@ impl Image {
     fn apply_layer(&self, i: usize, tree: &mut Tree, store: &mut Store, skipped: &mut Vec<String>) -> Result<usize> {
         self.each_entry(i, &mut |path, _| {
             match whiteout(&path) {
-                Some(Whiteout::Opaque(dir)) if dir.is_empty() => *tree = Tree::new(),
+                Some(Whiteout::Opaque(b"")) => *tree = Tree::new(),
                 Some(Whiteout::Opaque(dir)) => tree.remove_children(dir),
                 Some(Whiteout::Hides(hidden)) => tree.remove(&hidden),
                 Some(Whiteout::Ignored) | None => {}
