@@ -32,7 +32,7 @@ pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
     let written = crate::image::rootfs::write(plan, format, &out)?;
     let shown = match &out {
         Output::Path(p) => p.display().to_string(),
-        Output::Stdout => "standard output".to_string(),
+        _ => "standard output".to_string(),
     };
     eprintln!("bimanix: wrote {name}:{tag} to {shown} (manifest {})", written.manifest.digest);
     Ok(())

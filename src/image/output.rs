@@ -34,6 +34,9 @@ pub enum Output {
     Path(PathBuf),
     /// Standard output (tar formats only).
     Stdout,
+    /// Nowhere: everything is built, and the bytes are thrown away
+    /// (`check`).
+    Discard,
 }
 
 impl Output {
@@ -64,6 +67,7 @@ pub fn refuse_inputs(out: &Output, inputs: &[Protected]) -> Result<()> {
         inputs.iter().flat_map(|i| identities(&i.path).into_iter().map(move |id| (id, i))).collect();
     let find = |id: Id| ids.iter().find(|(known, _)| *known == id).map(|(_, input)| *input);
     let path = match out {
+        Output::Discard => return Ok(()),
         Output::Stdout => {
             // A shell redirection onto an input would be read while written.
             let stdout = rustix::fs::fstat(io::stdout())
@@ -152,7 +156,7 @@ fn enclosing_dirs(path: &Path) -> Vec<PathBuf> {
 /// layout, [`directory`]) would refuse.
 pub fn precheck(out: &Output, layout: bool) -> Result<()> {
     match (out, layout) {
-        (Output::Stdout, _) => Ok(()),
+        (Output::Stdout | Output::Discard, _) => Ok(()),
         (Output::Path(dir), true) => layout_target(dir).map(drop),
         (Output::Path(path), false) => destination(path).map(drop),
     }
@@ -163,6 +167,11 @@ pub fn precheck(out: &Output, layout: bool) -> Result<()> {
 pub fn file<T>(out: &Output, write: impl FnOnce(&mut File) -> Result<T>) -> Result<T> {
     let path = match out {
         Output::Stdout => return stream(write, &mut io::stdout().lock(), "standard output"),
+        Output::Discard => {
+            // /dev/null takes writes and seeks and keeps nothing.
+            let mut null = OpenOptions::new().write(true).open("/dev/null").context("cannot open /dev/null")?;
+            return write(&mut null);
+        }
         Output::Path(path) => path,
     };
     match destination(path)? {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::imageread::Image;
-use crate::model::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree, check_name, rel};
+use crate::model::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree, rel};
 use crate::model::oci::ConfigFields;
 use crate::model::spec::{FileSpec, FsType, RootfsType, Spec};
 use crate::model::urunc;
@@ -200,7 +200,6 @@ fn add_dir(tree: &mut Tree, dir: &Path, target: &[u8]) -> Result<()> {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let path = entry.path();
         let name = entry.file_name();
-        check_name(name.as_bytes()).with_context(|| format!("{}", path.display()))?;
         let child = if target.is_empty() { name.as_bytes().to_vec() } else { [target, b"/", name.as_bytes()].concat() };
         let meta = fs::symlink_metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let ft = meta.file_type();

@@ -10,7 +10,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::image::archive::{self, Format, Written};
 use crate::image::output::Output;
@@ -21,6 +21,8 @@ use crate::model::spec::{FsType, RootfsType};
 
 /// Writes `plan` as an archive, generating its rootfs image first.
 pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
+    plan.tree.check_layer_names().context("a file in the image layer")?;
+    check_config_size(&plan)?;
     if let Some(rootfs) = &plan.rootfs {
         let mtime =
             u32::try_from(plan.mtime).context("the creation time is past 2106, which ext2 and cpio cannot store")?;
@@ -30,6 +32,21 @@ pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
         plan.tree.insert(&rootfs.path, Node::File { content, size, mode: FILE_MODE })?;
     }
     archive::write(&plan, format, out)
+}
+
+/// Refuses a config that consumers would refuse: its size without the
+/// layers' diff_ids, and room for each of them.
+fn check_config_size(plan: &Plan) -> Result<()> {
+    let layers = 1 + plan.base.as_ref().map_or(0, |b| b.layers.len());
+    let size = crate::model::oci::config(&plan.config, &[]).len() + layers * "\"sha256:\",".len() + layers * 64;
+    if size > crate::model::oci::MAX_CONFIG {
+        bail!(
+            "the image config would be {size} bytes; containerd refuses configs over {} (shorten env, labels or \
+             the arguments, or use a base image with less history)",
+            crate::model::oci::MAX_CONFIG
+        );
+    }
+    Ok(())
 }
 
 /// An unnamed temporary file in TMPDIR.
@@ -92,4 +109,40 @@ fn flatten_base(path: &Path, architecture: &str) -> Result<Tree> {
         eprintln!("bimanix: warning: rootfs.fromImage: left out {skipped} (device nodes and fifos are not copied)");
     }
     Ok(flat.tree)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::oci::ConfigFields;
+    use std::collections::BTreeMap;
+
+    fn plan(env: Vec<String>) -> Plan {
+        Plan {
+            name: "hello".into(),
+            tag: "v1".into(),
+            tree: Tree::new(),
+            rootfs: None,
+            config: ConfigFields {
+                architecture: "amd64".into(),
+                created: "1970-01-01T00:00:00Z".into(),
+                entrypoint: None,
+                cmd: None,
+                env,
+                working_dir: None,
+                labels: BTreeMap::new(),
+                base_history: Vec::new(),
+            },
+            annotations: BTreeMap::new(),
+            mtime: 0,
+            base: None,
+        }
+    }
+
+    #[test]
+    fn a_config_consumers_would_refuse_is_refused() {
+        check_config_size(&plan(vec!["A=1".into(); 1000])).unwrap();
+        let err = check_config_size(&plan(vec![format!("A={}", "x".repeat(1000)); 5000])).unwrap_err().to_string();
+        assert!(err.contains("containerd refuses configs over 4194304"), "{err}");
+    }
 }

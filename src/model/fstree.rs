@@ -134,10 +134,8 @@ pub fn rel(target: &str) -> &str {
 /// The longest file name Linux file systems hold, in bytes.
 pub const NAME_MAX: usize = 255;
 
-/// Checks one name that bimanix puts into an image: 1 to 255 bytes without
-/// `/` or NUL, not `.` or `..`, and not a whiteout: container runtimes
-/// read a `.wh.NAME` entry as "delete NAME" (and `.wh..wh..opq` as "hide
-/// this directory's lower contents") when they unpack a layer.
+/// Checks one name of a path in an image: 1 to 255 bytes without `/` or
+/// NUL, and not `.` or `..`.
 pub fn check_name(name: &[u8]) -> Result<()> {
     let shown = name.escape_bytes();
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
@@ -146,10 +144,19 @@ pub fn check_name(name: &[u8]) -> Result<()> {
     if name.len() > NAME_MAX {
         bail!("the name \"{shown}\" is {} bytes; Linux file names are at most {NAME_MAX} bytes", name.len());
     }
+    Ok(())
+}
+
+/// Refuses a name that is a whiteout in an image layer: container runtimes
+/// read a `.wh.NAME` entry as "delete NAME" (and `.wh..wh..opq` as "hide
+/// what lower layers hold here") when they unpack a layer. (In an initrd or
+/// a block image such names are ordinary.)
+pub fn check_layer_name(name: &[u8]) -> Result<()> {
     if name.starts_with(b".wh.") {
         bail!(
-            "the name \"{shown}\" starts with .wh., which marks a whiteout in an image layer: container runtimes \
-             would delete files instead of creating it; rename it"
+            "the name \"{}\" starts with .wh., which marks a whiteout in an image layer: container runtimes \
+             would delete files instead of creating it; rename it",
+            name.escape_bytes()
         );
     }
     Ok(())
@@ -251,6 +258,16 @@ impl Tree {
     /// The node at `path`, if any.
     pub fn get(&self, path: &(impl AsRef<[u8]> + ?Sized)) -> Option<&Node> {
         self.entries.get(path.as_ref())
+    }
+
+    /// Refuses a tree that is to be an image layer and holds a whiteout
+    /// name (see [`check_layer_name`]).
+    pub fn check_layer_names(&self) -> Result<()> {
+        for (path, _) in self.iter() {
+            let name = path.rfind_byte(b'/').map_or(path.as_bytes(), |at| &path[at + 1..]);
+            check_layer_name(name).with_context(|| format!("/{}", path.escape_bytes()))?;
+        }
+        Ok(())
     }
 
     /// All entries in order: each directory before what it holds.

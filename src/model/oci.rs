@@ -19,6 +19,8 @@ pub const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// The content of the `oci-layout` file.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// The largest config consumers take: containerd refuses one over 4 MiB.
+pub const MAX_CONFIG: usize = 4 << 20;
 
 /// A content-addressed blob as a descriptor names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
