@@ -6,6 +6,8 @@
 pub mod build;
 pub mod check;
 pub mod inspect;
+#[cfg(test)]
+mod regressions;
 
 use std::path::PathBuf;
 
