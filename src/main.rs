@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use bimanix::commands;
 use bimanix::image::archive::Format;
-use bimanix::rules::urunc::Options;
+use bimanix::rules::compat::Options;
+use bimanix::rules::versions::Targets;
 
 /// Package unikernels and Linux guests as reproducible container images for urunc.
 #[derive(Parser)]
@@ -48,12 +49,21 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
-        /// Accept unikernel type / hypervisor pairs that this urunc table
-        /// does not list (for newer urunc).
+        /// Accept unikernel types, hypervisors and pairs that a targeted
+        /// urunc version does not run (warnings instead of errors).
         #[arg(long)]
         no_pair_check: bool,
+        /// The urunc versions to judge the image for (the compatibility
+        /// table always covers every known version).
+        #[arg(long, value_name = "VERSIONS", default_value_t = Targets::default(), long_help = URUNC_HELP)]
+        urunc: Targets,
     },
 }
+
+/// The long help of `--urunc`.
+const URUNC_HELP: &str = "The urunc versions the image must work on: 0.5, 0.6, 0.7, 0.8 or main, a comma list \
+(0.5,0.8) or a range (0.6-main). Errors for what one of them would reject or misread, warnings for what one would \
+ignore. Default: the newest release, 0.8 (for build and check: the args file's `urunc`, if set).";
 
 #[derive(clap::Args)]
 struct Input {
@@ -64,10 +74,14 @@ struct Input {
     /// This is how the Nix builder calls bimanix (passAsFile).
     #[arg(long, value_name = "VAR")]
     args_from_env: Option<String>,
-    /// Accept unikernel type / hypervisor pairs that this urunc table does
-    /// not list (for newer urunc).
+    /// Accept unikernel types, hypervisors and pairs that a targeted urunc
+    /// version does not run (warnings instead of errors).
     #[arg(long)]
     no_pair_check: bool,
+    /// The urunc versions the image must work on [default: the args file's
+    /// `urunc`, else 0.8].
+    #[arg(long, value_name = "VERSIONS", long_help = URUNC_HELP)]
+    urunc: Option<Targets>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -104,8 +118,8 @@ fn run(command: Command) -> Result<bool> {
             commands::check::run(&input.into())?;
             Ok(true)
         }
-        Command::Inspect { image, json, no_pair_check } => {
-            let report = commands::inspect::inspect(&image, &Options { pair_check: !no_pair_check })
+        Command::Inspect { image, json, no_pair_check, urunc } => {
+            let report = commands::inspect::inspect(&image, &Options { targets: urunc, pair_check: !no_pair_check })
                 .with_context(|| format!("inspecting {}", image.display()))?;
             let text =
                 if json { commands::inspect::render_json(&report) } else { commands::inspect::render_text(&report) };
@@ -117,6 +131,11 @@ fn run(command: Command) -> Result<bool> {
 
 impl From<Input> for commands::Input {
     fn from(input: Input) -> commands::Input {
-        commands::Input { args: input.args, args_from_env: input.args_from_env, pair_check: !input.no_pair_check }
+        commands::Input {
+            args: input.args,
+            args_from_env: input.args_from_env,
+            pair_check: !input.no_pair_check,
+            urunc: input.urunc,
+        }
     }
 }

@@ -13,7 +13,10 @@ use anyhow::{Context, Result};
 
 use crate::image::plan::Checked;
 use crate::input::args::{self, Syntax};
+use crate::model::spec::Spec;
+use crate::rules::compat;
 use crate::rules::validate;
+use crate::rules::versions::Targets;
 
 /// Where `build` and `check` read their input from, and how strictly.
 #[derive(Clone, Debug)]
@@ -25,6 +28,9 @@ pub struct Input {
     pub args_from_env: Option<String>,
     /// Refuse unikernel type / hypervisor pairs urunc does not run.
     pub pair_check: bool,
+    /// The urunc versions the image must work on (`--urunc`); overrides the
+    /// args file's `urunc`. Neither: the newest release.
+    pub urunc: Option<Targets>,
 }
 
 /// Reads and validates the input, printing the warnings.
@@ -37,11 +43,25 @@ pub fn load(input: &Input) -> Result<Checked> {
         }
         None => args::read(&input.args, Syntax::of(&input.args))?,
     };
-    let opts =
-        validate::Options { pair_check: input.pair_check, source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok() };
+    let targets = targets(input, &spec)?;
+    let opts = validate::Options {
+        urunc: compat::Options { targets, pair_check: input.pair_check },
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+    };
     let checked = validate::validate(spec, &opts)?;
     for w in &checked.warnings {
         eprintln!("bimanix: warning: {w}");
     }
     Ok(checked)
+}
+
+/// The urunc versions to check for: `--urunc`, else the args file's
+/// `urunc`, else the newest release.
+pub fn targets(input: &Input, spec: &Spec) -> Result<Targets> {
+    Ok(match (&input.urunc, &spec.urunc) {
+        (Some(targets), _) => targets.clone(),
+        // The reader has checked it already.
+        (None, Some(text)) => Targets::parse(text).map_err(anyhow::Error::msg)?,
+        (None, None) => Targets::default(),
+    })
 }

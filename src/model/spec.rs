@@ -39,6 +39,9 @@ pub struct Spec {
     pub rootfs: Option<RootfsSpec>,
     /// A base image whose layers and config the image builds on.
     pub from_image: Option<PathBuf>,
+    /// The urunc versions the image must work on, as written (`0.8`,
+    /// `0.6-main`); checked by the reader.
+    pub urunc: Option<String>,
     /// Where things stood in the args file.
     pub locations: Locations,
 }

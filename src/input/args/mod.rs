@@ -38,6 +38,7 @@ pub const FIELDS: &[&str] = &[
     "created",
     "rootfs",
     "fromImage",
+    "urunc",
 ];
 
 /// The fields of `rootfs`.
