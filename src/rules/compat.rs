@@ -460,7 +460,9 @@ pub fn problems(verdicts: &[Verdict], pair_check: bool) -> Vec<Problem> {
     for verdict in verdicts {
         for problem in &verdict.unsupported {
             let mut problem = problem.clone();
-            if !pair_check {
+            if pair_check {
+                problem.message.push_str(" (--no-pair-check lets it through, for a newer urunc)");
+            } else {
                 problem.severity = Severity::Warning;
                 problem.message.push_str(" (allowed by --no-pair-check)");
             }
