@@ -81,16 +81,6 @@ impl Version {
         KEYS.iter().any(|k| k.key == key && k.since <= self && k.until.is_none_or(|until| self <= until))
     }
 
-    /// The unikernel types this version knows.
-    pub fn guests(self) -> impl Iterator<Item = &'static Guest> {
-        GUESTS.iter().filter(move |g| g.since <= self)
-    }
-
-    /// The monitors this version drives.
-    pub fn monitors(self) -> impl Iterator<Item = &'static Monitor> {
-        MONITORS.iter().filter(move |m| m.since <= self)
-    }
-
     /// Whether this version runs `guest` on `monitor`.
     pub fn runs(self, guest: &str, monitor: &str) -> bool {
         PAIRS.iter().any(|&(g, m, since)| g == guest && m == monitor && since <= self)
@@ -577,7 +567,7 @@ mod tests {
 
     #[test]
     fn guests_and_pairs_by_version() {
-        let names = |v: Version| v.guests().map(|g| g.name).collect::<Vec<_>>();
+        let names = |v: Version| GUESTS.iter().filter(|g| g.since <= v).map(|g| g.name).collect::<Vec<_>>();
         assert_eq!(names(Version::V0_5), ["unikraft", "rumprun", "mirage"]);
         assert_eq!(names(Version::V0_7), ["unikraft", "rumprun", "mirage", "mewz", "linux"]);
         assert!(names(Version::V0_8).contains(&"hermit") && !names(Version::V0_8).contains(&"freebsd"));
