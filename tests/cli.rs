@@ -962,6 +962,20 @@ fn freebsd_on_firecracker_builds_for_main_and_reads_back() {
 }
 
 #[test]
+fn freebsd_takes_a_generated_block_root() {
+    let fx = Fx::new();
+    let mut v = base_args();
+    v["annotations"]["unikernelType"] = json!("freebsd");
+    v["annotations"]["hypervisor"] = json!("firecracker");
+    v["rootfs"] = json!({ "type": "block", "files": { "./kernel": "/boot/kernel" } });
+    let report = build_and_inspect(&fx, &v, "main");
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    assert_eq!(report["effective"][full("block")], "/.boot/rootfs");
+    assert_eq!(report["effective"][full("blkMntPoint")], "/");
+    assert_eq!(report["compatibility"][4]["rootfs_detail"], "/.boot/rootfs at /");
+}
+
+#[test]
 fn hyperlight_without_an_initrd_and_solo5_names_build_and_read_back() {
     let fx = Fx::new();
     let mut v = base_args();
@@ -1814,6 +1828,10 @@ invalid_cases! {
     runtime_only_vaccel => case(|v| ann(v, "vAccel", json!("vsock"))).names(&["vAccel"]).names(&["runtime-only"]).at(&["vAccel ="]);
     runtime_only_rpc_address => case(|v| ann(v, "com.urunc.unikernel.RPCAddress", json!("tcp://1.2.3.4:1"))).names(&["RPCAddress"]).names(&["runtime-only"]).at(&["RPCAddress\" ="]);
     solo5_device_name => case(|v| ann(v, "solo5BlkDev", json!("disk-0"))).names(&["solo5BlkDev"]).names(&["A-Za-z0-9"]).at(&["solo5BlkDev ="]);
+    hermit_with_a_generated_initrd => case(|v| { ann(v, "unikernelType", json!("hermit")); v["rootfs"] = json!({ "type": "initrd", "files": { "./kernel": "/app" } }); })
+        .names(&["Hermit's initrd is the application"]).at(&["type = \"initrd\""]);
+    freebsd_with_a_generated_initrd => case(|v| { v["urunc"] = json!("main"); ann(v, "unikernelType", json!("freebsd")); v["rootfs"] = json!({ "type": "initrd", "files": { "./kernel": "/app" } }); })
+        .names(&["freebsd on qemu cannot use an initrd"]).at(&["type = \"initrd\""]);
     quote_in_a_linux_argument => case(|v| v["cmd"] = json!(["/init", "it's"])).names(&["it's"]).names(&["897"]).at(&["cmd ="]);
     arguments_differing_between_targets => case(|v| { v["urunc"] = json!("0.5,0.8"); ann(v, "unikernelType", json!("rumprun")); ann(v, "hypervisor", json!("hvt")); v["cmd"] = json!(["other"]); })
         .names(&["differ"]).names(&["urunc 0.5 gives `console=ttyS0 quiet`"]).at(&["cmdline ="]);
