@@ -127,18 +127,19 @@ fn keys_for<'a>(
 
 /// The row of a version that found its keys.
 fn row(version: Version, target: bool, source: Option<&str>, verdict: &Verdict) -> VersionReport {
-    let accepted = verdict.accepted();
-    let args = &verdict.arguments;
-    VersionReport {
-        rootfs: accepted.then(|| verdict.rootfs.kind.to_string()),
-        rootfs_detail: Some(verdict.rootfs.detail.clone()).filter(|d| accepted && !d.is_empty()),
-        arguments_from: accepted.then(|| args.from.to_string()),
-        arguments: accepted.then(|| args.words.clone()),
-        cmdline: args.cmdline.clone().filter(|_| accepted),
-        reasons: verdict.rejected.clone(),
-        accepted,
-        ..unread(version, target, String::new()).with_config(source)
+    let mut row = unread(version, target, String::new());
+    row.config = source.map(str::to_string);
+    row.reasons = verdict.rejected.clone();
+    row.accepted = verdict.accepted();
+    if row.accepted {
+        let args = &verdict.arguments;
+        row.rootfs = Some(verdict.rootfs.kind.to_string());
+        row.rootfs_detail = Some(verdict.rootfs.detail.clone()).filter(|d| !d.is_empty());
+        row.arguments_from = Some(args.from.to_string());
+        row.arguments = Some(args.words.clone());
+        row.cmdline = args.cmdline.clone();
     }
+    row
 }
 
 /// The row of a version that finds no keys.
@@ -166,11 +167,6 @@ fn unread(version: Version, target: bool, why: String) -> VersionReport {
 }
 
 impl VersionReport {
-    fn with_config(mut self, source: Option<&str>) -> VersionReport {
-        self.config = source.map(str::to_string);
-        self
-    }
-
     /// One line for the text report.
     pub(super) fn line(&self) -> String {
         let name = format!("{}{}", self.version, if self.target { "*" } else { "" });
