@@ -1,11 +1,12 @@
 //! The commands, on top of the stages: [`build`] reads, checks, plans and
 //! writes an image; [`check`] does all of that short of writing;
 //! [`inspect`] reads an image of any tool and checks it against urunc's
-//! rules.
+//! rules; [`push`] publishes an image to a registry.
 
 pub mod build;
 pub mod check;
 pub mod inspect;
+pub mod push;
 
 use std::path::{Path, PathBuf};
 

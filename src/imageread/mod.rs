@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::model::fstree::Tree;
 
+mod blobs;
 mod documents;
 mod layers;
 mod load;
@@ -30,6 +31,7 @@ mod source;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use blobs::{DockerEntry, Expected, Measured, Store, open_store};
 use documents::*;
 use load::*;
 use source::*;
