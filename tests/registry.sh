@@ -169,7 +169,7 @@ token_port=$(free_port)
 start_registry token "auth: {token: {realm: \"https://127.0.0.1:$token_port/token\", service: bimanix-test, issuer: bimanix-test-issuer, rootcertbundle: $tmp/pki/tok.crt}}"
 treg=127.0.0.1:$PORT
 python3 "$root/tests/registry/token_server.py" "$token_port" "$tmp/pki/srv.crt" "$tmp/pki/srv.key" "$tmp/pki/tok.crt" \
-    "$tmp/pki/tok.key" bimanix-test-issuer alice s3cret "$tmp/token.requests" >"$tmp/token.log" 2>&1 &
+    "$tmp/pki/tok.key" bimanix-test-issuer alice s3cret bimanix-refresh-token "$tmp/token.requests" >"$tmp/token.log" 2>&1 &
 pids+=($!)
 if wait_port "$token_port"; then ok "the token service listens on 127.0.0.1:$token_port"; else notok "the token service starts" "$(cat "$tmp/token.log")"; fi
 start_registry plain "" plain
@@ -388,6 +388,13 @@ contains "the token service was asked for pull and push on the repository, with 
 same "the token registry took two blobs" 2 "$(uploads "$tmp/token.access" "$m")"
 same "skopeo reads it back through the token flow" "$manifest_bytes" \
     "$("${skopeo[@]}" inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$treg/test/hello:1.0" 2>&1)"
+printf '{"auths": {"%s": {"identitytoken": "bimanix-refresh-token"}}}' "$treg" >"$tmp/identity.json"
+out=$(env REGISTRY_AUTH_FILE="$tmp/identity.json" HOME="$tmp/emptyhome" "$bimanix" push "$tmp/hello.tar" "$treg/test/hello:id" \
+    --cert-dir "$tmp/certs" 2>&1)
+same "an identity token from an auth file is exchanged for a token (OAuth2 refresh grant)" "$treg/test/hello:id@$built_digest" \
+    "$(printf '%s\n' "$out" | tail -n 1)"
+contains "the token service got the refresh grant for the repository" "$(cat "$tmp/token.requests" 2>&1)" \
+    "POST scope=['repository:test/hello:pull,push'] service=['bimanix-test'] grant=['refresh_token'] refresh=good"
 m=$(mark "$tmp/token.access")
 fails "a wrong password is refused by the token service" 1 'refused user "alice"' \
     "$bimanix" push "$tmp/changed.tar" "$treg/test/other:1.0" --cert-dir "$tmp/certs" --creds alice:wrong
@@ -415,6 +422,27 @@ fails "a registry that keeps failing is given up on after a bounded number of at
     "$bimanix" push "$tmp/hello.tar" "127.0.0.1:$proxy_port/test/hello:1.0" --plain-http
 fails "plain HTTP is never a silent fallback: HTTPS to a plain registry fails" 1 "does not answer with TLS" \
     "$bimanix" push "$tmp/hello.tar" "$preg/test/hello:1.0"
+
+# --- A media type the registry refuses ------------------------------------------------------
+# The amd64 layout with its manifest's mediaType changed to one distribution
+# does not know.
+cp -r "$tmp/amd64" "$tmp/odd"
+python3 - "$tmp/odd" <<'EOF' >"$tmp/odd.log" 2>&1
+import hashlib, json, os, sys
+layout = sys.argv[1]
+index = json.load(open(layout + "/index.json"))
+entry = index["manifests"][0]
+manifest = json.load(open(layout + "/blobs/sha256/" + entry["digest"][7:]))
+manifest["mediaType"] = entry["mediaType"] = "application/vnd.bimanix.test.unknown+json"
+data = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
+entry["digest"], entry["size"] = "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
+open(layout + "/blobs/sha256/" + entry["digest"][7:], "wb").write(data)
+open(layout + "/index.json", "w").write(json.dumps(index))
+EOF
+fails "a manifest media type the registry refuses fails, naming the registry" 1 \
+    "$reg refused the manifest sha256:" "$bimanix" push "$tmp/odd" "$reg/test/odd:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret
+fails "and the message says which media type and what to do" 1 "(media type application/vnd.bimanix.test.unknown+json): MANIFEST_INVALID" \
+    "$bimanix" push "$tmp/odd" "$reg/test/odd:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret
 
 # --- An old-style docker-archive (no OCI manifest) ---------------------------------------
 check "skopeo writes an old-style docker-archive" "${skopeo[@]}" copy -q "oci-archive:$tmp/hello-oci.tar" "docker-archive:$tmp/old.tar:test/hello:old"

@@ -208,8 +208,9 @@ impl Client {
                 400 | 404 | 415 => {
                     let detail = error_text(response);
                     Err(Failure::Fatal(anyhow!(
-                        "{} refused the manifest {digest} (media type {media_type}): {detail}; a registry that does \
-                         not accept this media type needs another image format (for example OCI support turned on)",
+                        "{} refused the manifest {digest} (media type {media_type}): {detail}; if the registry does \
+                         not take this media type, push an image whose manifests are OCI or Docker schema 2 ones, or \
+                         allow the type in the registry's configuration",
                         c.shown
                     )))
                 }

@@ -320,3 +320,143 @@ pub fn layer_media_type(compression: Compression, manifest_type: &str) -> Result
         _ => oci::LAYER_TYPE,
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::imageread::open_store;
+    use crate::imageread::tests::{E, TestImage, blob_path, gzip, layer, sha, write_dir, write_tar};
+
+    fn hello() -> Vec<u8> {
+        layer(&[E::File("hello", b"hello\n", 0o755)])
+    }
+
+    fn file<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
+        &files.iter().find(|(n, _)| n == name).unwrap().1
+    }
+
+    #[test]
+    fn copies_an_oci_layout_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut image = TestImage::new(vec![hello()]);
+        image.annotations = [("com.urunc.unikernel.hypervisor".to_string(), "qemu".to_string())].into();
+        let files = image.hybrid();
+        write_tar(&dir.path().join("i.tar"), &files);
+        let plan = plan(&open_store(&dir.path().join("i.tar")).unwrap()).unwrap();
+        let index: Value = serde_json::from_slice(file(&files, "index.json")).unwrap();
+        let digest = index["manifests"][0]["digest"].as_str().unwrap();
+        assert!(!plan.synthesized);
+        assert_eq!(plan.documents.len(), 1);
+        let top = plan.top();
+        assert_eq!(top.digest, digest);
+        assert_eq!(top.bytes, file(&files, &blob_path(&top.bytes)));
+        assert_eq!(top.media_type, oci::MANIFEST_TYPE);
+        let blobs: Vec<(&str, &str, Option<&str>)> =
+            top.blobs.iter().map(|b| (b.what.as_str(), b.digest.as_str(), b.diff_id.as_deref())).collect();
+        let (config, layer) = (sha(&image.config_bytes()), sha(&hello()));
+        assert_eq!(blobs, [("config", config.as_str(), None), ("layer 1", layer.as_str(), Some(layer.as_str()))]);
+        assert_eq!(top.blobs[1].size, hello().len() as u64);
+    }
+
+    #[test]
+    fn writes_an_oci_manifest_for_an_old_docker_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut image = TestImage::new(vec![hello()]);
+        image.compress = gzip;
+        write_tar(&dir.path().join("d.tar"), &image.docker());
+        let plan = plan(&open_store(&dir.path().join("d.tar")).unwrap()).unwrap();
+        assert!(plan.synthesized);
+        let top = plan.top();
+        assert_eq!(top.digest, oci::sha256_digest(&top.bytes));
+        let manifest: Value = serde_json::from_slice(&top.bytes).unwrap();
+        let config = image.config_bytes();
+        assert_eq!(
+            manifest,
+            json!({"schemaVersion": 2, "mediaType": oci::MANIFEST_TYPE,
+                   "config": {"mediaType": oci::CONFIG_TYPE, "digest": sha(&config), "size": config.len()},
+                   "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                               "digest": sha(&gzip(&hello())), "size": gzip(&hello()).len()}]})
+        );
+        assert!(top.blobs.iter().all(|b| b.checked));
+    }
+
+    /// Two platforms under a nested index, as Docker 25+ saves them.
+    pub(crate) fn multi_platform(dir: &std::path::Path) -> Vec<u8> {
+        let mut files = Vec::new();
+        let mut entries = Vec::new();
+        for arch in ["amd64", "arm64"] {
+            let mut image = TestImage::new(vec![layer(&[E::File("k", arch.as_bytes(), 0o644)])]);
+            image.architecture = arch;
+            let oci = image.oci();
+            let index: Value = serde_json::from_slice(file(&oci, "index.json")).unwrap();
+            let mut entry = index["manifests"][0].clone();
+            entry["platform"] = json!({"os": "linux", "architecture": arch});
+            entry.as_object_mut().unwrap().remove("annotations");
+            entries.push(entry);
+            files.extend(oci.into_iter().filter(|(n, _)| n.starts_with("blobs/")));
+        }
+        let nested =
+            serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": oci::INDEX_TYPE, "manifests": entries}))
+                .unwrap();
+        files.push((blob_path(&nested), nested.clone()));
+        let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": oci::INDEX_TYPE, "digest": sha(&nested),
+            "size": nested.len(), "annotations": {"org.opencontainers.image.ref.name": "1.0"}}]});
+        files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
+        write_dir(dir, &files);
+        nested
+    }
+
+    #[test]
+    fn puts_each_manifest_before_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = multi_platform(dir.path());
+        let plan = plan(&open_store(dir.path()).unwrap()).unwrap();
+        let shown: Vec<(&str, usize)> = plan.documents.iter().map(|d| (d.what.as_str(), d.blobs.len())).collect();
+        assert_eq!(shown, [("manifest linux/amd64", 2), ("manifest linux/arm64", 2), ("index", 0)]);
+        assert_eq!(plan.top().bytes, nested);
+        assert_eq!(plan.top().media_type, oci::INDEX_TYPE);
+        assert_eq!(plan.documents[1].blobs[1].what, "layer 1 (linux/arm64)");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_push_faithfully() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = TestImage::new(vec![hello()]).oci();
+        let mut index: Value = serde_json::from_slice(file(&files, "index.json")).unwrap();
+        let entry = index["manifests"][0].clone();
+        index["manifests"] = json!([entry.clone(), entry]);
+        files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
+        write_dir(dir.path(), &files);
+        let err = format!("{:#}", plan(&open_store(dir.path()).unwrap()).unwrap_err());
+        assert!(err.contains("index.json lists 2 images (1.0 (sha256:"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = TestImage::new(vec![hello()]).oci();
+        let index = file(&files, "index.json").to_vec();
+        let digest = serde_json::from_slice::<Value>(&index).unwrap()["manifests"][0]["digest"].clone();
+        let name = format!("blobs/sha256/{}", &digest.as_str().unwrap()[7..]);
+        files.iter_mut().find(|(n, _)| *n == name).unwrap().1.push(b' ');
+        write_dir(dir.path(), &files);
+        let err = format!("{:#}", plan(&open_store(dir.path()).unwrap()).unwrap_err());
+        assert!(err.contains("corrupted or edited"), "{err}");
+    }
+
+    #[test]
+    fn names_layer_media_types() {
+        assert_eq!(
+            layer_media_type(Compression::Gzip, oci::MANIFEST_TYPE).unwrap(),
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        assert_eq!(
+            layer_media_type(Compression::Zstd, oci::MANIFEST_TYPE).unwrap(),
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
+        assert_eq!(
+            layer_media_type(Compression::Gzip, DOCKER_MANIFEST_TYPE).unwrap(),
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+        assert!(layer_media_type(Compression::Zstd, DOCKER_MANIFEST_TYPE).is_err());
+    }
+}

@@ -159,3 +159,82 @@ impl<W: Write> Write for Hashing<W> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Seek;
+
+    use super::*;
+    use crate::imageread::open_store;
+    use crate::imageread::tests::{E, TestImage, layer, sha, write_dir};
+    use crate::registry::plan::plan;
+    use crate::registry::plan::tests::multi_platform;
+
+    /// A stand-in for the build's gzip encoder: deterministic, so digests can be compared.
+    fn gzip(input: &mut dyn Read, output: &mut dyn Write) -> Result<()> {
+        let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::fast());
+        io::copy(input, &mut encoder)?;
+        encoder.finish()?;
+        Ok(())
+    }
+
+    fn contents(source: &Source) -> Vec<u8> {
+        let Source::File(file) = source else { panic!("not recompressed") };
+        let mut file = file.try_clone().unwrap();
+        file.rewind().unwrap();
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn encodes_layers_and_renames_them_up_to_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        multi_platform(dir.path());
+        let store = open_store(dir.path()).unwrap();
+        let before = plan(&store).unwrap();
+        let old: Vec<String> = before.documents.iter().map(|d| d.digest.clone()).collect();
+        let after = recompress(&store, before, Compression::Gzip, &gzip).unwrap();
+        let index: Value = serde_json::from_slice(&after.top().bytes).unwrap();
+        for (i, document) in after.documents[..2].iter().enumerate() {
+            assert_ne!(document.digest, old[i]);
+            assert_eq!(index["manifests"][i]["digest"], json!(document.digest));
+            assert_eq!(index["manifests"][i]["size"], json!(document.bytes.len()));
+            let manifest: Value = serde_json::from_slice(&document.bytes).unwrap();
+            let layer = &document.blobs[1];
+            let bytes = contents(&layer.source);
+            assert_eq!((layer.digest.clone(), layer.size), (sha(&bytes), bytes.len() as u64));
+            assert_eq!(manifest["layers"][0]["digest"], json!(layer.digest));
+            assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+            assert!(matches!(document.blobs[0].source, Source::Archive(_)), "the config is kept");
+            // Canonical JSON: what serde_json writes for the same value.
+            assert_eq!(document.bytes, serde_json::to_vec(&manifest).unwrap());
+        }
+        assert_eq!(after.top().digest, oci::sha256_digest(&after.top().bytes));
+    }
+
+    #[test]
+    fn checks_the_tar_against_its_diff_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut image = TestImage::new(vec![layer(&[E::File("a", b"a", 0o644)])]);
+        let config = image.config_bytes();
+        image.layers = vec![layer(&[E::File("b", b"b", 0o644)])];
+        let mut files = image.oci();
+        // Keep the first config: its diff_id no longer matches the layer.
+        let manifest = files.iter().find(|(n, _)| n == "index.json").unwrap().1.clone();
+        let digest = serde_json::from_slice::<Value>(&manifest).unwrap()["manifests"][0]["digest"].clone();
+        let name = format!("blobs/sha256/{}", &digest.as_str().unwrap()[7..]);
+        let mut m: Value = serde_json::from_slice(&files.iter().find(|(n, _)| *n == name).unwrap().1).unwrap();
+        m["config"]["digest"] = json!(sha(&config));
+        m["config"]["size"] = json!(config.len());
+        let m = serde_json::to_vec(&m).unwrap();
+        files.push((format!("blobs/sha256/{}", &sha(&config)[7..]), config));
+        files.push((format!("blobs/sha256/{}", &sha(&m)[7..]), m.clone()));
+        let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": oci::MANIFEST_TYPE, "digest": sha(&m), "size": m.len()}]});
+        files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
+        write_dir(dir.path(), &files);
+        let store = open_store(dir.path()).unwrap();
+        let err = format!("{:#}", recompress(&store, plan(&store).unwrap(), Compression::Gzip, &gzip).unwrap_err());
+        assert!(err.contains("layer 1") && err.contains("but the config's diff_id is"), "{err}");
+    }
+}

@@ -8,8 +8,10 @@ JWT is RS256, signed with `openssl dgst` (standard library only otherwise),
 with the signing certificate in its `x5c` header; the registry trusts it
 through its `rootcertbundle`. The user USER with PASSWORD gets every action
 asked for; anonymous requests get `pull` only; anything else gets 401.
+POST /token takes the OAuth2 refresh-token grant (docker's identity tokens):
+REFRESH_TOKEN gets every action asked for, as {"access_token": JWT}.
 
-Usage: token_server.py PORT CERT KEY SIGNING_CERT SIGNING_KEY ISSUER USER PASSWORD LOG
+Usage: token_server.py PORT CERT KEY SIGNING_CERT SIGNING_KEY ISSUER USER PASSWORD REFRESH_TOKEN LOG
 """
 import base64
 import json
@@ -20,7 +22,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-port, cert, key, sign_cert, sign_key, issuer, user, password, log = sys.argv[1:10]
+port, cert, key, sign_cert, sign_key, issuer, user, password, refresh, log = sys.argv[1:11]
 pem = open(sign_cert).read()
 der = base64.b64decode("".join(l for l in pem.splitlines() if not l.startswith("-----")))
 
@@ -50,17 +52,34 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b'{"details":"incorrect username or password"}')
             return
+        self.answer(query, "token", user if auth else "", full=bool(auth))
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+        good = form.get("grant_type") == ["refresh_token"] and form.get("refresh_token") == [refresh]
+        with open(log, "a") as f:
+            f.write(f"POST scope={form.get('scope')} service={form.get('service')} "
+                    f"grant={form.get('grant_type')} refresh={'good' if good else 'bad'}\n")
+        if not good:
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.answer(form, "access_token", user, full=True)
+
+    def answer(self, query, field, subject, full):
         access = []
         for scope in query.get("scope", []):
             kind, name, actions = scope.split(":")
-            granted = actions.split(",") if auth else [a for a in actions.split(",") if a == "pull"]
+            granted = actions.split(",") if full else [a for a in actions.split(",") if a == "pull"]
             access.append({"type": kind, "name": name, "actions": granted})
         now = int(time.time())
         header = {"alg": "RS256", "typ": "JWT", "x5c": [base64.b64encode(der).decode()]}
-        claims = {"iss": issuer, "sub": user if auth else "", "aud": query.get("service", [""])[0],
+        claims = {"iss": issuer, "sub": subject, "aud": query.get("service", [""])[0],
                   "exp": now + 300, "nbf": now - 10, "iat": now, "jti": str(time.time_ns()), "access": access}
         signed = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
-        body = json.dumps({"token": signed + "." + sign(signed), "expires_in": 300}).encode()
+        body = json.dumps({field: signed + "." + sign(signed), "expires_in": 300}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
