@@ -350,6 +350,11 @@ contains "skopeo inspect --raw: the index lists both platforms" "$index" \
 same "skopeo reads the arm64 image of the index" "linux/arm64" \
     "$("${skopeo[@]}" inspect --override-arch arm64 --cert-dir "$tmp/certs" --creds alice:s3cret --format '{{.Os}}/{{.Architecture}}' "docker://$reg/test/hello:multi" 2>&1)"
 
+out=$("$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --tls-verify=false --creds alice:s3cret 2>&1)
+same "--tls-verify=false pushes without the CA" "$reg/test/hello:1.0@$built_digest" "$(printf '%s\n' "$out" | tail -n 1)"
+fails "--plain-http with --cert-dir is a usage error" 2 "cannot be used with" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --plain-http --cert-dir "$tmp/certs"
+
 # --- Credentials from where docker and podman keep them --------------------------
 printf '{"auths": {"%s": {"auth": "%s"}}}' "$reg" "$(printf alice:s3cret | base64)" >"$tmp/auth.json"
 out=$(env REGISTRY_AUTH_FILE="$tmp/auth.json" HOME="$tmp/emptyhome" "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" \

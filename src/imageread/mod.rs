@@ -1,5 +1,6 @@
 //! Reads container images written by any tool, for `inspect` and for
-//! building a rootfs from an existing image.
+//! building a rootfs from an existing image; [`Store`] gives `push` the
+//! blobs as stored.
 //!
 //! Four layouts are understood: a docker-archive (`manifest.json`, a config
 //! and layer tars, as `docker save` before Docker 25 writes it), the hybrid

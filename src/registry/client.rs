@@ -101,17 +101,6 @@ impl Client {
             let (config, trust) = tls::config(&connect.tls, reference.api_host())?;
             (agent(Some(config)), "https", trust)
         };
-        Client::with_agent(reference, agent, scheme, trust, identity, notice)
-    }
-
-    fn with_agent(
-        reference: &Reference,
-        agent: Agent,
-        scheme: &str,
-        trust: String,
-        identity: Identity,
-        notice: Box<dyn FnMut(&str)>,
-    ) -> Result<Client> {
         let mut client = Client {
             agent,
             base: format!("{scheme}://{}", reference.api_host()),
@@ -122,9 +111,15 @@ impl Client {
             authorization: None,
             notice,
         };
-        let url = format!("{}/v2/", client.base);
-        let what = format!("contacting {}", client.shown);
-        client.retrying(&what, |c| {
+        client.ping()?;
+        Ok(client)
+    }
+
+    /// `GET /v2/`, renewing credentials as the registry's challenge asks.
+    fn ping(&mut self) -> Result<()> {
+        let url = format!("{}/v2/", self.base);
+        let what = format!("contacting {}", self.shown);
+        self.retrying(&what, |c| {
             let response = c.send("GET", &url, None, Payload::Empty)?;
             match response.status().as_u16() {
                 200 => Ok(()),
@@ -135,13 +130,7 @@ impl Client {
                 ))),
                 _ => Err(c.failure(&what, response)),
             }
-        })?;
-        Ok(client)
-    }
-
-    /// The registry as the user named it.
-    pub fn registry(&self) -> &str {
-        &self.shown
+        })
     }
 
     /// Whether the repository holds the blob `digest`.
@@ -293,32 +282,32 @@ impl Client {
         if let Some(advice) = tls::explain(&error, &host, &self.trust) {
             return Failure::Fatal(anyhow!(advice));
         }
-        let io_kind = match &error {
-            ureq::Error::Io(io) => Some(io.kind()),
-            _ => None,
-        };
-        match (&error, io_kind) {
-            (_, Some(io::ErrorKind::ConnectionRefused)) => Failure::Fatal(anyhow!(
+        use io::ErrorKind as K;
+        let kind = if let ureq::Error::Io(io) = &error { Some(io.kind()) } else { None };
+        if kind == Some(K::ConnectionRefused) {
+            return Failure::Fatal(anyhow!(
                 "cannot connect to {host}: connection refused; is the registry running and listening there?"
-            )),
-            (ureq::Error::HostNotFound, _) => {
-                Failure::Fatal(anyhow!("cannot resolve the registry host {host}; check the reference's registry name"))
-            }
-            (
-                _,
+            ));
+        }
+        if matches!(error, ureq::Error::HostNotFound) {
+            return Failure::Fatal(anyhow!("cannot resolve the registry host {host}; check the reference's registry"));
+        }
+        let transient = matches!(error, ureq::Error::Timeout(_) | ureq::Error::Protocol(_))
+            || matches!(
+                kind,
                 Some(
-                    io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::BrokenPipe
-                    | io::ErrorKind::UnexpectedEof
-                    | io::ErrorKind::TimedOut
-                    | io::ErrorKind::Interrupted,
-                ),
-            )
-            | (ureq::Error::Timeout(_) | ureq::Error::Protocol(_), _) => {
-                Failure::Transient(anyhow!("connection to {host} failed: {error}"), None)
-            }
-            _ => Failure::Fatal(anyhow!("cannot talk to {host}: {error}")),
+                    K::ConnectionReset
+                        | K::ConnectionAborted
+                        | K::BrokenPipe
+                        | K::UnexpectedEof
+                        | K::TimedOut
+                        | K::Interrupted
+                )
+            );
+        if transient {
+            Failure::Transient(anyhow!("connection to {host} failed: {error}"), None)
+        } else {
+            Failure::Fatal(anyhow!("cannot talk to {host}: {error}"))
         }
     }
 
@@ -363,8 +352,9 @@ impl Client {
         }
     }
 
-    /// Asks the token service at `realm` for a token.
-    fn token(&self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<String> {
+    /// Asks the token service at `realm` for a token, retrying transient
+    /// failures as any request.
+    fn token(&mut self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<String> {
         let credentials = self.identity.credentials.as_ref();
         if credentials.is_some() && realm.starts_with("http://") && self.base.starts_with("https://") {
             anyhow::bail!(
@@ -374,44 +364,38 @@ impl Client {
             );
         }
         let request = auth::token_request(realm, service, scopes, credentials);
-        let result = match &request {
-            TokenRequest::Get { url, authorization } => {
-                let mut get = self.agent.get(url);
-                if let Some(authorization) = authorization {
-                    get = get.header("Authorization", authorization);
+        let what = format!("asking the token service {realm} for a token");
+        self.retrying(&what, |c| {
+            let result = match &request {
+                TokenRequest::Get { url, authorization } => {
+                    let mut get = c.agent.get(url);
+                    if let Some(authorization) = authorization {
+                        get = get.header("Authorization", authorization);
+                    }
+                    get.call()
                 }
-                get.call()
-            }
-            TokenRequest::Post { url, form } => {
-                self.agent.post(url).header("Content-Type", "application/x-www-form-urlencoded").send(form.as_bytes())
-            }
-        };
-        let mut response = match result {
-            Ok(response) => response,
-            Err(e) => {
-                return Err(match self.transport_failure(e) {
-                    Failure::Fatal(e) | Failure::Transient(e, _) => e,
-                    Failure::Unauthorized(_) => anyhow!("unexpected 401"),
+                TokenRequest::Post { url, form } => {
+                    c.agent.post(url).header("Content-Type", "application/x-www-form-urlencoded").send(form.as_bytes())
                 }
-                .context(format!("asking the token service {realm} for a token")));
+            };
+            let mut response = result.map_err(|e| c.transport_failure(e))?;
+            match response.status().as_u16() {
+                200..=299 => {}
+                401 | 403 => {
+                    let detail = error_text(response);
+                    return Err(Failure::Fatal(anyhow!(
+                        "the token service {realm} of {} refused {}: {detail}; {}",
+                        c.shown,
+                        c.who(),
+                        c.advice()
+                    )));
+                }
+                _ => return Err(c.failure(&what, response)),
             }
-        };
-        let status = response.status();
-        if !status.is_success() {
-            let detail = error_text(response);
-            return Err(match status.as_u16() {
-                401 | 403 => anyhow!(
-                    "the token service {realm} of {} refused {}: {status}: {detail}; {}",
-                    self.shown,
-                    self.who(),
-                    self.advice()
-                ),
-                _ => anyhow!("the token service {realm} of {} answered {status}: {detail}", self.shown),
-            });
-        }
-        let body = response.body_mut().with_config().limit(MAX_ANSWER).read_to_string();
-        auth::read_token(&body.with_context(|| format!("cannot read the answer of the token service {realm}"))?)
-            .with_context(|| format!("the token service {realm} of {}", self.shown))
+            let body = response.body_mut().with_config().limit(MAX_ANSWER).read_to_string();
+            let body = body.map_err(|e| anyhow!("{what}: cannot read the answer: {e}"))?;
+            Ok(auth::read_token(&body).with_context(|| format!("the token service {realm} of {}", c.shown))?)
+        })
     }
 
     /// The final error for a 401 that renewing did not cure.

@@ -18,8 +18,6 @@ use crate::model::oci::{self, Descriptor};
 const MAX_DEPTH: usize = 4;
 /// Docker's media type of an image manifest (schema 2).
 pub const DOCKER_MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker's media type of a manifest list.
-pub const DOCKER_LIST_TYPE: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Everything a push sends.
 #[derive(Debug)]
