@@ -1,4 +1,4 @@
-//! The `bimanix` command line: `build`, `check` and `inspect`.
+//! The `bimanix` command line: `build`, `check`, `inspect` and `convert`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use bimanix::commands;
 use bimanix::image::archive::Format;
+use bimanix::input::detect::Kind;
+use bimanix::input::foreign;
 use bimanix::rules::urunc::Options;
 
 /// Package unikernels and Linux guests as reproducible container images for urunc.
@@ -20,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build an image archive from an args file.
+    /// Build an image archive from an args file, a Containerfile or a bunnyfile.
     Build {
         #[command(flatten)]
         input: Input,
@@ -34,10 +36,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
         format: FormatArg,
     },
-    /// Check an args file as `build` does, writing nothing.
+    /// Check an input file as `build` does, writing nothing.
     Check {
         #[command(flatten)]
         input: Input,
+    },
+    /// Print the args.nix that a Containerfile, bunnyfile or JSON args file
+    /// stands for; building it gives the same image, byte for byte.
+    Convert {
+        #[command(flatten)]
+        source: Source,
+        /// Write to OUT instead of standard output; paths in it are then
+        /// relative to OUT's directory.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Show an image archive or OCI layout (from any tool) and check it
     /// against urunc's rules. Exits 1 when the image is broken or urunc
@@ -57,17 +72,61 @@ enum Command {
 
 #[derive(clap::Args)]
 struct Input {
-    /// The args file: args.nix, or a .json file with the same fields.
-    #[arg(value_name = "ARGS", default_value = "args.nix", conflicts_with = "args_from_env")]
+    #[command(flatten)]
+    source: Source,
+    /// Accept unikernel type / hypervisor pairs that this urunc table does
+    /// not list (for newer urunc).
+    #[arg(long)]
+    no_pair_check: bool,
+}
+
+#[derive(clap::Args)]
+struct Source {
+    /// The input file: args.nix, a .json file with the same fields, a
+    /// Containerfile/Dockerfile or a bunnyfile (told by name, else by content).
+    #[arg(value_name = "FILE", default_value = "args.nix", conflicts_with = "args_from_env")]
     args: PathBuf,
     /// Read the path of a JSON args file from environment variable VAR.
     /// This is how the Nix builder calls bimanix (passAsFile).
     #[arg(long, value_name = "VAR")]
     args_from_env: Option<String>,
-    /// Accept unikernel type / hypervisor pairs that this urunc table does
-    /// not list (for newer urunc).
-    #[arg(long)]
-    no_pair_check: bool,
+    /// The kind of FILE, when its name and content do not tell.
+    #[arg(long, value_enum, value_name = "KIND")]
+    input_format: Option<KindArg>,
+    /// Image name and tag (default tag: latest). A Containerfile or
+    /// bunnyfile carries none: without --tag the image is named after the
+    /// build context directory. For an args file it overrides name and tag.
+    #[arg(short, long, value_name = "NAME[:TAG]", value_parser = tag)]
+    tag: Option<(String, String)>,
+    /// The image archive (docker-archive, OCI archive or layout) for an
+    /// image reference that a FROM, COPY --from or bunnyfile `from:` names;
+    /// bimanix never pulls. Repeatable.
+    #[arg(long, value_name = "REFERENCE=ARCHIVE", value_parser = base)]
+    base: Vec<(String, PathBuf)>,
+    /// A Containerfile ARG value (NAME alone takes it from the environment).
+    /// Repeatable.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = build_arg)]
+    build_arg: Vec<(String, String)>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Nix,
+    Json,
+    Containerfile,
+    Bunnyfile,
+}
+
+fn tag(text: &str) -> Result<(String, String), String> {
+    foreign::parse_tag(text).map_err(|e| format!("{e:#}"))
+}
+
+fn base(text: &str) -> Result<(String, PathBuf), String> {
+    foreign::parse_base(text).map_err(|e| format!("{e:#}"))
+}
+
+fn build_arg(text: &str) -> Result<(String, String), String> {
+    foreign::parse_build_arg(text).map_err(|e| format!("{e:#}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -104,6 +163,11 @@ fn run(command: Command) -> Result<bool> {
             commands::check::run(&input.into())?;
             Ok(true)
         }
+        Command::Convert { source, output, force } => {
+            let input = Input { source, no_pair_check: false };
+            commands::convert::run(&input.into(), output.as_deref(), force)?;
+            Ok(true)
+        }
         Command::Inspect { image, json, no_pair_check } => {
             let report = commands::inspect::inspect(&image, &Options { pair_check: !no_pair_check })
                 .with_context(|| format!("inspecting {}", image.display()))?;
@@ -117,6 +181,19 @@ fn run(command: Command) -> Result<bool> {
 
 impl From<Input> for commands::Input {
     fn from(input: Input) -> commands::Input {
-        commands::Input { args: input.args, args_from_env: input.args_from_env, pair_check: !input.no_pair_check }
+        let s = input.source;
+        let kind = s.input_format.map(|k| match k {
+            KindArg::Nix => Kind::Nix,
+            KindArg::Json => Kind::Json,
+            KindArg::Containerfile => Kind::Containerfile,
+            KindArg::Bunnyfile => Kind::Bunnyfile,
+        });
+        commands::Input {
+            args: s.args,
+            args_from_env: s.args_from_env,
+            pair_check: !input.no_pair_check,
+            kind,
+            options: foreign::Options { tag: s.tag, bases: s.base, build_args: s.build_arg },
+        }
     }
 }

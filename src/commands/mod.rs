@@ -1,10 +1,12 @@
 //! The commands, on top of the stages: [`build`] reads, checks, plans and
 //! writes an image; [`check`] does all of that short of writing;
 //! [`inspect`] reads an image of any tool and checks it against urunc's
-//! rules.
+//! rules; [`convert`] writes the args.nix a Containerfile or bunnyfile
+//! stands for.
 
 pub mod build;
 pub mod check;
+pub mod convert;
 pub mod inspect;
 
 use std::path::{Path, PathBuf};
@@ -13,35 +15,67 @@ use anyhow::{Context, Result};
 
 use crate::image::plan::Checked;
 use crate::input::args::{self, Syntax};
+use crate::input::detect::{self, Kind};
+use crate::input::foreign::{self, Read};
+use crate::model::spec::Spec;
 use crate::rules::validate;
 
 /// Where `build` and `check` read their input from, and how strictly.
 #[derive(Clone, Debug)]
 pub struct Input {
-    /// The args file: args.nix, or a `.json` file with the same fields.
+    /// The input file: args.nix, a `.json` file with the same fields, a
+    /// Containerfile or a bunnyfile.
     pub args: PathBuf,
     /// An environment variable holding the path of a JSON args file (the
     /// Nix builder's way in); overrides `args`.
     pub args_from_env: Option<String>,
     /// Refuse unikernel type / hypervisor pairs urunc does not run.
     pub pair_check: bool,
+    /// The kind of `args` (`--input-format`); told from its name or
+    /// content when `None`.
+    pub kind: Option<Kind>,
+    /// `--tag`, `--base`, `--build-arg`.
+    pub options: foreign::Options,
 }
 
-/// Reads and validates the input, printing the warnings.
-pub fn load(input: &Input) -> Result<Checked> {
-    let spec = match &input.args_from_env {
+/// A checked input, with the scratch directory of files copied out of
+/// images, which must live until the image is written.
+pub struct Loaded {
+    /// The checked spec.
+    pub checked: Checked,
+    /// Files copied out of images (removed when dropped).
+    _extracted: Option<tempfile::TempDir>,
+}
+
+/// Reads the input into the input model, printing the reader's warnings.
+pub fn read(input: &Input) -> Result<Spec> {
+    let read = match &input.args_from_env {
         Some(var) => {
             let p = std::env::var_os(var)
                 .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
-            args::read_as(Path::new(&p), Syntax::Json, "mkUruncImage arguments".to_string())?
+            let spec = args::read_as(Path::new(&p), Syntax::Json, "mkUruncImage arguments".to_string())?;
+            Read { spec, warnings: Vec::new() }
         }
-        None => args::read(&input.args, Syntax::of(&input.args))?,
+        None => {
+            let kind = input.kind.unwrap_or_else(|| Kind::of(&input.args));
+            detect::read(&input.args, kind, &input.options)?
+        }
     };
+    for w in &read.warnings {
+        eprintln!("bimanix: warning: {w}");
+    }
+    Ok(read.spec)
+}
+
+/// Reads and validates the input, printing the warnings.
+pub fn load(input: &Input) -> Result<Loaded> {
+    let mut spec = read(input)?;
+    let extracted = crate::input::image_files::extract(&mut spec)?;
     let opts =
         validate::Options { pair_check: input.pair_check, source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok() };
     let checked = validate::validate(spec, &opts)?;
     for w in &checked.warnings {
         eprintln!("bimanix: warning: {w}");
     }
-    Ok(checked)
+    Ok(Loaded { checked, _extracted: extracted })
 }

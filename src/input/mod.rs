@@ -4,4 +4,10 @@
 //! hands the rules stage a `model::spec::Spec`.
 
 pub mod args;
+pub mod bunnyfile;
+pub mod containerfile;
+pub mod detect;
+pub mod foreign;
+pub mod image_files;
 pub mod nixeval;
+pub mod nixwrite;
