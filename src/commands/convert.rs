@@ -32,9 +32,11 @@ pub fn run(input: &Input, output: Option<&Path>, force: bool) -> Result<()> {
         return Ok(());
     };
     let target = std::path::absolute(out)?;
-    if target == source
-        || std::fs::canonicalize(&target).ok() == std::fs::canonicalize(&source).ok().filter(|_| target.exists())
-    {
+    let same = match (std::fs::canonicalize(&target), std::fs::canonicalize(&source)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => target == source,
+    };
+    if same {
         bail!("{}: the output would replace the input; write it elsewhere", out.display());
     }
     if target.exists() && !force {

@@ -68,7 +68,11 @@ impl Reader {
             Some((name, pos)) => match self.source(name, *pos, &kw) {
                 Some(Source::Archive(path)) => From::Image(path),
                 Some(Source::Scratch) => {
-                    return self.err(*pos, &kw, format_args!("--from={name} is FROM scratch: it holds nothing to copy"));
+                    return self.err(
+                        *pos,
+                        &kw,
+                        format_args!("--from={name} is FROM scratch: it holds nothing to copy"),
+                    );
                 }
                 None => return,
             },
