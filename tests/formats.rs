@@ -211,7 +211,8 @@ fn read_image(bytes: &[u8]) -> Img {
         blobs.insert(name, data);
     }
     let manifest: Value = serde_json::from_slice(&blobs["manifest.json"]).expect("manifest.json");
-    let config: Value = serde_json::from_slice(&blobs[manifest[0]["Config"].as_str().expect("Config")]).expect("config");
+    let config: Value =
+        serde_json::from_slice(&blobs[manifest[0]["Config"].as_str().expect("Config")]).expect("config");
     let mut files = BTreeMap::new();
     let mut links = BTreeMap::new();
     let layers = manifest[0]["Layers"].as_array().expect("Layers");
@@ -465,7 +466,11 @@ fn seed_001_bunnyfile_redis_raw_rootfs_on_qemu() {
     let redis = base(&fx, "redis:alpine", "redis.tar", &redis_alpine());
     let kernel_base = base(&fx, KERNEL_QEMU, "kernel.tar", &linux_kernel_image(KERNEL_QEMU));
     fx.write("ctx/bunnyfile", SEED_001_REDIS_RAW.as_bytes());
-    let img = build_checked(&fx.path("ctx"), "bunnyfile", &["-t", "redis-linux:qemu", "--base", &redis, "--base", &kernel_base]);
+    let img = build_checked(
+        &fx.path("ctx"),
+        "bunnyfile",
+        &["-t", "redis-linux:qemu", "--base", &redis, "--base", &kernel_base],
+    );
     assert_eq!(
         img.urunc(),
         urunc(&[
@@ -646,7 +651,8 @@ fn seed_002_bima_readme_refuses_rumprun_on_qemu_unless_the_pair_check_is_off() {
     redis_rumprun(&fx);
     fx.write("ctx/Containerfile", SEED_002_BIMA.as_bytes());
     let ctx = fx.path("ctx");
-    bx(&ctx, ["check", "Containerfile", "-t", "redis"]).fails_with(&["Containerfile:8:7: LABEL com.urunc.unikernel.hypervisor:", "rumprun"]);
+    bx(&ctx, ["check", "Containerfile", "-t", "redis"])
+        .fails_with(&["Containerfile:8:7: LABEL com.urunc.unikernel.hypervisor:", "rumprun"]);
     let img = build_checked(&ctx, "Containerfile", &["-t", "redis", "--no-pair-check"]);
     assert_eq!(img.urunc()["hypervisor"], "qemu");
     assert_eq!(img.urunc()["cmdline"], "redis-server /data/conf/redis.conf");
@@ -662,7 +668,13 @@ fn seed_004_bima_version_label_is_unikernel_version() {
     assert_eq!(img.urunc()["unikernelVersion"], "0.2.0");
     assert!(!img.urunc().contains_key("version"));
     let run = bx(&ctx, ["check", "Containerfile", "-t", "redis", "--no-pair-check"]).ok();
-    assert!(run.stderr.contains("Containerfile:11:7: LABEL: com.urunc.unikernel.version is read as com.urunc.unikernel.unikernelVersion"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "Containerfile:11:7: LABEL: com.urunc.unikernel.version is read as com.urunc.unikernel.unikernelVersion"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -759,8 +771,10 @@ fn add_copies_local_files_and_refuses_urls_and_archives() {
     assert_eq!(img.file("plain.txt"), b"plain");
     fx.write("ctx/bundle.tar", &base_archive("x:1", &[], json!({})));
     let ctx = containerfile(&fx, "ADD https://example.com/x /x\nADD bundle.tar /b/\n");
-    bx(&ctx, ["check", "Containerfile", "-t", "add"])
-        .fails_with(&["Containerfile:4:5: ADD: https://example.com/x: bimanix downloads nothing", "Containerfile:5:5: ADD: bundle.tar is an archive"]);
+    bx(&ctx, ["check", "Containerfile", "-t", "add"]).fails_with(&[
+        "Containerfile:4:5: ADD: https://example.com/x: bimanix downloads nothing",
+        "Containerfile:5:5: ADD: bundle.tar is an archive",
+    ]);
 }
 
 #[test]
@@ -772,7 +786,8 @@ fn cmd_and_entrypoint_in_json_and_shell_form() {
     assert_eq!(img.config["config"]["Cmd"], json!(["nginx", "-g", "daemon off;", "two words"]), "no /bin/sh -c");
     assert_eq!(img.urunc()["cmdline"], "/init --quiet nginx -g daemon off; two words");
     let ctx = containerfile(&fx, "CMD redis-server | tee log\n");
-    bx(&ctx, ["check", "Containerfile", "-t", "x"]).fails_with(&["Containerfile:4:18: CMD: `|` needs a shell", "JSON form"]);
+    bx(&ctx, ["check", "Containerfile", "-t", "x"])
+        .fails_with(&["Containerfile:4:18: CMD: `|` needs a shell", "JSON form"]);
 }
 
 #[test]
@@ -800,11 +815,19 @@ fn a_base_image_keeps_its_urunc_labels_unless_label_changes_them() {
     }});
     fx.write("ctx/base.tar", &base_archive("b:1", &[E::File("kernel", &kernel(), 0o644)], labels));
     fx.write("ctx/extra", b"extra");
-    fx.write("ctx/Containerfile", b"FROM ./base.tar\nCOPY extra /extra\nLABEL com.urunc.unikernel.hypervisor=firecracker\n");
+    fx.write(
+        "ctx/Containerfile",
+        b"FROM ./base.tar\nCOPY extra /extra\nLABEL com.urunc.unikernel.hypervisor=firecracker\n",
+    );
     let img = build_checked(&fx.path("ctx"), "Containerfile", &["-t", "derived"]);
     assert_eq!(
         img.urunc(),
-        urunc(&[("unikernelType", "linux"), ("hypervisor", "firecracker"), ("binary", "/kernel"), ("cmdline", "console=ttyS0")])
+        urunc(&[
+            ("unikernelType", "linux"),
+            ("hypervisor", "firecracker"),
+            ("binary", "/kernel"),
+            ("cmdline", "console=ttyS0")
+        ])
     );
 }
 
@@ -882,8 +905,10 @@ fn urunc_labels_are_checked_like_args_nix_annotations() {
         "ctx/Containerfile",
         b"FROM scratch\nCOPY kernel /k\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemuu\nLABEL com.urunc.unikernel.binary=/k\n",
     );
-    bx(&fx.path("ctx"), ["check", "Containerfile", "-t", "x"])
-        .fails_with(&["Containerfile:3:47: LABEL com.urunc.unikernel.hypervisor: unknown `qemuu`", "did you mean `qemu`?"]);
+    bx(&fx.path("ctx"), ["check", "Containerfile", "-t", "x"]).fails_with(&[
+        "Containerfile:3:47: LABEL com.urunc.unikernel.hypervisor: unknown `qemuu`",
+        "did you mean `qemu`?",
+    ]);
 }
 
 #[test]
@@ -912,4 +937,312 @@ fn the_escape_directive_and_bima_arch_instruction() {
     );
     let img = build_checked(&fx.path("ctx"), "Containerfile", &["-t", "arm"]);
     assert_eq!(img.config["architecture"], "arm64");
+}
+
+// ---------------------------------------------------------------------------
+// bunnyfile fields
+
+/// The names and contents in a newc cpio.
+fn cpio_files(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut at = 0;
+    let field =
+        |b: &[u8], i: usize| usize::from_str_radix(std::str::from_utf8(&b[i..i + 8]).expect("hex"), 16).expect("hex");
+    while at + 110 <= bytes.len() && &bytes[at..at + 6] == b"070701" {
+        let (size, namesize) = (field(&bytes[at..], 54), field(&bytes[at..], 94));
+        let name = String::from_utf8_lossy(&bytes[at + 110..at + 110 + namesize - 1]).into_owned();
+        let data_at = (at + 110 + namesize).div_ceil(4) * 4;
+        if name == "TRAILER!!!" {
+            break;
+        }
+        out.insert(name, bytes[data_at..data_at + size].to_vec());
+        at = (data_at + size).div_ceil(4) * 4;
+    }
+    out
+}
+
+fn bunnyfile(fx: &Fx, text: &str) -> PathBuf {
+    fx.write("ctx/bunnyfile", text.as_bytes());
+    fx.path("ctx")
+}
+
+#[test]
+fn bunnyfile_scratch_include_initrd_is_generated_reproducibly() {
+    let fx = Fx::new();
+    fx.write("ctx/vmlinuz", &kernel());
+    fx.exec("ctx/init", b"#!/bin/sh\n");
+    fx.write("ctx/conf/app.conf", b"conf");
+    let urunit = base(&fx, "urunit:latest", "urunit.tar", &urunit_image());
+    let ctx = bunnyfile(
+        &fx,
+        "version: 0.1\nplatforms:\n  framework: linux\n  monitor: qemu\n  version: 6.14\nrootfs:\n  type: initrd\n  include:\n    - init:/init\n    - conf\n    - \"conf/app.conf:etc/app.conf\"\n    - from: urunit:latest\n      source: /urunit\n      destination: /sbin/urunit\nkernel:\n  from: local\n  path: vmlinuz\nentrypoint: [\"/init\"]\ncmd:\n  - --verbose\nenvs: [\"HOME=/root\", \"A=b=c\"]\n",
+    );
+    let img = build_checked(&ctx, "bunnyfile", &["-t", "gen", "--base", &urunit]);
+    assert_eq!(
+        img.urunc(),
+        urunc(&[
+            ("unikernelType", "linux"),
+            ("hypervisor", "qemu"),
+            ("unikernelVersion", "6.14"),
+            ("binary", "/.boot/kernel"),
+            ("initrd", "/.boot/rootfs"),
+            ("cmdline", "/init --verbose"),
+        ])
+    );
+    let initrd = cpio_files(img.file(".boot/rootfs"));
+    assert_eq!(initrd["init"], b"#!/bin/sh\n");
+    assert_eq!(initrd["conf/app.conf"], b"conf", "an include without a destination keeps its path");
+    assert_eq!(initrd["etc/app.conf"], b"conf");
+    assert_eq!(initrd["sbin/urunit"], elf("urunit"), "the map form copies out of an image");
+    assert_eq!(img.config["config"]["Entrypoint"], json!(["/init"]));
+    assert_eq!(img.config["config"]["Cmd"], json!(["--verbose"]));
+    assert_eq!(img.config["config"]["Env"], json!(["HOME=/root", "A=b=c"]));
+    let again = bx(&ctx, ["build", "bunnyfile", "-t", "gen", "--base", &urunit, "-o", "-"]).ok();
+    assert!(again.stdout == fs::read(ctx.join("out.tar")).expect("out"), "not reproducible");
+}
+
+#[test]
+fn bunnyfile_block_rootfs_from_an_image_is_an_ext2_image_mounted_at_data_for_rumprun() {
+    let fx = Fx::new();
+    fx.exec("ctx/app.hvt", &elf("rumprun app"));
+    let data = base(
+        &fx,
+        "data:1",
+        "data.tar",
+        &base_archive("data:1", &[E::File("conf/redis.conf", b"port 1\n", 0o644)], json!({})),
+    );
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: rumprun\n  monitor: hvt\nrootfs:\n  from: data:1\n  type: block\nkernel:\n  from: local\n  path: app.hvt\ncmd: [\"redis-server\", \"/data/conf/redis.conf\"]\n",
+    );
+    let img = build_checked(&ctx, "bunnyfile", &["-t", "rump", "--base", &data]);
+    let u = img.urunc();
+    assert_eq!((u["block"].as_str(), u["blkMntPoint"].as_str()), ("/.boot/rootfs", "/data"));
+    let ext2 = img.file(".boot/rootfs");
+    assert_eq!(&ext2[1080..1082], &[0x53, 0xef], "an ext2 superblock");
+    assert_eq!(img.layers, 1, "the data image is in the block image, not a layer");
+}
+
+#[test]
+fn bunnyfile_local_block_and_image_path_rootfs() {
+    let fx = Fx::new();
+    fx.write("ctx/vmlinux", &kernel());
+    fx.write("ctx/rootfs.ext4", b"stand-in ext4");
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: firecracker\nrootfs:\n  from: local\n  path: rootfs.ext4\n  type: block\nkernel:\n  from: local\n  path: vmlinux\n",
+    );
+    let img = build_checked(&ctx, "bunnyfile", &["-t", "blk"]);
+    assert_eq!(img.file(".boot/rootfs"), b"stand-in ext4");
+    assert_eq!(img.urunc()["block"], "/.boot/rootfs");
+    assert_eq!(img.urunc()["blkMntPoint"], "/");
+    // A rootfs file inside an image stays there; that image is the base.
+    let disk = base(
+        &fx,
+        "disks:1",
+        "disks.tar",
+        &base_archive(
+            "disks:1",
+            &[E::File("disk/initrd", &cpio_trailer(), 0o644), E::File("kernel", &kernel(), 0o644)],
+            json!({}),
+        ),
+    );
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nrootfs:\n  from: disks:1\n  path: /disk/initrd\n  type: initrd\nkernel:\n  from: disks:1\n  path: /kernel\n",
+    );
+    let img = build_checked(&ctx, "bunnyfile", &["-t", "inimage", "--base", &disk]);
+    assert_eq!(img.urunc()["initrd"], "/disk/initrd");
+    assert_eq!(img.urunc()["binary"], "/kernel", "kernel and rootfs share the image: no copy");
+    assert!(!img.files.contains_key(".boot/kernel"));
+}
+
+#[test]
+fn bunnyfile_raw_rootfs_with_includes_on_an_image() {
+    let fx = Fx::new();
+    fx.write("ctx/vmlinux", &kernel());
+    let redis = base(&fx, "redis:alpine", "redis.tar", &redis_alpine());
+    let urunit = base(&fx, "urunit:latest", "urunit.tar", &urunit_image());
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nrootfs:\n  from: redis:alpine\n  include:\n    - {from: urunit:latest, source: /urunit, destination: /urunit}\nkernel:\n  from: local\n  path: vmlinux\nentrypoint: [/urunit]\ncmd: [redis-server]\n",
+    );
+    let img = build_checked(&ctx, "bunnyfile", &["-t", "raw", "--base", &redis, "--base", &urunit]);
+    assert_eq!(img.urunc()["mountRootfs"], "true", "no type: raw, as bunny's default for linux");
+    assert_eq!(img.file("urunit"), elf("urunit"));
+    assert_eq!(img.file(".boot/kernel"), kernel());
+    assert_eq!(img.file("usr/local/bin/redis-server"), b"#!/bin/sh\necho redis\n");
+}
+
+#[test]
+fn bunnyfile_cmd_wins_over_the_deprecated_cmdline_with_a_warning() {
+    let fx = Fx::new();
+    fx.write("ctx/k", &kernel());
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms: {framework: linux, monitor: qemu}\nkernel: {from: local, path: k}\ncmd: [\"/bin/a\", \"two words\"]\ncmdline: ignored\n",
+    );
+    let run = bx(&ctx, ["build", "bunnyfile", "-t", "c", "-o", "out.tar"]).ok();
+    assert!(run.stderr.contains("bunnyfile:5:10: cmdline: ignored because cmd is set"), "{}", run.stderr);
+    let img = read_image(&fs::read(ctx.join("out.tar")).expect("out"));
+    assert_eq!(img.config["config"]["Cmd"], json!(["/bin/a", "two words"]));
+    assert_eq!(img.urunc()["cmdline"], "/bin/a two words");
+}
+
+#[test]
+fn bunnyfile_unknown_fields_and_bad_values_are_errors_with_suggestions() {
+    let fx = Fx::new();
+    fx.write("ctx/k", &kernel());
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatform:\n  framework: linux\nkernel:\n  from: local\n  path: k\n  arch: x86\nrootfs:\n  from: local\n  path: r\n  type: ramdisk\n",
+    );
+    bx(&ctx, ["check", "bunnyfile", "-t", "x"]).fails_with(&[
+        "bunnyfile:2:1: platform: unknown field; did you mean `platforms`?",
+        "bunnyfile:7:3: kernel.arch: unknown field",
+        "bunnyfile:1:1: platforms: is required",
+    ]);
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.2\nplatforms:\n  framework: linux\n  monitor: qemu\n  architecture: x86\nkernel:\n  from: docker.io/k:1\n  path: /k\nrootfs:\n  from: local\n  path: r\n  type: ramdisk\ncmd: one\n",
+    );
+    bx(&ctx, ["check", "bunnyfile", "-t", "x"]).fails_with(&[
+        "bunnyfile:1:10: version: v0.2 is not supported",
+        "bunnyfile:7:9: kernel.from: docker.io/k:1 is an image reference",
+        "--base docker.io/k:1=k-1.tar",
+        "bunnyfile:12:9: rootfs.type: \"ramdisk\" is not a rootfs type",
+        "bunnyfile:13:6: cmd: must be a list of strings",
+    ]);
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemuu\nkernel:\n  from: local\n  path: k\nrootfs:\n  from: local\n  path: k\n",
+    );
+    bx(&ctx, ["check", "bunnyfile", "-t", "x"])
+        .fails_with(&["bunnyfile:9:3: rootfs.type: missing; say what rootfs.path holds"]);
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemuu\nkernel:\n  from: local\n  path: missing\n",
+    );
+    bx(&ctx, ["check", "bunnyfile", "-t", "x"])
+        .fails_with(&["bunnyfile:4:12: platforms.monitor: unknown `qemuu`", "bunnyfile:7:9: kernel.path: source"]);
+}
+
+#[test]
+fn bunnyfile_rootfs_rules_follow_bunny() {
+    let fx = Fx::new();
+    fx.write("ctx/k", &kernel());
+    for (rootfs, expected) in [
+        ("  from: scratch\n  path: x\n  type: initrd\n", "rootfs.path: with from: scratch"),
+        ("  from: local\n  type: raw\n", "rootfs.type: a raw rootfs cannot come from local"),
+        ("  from: local\n  type: initrd\n", "rootfs.path: is required with from: local"),
+        ("  type: initrd\n", "rootfs: from: scratch with nothing to include"),
+        ("  type: initrd\n  include:\n    - \":/x\"\n", "rootfs.include[0]: the source is empty"),
+    ] {
+        let ctx = bunnyfile(
+            &fx,
+            &format!(
+                "version: v0.1\nplatforms: {{framework: linux, monitor: qemu}}\nkernel: {{from: local, path: k}}\nrootfs:\n{rootfs}"
+            ),
+        );
+        bx(&ctx, ["check", "bunnyfile", "-t", "x"]).fails_with(&[expected]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The command line: kinds, tags, convert
+
+#[test]
+fn the_kind_is_told_by_name_then_content_and_input_format_overrides() {
+    let fx = Fx::new();
+    fx.write("ctx/k", &kernel());
+    let cf = "FROM scratch\nCOPY k /k\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/k\n";
+    let bf = "#syntax=harbor.nbfc.io/nubificus/bunny:latest\nversion: v0.1\nplatforms: {framework: linux, monitor: qemu}\nkernel: {from: local, path: k}\n";
+    fx.write("ctx/Dockerfile", cf.as_bytes());
+    fx.write("ctx/app.containerfile", cf.as_bytes());
+    fx.write("ctx/build.txt", cf.as_bytes());
+    fx.write("ctx/guest.bunnyfile", bf.as_bytes());
+    fx.write("ctx/bunny.yaml", bf.as_bytes());
+    fx.write("ctx/odd", bf.as_bytes());
+    let ctx = fx.path("ctx");
+    for file in ["Dockerfile", "app.containerfile", "build.txt", "guest.bunnyfile", "bunny.yaml"] {
+        bx(&ctx, ["check", file, "-t", "x"]).ok();
+    }
+    bx(&ctx, ["check", "Dockerfile", "-t", "x", "--input-format", "bunnyfile"]).fails_with(&["Dockerfile:"]);
+    fx.write("ctx/Containerfile", bf.as_bytes());
+    bx(&ctx, ["check", "Containerfile", "-t", "x", "--input-format", "bunnyfile"]).ok();
+}
+
+#[test]
+fn without_tag_the_image_is_named_after_the_context_and_tag_overrides_args_nix() {
+    let fx = Fx::new();
+    fx.write("My Guest/k", &kernel());
+    fx.write("My Guest/Containerfile", b"FROM scratch\nCOPY k /k\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/k\n");
+    let dir = fx.path("My Guest");
+    let run = bx(&dir, ["build", "Containerfile"]).ok();
+    assert!(run.stderr.contains("no --tag given: the image is named my-guest:latest"), "{}", run.stderr);
+    assert!(dir.join("my-guest-latest.tar").is_file());
+    fx.write("My Guest/args.nix", b"{ name = \"from-file\"; tag = \"v1\"; files = { \"./k\" = \"/k\"; }; annotations = { unikernelType = \"linux\"; hypervisor = \"qemu\"; binary = \"/k\"; }; }\n");
+    bx(&dir, ["build", "args.nix", "-t", "ghcr.io/me/other:v2", "-o", "o.tar"]).ok();
+    assert_eq!(read_image(&fs::read(dir.join("o.tar")).expect("o.tar")).repo_tags, json!(["ghcr.io/me/other:v2"]));
+    let bad = bx(&dir, ["build", "args.nix", "-t", "Upper:case"]);
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("must be lowercase"), "{}", bad.stderr);
+    bx(&dir, ["check", "args.nix", "--base", "a=b"]).fails_with(&["--base applies to Containerfiles and bunnyfiles"]);
+}
+
+#[test]
+fn convert_prints_canonical_nix_and_never_replaces_its_input_or_an_existing_file() {
+    let fx = Fx::new();
+    redis_rumprun(&fx);
+    fx.write("ctx/Containerfile", SEED_000_BIMA.as_bytes());
+    let ctx = fx.path("ctx");
+    let printed = bx(&ctx, ["convert", "Containerfile", "-t", "redis"]).ok().stdout();
+    assert_eq!(
+        printed,
+        "# Converted by `bimanix convert` from Containerfile.\n# Build it with `bimanix build args.nix` or `nix-build --arg args ./args.nix`.\n{\n  name = \"redis\";\n  tag = \"latest\";\n  files = [\n    { source = ./test-redis.hvt; target = \"/unikernel/test-redis.hvt\"; }\n    { source = ./redis.conf; target = \"/conf/redis.conf\"; }\n  ];\n  annotations = {\n    unikernelType = \"rumprun\";\n    hypervisor = \"hvt\";\n    binary = \"/unikernel/test-redis.hvt\";\n    cmdline = \"redis-server /data/conf/redis.conf\";\n  };\n}\n"
+    );
+    fx.write("ctx/args.nix", b"# mine\n");
+    bx(&ctx, ["convert", "Containerfile", "-t", "redis", "-o", "args.nix"]).fails_with(&["args.nix exists", "--force"]);
+    assert_eq!(fs::read(ctx.join("args.nix")).expect("kept"), b"# mine\n");
+    bx(&ctx, ["convert", "Containerfile", "-t", "redis", "-o", "Containerfile", "--force"])
+        .fails_with(&["would replace the input"]);
+    bx(&ctx, ["convert", "Containerfile", "-t", "redis", "-o", "args.nix", "--force"]).ok();
+    // Written into another directory, paths are relative to it.
+    fs::create_dir(ctx.join("nix")).expect("mkdir");
+    bx(&ctx, ["convert", "Containerfile", "-t", "redis", "-o", "nix/args.nix"]).ok();
+    let text = fs::read_to_string(ctx.join("nix/args.nix")).expect("args");
+    assert!(text.contains("source = ../test-redis.hvt;"), "{text}");
+    bx(&ctx, ["build", "nix/args.nix", "-o", "a.tar"]).ok();
+    bx(&ctx, ["build", "Containerfile", "-t", "redis", "-o", "b.tar"]).ok();
+    assert!(fs::read(ctx.join("a.tar")).expect("a") == fs::read(ctx.join("b.tar")).expect("b"));
+}
+
+#[test]
+fn convert_escapes_what_nix_would_read_otherwise() {
+    let fx = Fx::new();
+    let ctx = containerfile(
+        &fx,
+        "LABEL \"org.example.t\"='${HOME} \"q\" back\\slash' in=keyword\nENV P='a$b ${c}'\nCMD [\"tab\\there\", \"nl\\nthere\"]\n",
+    );
+    let img = build_checked(&ctx, "Containerfile", &["-t", "esc"]);
+    assert_eq!(img.label("org.example.t").as_deref(), Some("${HOME} \"q\" back\\slash"));
+    assert_eq!(img.label("in").as_deref(), Some("keyword"));
+    assert_eq!(img.config["config"]["Env"], json!(["P=a$b ${c}"]));
+    assert_eq!(img.config["config"]["Cmd"], json!(["tab\there", "nl\nthere"]));
+}
+
+#[test]
+fn reproducible_across_working_directories_and_the_same_as_a_hand_written_args_nix() {
+    let fx = Fx::new();
+    redis_rumprun(&fx);
+    fx.write("ctx/Containerfile", SEED_000_BIMA.as_bytes());
+    fx.write(
+        "ctx/hand.nix",
+        b"{\n  name = \"redis\";\n  files = {\n    \"./test-redis.hvt\" = \"/unikernel/test-redis.hvt\";\n    \"./redis.conf\" = \"/conf/redis.conf\";\n  };\n  annotations = {\n    unikernelType = \"rumprun\";\n    hypervisor = \"hvt\";\n    binary = \"/unikernel/test-redis.hvt\";\n    cmdline = \"redis-server /data/conf/redis.conf\";\n  };\n}\n",
+    );
+    let a = bx(&fx.path("ctx"), ["build", "Containerfile", "-t", "redis", "-o", "-"]).ok().stdout;
+    let b = bx(fx.tmp.path(), ["build", "ctx/Containerfile", "-t", "redis", "-o", "-"]).ok().stdout;
+    let c = bx(fx.tmp.path(), ["build", "ctx/hand.nix", "-o", "-"]).ok().stdout;
+    assert!(a == b, "the working directory changed the image");
+    assert!(a == c, "a Containerfile and the same args.nix give different images");
 }

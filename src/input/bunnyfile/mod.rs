@@ -184,7 +184,6 @@ impl Reader {
                 None
             }
         };
-        let Some(framework) = platforms else { return };
         let kernel = match top.get("kernel") {
             Some(f) => self.kernel(&f.value),
             None => {
@@ -192,6 +191,7 @@ impl Reader {
                 None
             }
         };
+        let framework = platforms.unwrap_or_default();
         let rootfs = top.get("rootfs").and_then(|f| self.rootfs(&f.value, &framework));
         if let Some(kernel) = kernel {
             self.place(kernel, rootfs, &framework);
