@@ -1265,12 +1265,12 @@ fn help_on_each_command_and_version() {
         "oci-layout",
         "--no-pair-check",
         "--args-from-env",
-        "ARGS",
+        "FILE",
     ] {
         assert!(b.contains(o), "build --help does not explain {o}:\n{b}");
     }
     let c = help(&["check", "--help"]);
-    for o in ["--no-pair-check", "--args-from-env", "ARGS"] {
+    for o in ["--no-pair-check", "--args-from-env", "FILE"] {
         assert!(c.contains(o), "check --help does not explain {o}:\n{c}");
     }
     let i = help(&["inspect", "--help"]);

@@ -483,6 +483,7 @@ fn seed_001_bunnyfile_redis_raw_rootfs_on_qemu() {
     );
     assert_eq!(img.file(".boot/kernel"), kernel(), "the kernel is copied out of its image, as bunny does");
     assert_eq!(img.file("usr/local/bin/redis-server"), b"#!/bin/sh\necho redis\n", "the rootfs image is the base");
+    assert_eq!(img.links["usr/bin/redis-server"], "../local/bin/redis-server");
     assert_eq!(img.config["config"]["Entrypoint"], json!(["docker-entrypoint.sh"]), "inherited");
     assert_eq!(img.config["config"]["Cmd"], json!(["/usr/local/bin/redis-server"]));
     assert_eq!(img.config["config"]["WorkingDir"], "/data");
@@ -1245,4 +1246,18 @@ fn reproducible_across_working_directories_and_the_same_as_a_hand_written_args_n
     let c = bx(fx.tmp.path(), ["build", "ctx/hand.nix", "-o", "-"]).ok().stdout;
     assert!(a == b, "the working directory changed the image");
     assert!(a == c, "a Containerfile and the same args.nix give different images");
+}
+
+#[test]
+fn help_explains_convert_and_the_new_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let top = bx(dir.path(), ["--help"]).ok().stdout();
+    assert!(top.contains("convert"), "{top}");
+    for cmd in ["build", "check", "convert"] {
+        let help = bx(dir.path(), [cmd, "--help"]).ok().stdout();
+        for flag in ["--tag", "--base", "--build-arg", "--input-format", "containerfile", "bunnyfile"] {
+            assert!(help.contains(flag), "{cmd} --help lacks {flag}:\n{help}");
+        }
+    }
+    assert!(bx(dir.path(), ["convert", "--help"]).ok().stdout().contains("--force"));
 }

@@ -256,6 +256,79 @@ fn attr_name(k: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::args::{self, Syntax};
+    use crate::model::spec::Locations;
+
+    fn file(source: &str, from_image: Option<&str>, target: &str, mode: Option<u32>) -> FileSpec {
+        let from_image = from_image.map(PathBuf::from);
+        FileSpec { source: source.into(), from_image, target: target.into(), mode, key: String::new() }
+    }
+
+    /// A spec with every field set, and strings Nix reads specially.
+    fn full_spec(dir: &Path) -> Spec {
+        let d = |p: &str| dir.join(p).display().to_string();
+        let tricky = "q\"uote back\\slash ${not} $alone $${x} tab\tcr\rnl\n é";
+        Spec {
+            name: "ghcr.io/me/app".into(),
+            tag: "v1.2".into(),
+            files: vec![
+                file(&d("k"), None, "/kernel", None),
+                file(&d("k"), None, "/again", Some(0o600)),
+                file(&d("with space"), None, "/s", None),
+                file("/urunit", Some(&d("img.tar")), "/urunit", Some(0o755)),
+            ],
+            annotations: [
+                ("unikernelType", "linux"),
+                ("hypervisor", "qemu"),
+                ("binary", "/kernel"),
+                ("cmdline", tricky),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            entrypoint: Some(vec!["/init".into(), tricky.into()]),
+            cmd: Some(vec![]),
+            env: vec!["Z=1".into(), format!("A={tricky}")],
+            working_dir: Some("/w".into()),
+            labels: [("org.example.x", tricky), ("in", "kw"), ("plain", "")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            architecture: Some("arm64".into()),
+            created: Some(1_700_000_000),
+            rootfs: Some(RootfsSpec {
+                kind: RootfsType::Block,
+                target: "/.boot/rootfs".into(),
+                files: vec![file(&d("r"), None, "/", None)],
+                from_image: Some(PathBuf::from("/elsewhere/base.tar")),
+                fs_type: FsType::Ext4,
+                size: Some(1 << 30),
+            }),
+            from_image: Some(dir.join("base.tar")),
+            locations: Locations::default(),
+        }
+    }
+
+    /// The spec without what only says where things stood.
+    fn comparable(mut spec: Spec) -> Spec {
+        spec.locations = Locations::default();
+        for f in spec.files.iter_mut().chain(spec.rootfs.iter_mut().flat_map(|r| r.files.iter_mut())) {
+            f.key = String::new();
+        }
+        spec
+    }
+
+    #[test]
+    fn the_args_reader_reads_back_exactly_the_spec_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = full_spec(dir.path());
+        let text = write(&spec, dir.path(), &["a header".to_string()]).unwrap();
+        let path = dir.path().join("args.nix");
+        std::fs::write(&path, &text).unwrap();
+        let read = args::read(&path, Syntax::Nix).unwrap_or_else(|e| panic!("{e:#}\n{text}"));
+        assert_eq!(comparable(read), comparable(spec), "{text}");
+        assert!(text.starts_with("# a header\n{\n  name = \"ghcr.io/me/app\";\n"), "{text}");
+    }
 
     #[test]
     fn strings_escape_what_nix_would_read_otherwise() {

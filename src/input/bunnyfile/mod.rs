@@ -1,9 +1,9 @@
 //! The bunnyfile reader: bunny's YAML format, version v0.1, read into the
 //! input model.
 //!
-//! [`yaml`] parses the text into the value tree with positions; this module
+//! `yaml` parses the text into the value tree with positions; this module
 //! checks the fields (unknown ones are errors with a suggestion, where
-//! bunny ignores them) and [`layout`] places the kernel and the rootfs as
+//! bunny ignores them) and `layout` places the kernel and the rootfs as
 //! bunny does: files at `/.boot/kernel` and `/.boot/rootfs`, a `raw`
 //! rootfs is the image's own (`mountRootfs`), a block image mounts at
 //! `/data` for rumprun. Where bunny falls short bimanix does more: an

@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(fw.key_pos, Some(Pos { line: 4, col: 3 }));
         let Kind::List(items) = &get(&v, "cmd").value.kind else { panic!() };
         assert_eq!(items.len(), 2);
-        assert_eq!(items[1].pos, Some(Pos { line: 5, col: 13 }));
+        assert_eq!(items[1].pos, Some(Pos { line: 5, col: 12 }));
         assert_eq!(get(&v, "none").value.kind, Kind::Null);
     }
 

@@ -82,24 +82,25 @@ impl Reader {
                 From::Context => self.context_sources(&kw, src, *pos, add),
                 From::Image(image) => self.image_source(&kw, image, src, *pos).map(|s| vec![s]),
             };
-            for (source, is_dir) in found.unwrap_or_default() {
-                self.add_copy(&kw, &from, source, is_dir, (&dst, dir), flags.chmod, (src, *pos));
+            for found in found.unwrap_or_default() {
+                self.add_copy(&kw, &from, found, (&dst, dir), flags.chmod, (src, *pos));
             }
         }
     }
 
-    /// Adds one files entry.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds one files entry: `found` is the source and whether it is a
+    /// directory, `dst` the destination and whether it names a directory,
+    /// `written` the source as written and where.
     fn add_copy(
         &mut self,
         kw: &str,
         from: &From,
-        source: PathBuf,
-        is_dir: bool,
+        found: (PathBuf, bool),
         dst: (&str, bool),
         chmod: Option<u32>,
         written: (&str, Pos),
     ) {
+        let (source, is_dir) = found;
         let (dst, dst_is_dir) = dst;
         if is_dir && chmod.is_some() {
             return self.err(written.1, kw, "--chmod applies to files here: the files in a copied directory get 0644 or 0755 by their executable bit");

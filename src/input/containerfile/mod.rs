@@ -2,9 +2,9 @@
 //! Containerfile mode build, and the Docker subset that needs no container
 //! engine, read into the input model.
 //!
-//! The text is split into instructions by [`lines`] and into words by
-//! [`words`] as BuildKit does; [`stages`] settles the stages (`FROM ... AS
-//! name`, global `ARG`s) and [`instructions`] turns the last stage into the
+//! The text is split into instructions by `lines` and into words by
+//! `words` as BuildKit does; `stages` settles the stages (`FROM ... AS
+//! name`, global `ARG`s) and `instructions` turns the last stage into the
 //! spec. `LABEL com.urunc.unikernel.<key>` sets urunc's annotations, other
 //! labels stay labels. Instructions that would run something (`RUN`,
 //! `HEALTHCHECK`, `ONBUILD`, `USER name`) are errors that say what to do
