@@ -76,7 +76,7 @@ let
           throw "${where}.source: with fromImage, give the absolute path in that image as a string, such as \"/urunit\", not ${describe spec.source}"
       )
     else
-      throw "${where}: expected { source; target; mode ? null; fromImage ? null; }, not ${
+      throw "${where}: expected { source; target; mode ? null; }, not ${
         if builtins.isAttrs spec && (spec.type or null) != "derivation" then "a set without `source`" else describe spec
       }";
 in
