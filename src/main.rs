@@ -83,9 +83,15 @@ struct Input {
 #[derive(clap::Args)]
 struct Source {
     /// The input file: args.nix, a .json file with the same fields, a
-    /// Containerfile/Dockerfile or a bunnyfile (told by name, else by content).
-    #[arg(value_name = "FILE", default_value = "args.nix", conflicts_with = "args_from_env")]
-    args: PathBuf,
+    /// Containerfile/Dockerfile or a bunnyfile (told by name, else by
+    /// content); or a directory, the build context, holding one of them
+    /// (or the context of -f). [default: args.nix]
+    #[arg(value_name = "FILE", conflicts_with = "args_from_env")]
+    args: Option<PathBuf>,
+    /// The Containerfile or bunnyfile, with FILE as its build context
+    /// directory (as `docker build -f` and `bima build -f`).
+    #[arg(short = 'f', long = "file", value_name = "PATH", conflicts_with = "args_from_env")]
+    file: Option<PathBuf>,
     /// Read the path of a JSON args file from environment variable VAR.
     /// This is how the Nix builder calls bimanix (passAsFile).
     #[arg(long, value_name = "VAR")]
@@ -190,6 +196,7 @@ impl From<Input> for commands::Input {
         });
         commands::Input {
             args: s.args,
+            file: s.file,
             args_from_env: s.args_from_env,
             pair_check: !input.no_pair_check,
             kind,

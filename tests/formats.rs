@@ -1261,3 +1261,26 @@ fn help_explains_convert_and_the_new_flags() {
     }
     assert!(bx(dir.path(), ["convert", "--help"]).ok().stdout().contains("--force"));
 }
+
+#[test]
+fn a_directory_is_the_build_context_as_for_docker_and_bima() {
+    let fx = Fx::new();
+    redis_rumprun(&fx);
+    fx.write("ctx/Containerfile.redis", SEED_000_BIMA.as_bytes());
+    let ctx = fx.path("ctx");
+    // bima build -t NAME -f Containerfile.redis .
+    bx(&ctx, ["build", "-t", "redis", "-f", "Containerfile.redis", ".", "-o", "a.tar"]).ok();
+    bx(&ctx, ["build", "-t", "redis", "."])
+        .fails_with(&["holds none of Containerfile, Dockerfile, bunnyfile, args.nix"]);
+    fs::rename(ctx.join("Containerfile.redis"), ctx.join("Containerfile")).expect("rename");
+    // bima build -t NAME .   (from elsewhere, the context named)
+    bx(fx.tmp.path(), ["build", "-t", "redis", "ctx", "-o", "ctx/b.tar"]).ok();
+    assert!(fs::read(ctx.join("a.tar")).expect("a") == fs::read(ctx.join("b.tar")).expect("b"));
+    // -f names a file outside the context; sources stay relative to the context.
+    fs::rename(ctx.join("Containerfile"), fx.path("elsewhere.Containerfile")).expect("rename");
+    bx(fx.tmp.path(), ["build", "-t", "redis", "-f", "elsewhere.Containerfile", "ctx", "-o", "ctx/c.tar"]).ok();
+    assert!(fs::read(ctx.join("a.tar")).expect("a") == fs::read(ctx.join("c.tar")).expect("c"));
+    fx.write("ctx/args.nix", b"{}");
+    fx.write("ctx/bunnyfile", b"version: v0.1\n");
+    bx(&ctx, ["check", "-t", "redis", "."]).fails_with(&["holds bunnyfile and args.nix; name the one to build"]);
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::commands::{Input, read};
+use crate::commands::{Input, locate, read};
 
 /// Writes the args.nix for `input` to `output` (standard output when
 /// `None`). Paths in it are relative to the directory it goes to; on
@@ -15,13 +15,13 @@ use crate::commands::{Input, read};
 /// replaced only with `force`, and never the input itself.
 pub fn run(input: &Input, output: Option<&Path>, force: bool) -> Result<()> {
     let spec = read(input)?;
-    let source = std::path::absolute(&input.args)?;
+    let (file, _) = locate(input)?;
+    let source = std::path::absolute(&file)?;
     let dir = match output {
         Some(out) => std::path::absolute(out)?.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
         None => source.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
     };
-    let shown =
-        input.args.file_name().map_or_else(|| input.args.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let shown = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let header = vec![
         format!("Converted by `bimanix convert` from {shown}."),
         "Build it with `bimanix build args.nix` or `nix-build --arg args ./args.nix`.".to_string(),

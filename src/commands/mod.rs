@@ -11,7 +11,7 @@ pub mod inspect;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::image::plan::Checked;
 use crate::input::args::{self, Syntax};
@@ -24,8 +24,12 @@ use crate::rules::validate;
 #[derive(Clone, Debug)]
 pub struct Input {
     /// The input file: args.nix, a `.json` file with the same fields, a
-    /// Containerfile or a bunnyfile.
-    pub args: PathBuf,
+    /// Containerfile or a bunnyfile; or, as for `docker build`, a directory
+    /// (the build context) holding one of them, or the context of `file`.
+    pub args: Option<PathBuf>,
+    /// `-f FILE`: the Containerfile or bunnyfile, when `args` is the
+    /// build context directory.
+    pub file: Option<PathBuf>,
     /// An environment variable holding the path of a JSON args file (the
     /// Nix builder's way in); overrides `args`.
     pub args_from_env: Option<String>,
@@ -57,14 +61,40 @@ pub fn read(input: &Input) -> Result<Spec> {
             Read { spec, warnings: Vec::new() }
         }
         None => {
-            let kind = input.kind.unwrap_or_else(|| Kind::of(&input.args));
-            detect::read(&input.args, kind, &input.options)?
+            let (file, context) = locate(input)?;
+            let kind = input.kind.unwrap_or_else(|| Kind::of(&file));
+            detect::read(&file, context.as_deref(), kind, &input.options)?
         }
     };
     for w in &read.warnings {
         eprintln!("bimanix: warning: {w}");
     }
     Ok(read.spec)
+}
+
+/// The names a build context directory is searched for, as `docker build .`
+/// looks for its Dockerfile.
+const CONTEXT_FILES: &[&str] = &["Containerfile", "Dockerfile", "bunnyfile", "args.nix"];
+
+/// The input file and, with `-f`, the build context directory it is read in.
+pub fn locate(input: &Input) -> Result<(PathBuf, Option<PathBuf>)> {
+    match (&input.args, &input.file) {
+        (None, None) => Ok((PathBuf::from("args.nix"), None)),
+        (None, Some(file)) => Ok((file.clone(), None)),
+        (Some(dir), Some(file)) if dir.is_dir() => Ok((file.clone(), Some(dir.clone()))),
+        (Some(other), Some(_)) => bail!("{}: with -f, give the build context directory", other.display()),
+        (Some(dir), None) if dir.is_dir() => {
+            let found: Vec<&str> = CONTEXT_FILES.iter().copied().filter(|n| dir.join(n).is_file()).collect();
+            match found.as_slice() {
+                [one] => Ok((dir.join(one), None)),
+                [] => bail!("{} holds none of {}; name the file (or use -f)", dir.display(), CONTEXT_FILES.join(", ")),
+                several => {
+                    bail!("{} holds {}; name the one to build (or use -f)", dir.display(), several.join(" and "))
+                }
+            }
+        }
+        (Some(file), None) => Ok((file.clone(), None)),
+    }
 }
 
 /// Reads and validates the input, printing the warnings.

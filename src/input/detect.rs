@@ -87,11 +87,18 @@ fn is_bunny_key(k: &str) -> bool {
     ["version", "platforms", "rootfs", "kernel", "cmd", "cmdline", "entrypoint", "envs"].contains(&k.trim())
 }
 
-/// Reads `path` as `kind`. `--tag` overrides an args file's name and tag;
-/// `--base` and `--build-arg` apply to Containerfiles and bunnyfiles only.
-pub fn read(path: &Path, kind: Kind, opts: &Options) -> Result<Read> {
+/// Reads `path` as `kind`; relative paths in a Containerfile or bunnyfile
+/// resolve against `context` (default: the file's directory). `--tag`
+/// overrides an args file's name and tag; `--base`, `--build-arg` and a
+/// context directory apply to Containerfiles and bunnyfiles only.
+pub fn read(path: &Path, context: Option<&Path>, kind: Kind, opts: &Options) -> Result<Read> {
     match kind {
         Kind::Nix | Kind::Json => {
+            if context.is_some() {
+                bail!(
+                    "a build context directory applies to Containerfiles and bunnyfiles; an args file's paths are relative to itself, so name it alone"
+                );
+            }
             if let Some((flag, _)) = [("--base", !opts.bases.is_empty()), ("--build-arg", !opts.build_args.is_empty())]
                 .into_iter()
                 .find(|(_, given)| *given)
@@ -110,8 +117,8 @@ pub fn read(path: &Path, kind: Kind, opts: &Options) -> Result<Read> {
             }
             Ok(Read { spec, warnings: Vec::new() })
         }
-        Kind::Containerfile => super::containerfile::read(path, opts),
-        Kind::Bunnyfile => super::bunnyfile::read(path, opts),
+        Kind::Containerfile => super::containerfile::read(path, context, opts),
+        Kind::Bunnyfile => super::bunnyfile::read(path, context, opts),
     }
 }
 

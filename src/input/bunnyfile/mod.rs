@@ -29,15 +29,16 @@ const VERSION: (u64, u64, u64) = (0, 1, 0);
 /// The top-level keys of a bunnyfile.
 const TOP: &[&str] = &["version", "platforms", "rootfs", "kernel", "cmd", "entrypoint", "envs", "cmdline"];
 
-/// Reads the bunnyfile at `path`; relative paths resolve against its
-/// directory, the build context.
-pub fn read(path: &Path, opts: &Options) -> Result<Read> {
+/// Reads the bunnyfile at `path`; relative paths resolve against
+/// `context`, the build context (default: the file's directory).
+pub fn read(path: &Path, context: Option<&Path>, opts: &Options) -> Result<Read> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
-    let context = std::path::absolute(path)
-        .with_context(|| format!("{shown}: cannot make the path absolute"))?
-        .parent()
-        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    let context = match context {
+        Some(dir) => std::path::absolute(dir),
+        None => std::path::absolute(path).map(|p| p.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)),
+    }
+    .with_context(|| format!("{shown}: cannot make the path absolute"))?;
     read_text(&text, &shown, &context, opts)
 }
 
