@@ -109,7 +109,11 @@ impl Reader {
         outer: &dyn Fn(&str) -> Option<String>,
     ) -> Vec<(String, Option<String>)> {
         let mut out = Vec::new();
-        for raw in split_raw(&ins.args, self.escape) {
+        let words = split_raw(&ins.args, self.escape);
+        if words.is_empty() {
+            self.err(ins.pos, "ARG", "write ARG NAME or ARG NAME=default");
+        }
+        for raw in words {
             let (name, default) = match split_pair(raw, self.escape) {
                 Some((k, v)) => (text(k), Some(v)),
                 None => (text(raw), None),
@@ -139,9 +143,6 @@ impl Reader {
                 None => default,
             };
             out.push((name, value));
-        }
-        if out.is_empty() && self.errors.is_empty() {
-            self.err(ins.pos, "ARG", "write ARG NAME or ARG NAME=default");
         }
         out
     }
