@@ -58,7 +58,7 @@ pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Res
         warnings,
         listings: BTreeMap::new(),
         stages: Vec::new(),
-        image: Image0::default(),
+        image: Building::default(),
         loc: Locations { file: shown.to_string(), ..Locations::default() },
     };
     r.name_keys();
@@ -94,7 +94,7 @@ struct Stage {
 
 /// What the last stage has set so far.
 #[derive(Debug, Default)]
-struct Image0 {
+struct Building {
     from: Option<PathBuf>,
     files: Vec<FileSpec>,
     annotations: BTreeMap<String, String>,
@@ -122,7 +122,7 @@ struct Reader {
     /// Listings of images that `COPY --from` reads, by archive.
     listings: BTreeMap<PathBuf, Result<Tree, String>>,
     stages: Vec<Stage>,
-    image: Image0,
+    image: Building,
     loc: Locations,
 }
 
