@@ -102,10 +102,13 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
 /// the words and whether a quote had to be closed; `None` when even that
 /// does not split (a trailing backslash).
 pub fn split_lenient(s: &str) -> Option<(Vec<String>, bool)> {
-    if let Ok(words) = split(s) {
-        return Some((words, false));
-    }
-    ["'", "\""].iter().find_map(|q| split(&format!("{s}{q}")).ok()).map(|words| (words, true))
+    let quote = match split(s) {
+        Ok(words) => return Some((words, false)),
+        Err(e) if e.starts_with("unterminated single") => '\'',
+        Err(e) if e.starts_with("unterminated double") => '"',
+        Err(_) => return None,
+    };
+    split(&format!("{s}{quote}")).ok().map(|words| (words, true))
 }
 
 #[cfg(test)]
