@@ -1,4 +1,4 @@
-//! The `bimanix` command line: `build`, `check`, `inspect` and `push`.
+//! The `bimanix` command line: `build`, `check`, `inspect`, `convert` and `push`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +8,8 @@ use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use bimanix::commands;
 use bimanix::image::archive::Format;
+use bimanix::input::detect::Kind;
+use bimanix::input::foreign;
 use bimanix::model::reference::Reference;
 use bimanix::registry::client::Connect;
 use bimanix::registry::tls::TlsOptions;
@@ -24,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build an image archive from an args file.
+    /// Build an image archive from an args file, a Containerfile or a bunnyfile.
     Build {
         #[command(flatten)]
         input: Input,
@@ -38,10 +40,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
         format: FormatArg,
     },
-    /// Check an args file as `build` does, writing nothing.
+    /// Check an input file as `build` does, writing nothing.
     Check {
         #[command(flatten)]
         input: Input,
+    },
+    /// Print the args.nix that a Containerfile, bunnyfile or JSON args file
+    /// stands for; building it gives the same image, byte for byte.
+    Convert {
+        #[command(flatten)]
+        source: Source,
+        /// Write to OUT instead of standard output; paths in it are then
+        /// relative to OUT's directory.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Show an image archive or OCI layout (from any tool) and check it
     /// against urunc's rules. Exits 1 when the image is broken or urunc
@@ -73,13 +88,8 @@ ignore. Default: the newest release, 0.8 (for build and check: the args file's `
 
 #[derive(clap::Args)]
 struct Input {
-    /// The args file: args.nix, or a .json file with the same fields.
-    #[arg(value_name = "ARGS", default_value = "args.nix", conflicts_with = "args_from_env")]
-    args: PathBuf,
-    /// Read the path of a JSON args file from environment variable VAR.
-    /// This is how the Nix builder calls bimanix (passAsFile).
-    #[arg(long, value_name = "VAR")]
-    args_from_env: Option<String>,
+    #[command(flatten)]
+    source: Source,
     /// Accept unikernel types, hypervisors and pairs that a targeted urunc
     /// version does not run (warnings instead of errors).
     #[arg(long)]
@@ -88,6 +98,61 @@ struct Input {
     /// `urunc`, else 0.8].
     #[arg(long, value_name = "VERSIONS", long_help = URUNC_HELP)]
     urunc: Option<Targets>,
+}
+
+#[derive(clap::Args)]
+struct Source {
+    /// The input file: args.nix, a .json file with the same fields, a
+    /// Containerfile/Dockerfile or a bunnyfile (told by name, else by
+    /// content); or a directory, the build context, holding one of them
+    /// (or the context of -f). [default: args.nix]
+    #[arg(value_name = "FILE", conflicts_with = "args_from_env")]
+    args: Option<PathBuf>,
+    /// The Containerfile or bunnyfile, with FILE as its build context
+    /// directory (as `docker build -f` and `bima build -f`).
+    #[arg(short = 'f', long = "file", value_name = "PATH", conflicts_with = "args_from_env")]
+    file: Option<PathBuf>,
+    /// Read the path of a JSON args file from environment variable VAR.
+    /// This is how the Nix builder calls bimanix (passAsFile).
+    #[arg(long, value_name = "VAR")]
+    args_from_env: Option<String>,
+    /// The kind of FILE, when its name and content do not tell.
+    #[arg(long, value_enum, value_name = "KIND")]
+    input_format: Option<KindArg>,
+    /// Image name and tag (default tag: latest). A Containerfile or
+    /// bunnyfile carries none: without --tag the image is named after the
+    /// build context directory. For an args file it overrides name and tag.
+    #[arg(short, long, value_name = "NAME[:TAG]", value_parser = tag)]
+    tag: Option<(String, String)>,
+    /// The image archive (docker-archive, OCI archive or layout) for an
+    /// image reference that a FROM, COPY --from or bunnyfile `from:` names;
+    /// bimanix never pulls. Repeatable.
+    #[arg(long, value_name = "REFERENCE=ARCHIVE", value_parser = base)]
+    base: Vec<(String, PathBuf)>,
+    /// A Containerfile ARG value (NAME alone takes it from the environment).
+    /// Repeatable.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = build_arg)]
+    build_arg: Vec<(String, String)>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Nix,
+    Json,
+    Containerfile,
+    Bunnyfile,
+}
+
+fn tag(text: &str) -> Result<(String, String), String> {
+    foreign::parse_tag(text).map_err(|e| format!("{e:#}"))
+}
+
+fn base(text: &str) -> Result<(String, PathBuf), String> {
+    foreign::parse_base(text).map_err(|e| format!("{e:#}"))
+}
+
+fn build_arg(text: &str) -> Result<(String, String), String> {
+    foreign::parse_build_arg(text).map_err(|e| format!("{e:#}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,6 +193,11 @@ fn run(command: Command) -> Result<bool> {
             commands::push::run(&args.into_options()?)?;
             Ok(true)
         }
+        Command::Convert { source, output, force } => {
+            let input = Input { source, no_pair_check: false, urunc: None };
+            commands::convert::run(&input.into(), output.as_deref(), force)?;
+            Ok(true)
+        }
         Command::Inspect { image, json, no_pair_check, urunc } => {
             let report = commands::inspect::inspect(&image, &Options { targets: urunc, pair_check: !no_pair_check })
                 .with_context(|| format!("inspecting {}", image.display()))?;
@@ -141,11 +211,21 @@ fn run(command: Command) -> Result<bool> {
 
 impl From<Input> for commands::Input {
     fn from(input: Input) -> commands::Input {
+        let s = input.source;
+        let kind = s.input_format.map(|k| match k {
+            KindArg::Nix => Kind::Nix,
+            KindArg::Json => Kind::Json,
+            KindArg::Containerfile => Kind::Containerfile,
+            KindArg::Bunnyfile => Kind::Bunnyfile,
+        });
         commands::Input {
-            args: input.args,
-            args_from_env: input.args_from_env,
+            args: s.args,
+            file: s.file,
+            args_from_env: s.args_from_env,
             pair_check: !input.no_pair_check,
             urunc: input.urunc,
+            kind,
+            options: foreign::Options { tag: s.tag, bases: s.base, build_args: s.build_arg },
         }
     }
 }

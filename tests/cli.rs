@@ -1492,14 +1492,14 @@ fn help_on_each_command_and_version() {
         "oci-layout",
         "--no-pair-check",
         "--args-from-env",
-        "ARGS",
+        "FILE",
         "--urunc",
         "0.6-main",
     ] {
         assert!(b.contains(o), "build --help does not explain {o}:\n{b}");
     }
     let c = help(&["check", "--help"]);
-    for o in ["--no-pair-check", "--args-from-env", "ARGS", "--urunc"] {
+    for o in ["--no-pair-check", "--args-from-env", "FILE", "--urunc"] {
         assert!(c.contains(o), "check --help does not explain {o}:\n{c}");
     }
     let i = help(&["inspect", "--help"]);

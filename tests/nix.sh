@@ -374,7 +374,7 @@ check_eval "flake.nix has the outputs" outputNames '[ "apps" "checks" "devShells
 both='[ "aarch64-linux" "x86_64-linux" ]'
 check_eval "every per-system output has aarch64-linux and x86_64-linux" systems "[ $both $both $both $both $both $both ]"
 check_eval "the per-system outputs have the issue's attributes" contents \
-    '[ [ "bimanix" "default" "image" ] [ "fromArgsFile" "mkUruncImage" ] [ "bimanix" "image" "image-inspect" "image-matches-cli" "image-reproducible" ] [ "default" ] [ "default" ] ]'
+    '[ [ "bimanix" "default" "image" ] [ "fromArgsFile" "fromBunnyfile" "fromContainerfile" "mkUruncImage" ] [ "bimanix" "image" "image-inspect" "image-matches-cli" "image-reproducible" ] [ "default" ] [ "default" ] ]'
 check_eval "overlays.default gives pkgs.mkUruncImage, the same images as nix/lib.nix" overlay true
 if [ -f "$repo/args.nix" ]; then
     flake_drv=$(nix-instantiate "$tmp/flake-test.nix" -A packages.x86_64-linux.image 2>&1)

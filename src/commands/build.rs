@@ -12,7 +12,8 @@ use crate::image::output::Output;
 /// Builds the image `input` describes into `output` (default:
 /// `<name>-<tag>.tar`, or `<name>-<tag>` for a layout; `-` is standard output).
 pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
-    let checked = load(input)?;
+    let loaded = load(input)?;
+    let checked = loaded.checked;
     let out = match output {
         Some("-") => Output::Stdout,
         Some(p) => Output::Path(PathBuf::from(p)),

@@ -6,7 +6,8 @@ use crate::commands::{Input, load, targets};
 
 /// Checks the input and plans the image, writing nothing.
 pub fn run(input: &Input) -> Result<()> {
-    let checked = load(input)?;
+    let loaded = load(input)?;
+    let checked = loaded.checked;
     let summary = format!(
         "{} is valid: {}:{} for linux/{}, urunc {}",
         checked.spec.locations.file,

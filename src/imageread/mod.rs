@@ -26,6 +26,7 @@ use crate::model::fstree::Tree;
 
 mod blobs;
 mod documents;
+pub mod extract;
 mod layers;
 mod load;
 mod source;
