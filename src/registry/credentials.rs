@@ -2,8 +2,8 @@
 //! skopeo users already keep them: the auth files (`$REGISTRY_AUTH_FILE` or
 //! `$XDG_RUNTIME_DIR/containers/auth.json`, then
 //! `$XDG_CONFIG_HOME/containers/auth.json`, then `$DOCKER_CONFIG/config.json`
-//! or `~/.docker/config.json`), each read for `credHelpers`, `auths` and
-//! `credsStore`, and the `docker-credential-NAME get` helper protocol.
+//! or `~/.docker/config.json`), each read for `credHelpers`, `credsStore` and
+//! `auths`, and the `docker-credential-NAME get` helper protocol.
 //! The first file that knows the registry wins, as in containers/image.
 
 use std::collections::BTreeMap;
@@ -147,9 +147,10 @@ pub fn find(places: &Places, registry: &str, repository: &str) -> Result<Found> 
     Ok(found)
 }
 
-/// Looks `registry` up in one file: its `credHelpers` entry, else its
-/// `auths` entry (the most specific repository prefix first, as podman
-/// writes them), else its `credsStore`.
+/// Looks `registry` up in one file, in docker's order: its `credHelpers`
+/// entry, else its `credsStore` (when that helper has the registry), else
+/// its `auths` entry (the most specific repository prefix first, as podman
+/// writes them).
 fn from_file(
     file: &AuthFile,
     path: &Path,
@@ -162,26 +163,23 @@ fn from_file(
         let source = format!("docker-credential-{helper} (credHelpers.{key:?} in {shown})");
         return run_helper(places, helper, registry, &source);
     }
+    if let Some(store) = file.creds_store.as_deref().filter(|s| !s.is_empty()) {
+        let source = format!("docker-credential-{store} (credsStore in {shown})");
+        if let Some(credentials) = run_helper(places, store, registry, &source)? {
+            return Ok(Some(credentials));
+        }
+    }
     for wanted in scopes(registry, repository) {
         let hit = file.auths.iter().find(|(key, entry)| normal_key(key) == wanted && !entry.is_empty());
         if let Some((key, entry)) = hit {
             let source = format!("{shown} (auths.{key:?})");
-            return entry.secret().map(|secret| Some(Credentials { secret, source: source.clone() })).with_context(
-                || {
-                    format!(
-                        "{source}: the entry is not a base64 user:password, username and password, or identitytoken"
-                    )
-                },
-            );
+            let secret = entry.secret().with_context(|| {
+                format!("{source}: the entry is not a base64 user:password, username and password, or identitytoken")
+            })?;
+            return Ok(Some(Credentials { secret, source }));
         }
     }
-    match &file.creds_store {
-        Some(store) if !store.is_empty() => {
-            let source = format!("docker-credential-{store} (credsStore in {shown})");
-            run_helper(places, store, registry, &source)
-        }
-        _ => Ok(None),
-    }
+    Ok(None)
 }
 
 impl AuthEntry {
@@ -383,7 +381,7 @@ mod tests {
             dir.path(),
             "config.json",
             r#"{"credHelpers": {"https://helped.example": "bimanixtest"}, "credsStore": "bimanixtest",
-                "auths": {"docker.io": {}}}"#,
+                "auths": {"docker.io": {}, "filed.example": {"auth": "ZmlsZWQ6cHc="}}}"#,
         );
         let path = format!("{}:/usr/bin:/bin", dir.path().join("bin").display());
         let places = Places { files: vec![config.clone()], helper_path: Some(path.into()) };
@@ -395,7 +393,13 @@ mod tests {
         assert_eq!((user.as_str(), pass.as_str()), ("hubber", "pw"));
         assert!(source.contains("credsStore"), "{source}");
         assert!(find(&places, "other.example", "x").unwrap().credentials.is_none());
+        // The store does not have it; the file's own entry does.
+        let (user, _, source) = password(&find(&places, "filed.example", "x").unwrap());
+        assert_eq!((user.as_str(), source), ("filed", format!("{} (auths.\"filed.example\")", config.display())));
         let asked = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(asked, "get helped.example\nget https://index.docker.io/v1/\nget other.example\n");
+        assert_eq!(
+            asked,
+            "get helped.example\nget https://index.docker.io/v1/\nget other.example\nget filed.example\n"
+        );
     }
 }
