@@ -329,6 +329,10 @@ same "a second push succeeds" 0 "$?"
 same "a second push uploads no blob (registry access log)" 0 "$(uploads "$tmp/basic.access" "$m")"
 same "a second push starts no upload at all" 0 "$(since "$tmp/basic.access" "$m" | grep -c '"POST /v2/')"
 contains "a second push says the blobs exist" "$(cat "$tmp/push.err")" "config sha256:" "exists"
+out=$("$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile /dev/stdout 2>/dev/null)
+same "--digestfile /dev/stdout writes into the pipe, before the last line" "$built_digest$reg/test/hello:1.0@$built_digest" "$out"
+check "/dev/stdout is left as it was" test -L /dev/stdout
 changed_manifest=$(tar -xOf "$tmp/changed.tar" index.json | python3 -c 'import json, sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')
 changed_blobs=$(tar -xOf "$tmp/changed.tar" "blobs/sha256/${changed_manifest#sha256:}" |
     python3 -c 'import json, sys; m = json.load(sys.stdin); print("\n".join(sorted(d["digest"][7:] for d in [m["config"]] + m["layers"])))')

@@ -6,8 +6,9 @@
 
 mod progress;
 
+use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -64,13 +65,26 @@ pub fn run(options: &Options) -> Result<Pushed> {
     let pushed = push(&store, &plan, &mut client, &target, &mut |event| progress.event(event))?;
     progress.finish();
     if let Some(path) = &options.digestfile {
-        output::file(&Output::Path(path.clone()), |file| Ok(file.write_all(pushed.digest.as_bytes())?))
+        write_digest(path, &pushed.digest)
             .with_context(|| format!("the image was pushed, but the digest file {} was not written", path.display()))?;
     }
     let shown =
         Reference { tag: Some(target).filter(|t| !t.starts_with("sha256:")), digest: None, ..reference.clone() };
     println!("{shown}@{}", pushed.digest);
     Ok(pushed)
+}
+
+/// Writes the digest file: a regular file (or a new one) is replaced as a
+/// whole, never left half-written; a device or FIFO (`/dev/stdout`, a pipe)
+/// is written into, not replaced.
+fn write_digest(path: &Path, digest: &str) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            let mut out = OpenOptions::new().write(true).open(path)?;
+            Ok(out.write_all(digest.as_bytes())?)
+        }
+        _ => output::file(&Output::Path(path.to_path_buf()), |file| Ok(file.write_all(digest.as_bytes())?)),
+    }
 }
 
 /// Says, once, when the manifest is written here rather than copied.
