@@ -333,6 +333,17 @@ out=$("$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/ce
     --digestfile /dev/stdout 2>/dev/null)
 same "--digestfile /dev/stdout writes into the pipe, before the last line" "$built_digest$reg/test/hello:1.0@$built_digest" "$out"
 check "/dev/stdout is left as it was" test -L /dev/stdout
+case $(cat "$tmp/push.err") in
+    *$'\e'*) notok "without a terminal, push writes plain lines (no escape codes)" "$(cat "$tmp/push.err")" ;;
+    *) ok "without a terminal, push writes plain lines (no escape codes)" ;;
+esac
+if command -v script >/dev/null; then
+    # A new repository, so that the blobs are uploaded and the bars move.
+    tty_out=$(TERM=xterm script -qec "$bimanix push $tmp/hello.tar $reg/test/tty:1.0 --cert-dir $tmp/certs --creds alice:s3cret" /dev/null 2>&1)
+    contains "on a terminal, push draws a bar per blob that ends as pushed" "$tty_out" $'\e[' "[==============================]" "layer 1 sha256:" "pushed"
+else
+    notok "script (util-linux) is installed, to give push a terminal"
+fi
 changed_manifest=$(tar -xOf "$tmp/changed.tar" index.json | python3 -c 'import json, sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')
 changed_blobs=$(tar -xOf "$tmp/changed.tar" "blobs/sha256/${changed_manifest#sha256:}" |
     python3 -c 'import json, sys; m = json.load(sys.stdin); print("\n".join(sorted(d["digest"][7:] for d in [m["config"]] + m["layers"])))')
