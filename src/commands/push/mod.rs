@@ -64,6 +64,13 @@ pub fn run(options: &Options) -> Result<Pushed> {
     let mut client = Client::connect(reference, &options.connect, identity, progress.notice())?;
     let pushed = push(&store, &plan, &mut client, &target, &mut |event| progress.event(event))?;
     progress.finish();
+    progress.line(&format!(
+        "{} blob{} uploaded ({}), {} already in the registry",
+        pushed.uploaded,
+        if pushed.uploaded == 1 { "" } else { "s" },
+        indicatif::HumanBytes(pushed.uploaded_bytes),
+        pushed.existing
+    ));
     if let Some(path) = &options.digestfile {
         write_digest(path, &pushed.digest)
             .with_context(|| format!("the image was pushed, but the digest file {} was not written", path.display()))?;
