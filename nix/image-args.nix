@@ -1,9 +1,10 @@
 # Checks an image's arguments (the args.nix fields) where Nix can, and turns
 # them into the JSON the CLI reads: `files` in the list form with store
 # paths, paths of base images in the store, null fields left out so the
-# CLI applies its defaults. What Nix cannot judge (which hypervisors a
-# unikernel type runs on, path syntax inside the image, sizes) the CLI
-# checks in the build, with the same messages as on the command line.
+# CLI applies its defaults. What Nix cannot judge (the urunc versions in
+# `urunc` and what each of them runs, path syntax inside the image, sizes)
+# the CLI checks in the build, with the same messages as on the command
+# line.
 # `what` names the caller in messages; `root` is the directory that
 # relative `files` keys are relative to (null: none allowed).
 { what, root }:
@@ -34,6 +35,7 @@ let
     "created"
     "rootfs"
     "fromImage"
+    "urunc"
   ];
   annotationKeys = [
     "unikernelType"
@@ -46,6 +48,14 @@ let
     "blkMntPoint"
     "useDMBlock"
     "mountRootfs"
+    "solo5NetDev"
+    "solo5BlkDev"
+  ];
+  # Keys urunc takes only from the runtime (pod or runtime annotations),
+  # never from an image: set at build time, vAccel breaks hosts without it.
+  runtimeOnlyKeys = [
+    "vAccel"
+    "RPCAddress"
   ];
   rootfsFields = [
     "type"
@@ -76,6 +86,7 @@ let
       short = builtins.match "com[.]urunc[.]unikernel[.](.*)" key;
     in
     if short == null then key else builtins.head short;
+  runtimeOnly = filter (key: elem (shortKey key) runtimeOnlyKeys) (attrNames annotations);
   unknownAnnotations = filter (key: !elem (shortKey key) annotationKeys) (attrNames annotations);
   required = [ "unikernelType" "hypervisor" "binary" ];
   missing = filter (
@@ -108,6 +119,8 @@ let
     architecture = [ isString "a string such as \"amd64\"" ];
     created = [ isString "an RFC 3339 time string such as \"2024-01-01T00:00:00Z\"" ];
     rootfs = [ isAttrs "an attribute set { type; ... }" ];
+    # The versions themselves are checked by the CLI, with its message.
+    urunc = [ isString "a string of urunc versions such as \"0.8\", \"0.6,0.8\" or \"0.6-main\"" ];
   };
   misshapen = filter (field: given ? ${field} && !(builtins.head shapes.${field}) given.${field}) (
     attrNames shapes
@@ -140,6 +153,8 @@ let
       fail "`name` must be a non-empty string such as \"hello-qemu\", not ${describe name}"
     else if tag == "" then
       fail "`tag` must not be empty"
+    else if runtimeOnly != [ ] then
+      fail "annotations: `${builtins.head runtimeOnly}` is runtime-only: urunc never takes it from an image, and set at build time it breaks hosts without vAccel; set it as a pod or runtime annotation"
     else if unknownAnnotations != [ ] then
       fail "annotations: `${builtins.head unknownAnnotations}` is not a urunc annotation; allowed: ${list annotationKeys}"
     else if badAnnotation != [ ] then

@@ -1,22 +1,25 @@
 # The Nix side of bimanix, for a given bimanix program:
 #   import ./nix/lib.nix { bimanix = <package, or path to the program>; }
-# gives mkUruncImage (image from Nix values) and fromArgsFile (image from
-# an args.nix or .json file). `system` is where images are built; it
+# gives mkUruncImage (image from Nix values), fromArgsFile (image from
+# an args.nix or .json file), fromContainerfile and fromBunnyfile (image
+# from another tool's file and its build context). `system` is where images are built; it
 # defaults to the package's system, or the current one for a host path.
 {
   bimanix,
   system ? null,
 }:
 let
+  program = import ./tool-program.nix bimanix;
+  buildSystem =
+    if system != null then
+      system
+    else if builtins.isAttrs bimanix && (bimanix.type or null) == "derivation" then
+      bimanix.system
+    else
+      builtins.currentSystem;
   image = import ./image.nix {
-    program = import ./tool-program.nix bimanix;
-    system =
-      if system != null then
-        system
-      else if builtins.isAttrs bimanix && (bimanix.type or null) == "derivation" then
-        bimanix.system
-      else
-        builtins.currentSystem;
+    inherit program;
+    system = buildSystem;
   };
   # The arguments of mkUruncImage that are not args.nix fields.
   options = {
@@ -56,4 +59,16 @@ in
       root = dirOf read.path;
       inherit format pairCheck;
     } read.args;
+
+  # fromContainerfile { context = ./.; file ? "Containerfile"; name; tag ? "latest"; bases ? { }; buildArgs ? { }; ... }
+  fromContainerfile = import ./from-containerfile.nix {
+    inherit program;
+    system = buildSystem;
+  };
+
+  # fromBunnyfile { context = ./.; file ? "bunnyfile"; name; tag ? "latest"; bases ? { }; ... }
+  fromBunnyfile = import ./from-bunnyfile.nix {
+    inherit program;
+    system = buildSystem;
+  };
 }

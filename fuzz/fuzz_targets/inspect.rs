@@ -7,12 +7,12 @@ use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
 
-use bimanix::rules::urunc::Options;
+use bimanix::rules::compat::Options;
 
 fuzz_target!(|data: &[u8]| {
     let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
     file.write_all(data).expect("writing the input");
-    if let Ok(report) = bimanix::commands::inspect::inspect(file.path(), &Options { pair_check: true }) {
+    if let Ok(report) = bimanix::commands::inspect::inspect(file.path(), &Options::default()) {
         let _ = bimanix::commands::inspect::render_text(&report);
         let _ = bimanix::commands::inspect::render_json(&report);
     }

@@ -14,7 +14,9 @@ use crate::image::plan::Checked;
 /// `<name>-<tag>.tar`, or `<name>-<tag>` for a layout; `-` is standard output).
 pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
     crate::image::temp::remove_on_signals()?;
-    let checked = load(input)?;
+    // `loaded` keeps files copied out of images until the image is written.
+    let loaded = load(input)?;
+    let checked = loaded.checked;
     let out = match output {
         Some(arg) => Output::named(arg),
         None => Output::Path(PathBuf::from(format!(
@@ -42,7 +44,7 @@ pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
 fn inputs(input: &Input, checked: &Checked) -> Result<Vec<Protected>> {
     let spec = &checked.spec;
     let entry = |path: &PathBuf, what: &str| Protected { path: path.clone(), what: what.to_string() };
-    let mut inputs = vec![entry(&input.args_file()?, "the args file")];
+    let mut inputs = vec![entry(&crate::commands::input_file(input)?, "the input file")];
     let rootfs = spec.rootfs.as_ref();
     for f in spec.files.iter().chain(rootfs.iter().flat_map(|r| &r.files)) {
         inputs.push(entry(&f.source, &f.key));

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::commands::{Input, load};
+use crate::commands::{Input, load, targets};
 use crate::image::archive::Format;
 use crate::image::output::Output;
 
@@ -10,10 +10,16 @@ use crate::image::output::Output;
 /// source, generating the rootfs, copying base layers — throwing the
 /// archive away, so that whatever `build` would refuse, `check` refuses.
 pub fn run(input: &Input) -> Result<()> {
-    let checked = load(input)?;
+    crate::image::temp::remove_on_signals()?;
+    let loaded = load(input)?;
+    let checked = loaded.checked;
     let summary = format!(
-        "{} is valid: {}:{} for linux/{}",
-        checked.spec.locations.file, checked.spec.name, checked.spec.tag, checked.architecture
+        "{} is valid: {}:{} for linux/{}, urunc {}",
+        checked.spec.locations.file,
+        checked.spec.name,
+        checked.spec.tag,
+        checked.architecture,
+        targets(input, &checked.spec)?
     );
     let plan = crate::image::plan::plan(checked)?;
     crate::image::rootfs::write(plan, Format::DockerArchive, &Output::Discard)?;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::rules::urunc::Options;
+use crate::rules::compat::Options;
 
 fn inputs(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions").join(target);
@@ -34,7 +34,7 @@ fn fuzz_regressions_end_in_a_value_or_an_error() {
         count += 1;
     }
     for path in inputs("inspect") {
-        if let Ok(report) = crate::commands::inspect::inspect(&path, &Options { pair_check: true }) {
+        if let Ok(report) = crate::commands::inspect::inspect(&path, &Options::default()) {
             crate::commands::inspect::render_text(&report);
             crate::commands::inspect::render_json(&report);
         }

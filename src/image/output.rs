@@ -152,7 +152,7 @@ fn enclosing_dirs(path: &Path) -> Vec<PathBuf> {
     }
 }
 
-/// Refuses, before anything is built, an output that [`file`] (or, for a
+/// Refuses, before anything is built, an output that [`file()`] (or, for a
 /// layout, [`directory`]) would refuse.
 pub fn precheck(out: &Output, layout: bool) -> Result<()> {
     match (out, layout) {
@@ -257,7 +257,7 @@ fn copy_out<T>((mut built, written): (File, T), to: &mut dyn Write, shown: &str)
 /// replaced only when it is a layout bimanix wrote.
 pub fn directory<T>(dir: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
     let (target, existed) = layout_target(dir)?;
-    let tmp = temp::dir_in(&parent_dir(&target))?;
+    let tmp = temp::dir_in(&parent_dir(&target), "layout")?;
     let written = write(tmp.path())?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))?;
     let shown = dir.display();

@@ -141,14 +141,15 @@ fn owner(name: &str) -> Option<u32> {
     let rest = name.strip_prefix(".bimanix-")?;
     let (kind, rest) = rest.split_once('-')?;
     let (pid, _) = rest.split_once('-')?;
-    matches!(kind, "layout" | "out" | "old").then(|| pid.parse().ok()).flatten()
+    matches!(kind, "layout" | "out" | "old" | "extract").then(|| pid.parse().ok()).flatten()
 }
 
-/// A directory to build an output in, beside where it goes.
-pub fn dir_in(parent: &Path) -> Result<Named> {
+/// A directory for `kind` of temporary (`layout`: an output built beside
+/// where it goes; `extract`: files copied out of images) in `parent`.
+pub fn dir_in(parent: &Path, kind: &str) -> Result<Named> {
     sweep(parent);
     let tmp = tempfile::Builder::new()
-        .prefix(&format!(".bimanix-layout-{}-", std::process::id()))
+        .prefix(&format!(".bimanix-{kind}-{}-", std::process::id()))
         .tempdir_in(parent)
         .with_context(|| format!("cannot create a temporary directory in {}", parent.display()))?;
     let named = Named::register(tmp.path().to_path_buf());
@@ -254,7 +255,7 @@ mod tests {
         let mut out = OutputFile::new_in(dir.path()).unwrap();
         out.file_mut().write_all(b"partial").unwrap();
         drop(out);
-        let named = dir_in(dir.path()).unwrap();
+        let named = dir_in(dir.path(), "layout").unwrap();
         fs::write(named.path().join("x"), b"x").unwrap();
         drop(named);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);

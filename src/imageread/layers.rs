@@ -16,7 +16,7 @@ use crate::model::oci::hex;
 /// What [`Image::flatten`] calls for each regular file: its clean relative
 /// path, a reader of exactly its size, and the size; it returns the content
 /// to record in the tree.
-pub type Store<'a> = dyn FnMut(&BStr, &mut dyn Read, u64) -> Result<Content> + 'a;
+pub type FileStore<'a> = dyn FnMut(&BStr, &mut dyn Read, u64) -> Result<Content> + 'a;
 
 /// Passes bytes through while hashing and counting them.
 pub(super) struct Tee<R> {
@@ -135,7 +135,7 @@ impl Image {
     /// Entries go into the tree as they are read, so memory holds the tree
     /// and nothing per entry besides; a layer listed again right after
     /// itself is not read again (it would change nothing).
-    pub fn flatten(&self, store: &mut Store) -> Result<Flattened> {
+    pub fn flatten(&self, store: &mut FileStore) -> Result<Flattened> {
         let mut tree = Tree::new();
         let mut skipped = Vec::new();
         let mut layer_entries: Vec<usize> = Vec::new();
@@ -161,7 +161,13 @@ impl Image {
     /// Applies layer `i` to `tree` and gives the number of its entries.
     /// Whiteouts hide only what lower layers hold, wherever they stand in
     /// the tar, so a first pass applies them and a second adds the rest.
-    fn apply_layer(&self, i: usize, tree: &mut Tree, store: &mut Store, skipped: &mut Vec<String>) -> Result<usize> {
+    fn apply_layer(
+        &self,
+        i: usize,
+        tree: &mut Tree,
+        store: &mut FileStore,
+        skipped: &mut Vec<String>,
+    ) -> Result<usize> {
         self.each_entry(i, &mut |path, _| {
             match whiteout(&path) {
                 Some(Whiteout::Opaque(b"")) => *tree = Tree::new(),
@@ -255,7 +261,7 @@ fn layer_node(
     path: &BStr,
     entry: &mut tar::Entry<'_, Box<dyn Read + '_>>,
     tree: &Tree,
-    store: &mut Store,
+    store: &mut FileStore,
     layer: usize,
     skipped: &mut Vec<String>,
 ) -> Result<Option<Node>> {

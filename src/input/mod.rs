@@ -1,11 +1,37 @@
 //! The input stage: readers of the formats an image is described in. An
 //! args.nix file is evaluated by [`nixeval`] into a value tree (JSON is
 //! parsed straight into one), and [`args`] checks its shape and types and
-//! hands the rules stage a `model::spec::Spec`.
+//! hands the rules stage a `model::spec::Spec`. Other tools' files are
+//! read into the same spec: [`containerfile`] (bima, pun, bunny, Docker)
+//! and [`bunnyfile`], with what they share in [`foreign`]; [`detect`] tells
+//! which reader a file needs. [`image_files`] extracts the files a spec
+//! copies out of images, and [`nixwrite`] writes a spec back as args.nix.
 
 pub mod args;
+pub mod bunnyfile;
+pub mod containerfile;
+pub mod detect;
+pub mod foreign;
+pub mod image_files;
 pub mod nixeval;
+pub mod nixwrite;
 
 /// The largest args file read, in bytes: real ones are a few KiB, and
 /// this keeps a wrong path (a disk image, a log) from filling memory.
 pub const MAX_ARGS_FILE: u64 = 4 << 20;
+
+/// Reads a text input file (a Containerfile, a bunnyfile) of at most
+/// [`MAX_ARGS_FILE`] bytes, refusing without blocking what is not a
+/// regular file; `shown` names it in messages.
+pub fn read_text(path: &std::path::Path, shown: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let bytes = crate::model::hostfile::read_regular(path, MAX_ARGS_FILE, "input files")
+        .with_context(|| format!("cannot read {shown}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        anyhow::anyhow!(
+            "{shown}: byte {valid} (0x{:02X}) is not valid UTF-8; the file must be text",
+            e.as_bytes()[valid]
+        )
+    })
+}

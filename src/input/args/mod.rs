@@ -15,7 +15,6 @@ mod json;
 mod reader;
 mod rootfs;
 
-use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -40,6 +39,7 @@ pub const FIELDS: &[&str] = &[
     "created",
     "rootfs",
     "fromImage",
+    "urunc",
 ];
 
 /// The fields of `rootfs`.
@@ -93,8 +93,11 @@ pub fn parse_json(bytes: &[u8], shown: &str) -> Result<Value> {
 
 /// Turns an evaluated args value into a `Spec`.
 pub fn to_spec(value: &Value, file: String, base: &Path) -> Result<Spec> {
-    let mut r =
-        reader::Reader { loc: Locations { file, keys: BTreeMap::new() }, base: base.to_path_buf(), errors: Vec::new() };
+    let mut r = reader::Reader {
+        loc: Locations { file, ..Locations::default() },
+        base: base.to_path_buf(),
+        errors: Vec::new(),
+    };
     let spec = r.spec(value);
     if !r.errors.is_empty() {
         bail!("{}", r.errors.join("\n"));

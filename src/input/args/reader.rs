@@ -86,6 +86,7 @@ impl Reader {
         let created = get("created").map(|c| self.created(c));
         let rootfs = get("rootfs").map(|r| self.rootfs(r));
         let from_image = get("fromImage").map(|f| self.path("fromImage", f));
+        let urunc = get("urunc").map(|u| self.urunc(u));
         Some(Spec {
             name: name?,
             tag: tag?,
@@ -100,6 +101,7 @@ impl Reader {
             created: optional(created)?,
             rootfs: optional(rootfs)?,
             from_image: optional(from_image)?,
+            urunc: optional(urunc)?,
             locations: self.loc.clone(),
         })
     }
