@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use bimanix::commands;
 use bimanix::image::archive::Format;
+use bimanix::image::compress::Compression;
 use bimanix::rules::urunc::Options;
 
 /// Package unikernels and Linux guests as reproducible container images for urunc.
@@ -33,6 +34,10 @@ enum Command {
         /// oci-layout writes a directory.
         #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
         format: FormatArg,
+        /// Layer compression; overrides the args file's `compression`.
+        /// [default: the args file's, else none]
+        #[arg(long, value_enum, value_name = "COMPRESSION")]
+        compression: Option<CompressionArg>,
     },
     /// Check an args file as `build` does, writing nothing.
     Check {
@@ -77,6 +82,23 @@ enum FormatArg {
     OciLayout,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum CompressionArg {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(c: CompressionArg) -> Compression {
+        match c {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -91,13 +113,13 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<bool> {
     match command {
-        Command::Build { input, output, format } => {
+        Command::Build { input, output, format, compression } => {
             let format = match format {
                 FormatArg::DockerArchive => Format::DockerArchive,
                 FormatArg::OciArchive => Format::OciArchive,
                 FormatArg::OciLayout => Format::OciLayout,
             };
-            commands::build::run(&input.into(), output.as_deref(), format)?;
+            commands::build::run(&input.into(), output.as_deref(), format, compression.map(Compression::from))?;
             Ok(true)
         }
         Command::Check { input } => {

@@ -24,6 +24,8 @@ const KERNEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/example/hello/hello.b
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+const GZIP_LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const ZSTD_LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 const CREATED: &str = "org.opencontainers.image.created";
 const PREFIX: &str = "com.urunc.unikernel.";
 
@@ -351,6 +353,30 @@ fn assert_hygienic(bytes: &[u8], mtime: u64, explicit: &[(&str, u32)]) {
     }
 }
 
+/// One layer read back: the blob as stored, its tar and the tar's entries.
+#[derive(Debug)]
+struct Layer {
+    media_type: String,
+    blob: Vec<u8>,
+    tar: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Layer {
+    fn paths(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.path.trim_end_matches('/').to_string()).collect()
+    }
+
+    /// The regular files and symlinks, without their parent directories.
+    fn leaves(&self) -> Vec<String> {
+        self.entries.iter().filter(|e| e.kind != b'5').map(|e| e.path.clone()).collect()
+    }
+
+    fn digest(&self) -> String {
+        format!("sha256:{}", sha256_hex(&self.blob))
+    }
+}
+
 /// An image read back and checked for internal consistency.
 #[derive(Debug)]
 struct Image {
@@ -359,8 +385,7 @@ struct Image {
     manifest: Value,
     manifest_digest: String,
     config: Value,
-    layer_bytes: Vec<u8>,
-    layer: Vec<Entry>,
+    layers: Vec<Layer>,
     docker_manifest: Option<Value>,
 }
 
@@ -380,6 +405,25 @@ fn blob<'a>(files: &'a BTreeMap<String, Vec<u8>>, desc: &Value, media_type: &str
     let bytes = files.get(&format!("blobs/sha256/{hex}")).unwrap_or_else(|| panic!("blob {digest} is missing"));
     assert_eq!(desc["size"].as_u64(), Some(bytes.len() as u64), "size of {digest}");
     bytes
+}
+
+/// A layer blob decompressed as its media type says (with decoders of
+/// flate2 and ruzstd, not bimanix's own), checking the magic agrees.
+fn decompress(media_type: &str, blob: &[u8]) -> Vec<u8> {
+    let mut tar = Vec::new();
+    match media_type {
+        LAYER_TYPE => tar.extend_from_slice(blob),
+        GZIP_LAYER_TYPE => {
+            assert_eq!(&blob[..2], [0x1f, 0x8b], "a gzip layer starts with gzip's magic");
+            flate2::read::GzDecoder::new(blob).read_to_end(&mut tar).expect("gzip layer");
+        }
+        ZSTD_LAYER_TYPE => {
+            assert_eq!(&blob[..4], [0x28, 0xb5, 0x2f, 0xfd], "a zstd layer starts with zstd's magic");
+            ruzstd::decoding::StreamingDecoder::new(blob).expect("zstd").read_to_end(&mut tar).expect("zstd layer");
+        }
+        other => panic!("unexpected layer media type {other}"),
+    }
+    tar
 }
 
 impl Image {
@@ -428,27 +472,32 @@ impl Image {
         assert_eq!(manifest["schemaVersion"], 2);
         assert_eq!(manifest["mediaType"], MANIFEST_TYPE);
         let config = parse(blob(&files, &manifest["config"], CONFIG_TYPE), "config");
-        let layers = manifest["layers"].as_array().expect("layers");
-        assert_eq!(layers.len(), 1, "one layer");
-        let layer_bytes = blob(&files, &layers[0], LAYER_TYPE).clone();
-        // The layer is uncompressed, so its diff_id is its own digest.
-        let diff_id = format!("sha256:{}", sha256_hex(&layer_bytes));
-        assert_eq!(config["rootfs"], json!({ "type": "layers", "diff_ids": [diff_id] }));
-        assert_eq!(layers[0]["digest"], diff_id);
+        let descriptors = manifest["layers"].as_array().expect("layers");
+        assert!(!descriptors.is_empty(), "at least one layer");
+        let mut layers = Vec::new();
+        for desc in descriptors {
+            let media_type = desc["mediaType"].as_str().expect("layer media type").to_string();
+            let blob = blob(&files, desc, &media_type).clone();
+            let tar = decompress(&media_type, &blob);
+            let entries = tar_entries(&tar);
+            layers.push(Layer { media_type, blob, tar, entries });
+        }
+        let diff_ids: Vec<String> = layers.iter().map(|l| format!("sha256:{}", sha256_hex(&l.tar))).collect();
+        assert_eq!(config["rootfs"], json!({ "type": "layers", "diff_ids": diff_ids }), "diff_ids: the uncompressed tars");
         let hex = |v: &Value| v.as_str().expect("digest").trim_start_matches("sha256:").to_string();
-        let referenced: BTreeSet<String> =
-            [hex(&manifests[0]["digest"]), hex(&manifest["config"]["digest"]), hex(&layers[0]["digest"])].into();
+        let mut referenced: BTreeSet<String> = [hex(&manifests[0]["digest"]), hex(&manifest["config"]["digest"])].into();
+        referenced.extend(descriptors.iter().map(|d| hex(&d["digest"])));
         assert_eq!(blobs, referenced, "stray or missing blobs");
         let docker_manifest = files.get("manifest.json").map(|b| {
             let m = parse(b, "manifest.json");
             let entries = m.as_array().expect("manifest.json is a list");
             assert_eq!(entries.len(), 1);
             assert_eq!(entries[0]["Config"], format!("blobs/sha256/{}", hex(&manifest["config"]["digest"])));
-            assert_eq!(entries[0]["Layers"], json!([format!("blobs/sha256/{}", hex(&layers[0]["digest"]))]));
+            let names: Vec<String> = descriptors.iter().map(|d| format!("blobs/sha256/{}", hex(&d["digest"]))).collect();
+            assert_eq!(entries[0]["Layers"], json!(names), "manifest.json lists the layer blobs in order");
             m
         });
-        let layer = tar_entries(&layer_bytes);
-        Image { files, index, manifest, manifest_digest, config, layer_bytes, layer, docker_manifest }
+        Image { files, index, manifest, manifest_digest, config, layers, docker_manifest }
     }
 
     fn labels(&self) -> BTreeMap<String, String> {
@@ -459,15 +508,31 @@ impl Image {
         serde_json::from_value(self.manifest["annotations"].clone()).expect("manifest annotations")
     }
 
+    /// The entry at `path` as the image's filesystem shows it: from the
+    /// highest layer that holds it (bimanix writes no whiteouts).
     fn entry(&self, path: &str) -> &Entry {
-        self.layer
+        self.layers
             .iter()
+            .rev()
+            .flat_map(|l| l.entries.iter())
             .find(|e| e.path.trim_end_matches('/') == path)
-            .unwrap_or_else(|| panic!("{path} is not in the layer"))
+            .unwrap_or_else(|| panic!("{path} is not in any layer"))
     }
 
+    /// Every path of the image's filesystem, sorted.
     fn paths(&self) -> Vec<String> {
-        self.layer.iter().map(|e| e.path.trim_end_matches('/').to_string()).collect()
+        let all: BTreeSet<String> = self.layers.iter().flat_map(Layer::paths).collect();
+        all.into_iter().collect()
+    }
+
+    /// The regular files and symlinks of each layer, lowest first.
+    fn leaves(&self) -> Vec<Vec<String>> {
+        self.layers.iter().map(Layer::leaves).collect()
+    }
+
+    /// The layer digests, lowest first.
+    fn layer_digests(&self) -> Vec<String> {
+        self.layers.iter().map(Layer::digest).collect()
     }
 
     /// `/urunc.json` decoded: full key -> plain value.
@@ -483,6 +548,13 @@ impl Image {
                 (k.clone(), String::from_utf8(plain).expect("utf-8"))
             })
             .collect()
+    }
+
+    /// Checks every layer's tar as `assert_hygienic` does.
+    fn assert_layers_hygienic(&self, mtime: u64, explicit: &[(&str, u32)]) {
+        for layer in &self.layers {
+            assert_hygienic(&layer.tar, mtime, explicit);
+        }
     }
 }
 
@@ -511,7 +583,7 @@ fn build_writes_a_consistent_docker_archive() {
     let args = fx.standard(&base_args());
     let (bytes, img) = build(&fx, &args, &[]);
     assert_hygienic(&bytes, 0, &[]);
-    assert_hygienic(&img.layer_bytes, 0, &[]);
+    img.assert_layers_hygienic(0, &[]);
     let names: BTreeSet<&str> = img.files.keys().map(String::as_str).collect();
     assert!(
         names.contains("manifest.json") && names.contains("index.json") && names.contains("oci-layout"),
@@ -524,6 +596,8 @@ fn build_writes_a_consistent_docker_archive() {
     assert_eq!(img.config["os"], "linux");
     assert_eq!(img.config["architecture"], "amd64", "the example kernel is an x86 bzImage");
     assert_eq!(img.paths(), ["boot", "boot/kernel", "urunc.json"]);
+    assert_eq!(img.leaves(), [vec!["boot/kernel"], vec!["urunc.json"]], "the kernel in a layer of its own, then the rest");
+    assert_eq!(img.layers[0].paths(), ["boot", "boot/kernel"], "an artifact's layer holds its parent directories");
     assert_eq!(img.entry("boot/kernel").data, kernel());
     assert_eq!(img.entry("boot/kernel").mode, 0o644);
     assert_eq!(img.entry("boot").kind, b'5');
@@ -541,17 +615,20 @@ fn layer_entries_are_sorted_with_each_parent_once_before_its_children() {
     v["files"] = json!({ "./kernel": "/boot/kernel", "./d": "/opt/d", "./x": "/opt/d2/x" });
     let (path, _) = fx.args("in/args.json", &v);
     let (_, img) = build(&fx, &path, &[]);
-    let paths = img.paths();
-    let mut sorted = paths.clone();
-    sorted.sort();
-    assert_eq!(paths, sorted, "layer entries are not sorted");
-    for (i, p) in paths.iter().enumerate() {
-        if let Some((parent, _)) = p.rsplit_once('/') {
-            let at = paths.iter().position(|q| q == parent).unwrap_or_else(|| panic!("parent of {p} is missing"));
-            assert!(at < i, "{parent} comes after {p}");
+    assert_eq!(img.layers.len(), 2, "the kernel's layer and the top layer");
+    for layer in &img.layers {
+        let paths = layer.paths();
+        let mut sorted = paths.clone();
+        sorted.sort();
+        assert_eq!(paths, sorted, "layer entries are not sorted");
+        for (i, p) in paths.iter().enumerate() {
+            if let Some((parent, _)) = p.rsplit_once('/') {
+                let at = paths.iter().position(|q| q == parent).unwrap_or_else(|| panic!("parent of {p} is missing"));
+                assert!(at < i, "{parent} comes after {p}");
+            }
         }
     }
-    assert_eq!(paths.iter().filter(|p| *p == "opt").count(), 1);
+    assert_eq!(img.layers[1].paths().iter().filter(|p| *p == "opt").count(), 1);
 }
 
 #[test]
@@ -660,7 +737,7 @@ fn entrypoint_cmd_env_working_dir_labels_and_created_as_given() {
     assert_eq!(img.config["created"], "2024-01-02T03:04:05Z");
     assert_eq!(img.annotations()[CREATED], "2024-01-02T03:04:05Z");
     assert_hygienic(&bytes, 1704164645, &[]);
-    assert_hygienic(&img.layer_bytes, 1704164645, &[]);
+    img.assert_layers_hygienic(1704164645, &[]);
 }
 
 #[test]
@@ -684,7 +761,7 @@ fn source_date_epoch_sets_created_and_every_mtime() {
     assert_eq!(img.config["created"], "2023-11-14T22:13:20Z");
     assert_eq!(img.annotations()[CREATED], "2023-11-14T22:13:20Z");
     assert_hygienic(&bytes, 1700000000, &[]);
-    assert_hygienic(&img.layer_bytes, 1700000000, &[]);
+    img.assert_layers_hygienic(1700000000, &[]);
 }
 
 #[test]
@@ -799,7 +876,7 @@ fn a_target_may_carry_a_mode() {
     assert_eq!(img.entry("bin/tool").mode, 0o755);
     assert_eq!(img.entry("etc/secret").mode, 0o600);
     assert_eq!(img.entry("etc/secret").data, b"s");
-    assert_hygienic(&img.layer_bytes, 0, &[("etc/secret", 0o600)]);
+    img.assert_layers_hygienic(0, &[("etc/secret", 0o600)]);
 }
 
 #[test]
@@ -1042,7 +1119,7 @@ fn oci_layout_writes_a_directory() {
     let layout = Image::from_dir(&out.join("img"));
     assert!(layout.docker_manifest.is_none());
     assert_eq!(layout.manifest_digest, docker.manifest_digest);
-    assert_eq!(layout.layer_bytes, docker.layer_bytes);
+    assert_eq!(layout.layer_digests(), docker.layer_digests());
     // Building again replaces the layout with the same content.
     bx(&out).arg("build").arg(&args).args(["--format", "oci-layout", "-o", "img"]).run().ok();
     assert_eq!(Image::from_dir(&out.join("img")).files, layout.files);

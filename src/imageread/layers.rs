@@ -63,7 +63,7 @@ impl Image {
             let mut tee = Tee { inner: raw, hasher: Sha256::new(), len: 0 };
             let plain = match layer.compression {
                 // An uncompressed blob is its own tar: one hash serves both checks.
-                Compression::Plain => Ok(None),
+                Compression::None => Ok(None),
                 _ => decompress(&mut tee).and_then(|(_, plain)| hash_stream(plain)).map(Some),
             };
             // Hash whatever the decompressor left unread, so that the blob digest covers every byte.
@@ -82,7 +82,7 @@ impl Image {
                     }
                 }
                 (Err(e), _) | (_, Err(e)) => problems.push(match layer.compression {
-                    Compression::Plain => format!("{what}: cannot be read: {e}"),
+                    Compression::None => format!("{what}: cannot be read: {e}"),
                     other => format!("{what}: cannot be decompressed as {}: {e}", other.name()),
                 }),
             }

@@ -67,36 +67,7 @@ impl Format {
 }
 
 /// How a layer or a whole archive is compressed, told from its first bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    /// Not compressed.
-    Plain,
-    /// gzip (magic `1f 8b`).
-    Gzip,
-    /// Zstandard (magic `28 b5 2f fd`).
-    Zstd,
-}
-
-impl Compression {
-    /// `none`, `gzip` or `zstd`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::Plain => "none",
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        }
-    }
-
-    fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::Plain
-        }
-    }
-}
+pub use crate::model::oci::Compression;
 
 /// An OS, architecture and optional variant, as in OCI platform objects.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -216,7 +187,7 @@ pub struct Image {
     pub path: PathBuf,
     /// Its layout.
     pub format: Format,
-    /// How the whole archive was compressed (`Plain` for most).
+    /// How the whole archive was compressed (`None` for most).
     pub compression: Compression,
     /// `RepoTags` of a docker-archive, else the image name from the OCI index.
     pub repo_tags: Vec<String>,
@@ -275,7 +246,7 @@ impl Image {
 fn open_inner(path: &Path, select: &Select) -> Result<Image> {
     let wanted = select.platform.as_deref().map(Platform::parse).transpose()?;
     let (source, compression) =
-        if path.is_dir() { (Source::Dir(path.to_path_buf()), Compression::Plain) } else { Source::open_tar(path)? };
+        if path.is_dir() { (Source::Dir(path.to_path_buf()), Compression::None) } else { Source::open_tar(path)? };
     let has_manifest = source.contains("manifest.json");
     let has_index = source.contains("index.json");
     let format = match (has_manifest, has_index, &source) {

@@ -35,7 +35,7 @@ impl Source {
         let mut head = [0u8; 4];
         let got = file.read_at(&mut head, 0).context("cannot read it")?;
         let compression = Compression::sniff(head.get(..got).unwrap_or_default());
-        let file = if compression == Compression::Plain {
+        let file = if compression == Compression::None {
             file
         } else {
             let mut plain = tempfile::tempfile().context("cannot create a temporary file")?;
@@ -199,7 +199,7 @@ pub(super) fn decompress<'a>(mut raw: impl Read + 'a) -> io::Result<(Compression
 
 pub(super) fn decompressor<'a>(compression: Compression, raw: impl Read + 'a) -> Box<dyn Read + 'a> {
     match compression {
-        Compression::Plain => Box::new(raw),
+        Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
         Compression::Zstd => {
             Box::new(ZstdFrames { source: BufReader::new(raw), decoder: FrameDecoder::new(), in_frame: false })

@@ -458,7 +458,7 @@ fn declared_compression(media_type: &str) -> Compression {
     } else if media_type.ends_with("zstd") {
         Compression::Zstd
     } else {
-        Compression::Plain
+        Compression::None
     }
 }
 

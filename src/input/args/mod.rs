@@ -38,6 +38,8 @@ pub const FIELDS: &[&str] = &[
     "created",
     "rootfs",
     "fromImage",
+    "layers",
+    "compression",
 ];
 
 /// The fields of `rootfs`.
