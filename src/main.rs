@@ -1,4 +1,4 @@
-//! The `bimanix` command line: `build`, `check` and `inspect`.
+//! The `bimanix` command line: `build`, `check`, `inspect` and `index`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,11 +53,45 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Inspect only the image for this platform (os/arch or
+        /// os/arch/variant, e.g. linux/arm64) of a multi-platform index;
+        /// without it, every image of the archive is inspected.
+        #[arg(long, value_name = "PLATFORM")]
+        platform: Option<String>,
         /// Accept unikernel type / hypervisor pairs that this urunc table
         /// does not list (for newer urunc).
         #[arg(long)]
         no_pair_check: bool,
     },
+    /// Combine single-platform images (of bimanix or any tool) into one
+    /// multi-platform OCI image index under one name and tag. Blobs are
+    /// copied as they are.
+    Index {
+        /// The images: docker-archives, OCI archives or OCI layouts, one
+        /// platform each, all of one name.
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<PathBuf>,
+        /// Output path; `-` writes to standard output.
+        /// [default: <name>-<tag>.tar, with `/` in the name turned into `-`]
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<String>,
+        /// oci-archive writes one tar (podman, skopeo oci-archive:,
+        /// containerd); oci-layout writes a directory (skopeo oci:).
+        #[arg(long, value_enum, default_value_t = IndexFormatArg::OciArchive)]
+        format: IndexFormatArg,
+        /// The index's name. [default: the name the images share]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The index's tag. [default: the tag the images share, else latest]
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum IndexFormatArg {
+    OciArchive,
+    OciLayout,
 }
 
 #[derive(clap::Args)]
@@ -126,13 +160,20 @@ fn run(command: Command) -> Result<bool> {
             commands::check::run(&input.into())?;
             Ok(true)
         }
-        Command::Inspect { image, json, no_pair_check } => {
-            let report = commands::inspect::inspect(&image, &Options { pair_check: !no_pair_check })
+        Command::Inspect { image, json, platform, no_pair_check } => {
+            let opts = Options { pair_check: !no_pair_check };
+            let inspected = commands::inspect::inspect_path(&image, &opts, platform.as_deref())
                 .with_context(|| format!("inspecting {}", image.display()))?;
-            let text =
-                if json { commands::inspect::render_json(&report) } else { commands::inspect::render_text(&report) };
-            print!("{text}");
-            Ok(report.ok())
+            print!("{}", commands::inspect::render_inspected(&inspected, json));
+            Ok(inspected.ok())
+        }
+        Command::Index { images, output, format, name, tag } => {
+            let format = match format {
+                IndexFormatArg::OciArchive => Format::OciArchive,
+                IndexFormatArg::OciLayout => Format::OciLayout,
+            };
+            commands::index::run(&commands::index::Request { images, output, format, name, tag })?;
+            Ok(true)
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The commands, on top of the stages: [`build`] reads, checks, plans and
 //! writes an image; [`check`] does all of that short of writing;
 //! [`inspect`] reads an image of any tool and checks it against urunc's
-//! rules.
+//! rules; [`index`] combines images of several platforms into one.
 
 pub mod build;
 pub mod check;
+pub mod index;
 pub mod inspect;
 
 use std::path::{Path, PathBuf};

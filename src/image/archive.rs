@@ -90,12 +90,12 @@ fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
 /// Writes one `blobs/sha256/<hex>` tar entry whose content `body` writes
 /// at the cursor: a placeholder header first, filled in once the digest is
 /// known, then the padding.
-pub fn blob_entry(file: &File, mtime: u64, body: impl FnOnce(&File) -> Result<LayerBlob>) -> Result<LayerBlob> {
+pub fn blob_entry<T: AsRef<Descriptor>>(file: &File, mtime: u64, body: impl FnOnce(&File) -> Result<T>) -> Result<T> {
     let mut cursor = file;
     let start = cursor.stream_position()?;
     cursor.write_all(&[0; BLOCK as usize])?;
     let blob = body(file)?;
-    let d = &blob.descriptor;
+    let d = blob.as_ref();
     let real = header(&format!("blobs/sha256/{}", d.hex()), "", EntryType::File, 0o644, d.size, "", mtime);
     file.write_all_at(&real, start)?;
     let rem = d.size % BLOCK;
@@ -174,16 +174,7 @@ fn write_layout(plan: &Plan, dir: &Path) -> Result<Written> {
     fs::create_dir_all(&blobs)?;
     let mut layers = Vec::new();
     for source in layer_sources(plan)? {
-        let partial = blobs.join("layer.partial");
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
-        let blob = source.write(plan, &file)?;
-        fs::rename(&partial, blobs.join(blob.descriptor.hex()))?;
-        layers.push(blob);
+        layers.push(layout_blob(dir, |file| source.write(plan, file))?);
     }
     let docs = Documents::new(plan, &layers);
     fs::write(blobs.join(docs.config_desc.hex()), &docs.config)?;
@@ -191,4 +182,19 @@ fn write_layout(plan: &Plan, dir: &Path) -> Result<Written> {
     fs::write(dir.join("index.json"), &docs.index)?;
     fs::write(dir.join("oci-layout"), oci::OCI_LAYOUT)?;
     Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.descriptor.size).sum() })
+}
+
+/// Writes one blob of the OCI layout in `dir` with `body`, into a
+/// temporary name first, then under its digest.
+pub fn layout_blob<T: AsRef<Descriptor>>(dir: &Path, body: impl FnOnce(&File) -> Result<T>) -> Result<T> {
+    let partial = dir.join("blobs/sha256/blob.partial");
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let blob = body(&file)?;
+    fs::rename(&partial, dir.join("blobs/sha256").join(blob.as_ref().hex()))?;
+    Ok(blob)
 }

@@ -28,6 +28,12 @@ pub struct LayerBlob {
     pub diff_id: String,
 }
 
+impl AsRef<Descriptor> for LayerBlob {
+    fn as_ref(&self) -> &Descriptor {
+        &self.descriptor
+    }
+}
+
 /// Writes `tree` as a layer tar whose entries carry `mtime`, compressed
 /// with `compression`, at the cursor of `file`.
 pub fn write_tree(file: &File, tree: &Tree, mtime: u64, compression: Compression) -> Result<LayerBlob> {

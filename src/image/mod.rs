@@ -3,11 +3,13 @@
 //! block image; [`layers`] cuts the tree into layers; [`archive`] writes
 //! the image as a docker-archive, OCI archive or OCI layout, each layer a
 //! [`blob`] streamed into the output through a [`sink`] that hashes it on
-//! the side, compressed by [`compress`] when asked.
+//! the side, compressed by [`compress`] when asked. [`index`] combines
+//! images of several platforms into one OCI image index.
 
 pub mod archive;
 pub mod blob;
 pub mod compress;
+pub mod index;
 pub mod layers;
 pub mod output;
 pub mod plan;

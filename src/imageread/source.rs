@@ -21,7 +21,7 @@ pub(super) enum Source {
     Tar { file: File, entries: BTreeMap<String, TarItem> },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum TarItem {
     Data { offset: u64, size: u64 },
     Link(String),
@@ -47,6 +47,16 @@ impl Source {
         // The tar crate's own message quotes raw header bytes; say it plainly.
         let entries = index_tar(&file).map_err(|_| anyhow!("it is not a tar archive (nor an OCI layout directory)"))?;
         Ok((Source::Tar { file, entries }, compression))
+    }
+
+    /// Another handle on the same directory or indexed tar.
+    pub(super) fn try_clone(&self) -> Result<Source> {
+        Ok(match self {
+            Source::Dir(root) => Source::Dir(root.clone()),
+            Source::Tar { file, entries } => {
+                Source::Tar { file: file.try_clone().context("cannot reopen the archive")?, entries: entries.clone() }
+            }
+        })
     }
 
     pub(super) fn contains(&self, name: &str) -> bool {

@@ -103,6 +103,12 @@ impl Descriptor {
     }
 }
 
+impl AsRef<Descriptor> for Descriptor {
+    fn as_ref(&self) -> &Descriptor {
+        self
+    }
+}
+
 /// `sha256:<hex>` of some bytes.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
@@ -186,6 +192,46 @@ pub fn index(manifest: &Descriptor, qualified_name: &str, tag: &str) -> Vec<u8> 
         "org.opencontainers.image.ref.name": tag,
     });
     to_bytes(&json!({ "schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [d] }))
+}
+
+/// One manifest of a multi-platform image index, with its platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The image manifest.
+    pub manifest: Descriptor,
+    /// `linux` for urunc's images.
+    pub os: String,
+    /// OCI architecture (`amd64`, `arm64`, ...).
+    pub architecture: String,
+    /// The architecture variant (`v8` for arm64), if any.
+    pub variant: Option<String>,
+}
+
+/// An OCI image index: one manifest per platform, in the order given.
+pub fn image_index(entries: &[IndexEntry]) -> Vec<u8> {
+    let manifests: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut d = e.manifest.to_json();
+            let mut platform = json!({ "architecture": e.architecture, "os": e.os });
+            if let Some(variant) = &e.variant {
+                platform["variant"] = json!(variant);
+            }
+            d["platform"] = platform;
+            d
+        })
+        .collect();
+    to_bytes(&json!({ "schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests }))
+}
+
+/// The variant an architecture has when its images do not say: `v8` for
+/// arm64 and `v7` for arm, as containerd assumes; none for the others.
+pub fn default_variant(architecture: &str) -> Option<&'static str> {
+    match architecture {
+        "arm64" => Some("v8"),
+        "arm" => Some("v7"),
+        _ => None,
+    }
 }
 
 /// Docker's `manifest.json`.
