@@ -1842,7 +1842,7 @@ fn artifact_layers_keep_their_digests_when_only_the_top_layer_changes() {
     let first = build_value(&fx, &v, &[]);
     let artifacts = |img: &Image| img.layer_digests()[..4].to_vec();
     let top = |img: &Image| img.layer_digests()[4].clone();
-    let changes: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let changes: Vec<(&str, Edit)> = vec![
         ("an annotation", Box::new(|v| v["annotations"]["cmdline"] = json!("console=ttyS1"))),
         ("cmd", Box::new(|v| v["cmd"] = json!(["/init", "x"]))),
         ("env", Box::new(|v| v["env"] = json!({ "A": "1" }))),
