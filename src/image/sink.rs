@@ -1,20 +1,23 @@
 //! Where a blob's bytes go: straight into the output file at its cursor,
-//! while a second thread hashes them right behind the writer.
+//! while a second thread hashes them.
 //!
-//! Small pieces (tar headers, padding, small files, compressed output) are
-//! gathered in a buffer and written in large runs. A host file's bytes are
-//! moved by the kernel (`copy_file_range`, which std's `io::copy` uses
-//! between files, and which shares the blocks as a reflink where the file
-//! system can) without passing through this process. Either way, the
-//! hashing thread reads the bytes back from the output file as soon as
-//! they have landed, while they are still in the page cache, on the other
-//! core: the digest is of exactly the bytes written, even if a source
-//! changes meanwhile, and a blob costs about the longer of one copy and
-//! one hash rather than their sum. Memory stays at two buffers, whatever
-//! the blob's size.
+//! The bytes pass through buffers of [`BUFFER`] bytes: tar headers, small
+//! files and compressed output are gathered into one, a host file is read
+//! into them a buffer at a time. Each full buffer is written to the output
+//! and then handed to the hashing thread, which hashes it on the other
+//! core while the next one is filled and written, and hands it back for
+//! reuse. The digest is of exactly the bytes written, every input byte is
+//! read once, and a blob costs about the longer of its I/O and its hash
+//! instead of their sum. At most [`IN_FLIGHT`] buffers wait for the hasher,
+//! so memory stays flat whatever the blob's size.
+//!
+//! Letting the kernel copy a host file (`copy_file_range`) was measured
+//! too: it moves the bytes faster, but the hasher then has to read them
+//! back itself, and on two cores that costs more than reading them once
+//! here (bench/bench.sh, CHANGELOG.md).
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc;
 use std::thread;
@@ -24,13 +27,10 @@ use sha2::{Digest, Sha256};
 
 use crate::model::oci::hex;
 
-/// Small writes are gathered up to this size.
-const BUFFER: usize = 1 << 20;
-/// The hasher reads back in pieces of this size.
-const HASH_BUFFER: usize = 1 << 20;
-/// A kernel copy is cut into pieces of this size, so that the hasher can
-/// start on each piece while the next one is copied.
-const COPY_PIECE: u64 = 8 << 20;
+/// The size of a buffer.
+pub const BUFFER: usize = 1 << 20;
+/// How many full buffers may wait for the hasher.
+pub const IN_FLIGHT: usize = 4;
 
 /// The digest and size of what a sink received.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,77 +44,74 @@ pub struct Hashed {
 /// A blob being written at the cursor of the output file.
 pub struct Sink<'f> {
     file: &'f File,
-    /// The offset of the next byte.
-    pos: u64,
+    /// Always [`BUFFER`] bytes long (never zeroed again); the first
+    /// `filled` hold data.
     buf: Vec<u8>,
-    /// Tells the hasher how far the file has been written.
-    landed: mpsc::Sender<u64>,
+    filled: usize,
+    /// Full buffers and how much of each is data, to the hasher.
+    to_hash: mpsc::SyncSender<(Vec<u8>, usize)>,
+    /// Hashed buffers, back for reuse.
+    spare: mpsc::Receiver<Vec<u8>>,
 }
 
-/// Writes one blob at the cursor of `file` (which must be open for reading
-/// too) with `body`, hashing it on a second thread; leaves the cursor at
-/// the blob's end.
+/// Writes one blob at the cursor of `file` with `body`, hashing it on a
+/// second thread; leaves the cursor at the blob's end.
 pub fn write_hashed<T>(file: &File, body: impl FnOnce(&mut Sink) -> Result<T>) -> Result<(T, Hashed)> {
-    let start = (&mut &*file).stream_position().context("cannot tell the output's position")?;
-    let (landed, progress) = mpsc::channel();
+    let (to_hash, full) = mpsc::sync_channel(IN_FLIGHT);
+    let (give_back, spare) = mpsc::channel();
     thread::scope(|scope| {
-        let hasher = scope.spawn(move || hash_behind(file, start, progress));
-        let mut sink = Sink { file, pos: start, buf: Vec::with_capacity(BUFFER), landed };
+        let hasher = scope.spawn(move || hash(full, give_back));
+        let mut sink = Sink { file, buf: vec![0; BUFFER], filled: 0, to_hash, spare };
         let written = body(&mut sink).and_then(|t| sink.flush_buffer().map(|()| t).context("writing the output"));
         // Closing the channel tells the hasher that nothing more comes.
         drop(sink);
         let hashed = hasher.join().map_err(|_| anyhow!("internal: the hashing thread panicked"))?;
-        let value = written?;
-        let hashed = hashed.context("reading back the output to hash it")?;
-        Ok((value, hashed))
+        Ok((written?, hashed))
     })
 }
 
 impl Sink<'_> {
-    /// Copies `len` bytes of `src` from `offset` into the blob, letting the
-    /// kernel move them where it can. Returns how many bytes there were:
-    /// fewer than `len` when `src` ends early.
+    /// Copies `len` bytes of `src` from `offset` into the blob. Returns
+    /// how many bytes there were: fewer than `len` when `src` ends early.
     pub fn copy_file(&mut self, src: &File, offset: u64, len: u64) -> io::Result<u64> {
-        self.flush_buffer()?;
-        (&mut &*src).seek(SeekFrom::Start(offset))?;
-        let mut left = len;
-        while left > 0 {
-            let piece = left.min(COPY_PIECE);
-            let n = io::copy(&mut src.take(piece), &mut &*self.file)?;
-            self.advance(n);
-            left -= n;
-            if n < piece {
+        let mut copied = 0;
+        while copied < len {
+            if self.filled == BUFFER {
+                self.flush_buffer()?;
+            }
+            let want = usize::try_from(len - copied).unwrap_or(usize::MAX).min(BUFFER - self.filled);
+            let n = read_at_retrying(src, &mut self.buf[self.filled..self.filled + want], offset + copied)?;
+            if n == 0 {
                 break;
             }
+            self.filled += n;
+            copied += n as u64;
         }
-        Ok(len - left)
+        Ok(copied)
     }
 
+    /// Writes the buffer to the file and hands it to the hasher.
     fn flush_buffer(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        if self.filled == 0 {
             return Ok(());
         }
-        (&mut &*self.file).write_all(&self.buf)?;
-        let n = self.buf.len() as u64;
-        self.buf.clear();
-        self.advance(n);
-        Ok(())
-    }
-
-    fn advance(&mut self, n: u64) {
-        self.pos += n;
-        // A hasher that has stopped has failed, and says so when joined.
-        let _ = self.landed.send(self.pos);
+        (&mut &*self.file).write_all(&self.buf[..self.filled])?;
+        let next = self.spare.try_recv().unwrap_or_else(|_| vec![0; BUFFER]);
+        let full = std::mem::replace(&mut self.buf, next);
+        let filled = std::mem::take(&mut self.filled);
+        self.to_hash.send((full, filled)).map_err(|_| io::Error::other("internal: the hashing thread stopped"))
     }
 }
 
 impl Write for Sink<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= BUFFER {
+        let n = data.len().min(BUFFER - self.filled);
+        self.buf[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+        self.filled += n;
+        if self.filled == BUFFER {
             self.flush_buffer()?;
         }
-        Ok(data.len())
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -122,37 +119,42 @@ impl Write for Sink<'_> {
     }
 }
 
-/// Hashes `file` from `start` up to each offset `progress` reports, until
-/// the sender is dropped.
-fn hash_behind(file: &File, start: u64, progress: mpsc::Receiver<u64>) -> io::Result<Hashed> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0; HASH_BUFFER];
-    let mut at = start;
-    for end in progress {
-        while at < end {
-            let want = usize::try_from(end - at).unwrap_or(usize::MAX).min(buf.len());
-            let n = file.read_at(&mut buf[..want], at)?;
-            if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the output is shorter than written"));
-            }
-            hasher.update(&buf[..n]);
-            at += n as u64;
+/// `read_at` that retries on EINTR.
+fn read_at_retrying(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        match file.read_at(buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
         }
     }
-    Ok(Hashed { digest: format!("sha256:{}", hex(&hasher.finalize())), size: at - start })
+}
+
+/// Hashes the buffers `full` brings until the sender is dropped, giving
+/// each back through `give_back`.
+fn hash(full: mpsc::Receiver<(Vec<u8>, usize)>, give_back: mpsc::Sender<Vec<u8>>) -> Hashed {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    for (buf, filled) in full {
+        hasher.update(&buf[..filled]);
+        size += filled as u64;
+        // The writer may be gone already; then the buffer is simply dropped.
+        let _ = give_back.send(buf);
+    }
+    Hashed { digest: format!("sha256:{}", hex(&hasher.finalize())), size }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::oci::sha256_digest;
+    use std::io::{Read, Seek, SeekFrom};
 
     #[test]
     fn hashes_exactly_what_lands_in_the_file_at_its_cursor() {
         let mut out = tempfile::tempfile().unwrap();
         out.write_all(b"before").unwrap();
         let mut src = tempfile::tempfile().unwrap();
-        let big: Vec<u8> = (0..(COPY_PIECE as usize * 2 + 12345)).map(|i| (i % 251) as u8).collect();
+        let big: Vec<u8> = (0..(BUFFER * 3 + 12345)).map(|i| (i % 251) as u8).collect();
         src.write_all(&big).unwrap();
         let ((), hashed) = write_hashed(&out, |sink| {
             sink.write_all(b"head")?;
