@@ -34,6 +34,8 @@ let
     "created"
     "rootfs"
     "fromImage"
+    "layers"
+    "compression"
   ];
   annotationKeys = [
     "unikernelType"
@@ -108,6 +110,14 @@ let
     architecture = [ isString "a string such as \"amd64\"" ];
     created = [ isString "an RFC 3339 time string such as \"2024-01-01T00:00:00Z\"" ];
     rootfs = [ isAttrs "an attribute set { type; ... }" ];
+    layers = [
+      (value: elem value [ "auto" "single" ])
+      "\"auto\" (each large artifact in its own layer) or \"single\" (one layer)"
+    ];
+    compression = [
+      (value: elem value [ "none" "gzip" "zstd" ])
+      "\"none\", \"gzip\" or \"zstd\""
+    ];
   };
   misshapen = filter (field: given ? ${field} && !(builtins.head shapes.${field}) given.${field}) (
     attrNames shapes

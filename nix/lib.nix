@@ -1,14 +1,15 @@
 # The Nix side of bimanix, for a given bimanix program:
 #   import ./nix/lib.nix { bimanix = <package, or path to the program>; }
-# gives mkUruncImage (image from Nix values) and fromArgsFile (image from
-# an args.nix or .json file). `system` is where images are built; it
+# gives mkUruncImage (image from Nix values), mkUruncIndex (one
+# multi-platform index of several images) and fromArgsFile (image from an
+# args.nix or .json file). `system` is where images are built; it
 # defaults to the package's system, or the current one for a host path.
 {
   bimanix,
   system ? null,
 }:
 let
-  image = import ./image.nix {
+  builder = {
     program = import ./tool-program.nix bimanix;
     system =
       if system != null then
@@ -18,6 +19,7 @@ let
       else
         builtins.currentSystem;
   };
+  image = import ./image.nix builder;
   # The arguments of mkUruncImage that are not args.nix fields.
   options = {
     root = null;
@@ -39,6 +41,11 @@ in
       )
     else
       throw "mkUruncImage: expected an attribute set { name; tag; files; annotations; ... }, not ${import ./describe.nix args}";
+
+  # mkUruncIndex { name; tag ? "latest"; images; format ? "oci-archive"; }:
+  # one multi-platform image index of `images` (mkUruncImage results, or
+  # image archives), all of one name, one per platform.
+  mkUruncIndex = import ./index.nix builder;
 
   # fromArgsFile { file = ./args.nix; format ? null; pairCheck ? true; }:
   # the image an args file describes, its `files` relative to its directory.
