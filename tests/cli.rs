@@ -1911,23 +1911,25 @@ fn base_image_layers_stay_below_unchanged() {
         bx(fx.tmp.path()).arg("build").arg(&args).arg("-o").arg(fx.path("base.tar")).run().ok();
         Image::from_tar(&fs::read(fx.path("base.tar")).expect("base"))
     };
-    let mut v = base_args();
-    v["fromImage"] = json!("../base.tar");
-    fx.write("in/app.conf", b"x");
-    v["files"]["./app.conf"] = json!("/etc/app.conf");
-    let img = build_value(
-        &fx,
-        &{
-            fx.write("in/kernel", &kernel());
-            v
-        },
-        &[],
-    );
+    fx.write("in/kernel", &kernel());
+    let img = build_value(&fx, &v_with_base(&fx), &[]);
     let base_ids = base_img.config["rootfs"]["diff_ids"].as_array().expect("diff_ids").clone();
     let ids = img.config["rootfs"]["diff_ids"].as_array().expect("diff_ids").clone();
     assert_eq!(ids.len(), base_ids.len() + 2, "the base's layers, the kernel's, the top");
     assert_eq!(ids[..base_ids.len()], base_ids[..], "the base layers come first, unchanged");
     assert_eq!(img.leaves()[base_ids.len()..], [vec!["boot/kernel"], vec!["etc/app.conf", "urunc.json"]]);
+    let zstd = build_value(&fx, &v_with_base(&fx), &["--compression", "zstd"]);
+    assert_eq!(zstd.config["rootfs"], img.config["rootfs"], "compressed, the base layers keep their diff_ids");
+    assert!(zstd.layers.iter().all(|l| l.media_type == ZSTD_LAYER_TYPE), "base layers are compressed too");
+}
+
+/// `base_args()` on the base image `base.tar` of `fx`, with a small file.
+fn v_with_base(fx: &Fx) -> Value {
+    let mut v = base_args();
+    v["fromImage"] = json!("../base.tar");
+    fx.write("in/app.conf", b"x");
+    v["files"]["./app.conf"] = json!("/etc/app.conf");
+    v
 }
 
 /// The pinned digests of the example kernel's layer (the layer of
@@ -1939,14 +1941,8 @@ const ZSTD_KERNEL_LAYER: &str = "sha256:8929ee0ba4d19dbae350ead98b676e89eadc7252
 #[test]
 fn compressed_layers_have_pinned_digests_media_types_and_the_same_diff_ids() {
     let fx = Fx::new();
-    let plain = build_value(
-        &fx,
-        &{
-            fx.write("in/kernel", &kernel());
-            base_args()
-        },
-        &[],
-    );
+    fx.write("in/kernel", &kernel());
+    let plain = build_value(&fx, &base_args(), &[]);
     for (name, media_type, pinned) in
         [("gzip", GZIP_LAYER_TYPE, GZIP_KERNEL_LAYER), ("zstd", ZSTD_LAYER_TYPE, ZSTD_KERNEL_LAYER)]
     {
@@ -2250,4 +2246,71 @@ fn inspect_shows_which_layer_holds_each_file() {
     let shown = String::from_utf8_lossy(&text.stdout);
     assert!(shown.contains("holds /boot/kernel"), "{shown}");
     assert!(shown.lines().any(|l| l.contains("L2") && l.ends_with("/boot/kernel")), "{shown}");
+}
+
+/// Rewrites a bimanix docker-archive as `docker save` wrote them before
+/// Docker 25: `<hex>.json` config, `<hex>/layer.tar` layers, manifest.json,
+/// and no OCI manifest.
+fn as_old_docker_archive(fx: &Fx, image: &Path, out: &str) -> PathBuf {
+    let img = Image::from_tar(&fs::read(image).expect("image"));
+    let config_hex = img.manifest["config"]["digest"].as_str().expect("digest").trim_start_matches("sha256:");
+    let config = img.files[&format!("blobs/sha256/{config_hex}")].clone();
+    let config_name = format!("{config_hex}.json");
+    let mut files: Vec<(String, Vec<u8>)> = vec![(config_name.clone(), config)];
+    let mut layer_names = Vec::new();
+    for layer in &img.layers {
+        let name = format!("{}/layer.tar", sha256_hex(&layer.tar));
+        files.push((name.clone(), layer.tar.clone()));
+        layer_names.push(name);
+    }
+    let repo_tags = img.docker_manifest.as_ref().expect("manifest.json")[0]["RepoTags"].clone();
+    let manifest = json!([{ "Config": config_name, "RepoTags": repo_tags, "Layers": layer_names }]);
+    files.push(("manifest.json".to_string(), serde_json::to_vec(&manifest).expect("json")));
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, name, &data[..]).expect("tar");
+    }
+    let path = fx.path(out);
+    fs::write(&path, builder.into_inner().expect("tar")).expect("write");
+    path
+}
+
+#[test]
+fn index_makes_a_manifest_for_an_image_from_before_docker_25() {
+    let fx = Fx::new();
+    let (amd64, arm64) = two_platforms(&fx, "multi", "v2", &[]);
+    let old = as_old_docker_archive(&fx, &amd64, "old.tar");
+    let out = fx.path("multi.tar");
+    bx(fx.tmp.path()).arg("index").arg(&old).arg(&arm64).arg("-o").arg(&out).run().ok();
+    let mut files = BTreeMap::new();
+    for e in tar_entries(&fs::read(&out).expect("index")) {
+        if e.kind == b'0' {
+            files.insert(e.path, e.data);
+        }
+    }
+    let read = IndexRead::from_files(files);
+    let amd64_desc = &read.index["manifests"][0];
+    assert_eq!(amd64_desc["platform"]["architecture"], "amd64");
+    let manifest = parse(blob(&read.files, amd64_desc, MANIFEST_TYPE), "made manifest");
+    let original = Image::from_tar(&fs::read(&amd64).expect("amd64"));
+    assert_eq!(manifest["config"], original.manifest["config"], "the config, copied as it is");
+    assert_eq!(manifest["layers"], original.manifest["layers"], "the layers, with media types from their bytes");
+    let inspect = bx(fx.tmp.path()).arg("inspect").arg(&out).arg("--json").run();
+    inspect.ok();
+    assert_eq!(parse(&inspect.stdout, "inspect")["ok"], true);
+}
+
+#[test]
+fn index_refuses_an_input_that_holds_several_platforms() {
+    let fx = Fx::new();
+    let (amd64, arm64) = two_platforms(&fx, "multi", "v2", &[]);
+    let out = fx.path("multi.tar");
+    bx(fx.tmp.path()).arg("index").arg(&amd64).arg(&arm64).arg("-o").arg(&out).run().ok();
+    let run = bx(fx.tmp.path()).arg("index").arg(&out).arg("-o").arg(fx.path("again.tar")).run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("several images") && run.stderr.contains("one platform each"), "{}", run.stderr);
+    assert!(!fx.path("again.tar").exists());
 }
