@@ -54,6 +54,7 @@ args() {
 JSON
 }
 cp "$here/example/hello/hello.bzImage" "$work/kernel"
+echo "machine:          $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 
 echo "== 1. A 1 GiB block image in an image archive (best of $rounds rounds)"
 head -c 1G /dev/urandom >"$work/disk.img"
@@ -108,7 +109,7 @@ for s in 1M 1G 4G; do
     truncate -s "$s" "$work/sparse-$s.img"
     args "$work/sparse-$s.json" "$s" "sparse-$s.img" ""
     run "rss-$s" "$bimanix" build "$work/sparse-$s.json" -o "$work/out.tar"
-    echo "$(printf '%-5s' "$s")             peak RSS $(mib "${RSS[rss-$s]}") (${BEST[rss-$s]} s; target: under 32 MiB)"
+    echo "$(printf '%-5s' "$s")             peak RSS $(mib "${RSS[rss-$s]}") (target: under 32 MiB)"
     rm -f "$work/sparse-$s.img"
 done
 
@@ -139,5 +140,6 @@ echo "block image:      ${BEST[block]} s, peak RSS $(mib "${RSS[block]}")"
 echo "initrd image:     ${BEST[initrd]} s, peak RSS $(mib "${RSS[initrd]}")"
 echo "block/initrd:     $(ratio "${BEST[block]}" "${BEST[initrd]}") x time"
 rm -rf "$work"/out* "$work/tree"
+echo "machine:          load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 [ -z "${1:-}" ] && rm -rf "$work"
 exit 0
