@@ -9,6 +9,8 @@
 # or a list of { source; target; mode ? null; } whose source is a path, a
 # derivation or a store path string. Attribute names cannot carry store
 # context, which is why derivations can only come in through the list form.
+# A list entry with `fromImage` (an image archive: path, derivation or store
+# path string) copies `source`, an absolute path in that image, out of it.
 { what, root }:
 files:
 let
@@ -58,10 +60,21 @@ let
     index: spec:
     let
       where = "${what}[${toString index}]";
+      fromImage = spec.fromImage or null;
     in
     if builtins.isAttrs spec && (spec.type or null) != "derivation" && spec ? source then
-      entry where [ "source" "target" "mode" ] spec
-      // { source = import ./source.nix "${where}.source" spec.source; }
+      entry where [ "source" "target" "mode" "fromImage" ] spec
+      // (
+        if fromImage == null then
+          { source = import ./source.nix "${where}.source" spec.source; }
+        else if builtins.isString spec.source && builtins.substring 0 1 spec.source == "/" then
+          {
+            inherit (spec) source;
+            fromImage = import ./source.nix "${where}.fromImage" fromImage;
+          }
+        else
+          throw "${where}.source: with fromImage, give the absolute path in that image as a string, such as \"/urunit\", not ${describe spec.source}"
+      )
     else
       throw "${where}: expected { source; target; mode ? null; }, not ${
         if builtins.isAttrs spec && (spec.type or null) != "derivation" then "a set without `source`" else describe spec

@@ -1,9 +1,10 @@
 # Checks an image's arguments (the args.nix fields) where Nix can, and turns
 # them into the JSON the CLI reads: `files` in the list form with store
 # paths, paths of base images in the store, null fields left out so the
-# CLI applies its defaults. What Nix cannot judge (which hypervisors a
-# unikernel type runs on, path syntax inside the image, sizes) the CLI
-# checks in the build, with the same messages as on the command line.
+# CLI applies its defaults. What Nix cannot judge (the urunc versions in
+# `urunc` and what each of them runs, path syntax inside the image, sizes)
+# the CLI checks in the build, with the same messages as on the command
+# line.
 # `what` names the caller in messages; `root` is the directory that
 # relative `files` keys are relative to (null: none allowed).
 { what, root }:
@@ -36,6 +37,7 @@ let
     "fromImage"
     "layers"
     "compression"
+    "urunc"
   ];
   annotationKeys = [
     "unikernelType"
@@ -48,6 +50,14 @@ let
     "blkMntPoint"
     "useDMBlock"
     "mountRootfs"
+    "solo5NetDev"
+    "solo5BlkDev"
+  ];
+  # Keys urunc takes only from the runtime (pod or runtime annotations),
+  # never from an image: set at build time, vAccel breaks hosts without it.
+  runtimeOnlyKeys = [
+    "vAccel"
+    "RPCAddress"
   ];
   rootfsFields = [
     "type"
@@ -78,6 +88,7 @@ let
       short = builtins.match "com[.]urunc[.]unikernel[.](.*)" key;
     in
     if short == null then key else builtins.head short;
+  runtimeOnly = filter (key: elem (shortKey key) runtimeOnlyKeys) (attrNames annotations);
   unknownAnnotations = filter (key: !elem (shortKey key) annotationKeys) (attrNames annotations);
   required = [ "unikernelType" "hypervisor" "binary" ];
   missing = filter (
@@ -118,6 +129,8 @@ let
       (value: elem value [ "none" "gzip" "zstd" ])
       "\"none\", \"gzip\" or \"zstd\""
     ];
+    # The versions themselves are checked by the CLI, with its message.
+    urunc = [ isString "a string of urunc versions such as \"0.8\", \"0.6,0.8\" or \"0.6-main\"" ];
   };
   misshapen = filter (field: given ? ${field} && !(builtins.head shapes.${field}) given.${field}) (
     attrNames shapes
@@ -150,6 +163,8 @@ let
       fail "`name` must be a non-empty string such as \"hello-qemu\", not ${describe name}"
     else if tag == "" then
       fail "`tag` must not be empty"
+    else if runtimeOnly != [ ] then
+      fail "annotations: `${builtins.head runtimeOnly}` is runtime-only: urunc never takes it from an image, and set at build time it breaks hosts without vAccel; set it as a pod or runtime annotation"
     else if unknownAnnotations != [ ] then
       fail "annotations: `${builtins.head unknownAnnotations}` is not a urunc annotation; allowed: ${list annotationKeys}"
     else if badAnnotation != [ ] then

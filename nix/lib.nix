@@ -1,25 +1,28 @@
 # The Nix side of bimanix, for a given bimanix program:
 #   import ./nix/lib.nix { bimanix = <package, or path to the program>; }
 # gives mkUruncImage (image from Nix values), mkUruncIndex (one
-# multi-platform index of several images) and fromArgsFile (image from an
-# args.nix or .json file). `system` is where images are built; it
-# defaults to the package's system, or the current one for a host path.
+# multi-platform index of several images), fromArgsFile (image from an
+# args.nix or .json file), fromContainerfile and fromBunnyfile (image from
+# another tool's file and its build context). `system` is where images are
+# built; it defaults to the package's system, or the current one for a host
+# path.
 {
   bimanix,
   system ? null,
 }:
 let
-  builder = {
-    program = import ./tool-program.nix bimanix;
-    system =
-      if system != null then
-        system
-      else if builtins.isAttrs bimanix && (bimanix.type or null) == "derivation" then
-        bimanix.system
-      else
-        builtins.currentSystem;
+  program = import ./tool-program.nix bimanix;
+  buildSystem =
+    if system != null then
+      system
+    else if builtins.isAttrs bimanix && (bimanix.type or null) == "derivation" then
+      bimanix.system
+    else
+      builtins.currentSystem;
+  image = import ./image.nix {
+    inherit program;
+    system = buildSystem;
   };
-  image = import ./image.nix builder;
   # The arguments of mkUruncImage that are not args.nix fields.
   options = {
     root = null;
@@ -45,7 +48,10 @@ in
   # mkUruncIndex { name; tag ? "latest"; images; format ? "oci-archive"; }:
   # one multi-platform image index of `images` (mkUruncImage results, or
   # image archives), all of one name, one per platform.
-  mkUruncIndex = import ./index.nix builder;
+  mkUruncIndex = import ./index.nix {
+    inherit program;
+    system = buildSystem;
+  };
 
   # fromArgsFile { file = ./args.nix; format ? null; pairCheck ? true; }:
   # the image an args file describes, its `files` relative to its directory.
@@ -63,4 +69,16 @@ in
       root = dirOf read.path;
       inherit format pairCheck;
     } read.args;
+
+  # fromContainerfile { context = ./.; file ? "Containerfile"; name; tag ? "latest"; bases ? { }; buildArgs ? { }; ... }
+  fromContainerfile = import ./from-containerfile.nix {
+    inherit program;
+    system = buildSystem;
+  };
+
+  # fromBunnyfile { context = ./.; file ? "bunnyfile"; name; tag ? "latest"; bases ? { }; ... }
+  fromBunnyfile = import ./from-bunnyfile.nix {
+    inherit program;
+    system = buildSystem;
+  };
 }

@@ -22,11 +22,15 @@ rustPlatform.buildRustPackage {
       ../Cargo.lock
       ../src
       ../tests/cli.rs
+      ../tests/formats.rs
+      # The integration tests' stand-in kernel.
+      ../example/hello/hello.bzImage
     ];
   };
   cargoLock.lockFile = ../Cargo.lock;
   # The unit tests read back initrds with GNU cpio and block images with
-  # e2fsck and debugfs; tests/cli.rs needs only coreutils and sh.
+  # e2fsck and debugfs; tests/cli.rs and tests/formats.rs need only
+  # coreutils and sh.
   nativeCheckInputs = [
     cpio
     e2fsprogs

@@ -3,9 +3,9 @@
 //! The crate is organised by stage. Data flows down this list, and a folder
 //! imports only from the folders below it:
 //!
-//! - [`commands`]: `build`, `check` and `inspect`, on top of the stages.
-//! - [`input`]: the readers of input formats (args.nix, JSON), which turn a
-//!   file into the input model.
+//! - [`commands`]: `build`, `check`, `inspect` and `convert`, on top of the stages.
+//! - [`input`]: the readers of input formats (args.nix, JSON, Containerfile,
+//!   bunnyfile), which turn a file into the input model.
 //! - [`rules`]: urunc's rules and the other checks; they settle what the
 //!   input leaves open and hand the image stage a [`image::plan::Checked`].
 //! - [`image`]: plans the image (layer tree, config, manifest) and writes it

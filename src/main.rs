@@ -1,4 +1,5 @@
-//! The `bimanix` command line: `build`, `check`, `inspect` and `index`.
+//! The `bimanix` command line: `build`, `check`, `inspect`, `convert` and
+//! `index`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use bimanix::commands;
 use bimanix::image::archive::Format;
 use bimanix::image::compress::Compression;
-use bimanix::rules::urunc::Options;
+use bimanix::input::detect::Kind;
+use bimanix::input::foreign;
+use bimanix::rules::compat::Options;
+use bimanix::rules::versions::Targets;
 
 /// Package unikernels and Linux guests as reproducible container images for urunc.
 #[derive(Parser)]
@@ -21,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build an image archive from an args file.
+    /// Build an image archive from an args file, a Containerfile or a bunnyfile.
     Build {
         #[command(flatten)]
         input: Input,
@@ -39,10 +43,23 @@ enum Command {
         #[arg(long, value_enum, value_name = "COMPRESSION")]
         compression: Option<CompressionArg>,
     },
-    /// Check an args file as `build` does, writing nothing.
+    /// Check an input file as `build` does, writing nothing.
     Check {
         #[command(flatten)]
         input: Input,
+    },
+    /// Print the args.nix that a Containerfile, bunnyfile or JSON args file
+    /// stands for; building it gives the same image, byte for byte.
+    Convert {
+        #[command(flatten)]
+        source: Source,
+        /// Write to OUT instead of standard output; paths in it are then
+        /// relative to OUT's directory.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Show an image archive or OCI layout (from any tool) and check it
     /// against urunc's rules. Exits 1 when the image is broken or urunc
@@ -58,10 +75,14 @@ enum Command {
         /// without it, every image of the archive is inspected.
         #[arg(long, value_name = "PLATFORM")]
         platform: Option<String>,
-        /// Accept unikernel type / hypervisor pairs that this urunc table
-        /// does not list (for newer urunc).
+        /// Accept unikernel types, hypervisors and pairs that a targeted
+        /// urunc version does not run (warnings instead of errors).
         #[arg(long)]
         no_pair_check: bool,
+        /// The urunc versions to judge the image for (the compatibility
+        /// table always covers every known version).
+        #[arg(long, value_name = "VERSIONS", default_value_t = Targets::default(), long_help = URUNC_HELP)]
+        urunc: Targets,
     },
     /// Combine single-platform images (of bimanix or any tool) into one
     /// multi-platform OCI image index under one name and tag. Blobs are
@@ -94,19 +115,78 @@ enum IndexFormatArg {
     OciLayout,
 }
 
+/// The long help of `--urunc`.
+const URUNC_HELP: &str = "The urunc versions the image must work on: 0.5, 0.6, 0.7, 0.8 or main, a comma list \
+(0.5,0.8) or a range (0.6-main). Errors for what one of them would reject or misread, warnings for what one would \
+ignore. Default: the newest release, 0.8 (for build and check: the args file's `urunc`, if set).";
+
 #[derive(clap::Args)]
 struct Input {
-    /// The args file: args.nix, or a .json file with the same fields.
-    #[arg(value_name = "ARGS", default_value = "args.nix", conflicts_with = "args_from_env")]
-    args: PathBuf,
+    #[command(flatten)]
+    source: Source,
+    /// Accept unikernel types, hypervisors and pairs that a targeted urunc
+    /// version does not run (warnings instead of errors).
+    #[arg(long)]
+    no_pair_check: bool,
+    /// The urunc versions the image must work on [default: the args file's
+    /// `urunc`, else 0.8].
+    #[arg(long, value_name = "VERSIONS", long_help = URUNC_HELP)]
+    urunc: Option<Targets>,
+}
+
+#[derive(clap::Args)]
+struct Source {
+    /// The input file: args.nix, a .json file with the same fields, a
+    /// Containerfile/Dockerfile or a bunnyfile (told by name, else by
+    /// content); or a directory, the build context, holding one of them
+    /// (or the context of -f). [default: args.nix]
+    #[arg(value_name = "FILE", conflicts_with = "args_from_env")]
+    args: Option<PathBuf>,
+    /// The Containerfile or bunnyfile, with FILE as its build context
+    /// directory (as `docker build -f` and `bima build -f`).
+    #[arg(short = 'f', long = "file", value_name = "PATH", conflicts_with = "args_from_env")]
+    file: Option<PathBuf>,
     /// Read the path of a JSON args file from environment variable VAR.
     /// This is how the Nix builder calls bimanix (passAsFile).
     #[arg(long, value_name = "VAR")]
     args_from_env: Option<String>,
-    /// Accept unikernel type / hypervisor pairs that this urunc table does
-    /// not list (for newer urunc).
-    #[arg(long)]
-    no_pair_check: bool,
+    /// The kind of FILE, when its name and content do not tell.
+    #[arg(long, value_enum, value_name = "KIND")]
+    input_format: Option<KindArg>,
+    /// Image name and tag (default tag: latest). A Containerfile or
+    /// bunnyfile carries none: without --tag the image is named after the
+    /// build context directory. For an args file it overrides name and tag.
+    #[arg(short, long, value_name = "NAME[:TAG]", value_parser = tag)]
+    tag: Option<(String, String)>,
+    /// The image archive (docker-archive, OCI archive or layout) for an
+    /// image reference that a FROM, COPY --from or bunnyfile `from:` names;
+    /// bimanix never pulls. Repeatable.
+    #[arg(long, value_name = "REFERENCE=ARCHIVE", value_parser = base)]
+    base: Vec<(String, PathBuf)>,
+    /// A Containerfile ARG value (NAME alone takes it from the environment).
+    /// Repeatable.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = build_arg)]
+    build_arg: Vec<(String, String)>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    Nix,
+    Json,
+    Containerfile,
+    Bunnyfile,
+}
+
+fn tag(text: &str) -> Result<(String, String), String> {
+    foreign::parse_tag(text).map_err(|e| format!("{e:#}"))
+}
+
+fn base(text: &str) -> Result<(String, PathBuf), String> {
+    foreign::parse_base(text).map_err(|e| format!("{e:#}"))
+}
+
+fn build_arg(text: &str) -> Result<(String, String), String> {
+    foreign::parse_build_arg(text).map_err(|e| format!("{e:#}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -160,8 +240,13 @@ fn run(command: Command) -> Result<bool> {
             commands::check::run(&input.into())?;
             Ok(true)
         }
-        Command::Inspect { image, json, platform, no_pair_check } => {
-            let opts = Options { pair_check: !no_pair_check };
+        Command::Convert { source, output, force } => {
+            let input = Input { source, no_pair_check: false, urunc: None };
+            commands::convert::run(&input.into(), output.as_deref(), force)?;
+            Ok(true)
+        }
+        Command::Inspect { image, json, platform, no_pair_check, urunc } => {
+            let opts = Options { targets: urunc, pair_check: !no_pair_check };
             let inspected = commands::inspect::inspect_path(&image, &opts, platform.as_deref())
                 .with_context(|| format!("inspecting {}", image.display()))?;
             print!("{}", commands::inspect::render_inspected(&inspected, json));
@@ -180,6 +265,21 @@ fn run(command: Command) -> Result<bool> {
 
 impl From<Input> for commands::Input {
     fn from(input: Input) -> commands::Input {
-        commands::Input { args: input.args, args_from_env: input.args_from_env, pair_check: !input.no_pair_check }
+        let s = input.source;
+        let kind = s.input_format.map(|k| match k {
+            KindArg::Nix => Kind::Nix,
+            KindArg::Json => Kind::Json,
+            KindArg::Containerfile => Kind::Containerfile,
+            KindArg::Bunnyfile => Kind::Bunnyfile,
+        });
+        commands::Input {
+            args: s.args,
+            file: s.file,
+            args_from_env: s.args_from_env,
+            pair_check: !input.no_pair_check,
+            urunc: input.urunc,
+            kind,
+            options: foreign::Options { tag: s.tag, bases: s.base, build_args: s.build_arg },
+        }
     }
 }

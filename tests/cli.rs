@@ -710,6 +710,8 @@ fn full_annotation_keys_give_the_same_image_as_short_ones() {
 fn cmd_is_split_from_cmdline_like_a_shell() {
     let fx = Fx::new();
     let mut v = base_args();
+    // A unikernel: a Linux guest would refuse the `'` (urunc issue 897).
+    v["annotations"]["unikernelType"] = json!("unikraft");
     v["annotations"]["cmdline"] = json!(r#"console=ttyS0 'two words' "dq x" back\ slash "it's" 'say "hi"'"#);
     let args = fx.standard(&v);
     let (_, img) = build(&fx, &args, &[]);
@@ -757,7 +759,45 @@ fn env_as_a_list_keeps_its_order() {
     v["env"] = json!(["Z=1", "A=two words", "EMPTY="]);
     let args = fx.standard(&v);
     let (_, img) = build(&fx, &args, &[]);
-    assert_eq!(img.config["config"]["Env"], json!(["Z=1", "A=two words", "EMPTY="]));
+    // Docker's default PATH comes first, as Docker and BuildKit write it.
+    assert_eq!(img.config["config"]["Env"], json!([DEFAULT_PATH, "Z=1", "A=two words", "EMPTY="]));
+}
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[test]
+fn an_env_without_path_gets_dockers_default_path() {
+    let fx = Fx::new();
+    let env = |v: &Value| {
+        let args = fx.standard(v);
+        build(&fx, &args, &[]).1.config["config"].get("Env").cloned()
+    };
+    let mut v = base_args();
+    assert_eq!(env(&v), None, "no env: containerd adds its PATH to an empty Env");
+    v["env"] = json!({ "GREETING": "hi" });
+    assert_eq!(env(&v), Some(json!([DEFAULT_PATH, "GREETING=hi"])));
+    v["env"] = json!({ "GREETING": "hi", "PATH": "/opt/bin" });
+    assert_eq!(env(&v), Some(json!(["GREETING=hi", "PATH=/opt/bin"])), "the user's PATH wins");
+}
+
+#[test]
+fn a_base_images_path_wins_over_the_default() {
+    let fx = Fx::new();
+    let mut base = base_args();
+    base["name"] = json!("base");
+    base["env"] = json!(["PATH=/base/bin", "FROM_BASE=1"]);
+    let base_args_path = fx.standard(&base);
+    let base_tar = fx.path("base.tar");
+    bx(fx.tmp.path()).arg("build").arg(&base_args_path).arg("-o").arg(&base_tar).run().ok();
+    let mut top = base_args();
+    top["fromImage"] = json!(base_tar.to_str().expect("utf-8"));
+    top["env"] = json!({ "OURS": "2" });
+    let args = fx.args("in/top.json", &top).0;
+    let out = fx.path("top.tar");
+    bx(fx.tmp.path()).arg("build").arg(&args).arg("-o").arg(&out).run().ok();
+    let report = bx(fx.tmp.path()).arg("inspect").arg("--json").arg(&out).run();
+    let report = parse(&report.ok().stdout, "inspect --json");
+    assert_eq!(report["env"], json!(["PATH=/base/bin", "FROM_BASE=1", "OURS=2"]));
 }
 
 #[test]
@@ -908,6 +948,191 @@ fn the_pair_check_can_be_turned_off() {
     let (_, img) = build(&fx, &args, &["--no-pair-check"]);
     assert_eq!(img.labels()[&full("unikernelType")], "rumprun");
     bx(fx.tmp.path()).arg("check").arg(&args).arg("--no-pair-check").run().ok();
+}
+
+// ---------------------------------------------------------------------------
+// urunc versions
+
+#[test]
+fn the_legacy_cmdline_is_written_only_for_urunc_0_5() {
+    let fx = Fx::new();
+    fx.write("in/hello.hvt", &fake_hvt_elf());
+    let v = json!({
+        "name": "hello",
+        "files": { "./hello.hvt": "/unikernel/hello.hvt" },
+        "annotations": { "unikernelType": "rumprun", "hypervisor": "hvt", "binary": "/unikernel/hello.hvt" },
+        "entrypoint": ["hello"],
+        "cmd": ["a b", "c"],
+    });
+    let args = fx.args("in/args.json", &v).0;
+    let (_, img) = build(&fx, &args, &[]);
+    assert!(!img.labels().contains_key(&full("cmdline")), "urunc 0.8 reads Entrypoint + Cmd only");
+    assert!(!img.urunc_json().contains_key(&full("cmdline")));
+    let run = bx(fx.tmp.path()).arg("check").arg(&args).args(["--urunc", "0.5-main"]).run();
+    run.ok();
+    assert!(run.stderr.contains("urunc 0.5 reads the arguments only from `cmdline`"), "{}", run.stderr);
+    assert!(run.stderr.contains("\"a b\" gets split there"), "{}", run.stderr);
+    assert!(run.stderr.contains("is valid: hello:latest for linux/amd64, urunc 0.5-main"), "{}", run.stderr);
+    let (_, img) = build(&fx, &args, &["--urunc", "0.5,0.8"]);
+    assert_eq!(img.labels()[&full("cmdline")], "hello a b c");
+    assert_eq!(img.urunc_json()[&full("cmdline")], "hello a b c");
+    assert_eq!(img.annotations()[&full("cmdline")], "hello a b c");
+    assert_eq!(img.config["config"]["Cmd"], json!(["a b", "c"]));
+}
+
+#[test]
+fn the_args_file_names_the_versions_and_urunc_overrides_it() {
+    let fx = Fx::new();
+    let mut v = base_args();
+    v["annotations"]["hypervisor"] = json!("cloud-hypervisor");
+    v["urunc"] = json!("0.7");
+    let args = fx.standard(&v);
+    let run = bx(fx.tmp.path()).arg("check").arg(&args).run();
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("urunc 0.7: does not know hypervisor `cloud-hypervisor`"), "{}", run.stderr);
+    let run = bx(fx.tmp.path()).arg("check").arg(&args).args(["--urunc", "0.8-main"]).run();
+    run.ok();
+    assert!(run.stderr.contains("urunc 0.8-main"), "{}", run.stderr);
+    // The field is not written into the image: two builds differ only by it.
+    let (a, _) = build(&fx, &args, &["--urunc", "0.8"]);
+    v.as_object_mut().expect("obj").remove("urunc");
+    let plain = fx.args("in/plain.json", &v).0;
+    assert_eq!(a, build(&fx, &plain, &[]).0);
+}
+
+#[test]
+fn no_pair_check_turns_version_errors_into_warnings() {
+    let fx = Fx::new();
+    let mut v = base_args();
+    v["annotations"]["unikernelType"] = json!("freebsd");
+    v["annotations"]["hypervisor"] = json!("firecracker");
+    let args = fx.standard(&v);
+    let run = bx(fx.tmp.path()).arg("check").arg(&args).run();
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("urunc 0.8: does not know unikernel type `freebsd` (urunc has it since main)"));
+    assert!(run.stderr.contains("--no-pair-check"), "{}", run.stderr);
+    let run = bx(fx.tmp.path()).arg("check").arg(&args).arg("--no-pair-check").run();
+    run.ok();
+    assert!(run.stderr.contains("warning:") && run.stderr.contains("allowed by --no-pair-check"), "{}", run.stderr);
+}
+
+/// Builds `v` (with `in/kernel`) for `urunc` and returns the inspect
+/// report of the image, as JSON.
+fn build_and_inspect(fx: &Fx, v: &Value, urunc: &str) -> Value {
+    let args = fx.standard(v);
+    let out = fx.path("image.tar");
+    bx(fx.tmp.path()).arg("build").arg(&args).arg("-o").arg(&out).args(["--urunc", urunc]).run().ok();
+    let run = bx(fx.tmp.path()).args(["inspect", "--json", "--urunc", urunc]).arg(&out).run();
+    parse(&run.ok().stdout, "inspect --json")
+}
+
+#[test]
+fn freebsd_on_firecracker_builds_for_main_and_reads_back() {
+    let fx = Fx::new();
+    fx.write("in/disk.img", &[0; 4096]);
+    let mut v = base_args();
+    v["files"]["./disk.img"] = json!("/disk.img");
+    for (k, val) in
+        [("unikernelType", "freebsd"), ("hypervisor", "firecracker"), ("block", "/disk.img"), ("blkMntPoint", "/")]
+    {
+        v["annotations"][k] = json!(val);
+    }
+    let report = build_and_inspect(&fx, &v, "main");
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    assert_eq!(report["effective"][full("unikernelType")], "freebsd");
+    let table = report["compatibility"].as_array().expect("compatibility");
+    let accepted: Vec<bool> = table.iter().map(|r| r["accepted"].as_bool().expect("bool")).collect();
+    assert_eq!(accepted, [false, false, false, false, true]);
+    assert_eq!(table[4]["rootfs"], "block");
+    assert_eq!(table[4]["rootfs_detail"], "/disk.img at /");
+    assert!(table[3]["reasons"][0].as_str().expect("reason").contains("`freebsd` (urunc has it since main)"));
+}
+
+#[test]
+fn freebsd_takes_a_generated_block_root() {
+    let fx = Fx::new();
+    let mut v = base_args();
+    v["annotations"]["unikernelType"] = json!("freebsd");
+    v["annotations"]["hypervisor"] = json!("firecracker");
+    v["rootfs"] = json!({ "type": "block", "files": { "./kernel": "/boot/kernel" } });
+    let report = build_and_inspect(&fx, &v, "main");
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    assert_eq!(report["effective"][full("block")], "/.boot/rootfs");
+    assert_eq!(report["effective"][full("blkMntPoint")], "/");
+    assert_eq!(report["compatibility"][4]["rootfs_detail"], "/.boot/rootfs at /");
+}
+
+#[test]
+fn hyperlight_without_an_initrd_and_solo5_names_build_and_read_back() {
+    let fx = Fx::new();
+    let mut v = base_args();
+    v["annotations"]["unikernelType"] = json!("unikraft");
+    v["annotations"]["hypervisor"] = json!("hyperlight-unikraft");
+    v["annotations"].as_object_mut().expect("obj").remove("cmdline");
+    let report = build_and_inspect(&fx, &v, "0.8-main");
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    let problems = report["problems"].as_array().expect("problems");
+    assert!(!problems.iter().any(|p| p["message"].as_str().expect("str").contains("initrd")), "{problems:?}");
+    assert_eq!(report["compatibility"][3]["rootfs"], "none");
+
+    let fx = Fx::new();
+    fx.write("in/disk.img", &[0; 4096]);
+    let mut v = base_args();
+    v["files"]["./disk.img"] = json!("/disk.img");
+    for (k, val) in [
+        ("unikernelType", "mirage"),
+        ("hypervisor", "hvt"),
+        ("block", "/disk.img"),
+        ("blkMntPoint", "/"),
+        ("solo5NetDev", "management"),
+        ("solo5BlkDev", "database"),
+    ] {
+        v["annotations"][k] = json!(val);
+    }
+    let args = fx.standard(&v);
+    let (_, img) = build(&fx, &args, &[]);
+    for key in ["solo5NetDev", "solo5BlkDev"] {
+        let want = v["annotations"][key].as_str().expect("str");
+        assert_eq!(img.labels()[&full(key)], want);
+        assert_eq!(img.annotations()[&full(key)], want);
+        assert_eq!(img.urunc_json()[&full(key)], want);
+    }
+    let report = build_and_inspect(&fx, &v, "0.7-main");
+    assert_eq!(report["ok"], json!(true), "{report:#}");
+    assert_eq!(report["effective"][full("solo5BlkDev")], "database");
+    let warnings: Vec<&str> =
+        report["problems"].as_array().expect("problems").iter().map(|p| p["message"].as_str().expect("str")).collect();
+    assert!(
+        warnings
+            .contains(&"urunc 0.7: ignores `solo5NetDev` (it came in urunc 0.8) and names the Solo5 device `service`"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn inspect_ends_with_the_compatibility_table() {
+    let fx = Fx::new();
+    let args = fx.standard(&base_args());
+    let out = fx.path("image.tar");
+    bx(fx.tmp.path()).arg("build").arg(&args).arg("-o").arg(&out).run().ok();
+    let run = bx(fx.tmp.path()).arg("inspect").arg(&out).args(["--urunc", "0.6,main"]).run();
+    let text = String::from_utf8_lossy(&run.ok().stdout).into_owned();
+    let table = text.split("urunc versions (* = targeted: 0.6, main):\n").nth(1).expect(&text);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 6, "{table}");
+    assert!(lines[0].starts_with("  0.5    rejected: does not know unikernel type `linux`"), "{table}");
+    assert!(
+        lines[1].starts_with(
+            "  0.6*   accepted; keys from urunc.json; rootfs none; arguments [\"console=ttyS0\",\"quiet\"]"
+        )
+    );
+    assert!(lines[4].starts_with("  main*  accepted; keys from labels and manifest annotations"), "{table}");
+    assert!(lines[5].starts_with("result:     ok"), "{table}");
+    let run = bx(fx.tmp.path()).arg("inspect").arg(&out).args(["--urunc", "0.5"]).run();
+    assert_eq!(run.code, Some(1), "urunc 0.5 has no Linux guests");
+    let bad = bx(fx.tmp.path()).arg("inspect").arg(&out).args(["--urunc", "0.9"]).run();
+    assert_eq!(bad.code, Some(2));
+    assert!(bad.stderr.contains("unknown urunc version `0.9`"), "{}", bad.stderr);
 }
 
 #[test]
@@ -1320,6 +1545,8 @@ fn usage_errors_exit_2() {
         vec!["build", "--format", "zip"],
         vec!["build", "-o"],
         vec!["check", "a.nix", "b.nix"],
+        vec!["check", "--urunc", "0.4"],
+        vec!["build", "--urunc", "main-0.5"],
         vec!["inspect"],
     ] {
         let run = bx(&cwd).args(argv.iter().copied()).run();
@@ -1352,16 +1579,18 @@ fn help_on_each_command_and_version() {
         "oci-layout",
         "--no-pair-check",
         "--args-from-env",
-        "ARGS",
+        "FILE",
+        "--urunc",
+        "0.6-main",
     ] {
         assert!(b.contains(o), "build --help does not explain {o}:\n{b}");
     }
     let c = help(&["check", "--help"]);
-    for o in ["--no-pair-check", "--args-from-env", "ARGS"] {
+    for o in ["--no-pair-check", "--args-from-env", "FILE", "--urunc"] {
         assert!(c.contains(o), "check --help does not explain {o}:\n{c}");
     }
     let i = help(&["inspect", "--help"]);
-    for o in ["--json", "IMAGE"] {
+    for o in ["--json", "IMAGE", "--urunc", "--no-pair-check"] {
         assert!(i.contains(o), "inspect --help does not explain {o}:\n{i}");
     }
     assert_eq!(help(&["help", "build"]), b);
@@ -1674,6 +1903,26 @@ invalid_cases! {
     tag_with_a_colon => case(|v| v["tag"] = json!("v1:2")).names(&["tag"]).at(&["tag ="]);
 
     // Arguments and architecture.
+    // urunc versions.
+    urunc_unknown_version => case(|v| v["urunc"] = json!("0.9")).names(&["urunc"]).names(&["0.9"]).names(&["0.5-main"]).at(&["urunc ="]);
+    urunc_not_a_string => case(|v| v["urunc"] = json!(8)).names(&["urunc"]).at(&["urunc ="]);
+    guest_newer_than_the_target => case(|v| { v["urunc"] = json!("0.6-0.7"); ann(v, "unikernelType", json!("hermit")); ann(v, "initrd", json!("/boot/kernel")); })
+        .names(&["urunc 0.6-0.7"]).names(&["hermit"]).names(&["since 0.8"]).at(&["unikernelType ="]);
+    hypervisor_newer_than_the_target => case(|v| { v["urunc"] = json!("0.7"); ann(v, "hypervisor", json!("cloud-hypervisor")); })
+        .names(&["urunc 0.7"]).names(&["cloud-hypervisor"]).at(&["hypervisor ="]);
+    block_without_blkmntpoint_on_0_6 => case(|v| { v["urunc"] = json!("0.6"); v["files"]["./disk.img"] = json!("/disk.img"); ann(v, "block", json!("/disk.img")); })
+        .setup(|fx| { fx.write("in/disk.img", &[0; 1024]); }).names(&["urunc 0.6"]).names(&["blkMntPoint"]).at(&["block ="]);
+    runtime_only_vaccel => case(|v| ann(v, "vAccel", json!("vsock"))).names(&["vAccel"]).names(&["runtime-only"]).at(&["vAccel ="]);
+    runtime_only_rpc_address => case(|v| ann(v, "com.urunc.unikernel.RPCAddress", json!("tcp://1.2.3.4:1"))).names(&["RPCAddress"]).names(&["runtime-only"]).at(&["RPCAddress\" ="]);
+    solo5_device_name => case(|v| ann(v, "solo5BlkDev", json!("disk-0"))).names(&["solo5BlkDev"]).names(&["A-Za-z0-9"]).at(&["solo5BlkDev ="]);
+    hermit_with_a_generated_initrd => case(|v| { ann(v, "unikernelType", json!("hermit")); v["rootfs"] = json!({ "type": "initrd", "files": { "./kernel": "/app" } }); })
+        .names(&["Hermit's initrd is the application"]).at(&["type = \"initrd\""]);
+    freebsd_with_a_generated_initrd => case(|v| { v["urunc"] = json!("main"); ann(v, "unikernelType", json!("freebsd")); v["rootfs"] = json!({ "type": "initrd", "files": { "./kernel": "/app" } }); })
+        .names(&["freebsd on qemu cannot use an initrd"]).at(&["type = \"initrd\""]);
+    quote_in_a_linux_argument => case(|v| v["cmd"] = json!(["/init", "it's"])).names(&["it's"]).names(&["897"]).at(&["cmd ="]);
+    arguments_differing_between_targets => case(|v| { v["urunc"] = json!("0.5,0.8"); ann(v, "unikernelType", json!("rumprun")); ann(v, "hypervisor", json!("hvt")); v["cmd"] = json!(["other"]); })
+        .names(&["differ"]).names(&["urunc 0.5 gives `console=ttyS0 quiet`"]).at(&["cmdline ="]);
+
     cmdline_with_an_unterminated_quote => case(|v| ann(v, "cmdline", json!("hello 'world"))).names(&["cmdline"]).names(&["quote"]).at(&["cmdline ="]);
     architecture_cannot_be_told => case(|_| {}).setup(|fx| { fx.write("in/kernel", b"no known format"); })
         .names(&["architecture"]).names(&["binary", "/boot/kernel"]).at(&["binary ="]);

@@ -219,7 +219,8 @@ if timeout 20 docker info >/dev/null 2>&1; then
         "$(docker image inspect --format '{{json .Config.Labels}}' "$ref" 2>&1)"
     same "docker image inspect: Cmd is cmdline split like a shell" "$cmd_json" "$(docker image inspect --format '{{json .Config.Cmd}}' "$ref" 2>&1)"
     same "docker image inspect: platform" "linux/amd64" "$(docker image inspect --format '{{.Os}}/{{.Architecture}}' "$ref" 2>&1)"
-    same "docker image inspect: Env" '["GREETING=hello world"]' "$(docker image inspect --format '{{json .Config.Env}}' "$ref" 2>&1)"
+    # An Env without PATH gets Docker's default PATH, as Docker itself writes it.
+    same "docker image inspect: Env" '["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","GREETING=hello world"]' "$(docker image inspect --format '{{json .Config.Env}}' "$ref" 2>&1)"
     if ctr_id=$(docker create "$ref" 2>&1); then
         docker_objects=("container:$ctr_id" "${docker_objects[@]}")
         ok "docker create"

@@ -120,6 +120,7 @@ cat >"$tmp/other/args.nix" <<'EOF'
   env = { GREETING = "hello"; };
   architecture = "amd64";
   labels = { "org.example.test" = "yes"; };
+  urunc = "0.6-main";
 }
 EOF
 cat >"$tmp/other/args.json" <<'EOF'
@@ -356,6 +357,11 @@ eval_error "a relative string source is refused" 'files[0].source: "k" is a rela
     "$good files = [ { source = \"k\"; target = \"/k\"; } ];"
 eval_error "a symlinked source is refused, with a hint" "$tmp/other/data/link is a symbolic link" \
     "$good files = [ { source = $tmp/other/data/link; target = \"/k\"; } ];"
+eval_error "a runtime-only annotation is refused, with the reason" 'annotations: `vAccel` is runtime-only: urunc never takes it from an image' \
+    "$good annotations.vAccel = \"vsock\";"
+eval_error "urunc as a number is refused" '`urunc` must be a string of urunc versions such as "0.8"' "$good urunc = 8;"
+eval_error "the Solo5 device names are urunc annotations" 'annotations.solo5BlkDev must be a string' \
+    "$good annotations.solo5BlkDev = 1;"
 eval_error "an unknown format is refused" 'mkUruncImage: format must be one of docker-archive, oci-archive, oci-layout, not "zip"' \
     "$good format = \"zip\";"
 eval_error "an unknown layers mode is refused" \
@@ -390,6 +396,18 @@ elif grep -q 'created' "$tmp/log"; then
     pass "an invalid created time fails the build, with the CLI's message"
 else
     fail "an invalid created time fails the build, with the CLI's message:"
+    sed 's/^/    /' "$tmp/log"
+fi
+
+# The urunc versions are the CLI's to judge.
+printf '{ name = "x"; urunc = "0.9"; annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/k"; }; }\n' \
+    >"$tmp/other/version-args.nix"
+if nix-build "$repo/default.nix" --arg tool "$bin" --arg args "$tmp/other/version-args.nix" --no-out-link >"$tmp/log" 2>&1; then
+    fail "an unknown urunc version fails the build: it built"
+elif grep -qF 'unknown urunc version `0.9`' "$tmp/log"; then
+    pass "an unknown urunc version fails the build, with the CLI's message"
+else
+    fail "an unknown urunc version fails the build, with the CLI's message:"
     sed 's/^/    /' "$tmp/log"
 fi
 
@@ -446,7 +464,7 @@ check_eval "flake.nix has the outputs" outputNames '[ "apps" "checks" "devShells
 both='[ "aarch64-linux" "x86_64-linux" ]'
 check_eval "every per-system output has aarch64-linux and x86_64-linux" systems "[ $both $both $both $both $both $both ]"
 check_eval "the per-system outputs have the issue's attributes" contents \
-    '[ [ "bimanix" "default" "image" ] [ "fromArgsFile" "mkUruncImage" "mkUruncIndex" ] [ "bimanix" "image" "image-inspect" "image-matches-cli" "image-reproducible" ] [ "default" ] [ "default" ] ]'
+    '[ [ "bimanix" "default" "image" ] [ "fromArgsFile" "fromBunnyfile" "fromContainerfile" "mkUruncImage" "mkUruncIndex" ] [ "bimanix" "image" "image-inspect" "image-matches-cli" "image-reproducible" ] [ "default" ] [ "default" ] ]'
 check_eval "overlays.default gives pkgs.mkUruncImage, the same images as nix/lib.nix" overlay true
 check_eval "overlays.default gives pkgs.mkUruncIndex, the same indexes as nix/lib.nix" overlayIndex true
 if [ -f "$repo/args.nix" ]; then

@@ -15,7 +15,8 @@ use crate::image::output::Output;
 /// output), its layers compressed with `compression` when given, else as
 /// the args file says.
 pub fn run(input: &Input, output: Option<&str>, format: Format, compression: Option<Compression>) -> Result<()> {
-    let checked = load(input)?;
+    let loaded = load(input)?;
+    let checked = loaded.checked;
     let out = match output {
         Some("-") => Output::Stdout,
         Some(p) => Output::Path(PathBuf::from(p)),

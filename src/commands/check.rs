@@ -2,14 +2,19 @@
 
 use anyhow::Result;
 
-use crate::commands::{Input, load};
+use crate::commands::{Input, load, targets};
 
 /// Checks the input and plans the image, writing nothing.
 pub fn run(input: &Input) -> Result<()> {
-    let checked = load(input)?;
+    let loaded = load(input)?;
+    let checked = loaded.checked;
     let summary = format!(
-        "{} is valid: {}:{} for linux/{}",
-        checked.spec.locations.file, checked.spec.name, checked.spec.tag, checked.architecture
+        "{} is valid: {}:{} for linux/{}, urunc {}",
+        checked.spec.locations.file,
+        checked.spec.name,
+        checked.spec.tag,
+        checked.architecture,
+        targets(input, &checked.spec)?
     );
     // Planning walks the sources, which finds collisions inside copied
     // directories; it reads no file contents and writes nothing.

@@ -1,48 +1,131 @@
 //! The commands, on top of the stages: [`build`] reads, checks, plans and
 //! writes an image; [`check`] does all of that short of writing;
 //! [`inspect`] reads an image of any tool and checks it against urunc's
-//! rules; [`index`] combines images of several platforms into one.
+//! rules; [`convert`] writes the args.nix a Containerfile or bunnyfile
+//! stands for; [`index`] combines images of several platforms into one.
 
 pub mod build;
 pub mod check;
+pub mod convert;
 pub mod index;
 pub mod inspect;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::image::plan::Checked;
 use crate::input::args::{self, Syntax};
+use crate::input::detect::{self, Kind};
+use crate::input::foreign::{self, Read};
+use crate::model::spec::Spec;
+use crate::rules::compat;
 use crate::rules::validate;
+use crate::rules::versions::Targets;
 
 /// Where `build` and `check` read their input from, and how strictly.
 #[derive(Clone, Debug)]
 pub struct Input {
-    /// The args file: args.nix, or a `.json` file with the same fields.
-    pub args: PathBuf,
+    /// The input file: args.nix, a `.json` file with the same fields, a
+    /// Containerfile or a bunnyfile; or, as for `docker build`, a directory
+    /// (the build context) holding one of them, or the context of `file`.
+    pub args: Option<PathBuf>,
+    /// `-f FILE`: the Containerfile or bunnyfile, when `args` is the
+    /// build context directory.
+    pub file: Option<PathBuf>,
     /// An environment variable holding the path of a JSON args file (the
     /// Nix builder's way in); overrides `args`.
     pub args_from_env: Option<String>,
     /// Refuse unikernel type / hypervisor pairs urunc does not run.
     pub pair_check: bool,
+    /// The urunc versions the image must work on (`--urunc`); overrides the
+    /// args file's `urunc`. Neither: the newest release.
+    pub urunc: Option<Targets>,
+    /// The kind of `args` (`--input-format`); told from its name or
+    /// content when `None`.
+    pub kind: Option<Kind>,
+    /// `--tag`, `--base`, `--build-arg`.
+    pub options: foreign::Options,
 }
 
-/// Reads and validates the input, printing the warnings.
-pub fn load(input: &Input) -> Result<Checked> {
-    let spec = match &input.args_from_env {
+/// A checked input, with the scratch directory of files copied out of
+/// images, which must live until the image is written.
+pub struct Loaded {
+    /// The checked spec.
+    pub checked: Checked,
+    /// Files copied out of images (removed when dropped).
+    _extracted: Option<tempfile::TempDir>,
+}
+
+/// Reads the input into the input model, printing the reader's warnings.
+pub fn read(input: &Input) -> Result<Spec> {
+    let read = match &input.args_from_env {
         Some(var) => {
             let p = std::env::var_os(var)
                 .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
-            args::read_as(Path::new(&p), Syntax::Json, "mkUruncImage arguments".to_string())?
+            let spec = args::read_as(Path::new(&p), Syntax::Json, "mkUruncImage arguments".to_string())?;
+            Read { spec, warnings: Vec::new() }
         }
-        None => args::read(&input.args, Syntax::of(&input.args))?,
+        None => {
+            let (file, context) = locate(input)?;
+            let kind = input.kind.unwrap_or_else(|| Kind::of(&file));
+            detect::read(&file, context.as_deref(), kind, &input.options)?
+        }
     };
-    let opts =
-        validate::Options { pair_check: input.pair_check, source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok() };
+    for w in &read.warnings {
+        eprintln!("bimanix: warning: {w}");
+    }
+    Ok(read.spec)
+}
+
+/// The names a build context directory is searched for, as `docker build .`
+/// looks for its Dockerfile.
+const CONTEXT_FILES: &[&str] = &["Containerfile", "Dockerfile", "bunnyfile", "args.nix"];
+
+/// The input file and, with `-f`, the build context directory it is read in.
+pub fn locate(input: &Input) -> Result<(PathBuf, Option<PathBuf>)> {
+    match (&input.args, &input.file) {
+        (None, None) => Ok((PathBuf::from("args.nix"), None)),
+        (None, Some(file)) => Ok((file.clone(), None)),
+        (Some(dir), Some(file)) if dir.is_dir() => Ok((file.clone(), Some(dir.clone()))),
+        (Some(other), Some(_)) => bail!("{}: with -f, give the build context directory", other.display()),
+        (Some(dir), None) if dir.is_dir() => {
+            let found: Vec<&str> = CONTEXT_FILES.iter().copied().filter(|n| dir.join(n).is_file()).collect();
+            match found.as_slice() {
+                [one] => Ok((dir.join(one), None)),
+                [] => bail!("{} holds none of {}; name the file (or use -f)", dir.display(), CONTEXT_FILES.join(", ")),
+                several => {
+                    bail!("{} holds {}; name the one to build (or use -f)", dir.display(), several.join(" and "))
+                }
+            }
+        }
+        (Some(file), None) => Ok((file.clone(), None)),
+    }
+}
+
+/// Reads and validates the input, printing the warnings.
+pub fn load(input: &Input) -> Result<Loaded> {
+    let mut spec = read(input)?;
+    let extracted = crate::input::image_files::extract(&mut spec)?;
+    let targets = targets(input, &spec)?;
+    let opts = validate::Options {
+        urunc: compat::Options { targets, pair_check: input.pair_check },
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+    };
     let checked = validate::validate(spec, &opts)?;
     for w in &checked.warnings {
         eprintln!("bimanix: warning: {w}");
     }
-    Ok(checked)
+    Ok(Loaded { checked, _extracted: extracted })
+}
+
+/// The urunc versions to check for: `--urunc`, else the args file's
+/// `urunc`, else the newest release.
+pub fn targets(input: &Input, spec: &Spec) -> Result<Targets> {
+    Ok(match (&input.urunc, &spec.urunc) {
+        (Some(targets), _) => targets.clone(),
+        // The reader has checked it already.
+        (None, Some(text)) => Targets::parse(text).map_err(anyhow::Error::msg)?,
+        (None, None) => Targets::default(),
+    })
 }

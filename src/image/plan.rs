@@ -147,6 +147,7 @@ pub fn plan(checked: Checked) -> Result<Plan> {
     if let Some(image) = &base {
         inherit(&mut config, image);
     }
+    add_default_path(&mut config.env);
     let artifacts = ["binary", "initrd", "block"]
         .iter()
         .filter_map(|key| spec.annotations.get(*key))
@@ -157,11 +158,24 @@ pub fn plan(checked: Checked) -> Result<Plan> {
     Ok(Plan { name, tag, tree, rootfs, config, annotations, mtime, base, artifacts, layer_mode, compression })
 }
 
+/// Docker's default `PATH`, which Docker and BuildKit write into every
+/// image's Env that sets none.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Puts [`DEFAULT_PATH`] first in an Env that has variables but no `PATH`.
+/// containerd adds its default PATH only to an empty Env, so without this
+/// the guest of an image that sets any variable would get no PATH at all.
+pub fn add_default_path(env: &mut Vec<String>) {
+    if !env.is_empty() && !env.iter().any(|kv| kv.split_once('=').is_some_and(|(k, _)| k == "PATH")) {
+        env.insert(0, DEFAULT_PATH.to_string());
+    }
+}
+
 /// Fills what the spec leaves unset from a base image's config. Ours win
 /// field by field (Env by variable); setting an Entrypoint drops the base's
 /// Cmd, as Docker does. The base's urunc labels are dropped: our
 /// annotations describe the image whole, and urunc.json must agree.
-fn inherit(config: &mut ConfigFields, base: &Image) {
+pub fn inherit(config: &mut ConfigFields, base: &Image) {
     let b = &base.config;
     if config.entrypoint.is_none() && config.cmd.is_none() {
         config.cmd = b.cmd.clone();

@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::model::fstree::Tree;
 
 mod documents;
+pub mod extract;
 mod layers;
 mod load;
 mod source;

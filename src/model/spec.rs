@@ -44,6 +44,9 @@ pub struct Spec {
     pub layers: LayerMode,
     /// How layers are compressed, when the args file says.
     pub compression: Option<Compression>,
+    /// The urunc versions the image must work on, as written (`0.8`,
+    /// `0.6-main`); checked by the reader.
+    pub urunc: Option<String>,
     /// Where things stood in the args file.
     pub locations: Locations,
 }
@@ -74,8 +77,12 @@ impl LayerMode {
 /// One `files` entry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FileSpec {
-    /// Absolute path of the source on the host (file, directory or link).
+    /// Absolute path of the source on the host (file, directory or link),
+    /// or, with `from_image`, the absolute path inside that image.
     pub source: PathBuf,
+    /// An image archive (or OCI layout) to copy `source` out of, as
+    /// `COPY --from` does; `None` for a host file.
+    pub from_image: Option<PathBuf>,
     /// Absolute target path in the image rootfs, as written.
     pub target: String,
     /// Mode given by the user, overriding the executable-bit rule.
@@ -126,15 +133,19 @@ pub struct Locations {
     pub file: String,
     /// Key path (`annotations.binary`) -> position of the key.
     pub keys: BTreeMap<String, Pos>,
+    /// Key path -> how the input file says it, when it is not an args file
+    /// (`annotations.hypervisor` is `platforms.monitor` in a bunnyfile).
+    pub names: BTreeMap<String, String>,
 }
 
 impl Locations {
     /// `file:line:col: key` for a key path, or `file: key` when the
     /// position is unknown (JSON input).
     pub fn at(&self, key: &str) -> String {
+        let shown = self.names.get(key).map_or(key, String::as_str);
         match self.pos(key) {
-            Some(pos) => format!("{}:{pos}: {key}", self.file),
-            None => format!("{}: {key}", self.file),
+            Some(pos) => format!("{}:{pos}: {shown}", self.file),
+            None => format!("{}: {shown}", self.file),
         }
     }
 

@@ -4,8 +4,10 @@
 //! annotations on ([`urunc_json`], read back by [`parse_urunc_json`]).
 //!
 //! Maps of keys throughout use the short key (`binary`) for urunc's keys and
-//! keep any other key as written. The rules about the values are in
-//! `rules::urunc`.
+//! keep any other key as written. Keys urunc takes only from the runtime
+//! are named by [`runtime_only`]. The rules about the values are in
+//! `rules::urunc`; which urunc version reads which key, in
+//! `rules::versions`.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,24 @@ pub const KEYS: &[&str] = &[
     "blkMntPoint",
     "useDMBlock",
     "mountRootfs",
+    "solo5NetDev",
+    "solo5BlkDev",
+];
+
+/// Keys urunc takes only from the runtime, never from an image, and why an
+/// image must not carry them (short key, reason).
+const RUNTIME_ONLY: &[(&str, &str)] = &[
+    (
+        "vAccel",
+        "is runtime-only: urunc never takes it from urunc.json (`json:\"-\"`), and from 0.8 its shim would copy \
+         it from the image's labels and annotations into the spec, turning on vAccel on hosts that lack it; set \
+         it as a pod or runtime annotation on hosts that have vAccel",
+    ),
+    (
+        "RPCAddress",
+        "is runtime-only: urunc never takes it from urunc.json (`json:\"-\"`); it is the vAccel agent's address \
+         on one host, and set in an image it breaks hosts without vAccel; set it as a pod or runtime annotation",
+    ),
 ];
 
 /// Go's `base64.StdEncoding` as urunc decodes with it: padding required,
@@ -41,6 +61,13 @@ const GO_STD_ENCODING: GeneralPurpose =
 pub fn short_key(key: &str) -> Option<&'static str> {
     let short = key.strip_prefix(PREFIX).unwrap_or(key);
     KEYS.iter().copied().find(|&k| k == short)
+}
+
+/// Why `key` (short or full) must not be set in an image, when it is one of
+/// urunc's runtime-only keys.
+pub fn runtime_only(key: &str) -> Option<&'static str> {
+    let short = key.strip_prefix(PREFIX).unwrap_or(key);
+    RUNTIME_ONLY.iter().find(|(k, _)| *k == short).map(|(_, why)| *why)
 }
 
 /// The full annotation name of a short key.
@@ -171,7 +198,12 @@ mod tests {
         assert_eq!(short_key(""), None);
         assert_eq!(full_key("binary"), "com.urunc.unikernel.binary");
         assert_eq!(full_key("mountRootfs"), "com.urunc.unikernel.mountRootfs");
-        assert_eq!(KEYS.len(), 10);
+        assert_eq!(KEYS.len(), 12);
+        assert_eq!(short_key("com.urunc.unikernel.solo5BlkDev"), Some("solo5BlkDev"));
+        assert_eq!(short_key("vAccel"), None);
+        assert!(runtime_only("com.urunc.unikernel.vAccel").is_some_and(|why| why.contains("runtime-only")));
+        assert!(runtime_only("RPCAddress").is_some_and(|why| why.contains("vAccel")));
+        assert_eq!(runtime_only("binary"), None);
         assert_eq!(KEYS[0], "unikernelType");
     }
 

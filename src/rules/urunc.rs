@@ -10,26 +10,9 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::model::urunc::{KEYS, PREFIX};
+use crate::model::urunc::{KEYS, PREFIX, runtime_only};
 use crate::rules::suggest::did_you_mean;
-
-/// The unikernel types urunc runs. `hedge` is left out: old urunc had only a
-/// stub for it, and [`check`] says so when it is asked for.
-pub const UNIKERNEL_TYPES: &[&str] = &["unikraft", "rumprun", "mirage", "mewz", "linux", "hermit", "freebsd"];
-
-/// The hypervisors (urunc calls them monitors) urunc drives.
-pub const HYPERVISORS: &[&str] = &["qemu", "firecracker", "cloud-hypervisor", "hvt", "spt", "hyperlight-unikraft"];
-
-/// Which hypervisors urunc runs each unikernel type on.
-const PAIRS: &[(&str, &[&str])] = &[
-    ("unikraft", &["qemu", "firecracker", "hyperlight-unikraft"]),
-    ("rumprun", &["hvt", "spt"]),
-    ("mirage", &["qemu", "hvt", "spt"]),
-    ("mewz", &["qemu"]),
-    ("linux", &["qemu", "firecracker", "cloud-hypervisor"]),
-    ("hermit", &["qemu"]),
-    ("freebsd", &["qemu"]),
-];
+use crate::rules::versions;
 
 /// The longest path urunc accepts, in bytes.
 const MAX_PATH: usize = 4096;
@@ -37,14 +20,15 @@ const MAX_PATH: usize = 4096;
 /// What urunc allows in a path, for error messages.
 const PATH_RULE: &str = "urunc allows only letters, digits and `._/-` in paths";
 
-/// The hypervisors urunc runs `unikernel_type` on; empty for an unknown type.
-pub fn hypervisors_for(unikernel_type: &str) -> &'static [&'static str] {
-    PAIRS.iter().find(|(t, _)| *t == unikernel_type).map_or(&[], |(_, hypervisors)| hypervisors)
+/// Every unikernel type some urunc version runs (`hedge` is left out: urunc
+/// only ever had a stub for it, and [`check`] says so when it is asked for).
+pub fn unikernel_types() -> Vec<&'static str> {
+    versions::GUESTS.iter().map(|g| g.name).collect()
 }
 
-/// Whether urunc runs `unikernel_type` on `hypervisor`.
-pub fn pair_supported(unikernel_type: &str, hypervisor: &str) -> bool {
-    hypervisors_for(unikernel_type).contains(&hypervisor)
+/// Every monitor some urunc version drives.
+pub fn hypervisors() -> Vec<&'static str> {
+    versions::MONITORS.iter().map(|m| m.name).collect()
 }
 
 /// Checks a `binary`, `initrd` or `block` value against urunc's path rules:
@@ -64,7 +48,7 @@ pub fn check_mount_point(value: &str) -> Result<(), String> {
 fn check_path_rules(value: &str, root_allowed: bool) -> Result<(), String> {
     let shown = value.escape_debug();
     if value.is_empty() {
-        return Err("is empty; urunc needs an absolute path".to_string());
+        return Err("is empty; bimanix needs an absolute path".to_string());
     }
     if value.len() > MAX_PATH {
         return Err(format!("is {} bytes long; urunc allows at most {MAX_PATH}", value.len()));
@@ -76,7 +60,7 @@ fn check_path_rules(value: &str, root_allowed: bool) -> Result<(), String> {
     }
     if !value.starts_with('/') {
         return Err(format!(
-            "`{shown}` is relative; urunc needs an absolute path, such as `{}`",
+            "`{shown}` is relative; bimanix needs an absolute path, such as `{}`",
             clean(&format!("/{value}"))
         ));
     }
@@ -125,18 +109,20 @@ pub struct Problem {
     pub severity: Severity,
     /// The short key at fault, if it is one of urunc's.
     pub key: Option<&'static str>,
+    /// The args field at fault when it is not a urunc key (`cmd`, `env`,
+    /// `workingDir`, ...).
+    pub field: Option<&'static str>,
     /// What is wrong and what is allowed instead. It does not repeat `key`:
     /// callers show it after the key or the key's place in the args file
     /// (`annotations.binary: missing; urunc requires ...`).
     pub message: String,
 }
 
-/// What [`check`] checks beyond urunc's fixed rules.
-#[derive(Clone, Copy, Debug)]
-pub struct Options {
-    /// Refuse unikernel type and hypervisor pairs that urunc does not run;
-    /// off for a urunc newer than these rules.
-    pub pair_check: bool,
+impl Problem {
+    /// A problem about a urunc key, or about the keys as a whole.
+    pub fn new(severity: Severity, key: Option<&'static str>, message: String) -> Problem {
+        Problem { severity, key, field: None, message }
+    }
 }
 
 /// What an image's root filesystem holds at a path.
@@ -152,64 +138,20 @@ pub enum FileKind {
     Other,
 }
 
-/// Checks a set of urunc keys against urunc's rules.
+/// Checks a set of urunc keys against the rules every urunc version shares
+/// (the ones that depend on the version are `rules::compat`'s).
 ///
 /// `annotations` maps short keys to plain (not base64) values; empty values
 /// count as unset, and keys that are not urunc's draw a warning.
 /// `file_kind(path)` says what the image's root filesystem holds at an
 /// absolute path. Problems come in a fixed order for the same input.
-pub fn check(
-    annotations: &BTreeMap<String, String>,
-    file_kind: &dyn Fn(&str) -> FileKind,
-    opts: &Options,
-) -> Vec<Problem> {
+pub fn check(annotations: &BTreeMap<String, String>, file_kind: &dyn Fn(&str) -> FileKind) -> Vec<Problem> {
     let mut problems = Problems::default();
     let get = |key: &str| annotations.get(key).map(String::as_str).filter(|value| !value.is_empty());
 
-    for key in annotations.keys().filter(|key| !KEYS.contains(&key.as_str())) {
-        let name = key.strip_prefix(PREFIX).unwrap_or(key);
-        let hint = match did_you_mean(name, KEYS) {
-            Some(known) => format!("; did you mean `{known}`?"),
-            None => String::new(),
-        };
-        problems.warning(None, format!("unknown key `{}`: urunc ignores it{hint}", key.escape_debug()));
-    }
-
-    let unikernel_type = get("unikernelType");
-    let hypervisor = get("hypervisor");
-    let known_type = unikernel_type.filter(|t| UNIKERNEL_TYPES.contains(t));
-    let known_hypervisor = hypervisor.filter(|h| HYPERVISORS.contains(h));
-
-    match unikernel_type {
-        None => {
-            problems.error("unikernelType", format!("missing; urunc requires one of {}", UNIKERNEL_TYPES.join(", ")))
-        }
-        Some("hedge") => problems.error(
-            "unikernelType",
-            format!(
-                "`hedge` was only ever a stub in urunc and does not run; use one of {}",
-                UNIKERNEL_TYPES.join(", ")
-            ),
-        ),
-        Some(value) => problems.value("unikernelType", value, name_check(value, UNIKERNEL_TYPES)),
-    }
-    match hypervisor {
-        None => problems.error("hypervisor", format!("missing; urunc requires one of {}", HYPERVISORS.join(", "))),
-        Some(value) => problems.value("hypervisor", value, name_check(value, HYPERVISORS)),
-    }
-    if let (Some(t), Some(h)) = (known_type, known_hypervisor)
-        && opts.pair_check
-        && !pair_supported(t, h)
-    {
-        problems.error(
-            "hypervisor",
-            format!(
-                "urunc does not run {t} on {h}; {t} runs on {} \
-                 (--no-pair-check allows it, for a newer urunc)",
-                hypervisors_for(t).join(", ")
-            ),
-        );
-    }
+    other_keys(annotations, &mut problems);
+    let known_type = names(get("unikernelType"), &mut problems);
+    let known_hypervisor = guest_monitor(get("hypervisor"), &mut problems);
 
     match get("binary") {
         None => problems.error(
@@ -242,42 +184,101 @@ pub fn check(
             problems.value(key, value, result);
         }
     }
+    for key in ["solo5NetDev", "solo5BlkDev"] {
+        if let Some(value) = get(key) {
+            problems.value(key, value, check_solo5_name(value));
+        }
+    }
+    storage(&get, known_type, known_hypervisor, &mut problems);
+    problems.0
+}
 
+/// Warnings for keys urunc does not know, and errors for the runtime-only
+/// keys an image must not carry.
+fn other_keys(annotations: &BTreeMap<String, String>, problems: &mut Problems) {
+    for key in annotations.keys().filter(|key| !KEYS.contains(&key.as_str())) {
+        let name = key.strip_prefix(PREFIX).unwrap_or(key);
+        if let Some(why) = runtime_only(name) {
+            problems.0.push(Problem::new(Severity::Error, None, format!("`{}` {why}", key.escape_debug())));
+            continue;
+        }
+        let hint = match did_you_mean(name, KEYS) {
+            Some(known) => format!("; did you mean `{known}`?"),
+            None => String::new(),
+        };
+        problems.warning(None, format!("unknown key `{}`: urunc ignores it{hint}", key.escape_debug()));
+    }
+}
+
+/// Checks `unikernelType`, returning it when some urunc version knows it.
+fn names<'a>(unikernel_type: Option<&'a str>, problems: &mut Problems) -> Option<&'a str> {
+    let types = unikernel_types();
+    match unikernel_type {
+        None => problems.error("unikernelType", format!("missing; urunc requires one of {}", types.join(", "))),
+        Some("hedge") => problems.error(
+            "unikernelType",
+            format!("`hedge` was only ever a stub in urunc and does not run; use one of {}", types.join(", ")),
+        ),
+        Some(value) => problems.value("unikernelType", value, name_check(value, &types)),
+    }
+    unikernel_type.filter(|t| types.contains(t))
+}
+
+/// Checks `hypervisor`, returning it when some urunc version knows it.
+fn guest_monitor<'a>(hypervisor: Option<&'a str>, problems: &mut Problems) -> Option<&'a str> {
+    let known = hypervisors();
+    match hypervisor {
+        None => problems.error("hypervisor", format!("missing; urunc requires one of {}", known.join(", "))),
+        Some(value) => problems.value("hypervisor", value, name_check(value, &known)),
+    }
+    hypervisor.filter(|h| known.contains(h))
+}
+
+/// The storage rules every version shares: what a guest or monitor cannot
+/// use is ignored, and an initrd wins over a block image.
+fn storage<'a>(
+    get: &dyn Fn(&str) -> Option<&'a str>,
+    known_type: Option<&str>,
+    known_hypervisor: Option<&str>,
+    problems: &mut Problems,
+) {
     let initrd = get("initrd").is_some();
     let block = get("block").is_some();
-    if block && get("blkMntPoint").is_none() {
-        problems.error(
-            "block",
-            "needs `blkMntPoint`, where the guest mounts it (`/` for its root); \
-             newer urunc refuses a block image without one"
-                .to_string(),
-        );
-    }
     if known_type == Some("rumprun") && get("blkMntPoint") == Some("/") {
         problems.error(
             "blkMntPoint",
             "rumprun cannot mount a block image at `/`; use a directory such as /data".to_string(),
         );
     }
-    if known_hypervisor == Some("hyperlight-unikraft") && !initrd {
-        problems
-            .error("initrd", "missing; hyperlight-unikraft requires it and loads the application from it".to_string());
-    }
-
-    let solo5 = known_hypervisor.filter(|h| matches!(*h, "hvt" | "spt"));
-    let ignores_block = known_type.filter(|t| matches!(*t, "unikraft" | "mewz"));
+    let solo5 = known_hypervisor.filter(|h| versions::monitor(h).is_some_and(|m| !m.initrd));
+    let guest = known_type.and_then(versions::guest);
     if let (true, Some(h)) = (initrd, solo5) {
         problems.warning(Some("initrd"), format!("{h} has no initrd; urunc ignores `initrd`"));
+    } else if let (true, Some(g)) = (initrd, guest.filter(|g| !g.initrd)) {
+        problems
+            .warning(Some("initrd"), format!("{} does not boot from an initrd; `initrd` is of no use to it", g.name));
     }
-    if let (true, Some(t)) = (block, ignores_block) {
-        problems.warning(Some("block"), format!("{t} does not use a block image; urunc ignores `block`"));
-    } else if initrd && block && solo5.is_none() {
+    if let (true, Some(g)) = (block, guest.filter(|g| !g.block)) {
+        problems.warning(Some("block"), format!("{} does not use a block image; urunc ignores `block`", g.name));
+    } else if initrd && block && solo5.is_none() && guest.is_none_or(|g| g.initrd) {
         problems.warning(
             Some("block"),
             "`initrd` is set too and wins: the guest's root is the initrd, not the block image".to_string(),
         );
     }
-    problems.0
+}
+
+/// Checks a Solo5 device name (`solo5NetDev`, `solo5BlkDev`) as urunc 0.8
+/// does: `^[A-Za-z0-9]{1,67}$`.
+pub fn check_solo5_name(value: &str) -> Result<(), String> {
+    if value.len() <= 67 && value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a Solo5 device name; urunc takes 1 to 67 letters and digits (`^[A-Za-z0-9]{{1,67}}$`)",
+            value.escape_debug()
+        ))
+    }
 }
 
 /// The problems found so far, in the order found.
@@ -287,12 +288,12 @@ struct Problems(Vec<Problem>);
 impl Problems {
     /// Records an error about `key`.
     fn error(&mut self, key: &'static str, message: String) {
-        self.0.push(Problem { severity: Severity::Error, key: Some(key), message });
+        self.0.push(Problem::new(Severity::Error, Some(key), message));
     }
 
     /// Records a warning, about `key` if given.
     fn warning(&mut self, key: Option<&'static str>, message: String) {
-        self.0.push(Problem { severity: Severity::Warning, key, message });
+        self.0.push(Problem::new(Severity::Warning, key, message));
     }
 
     /// Records the outcome of checking `key`'s `value`: the error if any,
@@ -381,13 +382,8 @@ mod tests {
     }
 
     /// Checks `pairs` against [`image`].
-    fn run(pairs: &[(&str, &str)], pair_check: bool) -> Vec<Problem> {
-        check(&ann(pairs), &image, &Options { pair_check })
-    }
-
-    /// Checks `pairs` with the pair check on.
     fn checked(pairs: &[(&str, &str)]) -> Vec<Problem> {
-        run(pairs, true)
+        check(&ann(pairs), &image)
     }
 
     /// A valid unikraft-on-qemu set plus `extra` (which may override).
@@ -411,33 +407,9 @@ mod tests {
     }
 
     #[test]
-    fn pair_table() {
-        let yes = [
-            ("unikraft", "qemu"),
-            ("unikraft", "firecracker"),
-            ("unikraft", "hyperlight-unikraft"),
-            ("rumprun", "hvt"),
-            ("rumprun", "spt"),
-            ("mirage", "qemu"),
-            ("mirage", "hvt"),
-            ("mirage", "spt"),
-            ("mewz", "qemu"),
-            ("linux", "qemu"),
-            ("linux", "firecracker"),
-            ("linux", "cloud-hypervisor"),
-            ("hermit", "qemu"),
-            ("freebsd", "qemu"),
-        ];
-        for t in UNIKERNEL_TYPES {
-            for h in HYPERVISORS {
-                let want = yes.contains(&(*t, *h));
-                assert_eq!(pair_supported(t, h), want, "{t} on {h}");
-            }
-        }
-        assert!(!pair_supported("rumprun", "qemu"));
-        assert!(!pair_supported("hedge", "qemu"));
-        assert!(!pair_supported("unikraft", "kvm"));
-        assert!(hypervisors_for("nope").is_empty());
+    fn names_come_from_every_version() {
+        assert_eq!(unikernel_types(), ["unikraft", "rumprun", "mirage", "mewz", "linux", "hermit", "freebsd"]);
+        assert_eq!(hypervisors(), ["qemu", "firecracker", "hvt", "spt", "cloud-hypervisor", "hyperlight-unikraft"]);
     }
 
     #[test]
@@ -497,14 +469,13 @@ mod tests {
     }
 
     #[test]
-    fn every_supported_pair_passes() {
-        for t in UNIKERNEL_TYPES {
-            for h in hypervisors_for(t) {
-                let mut pairs = vec![("unikernelType", *t), ("hypervisor", *h), ("binary", "/unikernel/kernel")];
-                if *h == "hyperlight-unikraft" {
-                    pairs.push(("initrd", "/unikernel/initrd"));
-                }
-                assert_eq!(checked(&pairs), [], "{t} on {h}");
+    fn pairs_are_left_to_the_versions() {
+        // Any pair of known names passes here; rules::compat judges pairs
+        // per version.
+        for t in unikernel_types() {
+            for h in hypervisors() {
+                let pairs = [("unikernelType", t), ("hypervisor", h), ("binary", "/unikernel/kernel")];
+                assert!(checked(&pairs).iter().all(|p| p.severity == Severity::Warning), "{t} on {h}");
             }
         }
     }
@@ -575,20 +546,6 @@ mod tests {
     }
 
     #[test]
-    fn pairs_urunc_does_not_run() {
-        let pairs = [("unikernelType", "unikraft"), ("hypervisor", "hvt"), ("binary", "/unikernel/kernel")];
-        only(
-            &run(&pairs, true),
-            Severity::Error,
-            Some("hypervisor"),
-            &["does not run unikraft on hvt", "qemu, firecracker, hyperlight-unikraft", "--no-pair-check"],
-        );
-        assert_eq!(run(&pairs, false), []);
-        let rumprun = [("unikernelType", "rumprun"), ("hypervisor", "qemu"), ("binary", "/unikernel/kernel")];
-        only(&run(&rumprun, true), Severity::Error, Some("hypervisor"), &["hvt, spt"]);
-    }
-
-    #[test]
     fn files_in_the_image() {
         only(
             &unikraft(&[("binary", "/unikernel/app")]),
@@ -627,7 +584,6 @@ mod tests {
                 ("initrd", "/unikernel//initrd"),
             ]),
             &counting,
-            &Options { pair_check: true },
         );
         assert_eq!(lookups.get(), 0);
         let keys: Vec<_> = problems.iter().map(|p| p.key).collect();
@@ -653,17 +609,6 @@ mod tests {
     }
 
     #[test]
-    fn block_needs_a_mount_point() {
-        let problems = checked(&[
-            ("unikernelType", "linux"),
-            ("hypervisor", "qemu"),
-            ("binary", "/unikernel/kernel"),
-            ("block", "/disk.img"),
-        ]);
-        only(&problems, Severity::Error, Some("block"), &["needs `blkMntPoint`"]);
-    }
-
-    #[test]
     fn booleans() {
         for key in ["useDMBlock", "mountRootfs"] {
             for good in ["true", "false"] {
@@ -673,16 +618,6 @@ mod tests {
                 only(&unikraft(&[(key, bad)]), Severity::Error, Some(key), &["not a boolean", "`true` or `false`"]);
             }
         }
-    }
-
-    #[test]
-    fn hyperlight_needs_an_initrd() {
-        let without =
-            [("unikernelType", "unikraft"), ("hypervisor", "hyperlight-unikraft"), ("binary", "/unikernel/kernel")];
-        only(&checked(&without), Severity::Error, Some("initrd"), &["missing", "hyperlight-unikraft requires"]);
-        let mut with = without.to_vec();
-        with.push(("initrd", "/unikernel/initrd"));
-        assert_eq!(checked(&with), []);
     }
 
     #[test]
@@ -723,17 +658,49 @@ mod tests {
     }
 
     #[test]
-    fn block_unused_by_unikraft_and_mewz() {
-        for t in ["unikraft", "mewz"] {
+    fn block_unused_by_unikraft_mewz_and_hermit() {
+        for t in ["unikraft", "hermit", "mewz"] {
+            let mut pairs = vec![
+                ("unikernelType", t),
+                ("hypervisor", "qemu"),
+                ("binary", "/unikernel/kernel"),
+                ("block", "/disk.img"),
+                ("blkMntPoint", "/data"),
+            ];
+            if t != "mewz" {
+                pairs.push(("initrd", "/unikernel/initrd"));
+            }
+            only(&checked(&pairs), Severity::Warning, Some("block"), &[t, "ignores `block`"]);
+        }
+    }
+
+    #[test]
+    fn initrd_unused_by_block_guests() {
+        for t in ["mirage", "mewz", "freebsd"] {
             let problems = checked(&[
                 ("unikernelType", t),
                 ("hypervisor", "qemu"),
                 ("binary", "/unikernel/kernel"),
                 ("initrd", "/unikernel/initrd"),
-                ("block", "/disk.img"),
-                ("blkMntPoint", "/data"),
             ]);
-            only(&problems, Severity::Warning, Some("block"), &[t, "ignores `block`"]);
+            only(&problems, Severity::Warning, Some("initrd"), &[t, "of no use"]);
+        }
+    }
+
+    #[test]
+    fn solo5_device_names() {
+        assert_eq!(unikraft(&[("solo5NetDev", "service")]), []);
+        assert_eq!(unikraft(&[("solo5BlkDev", &"a".repeat(67))]), []);
+        for bad in ["data-0", "a b", &"a".repeat(68)] {
+            only(&unikraft(&[("solo5BlkDev", bad)]), Severity::Error, Some("solo5BlkDev"), &["`^[A-Za-z0-9]{1,67}$`"]);
+        }
+    }
+
+    #[test]
+    fn runtime_only_keys_are_refused() {
+        for key in ["vAccel", "com.urunc.unikernel.RPCAddress"] {
+            let problems = unikraft(&[(key, "vsock")]);
+            only(&problems, Severity::Error, None, &[key, "runtime-only", "vAccel"]);
         }
     }
 

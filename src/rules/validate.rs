@@ -16,12 +16,13 @@ use crate::imageread::Image;
 use crate::model::fstree::{Content, Node, Tree, rel};
 use crate::model::spec::{FileSpec, RootfsType, Spec};
 use crate::rules::urunc::{self, FileKind, Severity};
+use crate::rules::{compat, targets, versions};
 
 /// Settings for validation that do not come from the args file.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Refuse unikernel type / hypervisor pairs urunc does not run.
-    pub pair_check: bool,
+    /// The urunc versions the image must work on, and the pair check.
+    pub urunc: compat::Options,
     /// The `SOURCE_DATE_EPOCH` environment variable, if set.
     pub source_date_epoch: Option<String>,
 }
@@ -95,7 +96,7 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
         FileKind::Missing => base.as_ref().map_or(FileKind::Missing, |b| listing_kind(&b.listing, path)),
         kind => kind,
     };
-    for p in urunc::check(&spec.annotations, &file_kind, &urunc::Options { pair_check: opts.pair_check }) {
+    for p in urunc::check(&spec.annotations, &file_kind) {
         let at = match p.key {
             Some(k) => loc.at(&format!("annotations.{k}")),
             None => loc.at("annotations"),
@@ -130,19 +131,7 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
         }
     }
 
-    // urunc before 0.7 reads the arguments only from cmdline: write both.
-    if !spec.annotations.contains_key("cmdline") {
-        let words: Vec<String> = spec.entrypoint.iter().flatten().chain(cmd.iter().flatten()).cloned().collect();
-        if !words.is_empty() {
-            if let Some(w) = words.iter().find(|w| w.is_empty() || w.contains(char::is_whitespace)) {
-                warnings.push(format!(
-                    "{}: the argument {w:?} reaches urunc before 0.7 split at spaces (it reads cmdline, set from entrypoint and cmd)",
-                    loc.at("annotations")
-                ));
-            }
-            spec.annotations.insert("cmdline".to_string(), words.join(" "));
-        }
-    }
+    targets::apply(&mut spec, cmd.as_deref(), base.as_ref(), &opts.urunc, &mut errors, &mut warnings);
 
     let created = match (spec.created, &opts.source_date_epoch) {
         (Some(t), _) => t,
@@ -196,24 +185,39 @@ fn apply_rootfs(
             ann.insert(key.to_string(), value.to_string());
         }
     };
+    let guest = versions::guest(&ty);
     match rootfs.kind {
         RootfsType::Initrd => {
             set("initrd", &rootfs.target, errors);
-            if matches!(ty.as_str(), "rumprun" | "mirage" | "mewz") || matches!(hv.as_str(), "hvt" | "spt") {
-                errors.push(format!(
-                    "{}: {ty} on {hv} cannot use an initrd (rumprun and mirage take a block image, Solo5 monitors have no initrd, mewz has no rootfs)",
-                    loc.at("rootfs.type")
-                ));
+            if let Some(why) = initrd_refused(&ty, &hv) {
+                errors.push(format!("{}: {ty} on {hv} cannot use an initrd ({why})", loc.at("rootfs.type")));
             }
         }
         RootfsType::Block => {
             set("block", &rootfs.target, errors);
             set("blkMntPoint", if ty == "rumprun" { "/data" } else { "/" }, errors);
-            if matches!(ty.as_str(), "unikraft" | "mewz" | "hermit") {
+            if guest.is_some_and(|g| !g.block) {
                 errors
                     .push(format!("{}: {ty} cannot use a block rootfs; use type = \"initrd\"", loc.at("rootfs.type")));
             }
         }
+    }
+}
+
+/// Why `ty` on `hv` cannot boot a generated initrd, if it cannot.
+fn initrd_refused(ty: &str, hv: &str) -> Option<&'static str> {
+    if versions::monitor(hv).is_some_and(|m| !m.initrd) {
+        Some("Solo5 monitors have no initrd")
+    } else if ty == "hermit" {
+        // hermit-os/loader README: `-kernel <LOADER> -initrd <APP>`.
+        Some(
+            "Hermit's initrd is the application ELF the loader boots, not a filesystem: put it in `files` and set \
+              annotations.initrd to it",
+        )
+    } else if versions::guest(ty).is_some_and(|g| !g.initrd) {
+        Some("rumprun, mirage and freebsd take a block image, mewz has no rootfs")
+    } else {
+        None
     }
 }
 

@@ -96,9 +96,32 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
+/// Splits a command line that may hold an unbalanced quote, as the old
+/// packagers' examples do (`-g 'daemon off;`): such a quote is read as
+/// closed at the end of the line, which is what its author meant. Returns
+/// the words and whether a quote had to be closed; `None` when even that
+/// does not split (a trailing backslash).
+pub fn split_lenient(s: &str) -> Option<(Vec<String>, bool)> {
+    let quote = match split(s) {
+        Ok(words) => return Some((words, false)),
+        Err(e) if e.starts_with("unterminated single") => '\'',
+        Err(e) if e.starts_with("unterminated double") => '"',
+        Err(_) => return None,
+    };
+    split(&format!("{s}{quote}")).ok().map(|words| (words, true))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lenient_split_closes_an_unbalanced_quote() {
+        assert_eq!(split_lenient("a 'b c"), Some((vec!["a".to_string(), "b c".to_string()], true)));
+        assert_eq!(split_lenient("a \"b c"), Some((vec!["a".to_string(), "b c".to_string()], true)));
+        assert_eq!(split_lenient("a 'b' c"), Some((vec!["a".to_string(), "b".to_string(), "c".to_string()], false)));
+        assert_eq!(split_lenient("a \\"), None);
+    }
 
     /// Splits `input`, expecting success.
     fn ok(input: &str) -> Vec<String> {

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{ProblemReport, Report, inspect_image};
 use crate::imageread::{self, Select};
-use crate::rules::urunc::Options;
+use crate::rules::compat::Options;
 
 /// What `inspect` found: one image, or each image of an archive that holds
 /// several.

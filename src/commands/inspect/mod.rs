@@ -6,7 +6,8 @@
 //! `/urunc.json`), its layers and the files of its flattened root
 //! filesystem, then the problems found: broken digests, keys urunc would
 //! reject, the places disagreeing with each other, and a platform that
-//! does not match the kernel.
+//! does not match the kernel; and last how each known urunc version would
+//! take the image (`versions`), with the problems of the targeted ones.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -20,7 +21,8 @@ use crate::model::fstree::{Content, Node, Tree};
 use crate::model::urunc;
 use crate::rules;
 use crate::rules::arch;
-use crate::rules::urunc::{FileKind, Options, Problem, Severity};
+use crate::rules::compat::Options;
+use crate::rules::urunc::{FileKind, Problem, Severity};
 
 /// The largest `/urunc.json` read; urunc's are a few hundred bytes.
 const MAX_URUNC_JSON: u64 = 1 << 20;
@@ -31,9 +33,11 @@ mod many;
 mod render;
 #[cfg(test)]
 mod tests;
+mod versions;
 
 pub use many::{Inspected, ManyReport, inspect_path};
 pub use render::{render_inspected, render_json, render_text};
+pub use versions::VersionReport;
 
 /// Everything `inspect` found, ready to render as text or JSON.
 #[derive(Clone, Debug, Serialize)]
@@ -85,6 +89,10 @@ pub struct Report {
     pub digests_ok: bool,
     /// Everything wrong, errors and warnings, in the order found.
     pub problems: Vec<ProblemReport>,
+    /// The urunc versions the problems are for (`--urunc`).
+    pub targets: String,
+    /// How each known urunc version would take the image, oldest first.
+    pub compatibility: Vec<VersionReport>,
 }
 
 /// What `/urunc.json` holds.
@@ -139,7 +147,8 @@ pub struct ProblemReport {
     /// `error` or `warning`.
     pub severity: String,
     /// What was checked: `image`, `annotations` (labels and manifest
-    /// annotations) or `urunc.json`.
+    /// annotations), `urunc.json`, or `versions` (what a targeted urunc
+    /// version would reject, misread or ignore).
     pub source: String,
     /// urunc's short key, when the problem is about one.
     pub key: Option<String>,
@@ -172,10 +181,12 @@ pub fn inspect_image(image: &Image, opts: &Options) -> Result<Report> {
     check_media_types(image, &mut problems);
     let merged = merged_keys(image, &mut problems);
     let fs = Filesystem::read(image, &merged);
-    check_keys(&fs, &merged, opts, &mut problems);
+    check_keys(&fs, &merged, &mut problems);
     let binary_architecture = check_architecture(image, &fs, &mut problems);
     check_arguments(image, &fs.effective, &mut problems);
-    Ok(report(image, fs, binary_architecture, verified.is_empty(), problems))
+    let compatibility = versions::table(image, &fs, &merged, opts, &mut problems);
+    let checked = Checked { binary_architecture, digests_ok: verified.is_empty(), compatibility };
+    Ok(report(image, fs, checked, problems, opts))
 }
 
 /// A warning for each layer whose media type names another compression
@@ -277,7 +288,7 @@ impl Filesystem {
 
 /// Checks `/urunc.json` and the effective keys against urunc's rules and
 /// against each other.
-fn check_keys(fs: &Filesystem, merged: &BTreeMap<String, String>, opts: &Options, problems: &mut Problems) {
+fn check_keys(fs: &Filesystem, merged: &BTreeMap<String, String>, problems: &mut Problems) {
     let unknown_tree = Tree::new();
     let tree = match &fs.flat {
         Ok(flat) => &flat.tree,
@@ -306,11 +317,11 @@ fn check_keys(fs: &Filesystem, merged: &BTreeMap<String, String>, opts: &Options
                 compare(merged, values, problems);
             }
             if fs.effective_source != "urunc.json" && values != merged {
-                problems.extend("urunc.json", rules::urunc::check(values, &file_kind, opts));
+                problems.extend("urunc.json", rules::urunc::check(values, &file_kind));
             }
         }
     }
-    problems.extend(fs.source(), rules::urunc::check(&fs.effective, &file_kind, opts));
+    problems.extend(fs.source(), rules::urunc::check(&fs.effective, &file_kind));
     if fs.flat.is_ok() {
         for key in ["binary", "initrd", "block"] {
             if let Some(path) = fs.effective.get(key) {
@@ -348,14 +359,15 @@ fn check_arguments(image: &Image, effective: &BTreeMap<String, String>, problems
     }
 }
 
-/// Puts the report together.
-fn report(
-    image: &Image,
-    fs: Filesystem,
-    binary_architecture: Option<&str>,
+/// What the checks found besides problems.
+struct Checked {
+    binary_architecture: Option<&'static str>,
     digests_ok: bool,
-    problems: Problems,
-) -> Report {
+    compatibility: Vec<VersionReport>,
+}
+
+/// Puts the report together.
+fn report(image: &Image, fs: Filesystem, checked: Checked, problems: Problems, opts: &Options) -> Report {
     let config = &image.config;
     let entries = fs.flat.as_ref().ok().map(|f| f.layer_entries.clone());
     let files = fs.flat.as_ref().map(files_of).unwrap_or_default();
@@ -397,12 +409,14 @@ fn report(
         urunc_json: UruncJson { status: urunc_status.to_string(), values: urunc_values },
         effective: urunc::labels(&fs.effective),
         effective_source: fs.effective_source.to_string(),
-        binary_architecture: binary_architecture.map(str::to_string),
+        binary_architecture: checked.binary_architecture.map(str::to_string),
         layers,
         files,
         skipped: fs.flat.as_ref().map(|f| f.skipped.clone()).unwrap_or_default(),
-        digests_ok,
+        digests_ok: checked.digests_ok,
         problems: problems.0,
+        targets: opts.targets.to_string(),
+        compatibility: checked.compatibility,
     }
 }
 

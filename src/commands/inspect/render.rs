@@ -154,6 +154,8 @@ pub fn render_text(report: &Report) -> String {
             format!("{} [{}]{key} {}", p.severity, p.source, p.message)
         }),
     );
+    let title = format!("urunc versions (* = targeted: {})", report.targets);
+    section(&mut out, &title, report.compatibility.iter().map(|row| row.line()));
     let count = |severity: &str| report.problems.iter().filter(|p| p.severity == severity).count();
     out.push_str(&format!(
         "{:<11} {} ({} errors, {} warnings)\n",

@@ -37,10 +37,16 @@ fn image(labels: &BTreeMap<String, String>, urunc_json: Option<&[u8]>, extra: &[
 }
 
 fn run(test: &TestImage) -> Report {
+    run_for(test, "0.8")
+}
+
+/// Inspects `test` for the urunc versions `targets`.
+fn run_for(test: &TestImage, targets: &str) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("image.tar");
     write_tar(&path, &test.hybrid());
-    inspect(&path, &Options { pair_check: true }).unwrap()
+    let opts = Options { targets: targets.parse().unwrap(), pair_check: true };
+    inspect(&path, &opts).unwrap()
 }
 
 fn messages(report: &Report, severity: &str) -> Vec<String> {
@@ -200,7 +206,7 @@ fn os_other_than_linux_is_an_error() {
     }
     let dir = tempfile::tempdir().unwrap();
     write_dir(dir.path(), &files);
-    let report = inspect(dir.path(), &Options { pair_check: true }).unwrap();
+    let report = inspect(dir.path(), &Options::default()).unwrap();
     let errors = messages(&report, "error");
     assert!(errors.iter().any(|e| e.contains("os is windows")), "{errors:?}");
     // The config was edited, so its digest no longer matches.
@@ -235,12 +241,16 @@ fn no_arguments_is_a_warning() {
     let warnings = messages(&report, "warning");
     assert!(warnings.iter().any(|w| w.contains("no Entrypoint, Cmd or cmdline")), "{warnings:?}");
 
+    // urunc 0.7 falls back to cmdline; 0.8 does not read it.
     let mut with_cmdline = linux_keys();
     with_cmdline.insert("cmdline".into(), "/init".into());
     let json = urunc::urunc_json(&with_cmdline);
     let mut test = image(&with_cmdline, Some(&json), &[]);
     test.config = json!({"Labels": urunc::labels(&with_cmdline)});
-    assert!(messages(&run(&test), "warning").is_empty());
+    assert!(messages(&run_for(&test, "0.7"), "warning").is_empty());
+    let warnings = messages(&run(&test), "warning");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("[versions] cmdline: urunc 0.8: ignores `cmdline` `/init`"), "{warnings:?}");
 }
 
 #[test]
@@ -285,4 +295,83 @@ fn corrupted_layers_are_reported_not_fatal() {
     let errors = messages(&report, "error");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("cannot flatten the layers") && errors[0].contains("a/../../x"), "{errors:?}");
+}
+
+#[test]
+fn the_compatibility_table_covers_every_version() {
+    let json = urunc::urunc_json(&linux_keys());
+    let mut test = image(&linux_keys(), Some(&json), &[]);
+    test.annotations = urunc::labels(&linux_keys());
+    let report = run(&test);
+    let versions: Vec<&str> = report.compatibility.iter().map(|r| r.version.as_str()).collect();
+    assert_eq!(versions, ["0.5", "0.6", "0.7", "0.8", "main"]);
+    let old = &report.compatibility[0];
+    assert!(!old.accepted && old.reasons[0].contains("unikernel type `linux`"), "{old:?}");
+    let v6 = &report.compatibility[1];
+    assert!(v6.accepted && !v6.target, "{v6:?}");
+    assert_eq!(v6.config.as_deref(), Some("urunc.json"));
+    assert_eq!(v6.spec_annotations, "base64");
+    assert_eq!(v6.rootfs.as_deref(), Some("none"));
+    assert_eq!(v6.arguments_from.as_deref(), Some("Entrypoint+Cmd"));
+    assert_eq!(v6.arguments, Some(vec!["/init".to_string(), "x".to_string()]));
+    let v8 = &report.compatibility[3];
+    assert!(v8.accepted && v8.target && v8.spec_annotations == "plain", "{v8:?}");
+    assert!(v8.config.as_deref().is_some_and(|c| c.starts_with("labels and manifest annotations")), "{v8:?}");
+
+    let text = render_text(&report);
+    let table = text.split("urunc versions (* = targeted: 0.8):\n").nth(1).expect("the table");
+    assert!(table.starts_with("  0.5    rejected: does not know unikernel type `linux`"), "{text}");
+    assert!(table.contains("\n  0.8*   accepted; keys from labels and manifest annotations"), "{text}");
+    assert!(table.contains("rootfs none; arguments [\"/init\",\"x\"] from Entrypoint+Cmd"), "{text}");
+    assert!(text.ends_with("result:     ok (0 errors, 0 warnings)\n"), "{text}");
+
+    let value: Value = serde_json::from_str(&render_json(&report)).unwrap();
+    assert_eq!(value["targets"], json!("0.8"));
+    assert_eq!(value["compatibility"][3]["version"], json!("0.8"));
+    assert_eq!(value["compatibility"][3]["target"], json!(true));
+    assert_eq!(value["compatibility"][0]["accepted"], json!(false));
+    assert_eq!(value["compatibility"][4]["arguments"], json!(["/init", "x"]));
+}
+
+#[test]
+fn labels_without_urunc_json_reach_only_urunc_0_8() {
+    let report = run_for(&image(&linux_keys(), None, &[]), "0.6-main");
+    assert!(!report.ok());
+    let errors = messages(&report, "error");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    for (error, version) in errors.iter().zip(["0.6", "0.7"]) {
+        assert!(error.starts_with(&format!("[versions] -: urunc {version}: reads the image only through /urunc.json")));
+        assert!(error.contains("is missing: it runs the container with runc"), "{error}");
+    }
+    assert!(report.compatibility[3].accepted && !report.compatibility[2].accepted);
+    assert!(run_for(&image(&linux_keys(), None, &[]), "0.8").ok());
+}
+
+#[test]
+fn versions_giving_other_arguments_are_flagged() {
+    let rumprun =
+        keys(&[("unikernelType", "rumprun"), ("hypervisor", "hvt"), ("binary", "/kernel"), ("cmdline", "hello")]);
+    let test = image(&rumprun, Some(&urunc::urunc_json(&rumprun)), &[]);
+    let report = run_for(&test, "0.5-main");
+    let flags: Vec<bool> = report.compatibility.iter().map(|r| r.arguments_differ).collect();
+    assert_eq!(flags, [true, false, false, false, false]);
+    assert_eq!(report.compatibility[0].cmdline.as_deref(), Some("hello"));
+    let errors = messages(&report, "error");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("urunc 0.5 gives `hello` (cmdline), urunc 0.6-main gives [\"/init\",\"x\"]"),
+        "{errors:?}"
+    );
+    let text = render_text(&report);
+    assert!(
+        text.contains(
+            "0.5*   accepted; keys from urunc.json; rootfs useDMBlock (the container rootfs as a block device, \
+             when the snapshotter is devmapper); arguments `hello` from cmdline  <- other"
+        ),
+        "{text}"
+    );
+    // Checked for 0.8 alone, the ignored cmdline is a warning.
+    let report = run_for(&test, "0.8");
+    assert!(report.ok());
+    assert!(messages(&report, "warning").iter().any(|w| w.contains("urunc 0.8: ignores `cmdline` `hello`")));
 }

@@ -1,5 +1,6 @@
-//! The image config fields: `annotations`, `env`, `labels`, `created`; and
-//! the two choices of how the image is written, `layers` and `compression`.
+//! The image config fields: `annotations`, `env`, `labels`, `created`; the
+//! urunc versions the image targets (`urunc`); and the two choices of how
+//! the image is written, `layers` and `compression`.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,7 @@ use crate::model::spec::LayerMode;
 use crate::model::urunc;
 use crate::model::value::{Kind, Pos, Value};
 use crate::rules::suggest::did_you_mean;
+use crate::rules::versions::Targets;
 
 impl Reader {
     pub(super) fn annotations(&mut self, v: &Value) -> Option<BTreeMap<String, String>> {
@@ -21,6 +23,11 @@ impl Reader {
         let mut ok = true;
         for (k, f) in attrs {
             let key = format!("annotations.{}", quote_key(k));
+            if let Some(why) = urunc::runtime_only(k) {
+                self.err(&key, f.key_pos, format_args!("{why}"));
+                ok = false;
+                continue;
+            }
             let Some(short) = urunc::short_key(k) else {
                 let hint = match did_you_mean(k.strip_prefix(urunc::PREFIX).unwrap_or(k), urunc::KEYS) {
                     Some(s) => format!("did you mean {s:?}?"),
@@ -112,6 +119,18 @@ impl Reader {
             out.insert(k.clone(), self.string(&key, &f.value)?);
         }
         Some(out)
+    }
+
+    /// `urunc = "0.8";`: the versions the image must work on.
+    pub(super) fn urunc(&mut self, v: &Value) -> Option<String> {
+        let text = self.string("urunc", v)?;
+        match Targets::parse(&text) {
+            Ok(_) => Some(text),
+            Err(e) => {
+                self.err("urunc", v.pos, e);
+                None
+            }
+        }
     }
 
     pub(super) fn created(&mut self, v: &Value) -> Option<i64> {

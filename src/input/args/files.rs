@@ -2,6 +2,7 @@
 //! `{ target; mode; }`) and the list of `{ source; target; mode; }`.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use super::clean;
 use super::reader::{Reader, quote_key};
@@ -39,10 +40,11 @@ impl Reader {
         let entry_key = format!("{key}.{}", quote_key(src));
         let source = clean(&self.base.join(src));
         let (target, mode) = self.target_and_mode(&entry_key, &f.value)?;
-        Some(FileSpec { source, target, mode, key: entry_key })
+        Some(FileSpec { source, from_image: None, target, mode, key: entry_key })
     }
 
-    /// One `{ source; target; mode; }` entry of the list form.
+    /// One `{ source; target; mode; }` entry of the list form; with
+    /// `fromImage`, `source` is an absolute path inside that image.
     fn file_from_list(&mut self, key: &str, i: usize, item: &Value) -> Option<FileSpec> {
         let entry_key = format!("{key}[{i}]");
         let Kind::Attrs(attrs) = &item.kind else {
@@ -50,10 +52,15 @@ impl Reader {
             return None;
         };
         self.note_keys(&entry_key, attrs);
-        self.unknown_keys(&entry_key, attrs, &["source", "target", "mode"]);
-        let source = match attrs.get("source") {
-            Some(f) => self.path(&format!("{entry_key}.source"), &f.value),
-            None => {
+        self.unknown_keys(&entry_key, attrs, &["source", "target", "mode", "fromImage"]);
+        let from_image = match attrs.get("fromImage") {
+            Some(f) => Some(Some(self.path(&format!("{entry_key}.fromImage"), &f.value)?)),
+            None => Some(None),
+        };
+        let source = match (attrs.get("source"), &from_image) {
+            (Some(f), Some(Some(_))) => self.image_path(&format!("{entry_key}.source"), &f.value),
+            (Some(f), _) => self.path(&format!("{entry_key}.source"), &f.value),
+            (None, _) => {
                 self.err(&entry_key, item.pos, "missing source");
                 None
             }
@@ -66,7 +73,22 @@ impl Reader {
             }
         };
         let mode = self.mode(&entry_key, attrs);
-        Some(FileSpec { source: source?, target: target?, mode: mode?, key: entry_key })
+        Some(FileSpec { source: source?, from_image: from_image?, target: target?, mode: mode?, key: entry_key })
+    }
+
+    /// The `source` of an entry with `fromImage`: an absolute path in that image.
+    fn image_path(&mut self, key: &str, v: &Value) -> Option<PathBuf> {
+        match &v.kind {
+            Kind::Str(s) if s.starts_with('/') => Some(clean(Path::new(s))),
+            _ => {
+                self.err(
+                    key,
+                    v.pos,
+                    "with fromImage, must be an absolute path in that image as a string, e.g. \"/urunit\"",
+                );
+                None
+            }
+        }
     }
 
     fn target_and_mode(&mut self, key: &str, v: &Value) -> Option<(String, Option<u32>)> {

@@ -13,7 +13,6 @@ mod files;
 mod reader;
 mod rootfs;
 
-use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -40,6 +39,7 @@ pub const FIELDS: &[&str] = &[
     "fromImage",
     "layers",
     "compression",
+    "urunc",
 ];
 
 /// The fields of `rootfs`.
@@ -92,8 +92,11 @@ pub fn read_as(path: &Path, syntax: Syntax, shown: String) -> Result<Spec> {
 
 /// Turns an evaluated args value into a `Spec`.
 pub fn to_spec(value: &Value, file: String, base: &Path) -> Result<Spec> {
-    let mut r =
-        reader::Reader { loc: Locations { file, keys: BTreeMap::new() }, base: base.to_path_buf(), errors: Vec::new() };
+    let mut r = reader::Reader {
+        loc: Locations { file, ..Locations::default() },
+        base: base.to_path_buf(),
+        errors: Vec::new(),
+    };
     let spec = r.spec(value);
     if !r.errors.is_empty() {
         bail!("{}", r.errors.join("\n"));

@@ -88,6 +88,7 @@ impl Reader {
         let from_image = get("fromImage").map(|f| self.path("fromImage", f));
         let layers = get("layers").map(|l| self.layer_mode(l)).unwrap_or(Some(LayerMode::Auto));
         let compression = get("compression").map(|c| self.compression(c));
+        let urunc = get("urunc").map(|u| self.urunc(u));
         Some(Spec {
             name: name?,
             tag: tag?,
@@ -104,6 +105,7 @@ impl Reader {
             from_image: optional(from_image)?,
             layers: layers?,
             compression: optional(compression)?,
+            urunc: optional(urunc)?,
             locations: self.loc.clone(),
         })
     }

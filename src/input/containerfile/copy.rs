@@ -1,0 +1,321 @@
+//! COPY and ADD: sources from the build context (wildcards expanded) or,
+//! with `--from`, from an earlier stage's image; a destination that ends
+//! in `/` is a directory; `--chmod` sets a file's mode. ADD copies local
+//! files only: it downloads nothing and unpacks nothing.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use super::lines::{Char, Instruction};
+use super::words::{split_raw, text, words};
+use super::{Reader, Source};
+use crate::input::foreign::image_path;
+use crate::model::fstree::Node;
+use crate::model::spec::FileSpec;
+use crate::model::value::Pos;
+use crate::rules::suggest::did_you_mean;
+
+/// The flags of COPY and ADD.
+#[derive(Default)]
+struct Flags {
+    chmod: Option<u32>,
+    from: Option<(String, Pos)>,
+}
+
+/// Where the sources of one COPY come from.
+enum From {
+    Context,
+    Image(PathBuf),
+}
+
+impl Reader {
+    pub(super) fn copy(&mut self, ins: &Instruction, add: bool) {
+        let kw = ins.keyword.clone();
+        if let Some(pos) = ins.heredoc {
+            return self.err(
+                pos,
+                &kw,
+                "heredocs are not supported; put the text in a file in the build context and COPY it",
+            );
+        }
+        let raw = split_raw(&ins.args, self.escape);
+        let mut n = 0;
+        let mut flags = Flags::default();
+        while let Some(word) = raw.get(n).filter(|w| text(w).starts_with("--")) {
+            if !self.flag(&kw, word, &mut flags) {
+                return;
+            }
+            n += 1;
+        }
+        let Some(items) = self.items(&kw, &ins.args, &raw[n..]) else { return };
+        if items.len() < 2 {
+            return self.err(ins.pos, &kw, "write COPY <source>... <destination>");
+        }
+        let (dst, dst_pos) = items[items.len() - 1].clone();
+        let dir = dst.ends_with('/') || dst == "." || dst.ends_with("/.");
+        let workdir = self.image.working_dir.clone().unwrap_or_else(|| "/".into());
+        let dst = image_path(&workdir, &dst);
+        let sources = &items[..items.len() - 1];
+        if sources.len() > 1 && !dir {
+            return self.err(
+                dst_pos,
+                &kw,
+                format_args!("with several sources the destination must be a directory ending in /, not {dst}"),
+            );
+        }
+        let from = match &flags.from {
+            None => From::Context,
+            Some((name, pos)) => match self.source(name, *pos, &kw) {
+                Some(Source::Archive(path)) => From::Image(path),
+                Some(Source::Scratch) => {
+                    return self.err(
+                        *pos,
+                        &kw,
+                        format_args!("--from={name} is FROM scratch: it holds nothing to copy"),
+                    );
+                }
+                None => return,
+            },
+        };
+        for (src, pos) in sources {
+            let found = match &from {
+                From::Context => self.context_sources(&kw, src, *pos, add),
+                From::Image(image) => self.image_source(&kw, image, src, *pos).map(|s| vec![s]),
+            };
+            for found in found.unwrap_or_default() {
+                self.add_copy(&kw, &from, found, (&dst, dir), flags.chmod, (src, *pos));
+            }
+        }
+    }
+
+    /// Adds one files entry: `found` is the source and whether it is a
+    /// directory, `dst` the destination and whether it names a directory,
+    /// `written` the source as written and where.
+    fn add_copy(
+        &mut self,
+        kw: &str,
+        from: &From,
+        found: (PathBuf, bool),
+        dst: (&str, bool),
+        chmod: Option<u32>,
+        written: (&str, Pos),
+    ) {
+        let (source, is_dir) = found;
+        let (dst, dst_is_dir) = dst;
+        if is_dir && chmod.is_some() {
+            return self.err(written.1, kw, "--chmod applies to files here: the files in a copied directory get 0644 or 0755 by their executable bit");
+        }
+        let target = if dst_is_dir && !is_dir {
+            let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            image_path(dst, &name)
+        } else {
+            dst.to_string()
+        };
+        let key = format!("files[{}]", self.image.files.len());
+        self.loc.keys.insert(key.clone(), written.1);
+        self.loc.names.insert(key.clone(), format!("{kw} {}", written.0));
+        let from_image = match from {
+            From::Context => None,
+            From::Image(image) => Some(image.clone()),
+        };
+        self.image.files.push(FileSpec { source, from_image, target, mode: chmod, key });
+    }
+
+    /// Reads one `--name=value` flag; false after an error.
+    fn flag(&mut self, kw: &str, word: &[Char], flags: &mut Flags) -> bool {
+        let raw = text(word);
+        let (name, value) = match raw.split_once('=') {
+            Some((n, _)) => (n.to_string(), Some(&word[n.chars().count() + 1..])),
+            None => (raw.clone(), None),
+        };
+        let lookup = self.vars();
+        let value = match value.map(|v| super::words::word(v, self.escape, &lookup)).transpose() {
+            Ok(v) => v,
+            Err((pos, msg)) => {
+                self.err(pos, kw, msg);
+                return false;
+            }
+        };
+        let pos = word[0].1;
+        let known: &[&str] =
+            if kw == "ADD" { &["--chmod", "--chown", "--link"] } else { &["--chmod", "--chown", "--link", "--from"] };
+        match (name.as_str(), value) {
+            ("--chmod", Some(v)) if known.contains(&"--chmod") => match u32::from_str_radix(&v, 8) {
+                Ok(m) if !v.is_empty() && m <= 0o7777 => flags.chmod = Some(m),
+                _ => {
+                    self.err(pos, kw, format_args!("--chmod={v}: bimanix takes an octal mode such as 755 or 0644"));
+                    return false;
+                }
+            },
+            ("--chown", Some(v)) => {
+                if !["0", "0:0", "root", "root:root", "0:root", "root:0"].contains(&v.as_str()) {
+                    self.err(
+                        pos,
+                        kw,
+                        format_args!("--chown={v}: bimanix writes every file owned by root (0:0); remove --chown"),
+                    );
+                    return false;
+                }
+            }
+            ("--link", _) => {}
+            ("--from", Some(v)) if kw == "COPY" => flags.from = Some((v, pos)),
+            ("--checksum" | "--keep-git-dir" | "--unpack", _) if kw == "ADD" => {
+                self.err(
+                    pos,
+                    kw,
+                    format_args!("{name}: ADD here copies local files only; it downloads and unpacks nothing"),
+                );
+                return false;
+            }
+            _ => {
+                let hint = did_you_mean(&name, known)
+                    .map_or_else(|| format!("{kw} takes {}", known.join(", ")), |s| format!("did you mean {s}?"));
+                self.err(pos, kw, format_args!("unknown flag {raw}; {hint}"));
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The sources and destination, expanded, each with its position: the
+    /// JSON form `["a", "b", "/dst/"]` or words.
+    fn items(&mut self, kw: &str, all: &[Char], raw: &[&[Char]]) -> Option<Vec<(String, Pos)>> {
+        let first = raw.first()?;
+        let start = super::instructions::offset(all, first);
+        let rest = &all[start..];
+        let lookup = self.vars();
+        if text(rest).starts_with('[') {
+            let Ok(list) = serde_json::from_str::<Vec<String>>(&text(rest)) else {
+                self.err(first[0].1, kw, "the JSON form must be an array of strings");
+                return None;
+            };
+            let mut out = Vec::new();
+            for item in list {
+                let chars: Vec<Char> = item.chars().map(|c| (c, first[0].1)).collect();
+                // Quotes were JSON's; only variables are expanded.
+                let escaped: Vec<Char> = chars
+                    .iter()
+                    .flat_map(|&(c, p)| {
+                        if matches!(c, '\'' | '"' | '\\') { vec![(self.escape, p), (c, p)] } else { vec![(c, p)] }
+                    })
+                    .collect();
+                match super::words::word(&escaped, self.escape, &lookup) {
+                    Ok(w) => out.push((w, first[0].1)),
+                    Err((pos, msg)) => {
+                        self.err(pos, kw, msg);
+                        return None;
+                    }
+                }
+            }
+            return Some(out);
+        }
+        let mut out = Vec::new();
+        for word in raw {
+            match words(word, self.escape, &lookup) {
+                Ok(ws) => out.extend(ws.into_iter().map(|w| (w, word[0].1))),
+                Err((pos, msg)) => {
+                    self.err(pos, kw, msg);
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// A source in the build context: its host paths (a wildcard may match
+    /// several) and whether each is a directory.
+    fn context_sources(&mut self, kw: &str, src: &str, pos: Pos, add: bool) -> Option<Vec<(PathBuf, bool)>> {
+        if add && (src.contains("://") || src.starts_with("git@")) {
+            self.err(
+                pos,
+                kw,
+                format_args!("{src}: bimanix downloads nothing; fetch it into the build context first and COPY it"),
+            );
+            return None;
+        }
+        let rel = image_path("/", src);
+        let host = self.context.join(rel.trim_start_matches('/'));
+        if src.split('/').any(|c| c == "..")
+            && !crate::input::args::clean(&self.context.join(src)).starts_with(&self.context)
+        {
+            let context = self.context.display().to_string();
+            self.err(pos, kw, format_args!("{src} is outside the build context {context}"));
+            return None;
+        }
+        let paths = if src.contains(['*', '?', '[']) { self.glob(kw, &host, pos)? } else { vec![host] };
+        let mut out = Vec::new();
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                self.err(pos, kw, format_args!("{src}: {} does not exist in the build context", path.display()));
+                continue;
+            };
+            if add && meta.is_file() && is_archive(&path) {
+                self.err(pos, kw, format_args!("{src} is an archive, which ADD would unpack; bimanix unpacks nothing: unpack it into a directory and COPY that, or COPY the archive as it is"));
+                continue;
+            }
+            out.push((path, meta.is_dir()));
+        }
+        Some(out)
+    }
+
+    fn glob(&mut self, kw: &str, pattern: &Path, pos: Pos) -> Option<Vec<PathBuf>> {
+        let escaped = glob::Pattern::escape(&self.context.display().to_string());
+        let rest = pattern.strip_prefix(&self.context).unwrap_or(pattern).display().to_string();
+        let full = format!("{escaped}/{rest}");
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        let matches: Vec<PathBuf> = match glob::glob_with(&full, opts) {
+            Ok(paths) => paths.filter_map(Result::ok).collect(),
+            Err(e) => {
+                self.err(pos, kw, format_args!("{rest}: bad wildcard: {e}"));
+                return None;
+            }
+        };
+        if matches.is_empty() {
+            self.err(pos, kw, format_args!("{rest}: no file in the build context matches"));
+            return None;
+        }
+        Some(matches)
+    }
+
+    /// A source in an image (`--from`): its path there, and whether it is
+    /// a directory (links followed).
+    fn image_source(&mut self, kw: &str, image: &Path, src: &str, pos: Pos) -> Option<(PathBuf, bool)> {
+        if src.contains(['*', '?', '[']) {
+            self.err(pos, kw, "wildcards are not supported with --from; name each path");
+            return None;
+        }
+        let path = image_path("/", src);
+        let listing = match self.listing(image) {
+            Ok(l) => l,
+            Err(e) => {
+                self.err(pos, kw, e);
+                return None;
+            }
+        };
+        match crate::imageread::extract::resolve(listing, &path) {
+            Ok(resolved) => {
+                let is_dir = resolved.is_empty() || matches!(listing.get(&resolved), Some(Node::Dir { .. }));
+                Some((PathBuf::from(path), is_dir))
+            }
+            Err(e) => {
+                self.err(pos, kw, format_args!("{path} in image {}: {e:#}", image.display()));
+                None
+            }
+        }
+    }
+}
+
+/// Whether a local file is an archive that ADD would unpack: a tar, or a
+/// gzip, bzip2, xz or zstd stream.
+fn is_archive(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let Ok(n) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else { return false };
+    let head = &head[..n];
+    let tar = n >= 262 && &head[257..262] == b"ustar";
+    let compressed = [&b"\x1f\x8b"[..], b"BZh", b"\xfd7zXZ\0", b"\x28\xb5\x2f\xfd"].iter().any(|m| head.starts_with(m));
+    tar || compressed
+}

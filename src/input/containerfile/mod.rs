@@ -1,0 +1,202 @@
+//! The Containerfile (Dockerfile) reader: the files bima, pun and bunny's
+//! Containerfile mode build, and the Docker subset that needs no container
+//! engine, read into the input model.
+//!
+//! The text is split into instructions by `lines` and into words by
+//! `words` as BuildKit does; `stages` settles the stages (`FROM ... AS
+//! name`, global `ARG`s) and `instructions` turns the last stage into the
+//! spec. `LABEL com.urunc.unikernel.<key>` sets urunc's annotations, other
+//! labels stay labels. Instructions that would run something (`RUN`,
+//! `HEALTHCHECK`, `ONBUILD`, `USER name`) are errors that say what to do
+//! instead. Every problem is reported together, each at `file:line:col`.
+
+mod copy;
+mod instructions;
+mod lines;
+mod stages;
+mod words;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::foreign::{Bases, Options, Read};
+use crate::imageread::Image;
+use crate::model::fstree::Tree;
+use crate::model::spec::{FileSpec, LayerMode, Locations, Spec};
+use crate::model::urunc;
+use crate::model::value::Pos;
+
+/// Reads the Containerfile at `path`. Relative sources resolve against
+/// `context`, the build context (default: the file's directory).
+pub fn read(path: &Path, context: Option<&Path>, opts: &Options) -> Result<Read> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+    let context = match context {
+        Some(dir) => std::path::absolute(dir),
+        None => std::path::absolute(path).map(|p| p.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)),
+    }
+    .with_context(|| format!("{shown}: cannot make the path absolute"))?;
+    read_text(&text, &shown, &context, opts)
+}
+
+/// Reads Containerfile text named `shown`, with `context` the directory
+/// sources are relative to.
+pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Result<Read> {
+    let parsed = lines::parse(text).map_err(|(pos, msg)| anyhow::anyhow!("{shown}:{pos}: {msg}"))?;
+    let mut warnings = Vec::new();
+    let (name, tag) = super::foreign::name_and_tag(opts, context, &mut warnings);
+    let mut r = Reader {
+        file: shown.to_string(),
+        context: context.to_path_buf(),
+        escape: parsed.escape,
+        bases: Bases::new(opts),
+        build_args: opts.build_args.iter().cloned().collect(),
+        used_args: BTreeSet::new(),
+        errors: Vec::new(),
+        warnings,
+        listings: BTreeMap::new(),
+        stages: Vec::new(),
+        image: Building::default(),
+        loc: Locations { file: shown.to_string(), ..Locations::default() },
+    };
+    r.name_keys();
+    r.run(&parsed.instructions);
+    for (arg, _) in &opts.build_args {
+        if !r.used_args.contains(arg) {
+            r.warnings.push(format!("--build-arg {arg}: no ARG {arg} in {shown}"));
+        }
+    }
+    r.warnings.extend(r.bases.unused());
+    if !r.errors.is_empty() {
+        bail!("{}", r.errors.join("\n"));
+    }
+    let warnings = std::mem::take(&mut r.warnings);
+    Ok(Read { spec: r.spec(name, tag), warnings })
+}
+
+/// Where a stage's filesystem comes from.
+#[derive(Clone, Debug, PartialEq)]
+enum Source {
+    /// `FROM scratch`: nothing.
+    Scratch,
+    /// An image archive or OCI layout.
+    Archive(PathBuf),
+}
+
+/// A stage before the last one, which `COPY --from` and `FROM` may name.
+#[derive(Debug)]
+struct Stage {
+    name: Option<String>,
+    source: Source,
+}
+
+/// What the last stage has set so far.
+#[derive(Debug, Default)]
+struct Building {
+    from: Option<PathBuf>,
+    files: Vec<FileSpec>,
+    annotations: BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
+    env: Vec<(String, String)>,
+    /// Variables for expansion: the base image's Env, then ENV.
+    vars: BTreeMap<String, String>,
+    /// ARG values declared in this stage.
+    args: BTreeMap<String, String>,
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+    working_dir: Option<String>,
+    architecture: Option<String>,
+}
+
+struct Reader {
+    file: String,
+    context: PathBuf,
+    escape: char,
+    bases: Bases,
+    build_args: BTreeMap<String, String>,
+    used_args: BTreeSet<String>,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    /// Listings of images that `COPY --from` reads, by archive.
+    listings: BTreeMap<PathBuf, Result<Tree, String>>,
+    stages: Vec<Stage>,
+    image: Building,
+    loc: Locations,
+}
+
+impl Reader {
+    fn err(&mut self, pos: Pos, what: &str, msg: impl std::fmt::Display) {
+        self.errors.push(format!("{}:{pos}: {what}: {msg}", self.file));
+    }
+
+    fn warn(&mut self, pos: Pos, what: &str, msg: impl std::fmt::Display) {
+        self.warnings.push(format!("{}:{pos}: {what}: {msg}", self.file));
+    }
+
+    /// How validation messages name the keys a Containerfile sets.
+    fn name_keys(&mut self) {
+        let names = &mut self.loc.names;
+        for key in urunc::KEYS {
+            names.insert(format!("annotations.{key}"), format!("LABEL {}", urunc::full_key(key)));
+        }
+        names.insert("annotations".into(), format!("LABEL {}*", urunc::PREFIX));
+        for (key, name) in [
+            ("name", "--tag"),
+            ("tag", "--tag"),
+            ("fromImage", "FROM"),
+            ("workingDir", "WORKDIR"),
+            ("architecture", "ARCH"),
+        ] {
+            names.insert(key.into(), name.into());
+        }
+    }
+
+    /// The value of a variable for expansion in the last stage: ENV (and
+    /// the base image's Env) win over ARG.
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.image.vars.get(name).or_else(|| self.image.args.get(name)).cloned()
+    }
+
+    /// [`Reader::lookup`] as an owned closure, for use while `self` changes.
+    fn vars(&self) -> impl Fn(&str) -> Option<String> + 'static {
+        let (vars, args) = (self.image.vars.clone(), self.image.args.clone());
+        move |name: &str| vars.get(name).or_else(|| args.get(name)).cloned()
+    }
+
+    /// The listing of an image archive, read once.
+    fn listing(&mut self, archive: &Path) -> Result<&Tree, String> {
+        if !self.listings.contains_key(archive) {
+            let arch = self.image.architecture.clone();
+            let listing = Image::open_for(archive, arch.as_deref())
+                .and_then(|image| image.listing())
+                .map_err(|e| format!("{e:#}"));
+            self.listings.insert(archive.to_path_buf(), listing);
+        }
+        self.listings[archive].as_ref().map_err(Clone::clone)
+    }
+
+    fn spec(self, name: String, tag: String) -> Spec {
+        let i = self.image;
+        Spec {
+            name,
+            tag,
+            files: i.files,
+            annotations: i.annotations,
+            entrypoint: i.entrypoint,
+            cmd: i.cmd,
+            env: i.env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            working_dir: i.working_dir,
+            labels: i.labels,
+            architecture: i.architecture,
+            created: None,
+            rootfs: None,
+            from_image: i.from,
+            urunc: None,
+            layers: LayerMode::default(),
+            compression: None,
+            locations: self.loc,
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Words of an instruction, as BuildKit's shell lexer reads them: split at
+//! blanks outside quotes, then quotes removed and variables expanded
+//! (`$NAME`, `${NAME}`, `${NAME:-default}`, `${NAME-default}`,
+//! `${NAME:+alt}`, `${NAME+alt}`, `${NAME:?message}`, `${NAME?message}`).
+//! Single quotes keep everything literal; in double quotes the escape
+//! character escapes only `"`, `$` and itself; outside quotes it makes the
+//! next character literal. Nothing is run: there is no command
+//! substitution.
+
+use super::lines::Char;
+use crate::model::value::Pos;
+
+/// A problem at a position.
+pub(super) type Problem = (Pos, String);
+
+/// Splits at blanks outside quotes, keeping quotes and escapes in place.
+pub(super) fn split_raw(chars: &[Char], escape: char) -> Vec<&[Char]> {
+    let mut words = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i].0;
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some('"') if c == escape => i += 1,
+            Some(_) => {}
+            None if c.is_whitespace() => {
+                if let Some(s) = start.take() {
+                    words.push(&chars[s..i]);
+                }
+            }
+            None => {
+                start.get_or_insert(i);
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                } else if c == escape {
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    if let Some(s) = start {
+        words.push(&chars[s..]);
+    }
+    words
+}
+
+/// Splits a raw word at its first `=` outside quotes: `(key, value)`.
+pub(super) fn split_pair(word: &[Char], escape: char) -> Option<(&[Char], &[Char])> {
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < word.len() {
+        let c = word[i].0;
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some('"') if c == escape => i += 1,
+            Some(_) => {}
+            None if c == '=' => return Some((&word[..i], &word[i + 1..])),
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == escape => i += 1,
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The text of raw characters, as written.
+pub(super) fn text(chars: &[Char]) -> String {
+    chars.iter().map(|(c, _)| *c).collect()
+}
+
+/// Expands one raw word into one string (quotes removed, variables
+/// expanded, nothing split).
+pub(super) fn word(chars: &[Char], escape: char, vars: &dyn Fn(&str) -> Option<String>) -> Result<String, Problem> {
+    let mut lexer = Lexer { chars, at: 0, escape, vars, split: false, words: Vec::new(), current: None };
+    lexer.run(None)?;
+    Ok(lexer.current.unwrap_or_default())
+}
+
+/// Expands one raw word into words: variables expanded outside quotes are
+/// split at blanks, as BuildKit does for COPY and ADD.
+pub(super) fn words(
+    chars: &[Char],
+    escape: char,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, Problem> {
+    let mut lexer = Lexer { chars, at: 0, escape, vars, split: true, words: Vec::new(), current: None };
+    lexer.run(None)?;
+    let mut out = lexer.words;
+    out.extend(lexer.current);
+    Ok(out)
+}
+
+struct Lexer<'a> {
+    chars: &'a [Char],
+    at: usize,
+    escape: char,
+    vars: &'a dyn Fn(&str) -> Option<String>,
+    /// Whether expanded text outside quotes splits into words.
+    split: bool,
+    words: Vec<String>,
+    /// The word being built; `Some("")` after `""`, an empty word.
+    current: Option<String>,
+}
+
+impl Lexer<'_> {
+    fn pos(&self) -> Pos {
+        self.chars.get(self.at).or(self.chars.last()).map_or(Pos { line: 1, col: 1 }, |(_, p)| *p)
+    }
+
+    fn push(&mut self, c: char) {
+        self.current.get_or_insert_with(String::new).push(c);
+    }
+
+    /// Adds expanded text: outside quotes, when splitting, blanks end words.
+    fn push_expanded(&mut self, text: &str, quoted: bool) {
+        if quoted || !self.split {
+            self.current.get_or_insert_with(String::new).push_str(text);
+            return;
+        }
+        for c in text.chars() {
+            if c.is_whitespace() {
+                if let Some(w) = self.current.take() {
+                    self.words.push(w);
+                }
+            } else {
+                self.push(c);
+            }
+        }
+    }
+
+    /// Reads until `stop` (a `}` ending a `${...}` default) or the end.
+    fn run(&mut self, stop: Option<char>) -> Result<(), Problem> {
+        while let Some(&(c, pos)) = self.chars.get(self.at) {
+            if Some(c) == stop {
+                return Ok(());
+            }
+            self.at += 1;
+            match c {
+                '\'' => self.single_quoted(pos)?,
+                '"' => self.double_quoted(pos)?,
+                '$' => {
+                    let value = self.dollar(pos)?;
+                    self.push_expanded(&value, false);
+                }
+                c if c == self.escape => match self.chars.get(self.at) {
+                    Some(&(next, _)) => {
+                        self.at += 1;
+                        self.push(next);
+                    }
+                    None => self.push(c),
+                },
+                c if self.split && c.is_whitespace() => {
+                    if let Some(w) = self.current.take() {
+                        self.words.push(w);
+                    }
+                }
+                c => self.push(c),
+            }
+        }
+        match stop {
+            Some(_) => Err((self.pos(), "unterminated ${...}: a `}` is missing".into())),
+            None => Ok(()),
+        }
+    }
+
+    fn single_quoted(&mut self, start: Pos) -> Result<(), Problem> {
+        self.current.get_or_insert_with(String::new);
+        while let Some(&(c, _)) = self.chars.get(self.at) {
+            self.at += 1;
+            if c == '\'' {
+                return Ok(());
+            }
+            self.push(c);
+        }
+        Err((start, "unterminated single quote".into()))
+    }
+
+    fn double_quoted(&mut self, start: Pos) -> Result<(), Problem> {
+        self.current.get_or_insert_with(String::new);
+        while let Some(&(c, pos)) = self.chars.get(self.at) {
+            self.at += 1;
+            match c {
+                '"' => return Ok(()),
+                '$' => {
+                    let value = self.dollar(pos)?;
+                    self.push_expanded(&value, true);
+                }
+                c if c == self.escape => match self.chars.get(self.at) {
+                    Some(&(next, _)) if next == '"' || next == '$' || next == self.escape => {
+                        self.at += 1;
+                        self.push(next);
+                    }
+                    _ => self.push(c),
+                },
+                c => self.push(c),
+            }
+        }
+        Err((start, "unterminated double quote".into()))
+    }
+
+    /// After a `$`: the value of `$NAME` or `${...}`, or `$` itself.
+    fn dollar(&mut self, pos: Pos) -> Result<String, Problem> {
+        let braced = self.chars.get(self.at).is_some_and(|(c, _)| *c == '{');
+        if braced {
+            self.at += 1;
+        }
+        let name = self.name();
+        if !braced {
+            return Ok(if name.is_empty() { "$".into() } else { (self.vars)(&name).unwrap_or_default() });
+        }
+        if name.is_empty() {
+            return Err((pos, "${...} must start with a variable name".into()));
+        }
+        let value = (self.vars)(&name);
+        let Some(&(op, _)) = self.chars.get(self.at) else {
+            return Err((pos, "unterminated ${...}: a `}` is missing".into()));
+        };
+        self.at += 1;
+        if op == '}' {
+            return Ok(value.unwrap_or_default());
+        }
+        let colon = op == ':';
+        let op = if colon {
+            let next = self.chars.get(self.at).map(|(c, _)| *c);
+            self.at += 1;
+            next
+        } else {
+            Some(op)
+        };
+        let word = self.operand()?;
+        // With a colon, an empty value counts as unset.
+        let set = value.as_deref().is_some_and(|v| !colon || !v.is_empty());
+        match op {
+            Some('-') => Ok(if set { value.unwrap_or_default() } else { word }),
+            Some('+') => Ok(if set { word } else { String::new() }),
+            Some('?') if set => Ok(value.unwrap_or_default()),
+            Some('?') => {
+                Err((pos, if word.is_empty() { format!("{name} is not set") } else { format!("{name}: {word}") }))
+            }
+            _ => Err((pos, format!("${{{name}...}}: bimanix knows the modifiers :- - :+ + :? ?"))),
+        }
+    }
+
+    /// The word after a `${NAME:-` up to its `}`, itself expanded.
+    fn operand(&mut self) -> Result<String, Problem> {
+        let mut inner = Lexer {
+            chars: self.chars,
+            at: self.at,
+            escape: self.escape,
+            vars: self.vars,
+            split: false,
+            words: Vec::new(),
+            current: None,
+        };
+        inner.run(Some('}'))?;
+        self.at = inner.at + 1;
+        Ok(inner.current.unwrap_or_default())
+    }
+
+    fn name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(&(c, _)) = self.chars.get(self.at) {
+            let ok = c == '_' || c.is_ascii_alphabetic() || (!name.is_empty() && c.is_ascii_digit());
+            if !ok {
+                break;
+            }
+            name.push(c);
+            self.at += 1;
+        }
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chars(s: &str) -> Vec<Char> {
+        s.chars().enumerate().map(|(i, c)| (c, Pos { line: 1, col: i as u32 + 1 })).collect()
+    }
+
+    fn vars(name: &str) -> Option<String> {
+        match name {
+            "A" => Some("x y".into()),
+            "E" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    fn one(s: &str) -> String {
+        word(&chars(s), '\\', &vars).unwrap()
+    }
+
+    #[test]
+    fn quotes_are_removed_like_buildkit() {
+        assert_eq!(one("plain"), "plain");
+        assert_eq!(one("\"double quoted\""), "double quoted");
+        assert_eq!(one("'single $A'"), "single $A");
+        assert_eq!(one("\"a 'b c\""), "a 'b c");
+        assert_eq!(one(r#""q\"d\\e\x""#), r#"q"d\e\x"#);
+        assert_eq!(one(r"a\ b\$c"), "a b$c");
+        assert_eq!(one("mixed'one'\"two\""), "mixedonetwo");
+    }
+
+    #[test]
+    fn variables_expand() {
+        assert_eq!(one("$A-${A}"), "x y-x y");
+        assert_eq!(one("${NOPE:-d}${E:-e}${E-f}"), "de");
+        assert_eq!(one("${A:+alt}${NOPE:+alt}${E+set}"), "altset");
+        assert_eq!(one("\"$A\" and $ alone $"), "x y and $ alone $");
+        assert_eq!(one("${NOPE:-'lit $A'}"), "lit $A");
+        assert!(word(&chars("${NOPE:?need it}"), '\\', &vars).unwrap_err().1.contains("need it"));
+        assert!(word(&chars("${A"), '\\', &vars).is_err());
+        assert!(word(&chars("\"open"), '\\', &vars).is_err());
+        assert!(word(&chars("'open"), '\\', &vars).is_err());
+    }
+
+    #[test]
+    fn splitting_keeps_quoted_blanks_and_splits_expansions() {
+        let c = chars(r#"a "b c" 'd e' f\ g"#);
+        let raw: Vec<String> = split_raw(&c, '\\').iter().map(|w| text(w)).collect();
+        assert_eq!(raw, ["a", "\"b c\"", "'d e'", "f\\ g"]);
+        assert_eq!(words(&chars("$A"), '\\', &vars).unwrap(), ["x", "y"]);
+        assert_eq!(words(&chars("\"$A\""), '\\', &vars).unwrap(), ["x y"]);
+        assert_eq!(words(&chars("\"\""), '\\', &vars).unwrap(), [""]);
+    }
+
+    #[test]
+    fn pairs_split_at_the_first_unquoted_equals() {
+        let c = chars(r#""k=1"=v=w"#);
+        let (k, v) = split_pair(&c, '\\').unwrap();
+        assert_eq!((text(k), text(v)), ("\"k=1\"".to_string(), "v=w".to_string()));
+        assert!(split_pair(&chars("novalue"), '\\').is_none());
+    }
+}

@@ -1,0 +1,158 @@
+//! Which reader a file needs: told by its name (`Containerfile`,
+//! `Dockerfile`, `*.Containerfile`, `bunnyfile`, `*.bunnyfile`, `*.nix`,
+//! `*.json`) or, failing that, by its content; and reading it with that
+//! reader.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use super::args::{self, Syntax};
+use super::foreign::{Options, Read};
+
+/// The kinds of input file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// args.nix: the data subset of Nix.
+    Nix,
+    /// The args fields as JSON.
+    Json,
+    /// A Containerfile or Dockerfile (bima, pun, bunny, Docker).
+    Containerfile,
+    /// bunny's YAML bunnyfile.
+    Bunnyfile,
+}
+
+impl Kind {
+    /// The kind by name, else by content; a file that says nothing is args.nix.
+    pub fn of(path: &Path) -> Kind {
+        Kind::by_name(path).unwrap_or_else(|| match std::fs::read(path) {
+            Ok(bytes) => Kind::by_content(&String::from_utf8_lossy(&bytes)),
+            Err(_) => Kind::Nix,
+        })
+    }
+
+    /// The kind a file name says, if it says one.
+    pub fn by_name(path: &Path) -> Option<Kind> {
+        let name = path.file_name()?.to_string_lossy().to_string();
+        let lower = name.to_ascii_lowercase();
+        let stem_or_suffix = |word: &str| {
+            lower == word || lower.ends_with(&format!(".{word}")) || lower.starts_with(&format!("{word}."))
+        };
+        if lower.ends_with(".nix") {
+            Some(Kind::Nix)
+        } else if lower.ends_with(".json") {
+            Some(Kind::Json)
+        } else if stem_or_suffix("containerfile") || stem_or_suffix("dockerfile") {
+            Some(Kind::Containerfile)
+        } else if stem_or_suffix("bunnyfile") {
+            Some(Kind::Bunnyfile)
+        } else {
+            None
+        }
+    }
+
+    /// The kind the text says: a Containerfile instruction on the first
+    /// line that is neither blank nor a comment; a bunnyfile when that line
+    /// is a YAML key, or when a `#syntax=` line names bunny and no
+    /// instruction follows; otherwise args.nix.
+    pub fn by_content(text: &str) -> Kind {
+        let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+        let word = first.and_then(|l| l.split_whitespace().next()).unwrap_or("");
+        const INSTRUCTIONS: &[&str] = &["FROM", "ARG", "COPY", "ADD", "LABEL"];
+        if INSTRUCTIONS.iter().any(|i| word.eq_ignore_ascii_case(i)) && first.is_some_and(|l| l.len() > word.len()) {
+            return Kind::Containerfile;
+        }
+        let yaml_key =
+            first.is_some_and(|l| l.starts_with("version:") || l.split_once(':').is_some_and(|(k, _)| is_bunny_key(k)));
+        let names_bunny = text.lines().next().is_some_and(|l| {
+            let l = l.trim_start_matches('#').trim_start().to_ascii_lowercase();
+            l.starts_with("syntax=") && l.contains("bunny")
+        });
+        if yaml_key || names_bunny { Kind::Bunnyfile } else { Kind::Nix }
+    }
+
+    /// The name users pass to `--input-format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Nix => "nix",
+            Kind::Json => "json",
+            Kind::Containerfile => "containerfile",
+            Kind::Bunnyfile => "bunnyfile",
+        }
+    }
+}
+
+fn is_bunny_key(k: &str) -> bool {
+    ["version", "platforms", "rootfs", "kernel", "cmd", "cmdline", "entrypoint", "envs"].contains(&k.trim())
+}
+
+/// Reads `path` as `kind`; relative paths in a Containerfile or bunnyfile
+/// resolve against `context` (default: the file's directory). `--tag`
+/// overrides an args file's name and tag; `--base`, `--build-arg` and a
+/// context directory apply to Containerfiles and bunnyfiles only.
+pub fn read(path: &Path, context: Option<&Path>, kind: Kind, opts: &Options) -> Result<Read> {
+    match kind {
+        Kind::Nix | Kind::Json => {
+            if context.is_some() {
+                bail!(
+                    "a build context directory applies to Containerfiles and bunnyfiles; an args file's paths are relative to itself, so name it alone"
+                );
+            }
+            if let Some((flag, _)) = [("--base", !opts.bases.is_empty()), ("--build-arg", !opts.build_args.is_empty())]
+                .into_iter()
+                .find(|(_, given)| *given)
+            {
+                bail!("{flag} applies to Containerfiles and bunnyfiles; {} is an args file", path.display());
+            }
+            let syntax = if kind == Kind::Json { Syntax::Json } else { Syntax::Nix };
+            let mut spec = args::read(path, syntax)?;
+            if let Some((name, tag)) = &opts.tag {
+                spec.name = name.clone();
+                spec.tag = tag.clone();
+                for key in ["name", "tag"] {
+                    spec.locations.keys.remove(key);
+                    spec.locations.names.insert(key.into(), "--tag".into());
+                }
+            }
+            Ok(Read { spec, warnings: Vec::new() })
+        }
+        Kind::Containerfile => super::containerfile::read(path, context, opts),
+        Kind::Bunnyfile => super::bunnyfile::read(path, context, opts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for (name, kind) in [
+            ("Containerfile", Kind::Containerfile),
+            ("Dockerfile", Kind::Containerfile),
+            ("redis.Containerfile", Kind::Containerfile),
+            ("Dockerfile.dev", Kind::Containerfile),
+            ("bunnyfile", Kind::Bunnyfile),
+            ("nginx.bunnyfile", Kind::Bunnyfile),
+            ("args.nix", Kind::Nix),
+            ("x.json", Kind::Json),
+        ] {
+            assert_eq!(Kind::by_name(Path::new(name)), Some(kind), "{name}");
+        }
+        assert_eq!(Kind::by_name(Path::new("build.txt")), None);
+    }
+
+    #[test]
+    fn contents() {
+        assert_eq!(Kind::by_content("# comment\n\nFROM scratch\n"), Kind::Containerfile);
+        assert_eq!(
+            Kind::by_content("#syntax=harbor.nbfc.io/nubificus/bunny:latest\nFROM scratch\n"),
+            Kind::Containerfile
+        );
+        assert_eq!(Kind::by_content("#syntax=harbor.nbfc.io/nubificus/bunny:latest\nversion: v0.1\n"), Kind::Bunnyfile);
+        assert_eq!(Kind::by_content("version: v0.1\nplatforms:\n"), Kind::Bunnyfile);
+        assert_eq!(Kind::by_content("#syntax=harbor.nbfc.io/nubificus/bunny:latest\n"), Kind::Bunnyfile);
+        assert_eq!(Kind::by_content("{ name = \"x\"; }"), Kind::Nix);
+    }
+}

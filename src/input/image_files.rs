@@ -1,0 +1,62 @@
+//! `files` entries that copy out of an image (`fromImage` in a files
+//! entry; `COPY --from` in a Containerfile; a bunnyfile's kernel in an
+//! image): before the rules see the spec, each is extracted into a scratch
+//! directory and becomes an ordinary host entry, so that checks, planning
+//! and writing treat it like any other file. A file keeps its permission
+//! bits from the image unless the entry gives a mode.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use tempfile::TempDir;
+
+use crate::imageread::Image;
+use crate::imageread::extract::resolve;
+use crate::model::spec::{FileSpec, Spec};
+
+/// Extracts every entry of `spec` (top-level and rootfs files) that names
+/// an image, rewriting it to point at the copy. Returns the scratch
+/// directory, which must outlive the build, or `None` when no entry names
+/// an image.
+pub fn extract(spec: &mut Spec) -> Result<Option<TempDir>> {
+    let loc = spec.locations.clone();
+    let architecture = spec.architecture.clone();
+    let mut entries: Vec<&mut FileSpec> = spec.files.iter_mut().collect();
+    if let Some(rootfs) = &mut spec.rootfs {
+        entries.extend(rootfs.files.iter_mut());
+    }
+    let mut by_image: BTreeMap<PathBuf, Vec<&mut FileSpec>> = BTreeMap::new();
+    for f in entries {
+        if let Some(image) = f.from_image.clone() {
+            by_image.entry(image).or_default().push(f);
+        }
+    }
+    if by_image.is_empty() {
+        return Ok(None);
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix(".bimanix-from-image-")
+        .tempdir()
+        .context("cannot create a scratch directory (check TMPDIR)")?;
+    for (n, (image_path, files)) in by_image.into_iter().enumerate() {
+        let image = Image::open_for(&image_path, architecture.as_deref()).with_context(|| loc.at(&files[0].key))?;
+        let listing = image.listing().with_context(|| loc.at(&files[0].key))?;
+        let mut resolved = Vec::new();
+        for f in &files {
+            let path = f.source.display().to_string();
+            let r = resolve(&listing, &path)
+                .map_err(|e| anyhow!("{}: {path} in image {}: {e:#}", loc.at(&f.key), image_path.display()))?;
+            resolved.push(r);
+        }
+        let dest = scratch.path().join(n.to_string());
+        std::fs::create_dir(&dest).with_context(|| format!("cannot create {}", dest.display()))?;
+        let extracted = image.extract(&resolved, &dest)?;
+        for (f, copy) in files.into_iter().zip(extracted) {
+            f.source = copy.host;
+            f.from_image = None;
+            f.mode = f.mode.or(copy.mode);
+        }
+    }
+    Ok(Some(scratch))
+}

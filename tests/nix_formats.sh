@@ -1,0 +1,173 @@
+#!/bin/sh
+# Tests fromContainerfile and fromBunnyfile (nix/lib.nix) with Debian's Nix
+# and no network, the cargo-built bimanix handed over as the tool (the
+# air-gapped mode, as tests/nix.sh does). Each image nix-build makes from a
+# Containerfile or a bunnyfile must be byte-identical to what the CLI writes
+# from the same directory, rebuild identically (nix-build --check), and take
+# bases as paths and as derivations. The args.nix `bimanix convert` writes,
+# with files copied out of images, must build under default.nix to the same
+# bytes. Bad arguments must fail at evaluation with the expected messages.
+# Usage: tests/nix_formats.sh (as root on Debian 12; installs nix-bin if
+# missing). Prints "ok - ..." / "not ok - ..." and last "N passed, M failed".
+set -u
+repo=$(cd "$(dirname "$0")/.." && pwd)
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "not ok - $1"; }
+finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
+try() {
+    what=$1
+    shift
+    if "$@" >"$tmp/log" 2>&1; then pass "$what"; else fail "$what"; sed 's/^/    /' "$tmp/log"; return 1; fi
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if ! command -v nix-build >/dev/null; then
+    try "apt-get install nix-bin" sh -c 'apt-get -o DPkg::Lock::Timeout=600 install -y nix-bin ||
+        { apt-get -o DPkg::Lock::Timeout=600 update && apt-get -o DPkg::Lock::Timeout=600 install -y nix-bin; }' || finish
+fi
+NIX_CONFIG="experimental-features = nix-command flakes
+substituters =
+sandbox = false"
+getent group nixbld >/dev/null || NIX_CONFIG="$NIX_CONFIG
+build-users-group ="
+export NIX_CONFIG
+mkdir -p /nix/var/nix
+unset SOURCE_DATE_EPOCH
+
+try "cargo build --release" sh -c "cd '$repo' && cargo build --release --quiet" || finish
+bin=$repo/target/release/bimanix
+
+# Stand-ins: a kernel, an initrd, and a kernel image built by bimanix itself.
+ctx=$tmp/ctx
+mkdir -p "$ctx/conf"
+cp "$repo/example/hello/hello.bzImage" "$ctx/vmlinux"
+printf 'conf\n' >"$ctx/conf/app.conf"
+printf 'stand-in initrd\n' >"$ctx/rootfs.initrd"
+mkdir -p "$tmp/kimg"
+cp "$repo/example/hello/hello.bzImage" "$tmp/kimg/kernel"
+cat >"$tmp/kimg/args.nix" <<'EOF'
+{ name = "kernel"; files = { "./kernel" = "/kernel"; };
+  annotations = { unikernelType = "linux"; hypervisor = "firecracker"; binary = "/kernel"; }; }
+EOF
+try "a kernel image to use as a base" "$bin" build "$tmp/kimg/args.nix" -o "$tmp/kernel.tar" || finish
+
+cat >"$ctx/Containerfile" <<'EOF'
+#syntax=harbor.nbfc.io/nubificus/bunny:latest
+ARG CONSOLE=ttyS0
+FROM kernels/linux:6.14
+COPY conf /etc/conf/
+ARG CONSOLE
+LABEL "com.urunc.unikernel.unikernelType"="linux" com.urunc.unikernel.hypervisor='firecracker' \
+      com.urunc.unikernel.binary=/kernel
+LABEL com.urunc.unikernel.cmdline="console=${CONSOLE} quiet"
+EOF
+cat >"$ctx/bunnyfile" <<'EOF'
+#syntax=harbor.nbfc.io/nubificus/bunny:latest
+version: v0.1
+platforms:
+  framework: linux
+  monitor: firecracker
+  architecture: x86
+rootfs:
+  from: local
+  type: initrd
+  path: rootfs.initrd
+kernel:
+  from: harbor.nbfc.io/nubificus/urunc/linux-kernel-firecracker:v6.14
+  path: /kernel
+cmdline: "/urunit /whoami"
+EOF
+
+lib="import $repo/nix/lib.nix { bimanix = $bin; }"
+# nix_vs_cli WHAT NIX-EXPR CLI-ARGS...: nix-build and the CLI (run in $ctx) give the same bytes.
+nix_vs_cli() {
+    what=$1
+    expr=$2
+    shift 2
+    if ! nix-build --no-out-link -E "$expr" >"$tmp/out" 2>"$tmp/log"; then
+        fail "$what"
+        sed 's/^/    /' "$tmp/log"
+        return 1
+    fi
+    if (cd "$ctx" && "$bin" build "$@" -o "$tmp/cli.tar") >>"$tmp/log" 2>&1 && cmp "$(tail -n 1 "$tmp/out")" "$tmp/cli.tar" >>"$tmp/log" 2>&1; then
+        pass "$what"
+    else
+        fail "$what"
+        sed 's/^/    /' "$tmp/log"
+        return 1
+    fi
+}
+
+cf_expr="($lib).fromContainerfile { context = $ctx; name = \"nix/cf\"; tag = \"v1\";
+  bases = { \"kernels/linux:6.14\" = $tmp/kernel.tar; }; buildArgs = { CONSOLE = \"hvc0\"; }; }"
+nix_vs_cli "fromContainerfile (a FROM reference from bases, buildArgs) is byte-identical to bimanix build" \
+    "$cf_expr" Containerfile -t nix/cf:v1 --base "kernels/linux:6.14=$tmp/kernel.tar" --build-arg CONSOLE=hvc0
+try "nix-build --check rebuilds the fromContainerfile image identically" \
+    nix-build --no-out-link --check -E "$cf_expr"
+
+# A base that is a derivation: an image mkUruncImage builds.
+bf_expr="let lib = $lib; kernelImage = lib.mkUruncImage { name = \"kernel\";
+    files = [ { source = $tmp/kimg/kernel; target = \"/kernel\"; } ];
+    annotations = { unikernelType = \"linux\"; hypervisor = \"firecracker\"; binary = \"/kernel\"; }; };
+  in lib.fromBunnyfile { context = $ctx; name = \"nix-bf\";
+    bases = { \"harbor.nbfc.io/nubificus/urunc/linux-kernel-firecracker:v6.14\" = kernelImage; }; }"
+nix_vs_cli "fromBunnyfile (a base that is a derivation) is byte-identical to bimanix build" \
+    "$bf_expr" bunnyfile -t nix-bf --base "harbor.nbfc.io/nubificus/urunc/linux-kernel-firecracker:v6.14=$tmp/kernel.tar"
+
+# convert, then default.nix: files copied out of an image go through Nix too.
+cat >"$ctx/raw.bunnyfile" <<'EOF'
+version: v0.1
+platforms: { framework: linux, monitor: qemu }
+rootfs: { from: "rootfs:1", type: raw }
+kernel: { from: "kernels/linux:6.14", path: /kernel }
+cmd: ["/bin/sh"]
+EOF
+mkdir -p "$tmp/rimg/bin"
+printf '#!/bin/sh\n' >"$tmp/rimg/bin/sh"
+chmod +x "$tmp/rimg/bin/sh"
+cat >"$tmp/rimg/args.nix" <<'EOF'
+{ name = "rootfs"; files = { "./bin" = "/bin"; "./bin/sh" = "/k"; };
+  annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/k"; }; architecture = "amd64"; }
+EOF
+try "a rootfs image to use as a base" "$bin" build "$tmp/rimg/args.nix" -o "$tmp/rootfs.tar"
+raw_flags="-t raw --base rootfs:1=$tmp/rootfs.tar --base kernels/linux:6.14=$tmp/kernel.tar"
+# shellcheck disable=SC2086
+if (cd "$ctx" && "$bin" convert raw.bunnyfile $raw_flags -o converted.nix && "$bin" build raw.bunnyfile $raw_flags -o "$tmp/raw.tar") >"$tmp/log" 2>&1 &&
+    grep -q 'fromImage = .*source = "/kernel"' "$ctx/converted.nix" &&
+    nix-build --no-out-link "$repo/default.nix" --arg tool "$bin" --arg args "$ctx/converted.nix" >"$tmp/out" 2>>"$tmp/log" &&
+    cmp "$(tail -n 1 "$tmp/out")" "$tmp/raw.tar" >>"$tmp/log" 2>&1; then
+    pass "a converted args.nix with fromImage files builds under nix-build to the bunnyfile's bytes"
+else
+    fail "a converted args.nix with fromImage files builds under nix-build to the bunnyfile's bytes"
+    sed 's/^/    /' "$tmp/log"
+fi
+
+# Evaluation errors name the function and the argument.
+eval_fails() {
+    if nix-instantiate --eval -E "$2" >"$tmp/log" 2>&1; then
+        fail "$1 (evaluation succeeded)"
+    elif grep -q "$3" "$tmp/log"; then
+        pass "$1"
+    else
+        fail "$1"
+        sed 's/^/    /' "$tmp/log"
+    fi
+}
+eval_fails "a missing file in the context is an evaluation error" \
+    "(($lib).fromContainerfile { context = $ctx; file = \"Nope\"; name = \"x\"; }).drvPath" \
+    "fromContainerfile: .*Nope does not exist"
+eval_fails "a bad name is an evaluation error" \
+    "(($lib).fromBunnyfile { context = $ctx; name = 3; }).drvPath" "fromBunnyfile: .name. must be a non-empty string"
+eval_fails "a base that is not an archive path or derivation is an evaluation error" \
+    "(($lib).fromBunnyfile { context = $ctx; name = \"x\"; bases = { \"a\" = 1; }; }).drvPath" \
+    'fromBunnyfile: bases."a": expected a path, a derivation'
+
+# The overlay adds both functions.
+got=$(nix-instantiate --eval --strict -E "let o = import $repo/nix/overlay.nix { callPackage = _: _: null; buildPackages.bimanix = $bin; } { }; in [ (o ? fromContainerfile) (o ? fromBunnyfile) ]" 2>&1)
+if [ "$got" = "[ true true ]" ]; then pass "the overlay adds fromContainerfile and fromBunnyfile"; else fail "the overlay adds fromContainerfile and fromBunnyfile: $got"; fi
+
+finish
