@@ -9,11 +9,14 @@
 #     files (shared libraries) in a block image;
 #  4. peak memory for 1 MiB, 1 GiB and 4 GiB inputs (the target: flat,
 #     under 32 MiB);
-#  5. a 256 MiB ext2 block rootfs and an initrd of the same files.
+#  5. a 256 MiB ext2 block rootfs and an initrd of the same files;
+#  6. `bimanix push` of the 1 GiB image to a local registry, first push and
+#     re-push, next to `skopeo copy` of the same archive.
 # Timed commands run in rounds, one of each per round, and each keeps its
 # best time, so that load from elsewhere hits them alike. Outputs are
 # deleted and `sync`ed away before each run (the sync is not timed).
-# Usage: bash bench/bench.sh [WORKDIR]   (needs ~12 GiB free in WORKDIR)
+# Usage: bash bench/bench.sh [WORKDIR]   (needs ~12 GiB free in WORKDIR; the push
+# section needs docker-registry, skopeo, openssl and python3, as tests/setup.sh installs)
 # Not part of the test suite: timings are reported, not asserted.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -140,6 +143,76 @@ echo "block image:      ${BEST[block]} s, peak RSS $(mib "${RSS[block]}")"
 echo "initrd image:     ${BEST[initrd]} s, peak RSS $(mib "${RSS[initrd]}")"
 echo "block/initrd:     $(ratio "${BEST[block]}" "${BEST[initrd]}") x time"
 rm -rf "$work"/out* "$work/tree"
+# == push: a 1 GiB block file pushed to a local registry (TLS), first push and
+# re-push, next to `skopeo copy docker-archive:... docker://...` of the same
+# archive to the same registry. Bytes are what the registry stored for the
+# uploads its access log shows completed (the PUT that ends each upload).
+bench_push() {
+  command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v openssl >/dev/null \
+    || { echo "bench: push needs docker-registry, skopeo and openssl (tests/setup.sh installs them)"; return 1; }
+  local reg=$work/registry port pid
+  mkdir -p "$reg/certs"
+  (cd "$reg" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out certs/ca.crt -days 1 -subj /CN=bench-ca &&
+    openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
+    printf 'subjectAltName=IP:127.0.0.1\n' >ext.cnf &&
+    openssl x509 -req -in srv.csr -CA certs/ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 1 -extfile ext.cnf
+  ) >"$reg/openssl.log" 2>&1 || { cat "$reg/openssl.log"; return 1; }
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat >"$reg/config.yml" <<YML
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $reg/data}}
+http: {addr: "127.0.0.1:$port", tls: {certificate: $reg/srv.crt, key: $reg/srv.key}}
+YML
+  docker-registry serve "$reg/config.yml" >"$reg/access.log" 2>"$reg/registry.log" &
+  pid=$!
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+
+  head -c 1G /dev/urandom > "$work/disk.img"
+  "$bimanix" build "$work/big.json" -o "$work/big.tar" 2>/dev/null || { echo "bench: build failed"; kill "$pid"; return 1; }
+  # stored SINCE: bytes of the blobs whose uploads completed after access-log line SINCE.
+  stored() {
+    tail -n +"$(($1 + 1))" "$reg/access.log" | grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' |
+      grep -oE 'digest=sha256(%3A|:)[0-9a-f]{64}' | sed 's/.*[:A]//' | sort -u |
+      while read -r hex; do stat -c %s "$reg/data/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"; done |
+      awk '{s += $1} END {print s + 0}'
+  }
+  # once SECONDS-VAR BYTES-VAR RSS-VAR COMMAND...: one timed run and what the registry stored for it.
+  once() {
+    local mark; mark=$(wc -l <"$reg/access.log")
+    /usr/bin/time -v -o "$work/time.txt" "${@:4}" >/dev/null 2>"$work/err.txt" || { cat "$work/err.txt"; return 1; }
+    printf -v "$1" '%s' "$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$work/time.txt")"
+    printf -v "$2" '%s' "$(stored "$mark")"
+    printf -v "$3" '%s' "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")"
+  }
+  local push=("$bimanix" push "$work/big.tar" --cert-dir "$reg/certs") t b r bt=""
+  # First pushes, best of 3, each to a new repository (the registry stores the blobs anew).
+  for i in 1 2 3; do
+    once t b r "${push[@]:0:3}" "127.0.0.1:$port/bench/first$i:1g" "${push[@]:3}" || { kill "$pid"; return 1; }
+    if [ -z "$bt" ] || awk "BEGIN{exit !($t < $bt)}"; then bt=$t bb=$b br=$r; fi
+  done
+  local rt="" rb rr
+  for _ in 1 2 3; do
+    once t b r "${push[@]:0:3}" "127.0.0.1:$port/bench/first1:1g" "${push[@]:3}" || { kill "$pid"; return 1; }
+    if [ -z "$rt" ] || awk "BEGIN{exit !($t < $rt)}"; then rt=$t rb=$b rr=$r; fi
+  done
+  local st sb sr s2t s2b s2r
+  once st sb sr skopeo copy -q --dest-cert-dir "$reg/certs" "docker-archive:$work/big.tar" "docker://127.0.0.1:$port/bench/skopeo:1g" \
+    || { kill "$pid"; return 1; }
+  once s2t s2b s2r skopeo copy -q --dest-cert-dir "$reg/certs" "docker-archive:$work/big.tar" "docker://127.0.0.1:$port/bench/skopeo:1g" \
+    || { kill "$pid"; return 1; }
+  echo "archive:            $(stat -c %s "$work/big.tar") bytes (a 1 GiB random block file)"
+  echo "bimanix push:       ${bt} s, ${bb} bytes stored, peak RSS ${br} KiB (first push, best of 3)"
+  echo "bimanix re-push:    ${rt} s, ${rb} bytes stored, peak RSS ${rr} KiB (best of 3)"
+  echo "skopeo copy:        ${st} s, ${sb} bytes stored, peak RSS ${sr} KiB (first push, gzips the layer)"
+  echo "skopeo copy again:  ${s2t} s, ${s2b} bytes stored, peak RSS ${s2r} KiB"
+  echo "push time ratio:    $(ratio "$bt" "$st") x skopeo (first push), $(ratio "$rt" "$s2t") x skopeo (again)"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -rf "$reg" "$work/big.tar" "$work/disk.img"
+}
+echo "== 6. Push: the 1 GiB image to a local registry, bimanix next to skopeo"
+bench_push
 echo "machine:          load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 [ -z "${1:-}" ] && rm -rf "$work"
 exit 0

@@ -23,6 +23,7 @@ rustPlatform.buildRustPackage {
       ../src
       ../tests/cli.rs
       ../tests/formats.rs
+      ../tests/push.rs
       # The integration tests' stand-in kernel.
       ../example/hello/hello.bzImage
     ];

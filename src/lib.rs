@@ -3,7 +3,9 @@
 //! The crate is organised by stage. Data flows down this list, and a folder
 //! imports only from the folders below it:
 //!
-//! - [`commands`]: `build`, `check`, `inspect` and `convert`, on top of the stages.
+//! - [`commands`]: `build`, `check`, `inspect`, `convert` and `push`, on top of the stages.
+//! - [`registry`]: publishing an image to a registry (`push`), above the
+//!   image stage and beside the input ones.
 //! - [`input`]: the readers of input formats (args.nix, JSON, Containerfile,
 //!   bunnyfile), which turn a file into the input model.
 //! - [`rules`]: urunc's rules and the other checks; they settle what the
@@ -24,4 +26,5 @@ pub mod image;
 pub mod imageread;
 pub mod input;
 pub mod model;
+pub mod registry;
 pub mod rules;

@@ -1,17 +1,20 @@
-//! The `bimanix` command line: `build`, `check`, `inspect`, `convert` and
-//! `index`.
+//! The `bimanix` command line: `build`, `check`, `inspect`, `convert`,
+//! `index` and `push`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use bimanix::commands;
 use bimanix::image::archive::Format;
 use bimanix::image::compress::Compression;
 use bimanix::input::detect::Kind;
 use bimanix::input::foreign;
+use bimanix::model::reference::Reference;
+use bimanix::registry::client::Connect;
+use bimanix::registry::tls::TlsOptions;
 use bimanix::rules::compat::Options;
 use bimanix::rules::versions::Targets;
 
@@ -107,6 +110,9 @@ enum Command {
         #[arg(long, value_name = "TAG")]
         tag: Option<String>,
     },
+    /// Push an image archive or OCI layout to a registry: only the blobs
+    /// the registry lacks are uploaded, and the manifest goes byte for byte.
+    Push(Box<PushArgs>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -240,6 +246,10 @@ fn run(command: Command) -> Result<bool> {
             commands::check::run(&input.into())?;
             Ok(true)
         }
+        Command::Push(args) => {
+            commands::push::run(&args.into_options()?)?;
+            Ok(true)
+        }
         Command::Convert { source, output, force } => {
             let input = Input { source, no_pair_check: false, urunc: None };
             commands::convert::run(&input.into(), output.as_deref(), force)?;
@@ -282,4 +292,82 @@ impl From<Input> for commands::Input {
             options: foreign::Options { tag: s.tag, bases: s.base, build_args: s.build_arg },
         }
     }
+}
+
+#[derive(clap::Args)]
+struct PushArgs {
+    /// A docker-archive, OCI archive or OCI layout directory (bimanix's, a
+    /// multi-platform one, or any single image `inspect` reads).
+    image: PathBuf,
+    /// Where to: [docker://]REGISTRY/NAME[:TAG][@DIGEST]. Without a
+    /// registry, Docker Hub (`hello` is docker.io/library/hello); without
+    /// a tag, `latest`.
+    #[arg(value_parser = parse_reference)]
+    reference: Reference,
+    /// Credentials: USER:PASSWORD, or USER with --password-stdin.
+    /// [default: from the auth files and credential helpers docker and podman use]
+    #[arg(long, value_name = "USER[:PASSWORD]")]
+    creds: Option<String>,
+    /// Read the password for --creds USER from standard input.
+    #[arg(long, requires = "creds")]
+    password_stdin: bool,
+    /// A directory of CA certificates (*.crt) to trust besides the
+    /// system's, and a client certificate (NAME.cert with NAME.key).
+    /// [default: /etc/containers/certs.d/REGISTRY, /etc/docker/certs.d/REGISTRY]
+    #[arg(long, value_name = "DIR", conflicts_with = "plain_http")]
+    cert_dir: Option<PathBuf>,
+    /// Verify the registry's TLS certificate; --tls-verify=false turns it off.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          require_equals = true, default_missing_value = "true")]
+    tls_verify: bool,
+    /// Speak plain HTTP to the registry instead of HTTPS.
+    #[arg(long)]
+    plain_http: bool,
+    /// Recompress the layers for the push, with the bytes `bimanix build
+    /// --compression` writes (the manifest digest changes).
+    #[arg(long, value_enum)]
+    compression: Option<CompressionArg>,
+    /// Write the digest of the pushed manifest (or index) to FILE.
+    #[arg(long, value_name = "FILE")]
+    digestfile: Option<PathBuf>,
+}
+
+fn parse_reference(text: &str) -> std::result::Result<Reference, String> {
+    Reference::parse(text)
+}
+
+impl PushArgs {
+    /// The options, once the flags that clap cannot relate are checked
+    /// (a usage error exits with 2).
+    fn into_options(self) -> Result<commands::push::Options> {
+        let creds = match self.creds.as_deref().map(|c| c.split_once(':').map_or((c, None), |(u, p)| (u, Some(p)))) {
+            Some(("", _)) => usage("--creds needs a user name: --creds USER:PASSWORD"),
+            Some((_, Some(_))) if self.password_stdin => {
+                usage("--password-stdin reads the password, so --creds takes the user name only")
+            }
+            Some((_, None)) if !self.password_stdin => {
+                usage("--creds USER needs the password: --creds USER:PASSWORD, or --creds USER --password-stdin")
+            }
+            other => other.map(|(u, p)| (u.to_string(), p.map(str::to_string))),
+        };
+        Ok(commands::push::Options {
+            image: self.image,
+            reference: self.reference,
+            creds,
+            password_stdin: self.password_stdin,
+            connect: Connect {
+                tls: TlsOptions { verify: self.tls_verify, cert_dir: self.cert_dir },
+                plain_http: self.plain_http,
+            },
+            compression: self
+                .compression
+                .map(|c| c.to_possible_value().map_or(String::new(), |v| v.get_name().to_string())),
+            digestfile: self.digestfile,
+        })
+    }
+}
+
+/// Exits with clap's usage error (status 2).
+fn usage(message: &str) -> ! {
+    Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
 }

@@ -1,5 +1,6 @@
 //! Reads container images written by any tool, for `inspect` and for
-//! building a rootfs from an existing image.
+//! building a rootfs from an existing image; [`Store`] gives `push` the
+//! blobs as stored.
 //!
 //! Four layouts are understood: a docker-archive (`manifest.json`, a config
 //! and layer tars, as `docker save` before Docker 25 writes it), the hybrid
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 use crate::model::fstree::Tree;
 
+mod blobs;
 mod documents;
 pub mod extract;
 mod layers;
@@ -31,6 +33,7 @@ mod source;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use blobs::{DockerEntry, Expected, Measured, Store, open_store};
 use documents::*;
 use load::*;
 use source::*;

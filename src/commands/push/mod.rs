@@ -1,0 +1,131 @@
+//! `bimanix push`: publishes an image archive or OCI layout to a registry.
+//! Everything that can fail without the network is settled first (the
+//! reference, the image's documents, the digest a `@digest` reference
+//! pins, the credentials); then the registry is asked which blobs it lacks,
+//! those are checked and uploaded, and the manifests are put.
+
+mod progress;
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::image::compress::{self, Compression};
+use crate::image::output::{self, Output};
+use crate::imageread::open_store;
+use crate::model::reference::Reference;
+use crate::registry::client::{Client, Connect, Identity};
+use crate::registry::credentials::{self, Credentials, Places, Secret};
+use crate::registry::plan::{Plan, plan};
+use crate::registry::push::{Pushed, push};
+use crate::registry::recompress::recompress;
+use progress::Progress;
+
+/// What `push` was asked to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The docker-archive, OCI archive or OCI layout directory.
+    pub image: PathBuf,
+    /// Where to.
+    pub reference: Reference,
+    /// `--creds USER[:PASSWORD]`, split at the first `:`.
+    pub creds: Option<(String, Option<String>)>,
+    /// `--password-stdin`: the password is standard input.
+    pub password_stdin: bool,
+    /// TLS or plain HTTP.
+    pub connect: Connect,
+    /// `--compression`: `none`, `gzip` or `zstd`.
+    pub compression: Option<String>,
+    /// `--digestfile`: where to write the digest pushed.
+    pub digestfile: Option<PathBuf>,
+}
+
+/// Pushes the image and prints the reference it went to, with its digest.
+pub fn run(options: &Options) -> Result<Pushed> {
+    let reference = &options.reference;
+    let store = open_store(&options.image)?;
+    let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
+    if let Some(name) = &options.compression {
+        let compression = Compression::parse(name).with_context(|| format!("unknown compression {name:?}"))?;
+        // The encoders `build --compression` writes with, so the bytes are the same.
+        let encode =
+            |input: &mut dyn Read, output: &mut dyn Write| compress::compress(compression, input, output).map(drop);
+        plan = recompress(&store, plan, compression, &encode)
+            .with_context(|| format!("cannot recompress {} with {name}", options.image.display()))?;
+    }
+    let digest = plan.top().digest.clone();
+    if let Some(pinned) = &reference.digest
+        && *pinned != digest
+    {
+        bail!("{reference} pins digest {pinned}, but the image's {} is {digest}", plan.top().what);
+    }
+    let target = reference.tag.clone().unwrap_or_else(|| reference.digest.clone().unwrap_or("latest".to_string()));
+    let identity = identity(options)?;
+    let mut progress = Progress::new();
+    announce(&plan, &progress);
+    let mut client = Client::connect(reference, &options.connect, identity, progress.notice())?;
+    let pushed = push(&store, &plan, &mut client, &target, &mut |event| progress.event(event))?;
+    progress.finish();
+    progress.line(&format!(
+        "{} blob{} uploaded ({}), {} already in the registry",
+        pushed.uploaded,
+        if pushed.uploaded == 1 { "" } else { "s" },
+        indicatif::HumanBytes(pushed.uploaded_bytes),
+        pushed.existing
+    ));
+    if let Some(path) = &options.digestfile {
+        write_digest(path, &pushed.digest)
+            .with_context(|| format!("the image was pushed, but the digest file {} was not written", path.display()))?;
+    }
+    let shown =
+        Reference { tag: Some(target).filter(|t| !t.starts_with("sha256:")), digest: None, ..reference.clone() };
+    println!("{shown}@{}", pushed.digest);
+    Ok(pushed)
+}
+
+/// Writes the digest file: a regular file (or a new one) is replaced as a
+/// whole, never left half-written; a device or FIFO (`/dev/stdout`, a pipe)
+/// is written into, not replaced.
+fn write_digest(path: &Path, digest: &str) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            let mut out = OpenOptions::new().write(true).open(path)?;
+            Ok(out.write_all(digest.as_bytes())?)
+        }
+        _ => output::file(&Output::Path(path.to_path_buf()), |file| Ok(file.write_all(digest.as_bytes())?)),
+    }
+}
+
+/// Says, once, when the manifest is written here rather than copied.
+fn announce(plan: &Plan, progress: &Progress) {
+    if plan.synthesized {
+        progress.line(&format!(
+            "the archive is an old-style docker-archive with no OCI manifest; pushing an OCI manifest written for \
+             it ({}), whose digest no tool has printed before",
+            plan.top().digest
+        ));
+    }
+}
+
+/// The credentials to use: `--creds` (with `--password-stdin`), else the
+/// auth files and helpers.
+fn identity(options: &Options) -> Result<Identity> {
+    let Some((username, password)) = &options.creds else {
+        let found = credentials::find(&Places::from_env(), &options.reference.registry, &options.reference.repository)?;
+        return Ok(Identity { credentials: found.credentials, searched: found.searched });
+    };
+    let password = match password {
+        Some(password) => password.clone(),
+        None => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).context("cannot read the password from standard input")?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            text.strip_suffix('\r').unwrap_or(text).to_string()
+        }
+    };
+    let secret = Secret::Password { username: username.clone(), password };
+    let source = if options.password_stdin { "--creds and --password-stdin" } else { "--creds" };
+    Ok(Identity { credentials: Some(Credentials { secret, source: source.to_string() }), searched: Vec::new() })
+}

@@ -1,0 +1,237 @@
+//! `push --compression`: the layers of a plan encoded anew. Each layer's
+//! tar streams from the archive through the encoder into an unnamed
+//! temporary file, hashed on the way (the tar against its diff_id, the
+//! output for its new digest); then each manifest is rewritten to name the
+//! new blobs, and each index to name the new manifests. The rewritten
+//! documents are canonical JSON (sorted keys, compact), which is what
+//! `bimanix build` writes, so an image recompressed here is byte for byte
+//! the image `build --compression` would have written.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Read, Write};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::plan::{Blob, Document, Plan, Source, layer_media_type};
+use crate::imageread::{Compression, Store};
+use crate::model::oci::{self, hex};
+
+/// An encoder: compresses everything `input` reads into `output`.
+pub type Encode<'a> = &'a dyn Fn(&mut dyn Read, &mut dyn Write) -> Result<()>;
+
+/// The media types of image layers, which are recompressed; other blobs
+/// (an artifact's) are kept as they are.
+const LAYER_TYPES: [&str; 5] = [
+    oci::LAYER_TYPE,
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+];
+
+/// Encodes every layer of `plan` with `encode` (which writes
+/// `compression`), and rewrites the documents to match.
+pub fn recompress(store: &Store, plan: Plan, compression: Compression, encode: Encode) -> Result<Plan> {
+    // Old manifest digest -> new descriptor fields, for the indexes above.
+    let mut renamed: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    let mut documents = Vec::new();
+    for Document { bytes, digest, media_type, what, blobs } in plan.documents {
+        let mut value: Value =
+            serde_json::from_slice(&bytes).with_context(|| format!("{what} {digest} is not JSON"))?;
+        let blobs = if value.get("manifests").is_some() {
+            rename_children(&mut value, &renamed);
+            blobs
+        } else {
+            let context = format!("{what} {digest}");
+            encode_layers(store, &mut value, blobs, &media_type, compression, encode).context(context)?
+        };
+        let bytes = serde_json::to_vec(&value).context("cannot write the rewritten manifest")?;
+        let new_digest = oci::sha256_digest(&bytes);
+        renamed.insert(digest, (new_digest.clone(), bytes.len() as u64));
+        documents.push(Document { bytes, digest: new_digest, media_type, what, blobs });
+    }
+    Ok(Plan { documents, synthesized: plan.synthesized })
+}
+
+/// Points an index's entries at the rewritten manifests.
+fn rename_children(index: &mut Value, renamed: &BTreeMap<String, (String, u64)>) {
+    let Some(entries) = index.get_mut("manifests").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for entry in entries {
+        let old = entry.get("digest").and_then(Value::as_str).unwrap_or_default();
+        if let Some((digest, size)) = renamed.get(old) {
+            entry["digest"] = json!(digest);
+            entry["size"] = json!(size);
+        }
+    }
+}
+
+/// Encodes the layers a manifest names (its blobs after the config) and
+/// points the manifest at them.
+fn encode_layers(
+    store: &Store,
+    manifest: &mut Value,
+    blobs: Vec<Blob>,
+    manifest_type: &str,
+    compression: Compression,
+    encode: Encode,
+) -> Result<Vec<Blob>> {
+    let media_type = layer_media_type(compression, manifest_type)?;
+    let mut out = Vec::new();
+    for (i, blob) in blobs.into_iter().enumerate() {
+        let Some(descriptor) = i.checked_sub(1).and_then(|layer| manifest.pointer_mut(&format!("/layers/{layer}")))
+        else {
+            out.push(blob);
+            continue;
+        };
+        let is_layer = descriptor.get("mediaType").and_then(Value::as_str).is_some_and(|t| LAYER_TYPES.contains(&t));
+        if !is_layer {
+            out.push(blob);
+            continue;
+        }
+        let encoded = encode_layer(store, &blob, compression, encode)?;
+        descriptor["mediaType"] = json!(media_type);
+        descriptor["digest"] = json!(encoded.digest);
+        descriptor["size"] = json!(encoded.size);
+        out.push(encoded);
+    }
+    Ok(out)
+}
+
+/// Encodes one layer into a temporary file, checking its tar against the
+/// diff_id on the way.
+fn encode_layer(store: &Store, blob: &Blob, compression: Compression, encode: Encode) -> Result<Blob> {
+    let Source::Archive(name) = &blob.source else {
+        bail!("{}: encoded twice", blob.what);
+    };
+    let what = format!("{} ({})", blob.what, blob.digest);
+    let file =
+        tempfile::tempfile().context("cannot create a temporary file for a recompressed layer (check TMPDIR)")?;
+    let mut tar = Hashing { inner: store.layer_reader(name)?, hasher: Sha256::new() };
+    let mut out = Hashing { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new() };
+    encode(&mut tar, &mut out).with_context(|| format!("{what}: cannot encode it as {}", compression.name()))?;
+    let diff_id = format!("sha256:{}", hex(&tar.hasher.finalize()));
+    if let Some(want) = &blob.diff_id
+        && *want != diff_id
+    {
+        bail!(
+            "{what}: its uncompressed tar hashes to {diff_id}, but the config's diff_id is {want} (corrupted or edited)"
+        );
+    }
+    let digest = format!("sha256:{}", hex(&out.hasher.finalize()));
+    let file = out.inner.into_inner().map_err(|e| e.into_error()).context("cannot write a temporary file")?;
+    let size = file.metadata().context("cannot stat a temporary file")?.len();
+    Ok(Blob {
+        digest,
+        size,
+        what: blob.what.clone(),
+        source: Source::File(file),
+        diff_id: Some(diff_id),
+        checked: true,
+    })
+}
+
+/// Hashes what passes through, in either direction.
+struct Hashing<T> {
+    inner: T,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let got = self.inner.read(buf)?;
+        self.hasher.update(&buf[..got]);
+        Ok(got)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let wrote = self.inner.write(buf)?;
+        self.hasher.update(&buf[..wrote]);
+        Ok(wrote)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Seek;
+
+    use super::*;
+    use crate::imageread::open_store;
+    use crate::imageread::tests::{E, TestImage, layer, sha, write_dir};
+    use crate::registry::plan::plan;
+    use crate::registry::plan::tests::multi_platform;
+
+    /// The build's gzip encoder, as `push --compression gzip` uses it.
+    fn gzip(input: &mut dyn Read, output: &mut dyn Write) -> Result<()> {
+        crate::image::compress::compress(Compression::Gzip, input, output).map(drop)
+    }
+
+    fn contents(source: &Source) -> Vec<u8> {
+        let Source::File(file) = source else { panic!("not recompressed") };
+        let mut file = file.try_clone().unwrap();
+        file.rewind().unwrap();
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn encodes_layers_and_renames_them_up_to_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        multi_platform(dir.path());
+        let store = open_store(dir.path()).unwrap();
+        let before = plan(&store).unwrap();
+        let old: Vec<String> = before.documents.iter().map(|d| d.digest.clone()).collect();
+        let after = recompress(&store, before, Compression::Gzip, &gzip).unwrap();
+        let index: Value = serde_json::from_slice(&after.top().bytes).unwrap();
+        for (i, document) in after.documents[..2].iter().enumerate() {
+            assert_ne!(document.digest, old[i]);
+            assert_eq!(index["manifests"][i]["digest"], json!(document.digest));
+            assert_eq!(index["manifests"][i]["size"], json!(document.bytes.len()));
+            let manifest: Value = serde_json::from_slice(&document.bytes).unwrap();
+            let layer = &document.blobs[1];
+            let bytes = contents(&layer.source);
+            assert_eq!((layer.digest.clone(), layer.size), (sha(&bytes), bytes.len() as u64));
+            assert_eq!(manifest["layers"][0]["digest"], json!(layer.digest));
+            assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+            assert!(matches!(document.blobs[0].source, Source::Archive(_)), "the config is kept");
+            // Canonical JSON: what serde_json writes for the same value.
+            assert_eq!(document.bytes, serde_json::to_vec(&manifest).unwrap());
+        }
+        assert_eq!(after.top().digest, oci::sha256_digest(&after.top().bytes));
+    }
+
+    #[test]
+    fn checks_the_tar_against_its_diff_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut image = TestImage::new(vec![layer(&[E::File("a", b"a", 0o644)])]);
+        let config = image.config_bytes();
+        image.layers = vec![layer(&[E::File("b", b"b", 0o644)])];
+        let mut files = image.oci();
+        // Keep the first config: its diff_id no longer matches the layer.
+        let manifest = files.iter().find(|(n, _)| n == "index.json").unwrap().1.clone();
+        let digest = serde_json::from_slice::<Value>(&manifest).unwrap()["manifests"][0]["digest"].clone();
+        let name = format!("blobs/sha256/{}", &digest.as_str().unwrap()[7..]);
+        let mut m: Value = serde_json::from_slice(&files.iter().find(|(n, _)| *n == name).unwrap().1).unwrap();
+        m["config"]["digest"] = json!(sha(&config));
+        m["config"]["size"] = json!(config.len());
+        let m = serde_json::to_vec(&m).unwrap();
+        files.push((format!("blobs/sha256/{}", &sha(&config)[7..]), config));
+        files.push((format!("blobs/sha256/{}", &sha(&m)[7..]), m.clone()));
+        let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": oci::MANIFEST_TYPE, "digest": sha(&m), "size": m.len()}]});
+        files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
+        write_dir(dir.path(), &files);
+        let store = open_store(dir.path()).unwrap();
+        let err = format!("{:#}", recompress(&store, plan(&store).unwrap(), Compression::Gzip, &gzip).unwrap_err());
+        assert!(err.contains("layer 1") && err.contains("but the config's diff_id is"), "{err}");
+    }
+}

@@ -1,0 +1,123 @@
+//! Integration tests of `bimanix push` that need no registry: what is
+//! refused before any network use (usage errors exit 2, an image or a
+//! pinned digest that cannot be pushed exit 1), checked by pointing the push
+//! at an address where nothing listens, so that reaching the network would
+//! show up as a different error. Pushes to real registries are in
+//! tests/registry.sh.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bimanix");
+const KERNEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/example/hello/hello.bzImage");
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out: Output = Command::new(BIN)
+        .args(args)
+        .env("HOME", "/nonexistent")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// `127.0.0.1:PORT` where nothing listens (the port was just free).
+fn nowhere() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("127.0.0.1:{port}")
+}
+
+/// Builds the example-like image into `dir`, returning its path and manifest digest.
+fn image(dir: &Path) -> (String, String) {
+    std::fs::copy(KERNEL, dir.join("kernel")).unwrap();
+    std::fs::write(
+        dir.join("args.json"),
+        r#"{"name": "hello", "files": {"./kernel": "/boot/kernel"},
+            "annotations": {"unikernelType": "linux", "hypervisor": "qemu", "binary": "/boot/kernel"}}"#,
+    )
+    .unwrap();
+    let out = dir.join("hello.tar");
+    let args = dir.join("args.json");
+    let (code, _, stderr) = run(&["build", args.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let digest = stderr.split("(manifest ").nth(1).unwrap().trim_end().trim_end_matches(')').to_string();
+    (out.to_str().unwrap().to_string(), digest)
+}
+
+#[test]
+fn usage_errors_exit_2_before_anything_else() {
+    let to = format!("{}/x/hello:1", nowhere());
+    for (args, said) in [
+        (vec!["push", "missing.tar", "127.0.0.1:5000/Me/Hello"], "must be lowercase"),
+        (vec!["push", "missing.tar", "docker://"], "the reference is empty"),
+        (vec!["push", "missing.tar", "hello@sha256:abc"], "64 lowercase hex digits"),
+        (vec!["push", "missing.tar", &to, "--creds", "alice"], "needs the password"),
+        (vec!["push", "missing.tar", &to, "--creds", ":pw"], "needs a user name"),
+        (vec!["push", "missing.tar", &to, "--creds", "a:b", "--password-stdin"], "user name only"),
+        (vec!["push", "missing.tar", &to, "--password-stdin"], "--creds"),
+        (vec!["push", "missing.tar", &to, "--plain-http", "--cert-dir", "/tmp"], "cannot be used with"),
+        (vec!["push", "missing.tar", &to, "--tls-verify", "false"], "unexpected argument"),
+        (vec!["push", "missing.tar", &to, "--compression", "lz4"], "possible values: none, gzip, zstd"),
+    ] {
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_image_that_cannot_be_pushed_fails_before_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, digest) = image(dir.path());
+    let to = format!("{}/x/hello:1", nowhere());
+
+    let (code, _, stderr) = run(&["push", "missing.tar", &to]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot read image missing.tar"), "{stderr}");
+
+    let other = format!("{to}@sha256:{}", "0".repeat(64));
+    let (code, _, stderr) = run(&["push", &image, &other]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("pins digest sha256:{}, but the image's manifest is {digest}", "0".repeat(64))),
+        "{stderr}"
+    );
+
+    std::fs::write(dir.path().join("not-an-image"), "hello").unwrap();
+    let (code, _, stderr) = run(&["push", dir.path().join("not-an-image").to_str().unwrap(), &to]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("not a tar archive"), "{stderr}");
+}
+
+#[test]
+fn the_right_digest_gets_as_far_as_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, digest) = image(dir.path());
+    let to = nowhere();
+    let digestfile = dir.path().join("digest");
+    let reference = format!("docker://{to}/x/hello@{digest}");
+    let (code, stdout, stderr) = run(&["push", &image, &reference, "--digestfile", digestfile.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&format!("cannot connect to {to}: connection refused")), "{stderr}");
+    assert!(stdout.is_empty() && !digestfile.exists(), "{stdout}");
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let (code, stdout, _) = run(&["push", "--help"]);
+    assert_eq!(code, 0);
+    for flag in
+        ["--creds", "--password-stdin", "--cert-dir", "--tls-verify", "--plain-http", "--compression", "--digestfile"]
+    {
+        assert!(stdout.contains(flag), "{flag}: {stdout}");
+    }
+}
