@@ -7,11 +7,14 @@ use anyhow::Result;
 
 use crate::commands::{Input, load};
 use crate::image::archive::Format;
+use crate::image::compress::Compression;
 use crate::image::output::Output;
 
 /// Builds the image `input` describes into `output` (default:
-/// `<name>-<tag>.tar`, or `<name>-<tag>` for a layout; `-` is standard output).
-pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
+/// `<name>-<tag>.tar`, or `<name>-<tag>` for a layout; `-` is standard
+/// output), its layers compressed with `compression` when given, else as
+/// the args file says.
+pub fn run(input: &Input, output: Option<&str>, format: Format, compression: Option<Compression>) -> Result<()> {
     let loaded = load(input)?;
     let checked = loaded.checked;
     let out = match output {
@@ -25,7 +28,10 @@ pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
         ))),
     };
     let (name, tag) = (checked.spec.name.clone(), checked.spec.tag.clone());
-    let plan = crate::image::plan::plan(checked)?;
+    let mut plan = crate::image::plan::plan(checked)?;
+    if let Some(compression) = compression {
+        plan.compression = compression;
+    }
     let written = crate::image::rootfs::write(plan, format, &out)?;
     let shown = match &out {
         Output::Path(p) => p.display().to_string(),

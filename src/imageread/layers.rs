@@ -63,7 +63,7 @@ impl Image {
             let mut tee = Tee { inner: raw, hasher: Sha256::new(), len: 0 };
             let plain = match layer.compression {
                 // An uncompressed blob is its own tar: one hash serves both checks.
-                Compression::Plain => Ok(None),
+                Compression::None => Ok(None),
                 _ => decompress(&mut tee).and_then(|(_, plain)| hash_stream(plain)).map(Some),
             };
             // Hash whatever the decompressor left unread, so that the blob digest covers every byte.
@@ -82,7 +82,7 @@ impl Image {
                     }
                 }
                 (Err(e), _) | (_, Err(e)) => problems.push(match layer.compression {
-                    Compression::Plain => format!("{what}: cannot be read: {e}"),
+                    Compression::None => format!("{what}: cannot be read: {e}"),
                     other => format!("{what}: cannot be decompressed as {}: {e}", other.name()),
                 }),
             }
@@ -96,6 +96,24 @@ impl Image {
         let (raw, _) = self.source.open(&layer.name)?;
         let (_, plain) = decompress(raw).with_context(|| format!("cannot read {}", self.layer_label(i)))?;
         Ok(plain)
+    }
+
+    /// The stored bytes of layer `i` (0-based), compressed as they are,
+    /// and their size.
+    pub fn layer_blob(&self, i: usize) -> Result<(Box<dyn Read + '_>, u64)> {
+        let layer = self.layers.get(i).ok_or_else(|| anyhow!("the image has no layer {}", i + 1))?;
+        self.source.open(&layer.name)
+    }
+
+    /// The config as stored.
+    pub fn config_bytes(&self) -> Result<Vec<u8>> {
+        self.source.read_small(&self.config_name)
+    }
+
+    /// The OCI manifest as stored; `None` for a docker-archive from before
+    /// Docker 25, which has none.
+    pub fn manifest_bytes(&self) -> Result<Option<Vec<u8>>> {
+        self.manifest_name.as_deref().map(|name| self.source.read_small(name)).transpose()
     }
 
     /// Applies the layers in order into one filesystem, as a container
@@ -113,6 +131,7 @@ impl Image {
         let mut tree = Tree::new();
         let mut skipped = Vec::new();
         let mut layer_entries = Vec::new();
+        let mut layer_of = BTreeMap::new();
         for i in 0..self.layers.len() {
             let label = self.layer_label(i);
             let changes = self
@@ -132,9 +151,15 @@ impl Image {
             for (path, node) in changes.additions {
                 tree.replace(&path, node)
                     .with_context(|| format!("image {}: {label}: cannot apply /{path}", self.path.display()))?;
+                // Parents a layer implies without entries of their own come from it too.
+                for (at, _) in path.match_indices('/') {
+                    layer_of.entry(path[..at].to_string()).or_insert(i);
+                }
+                layer_of.insert(path, i);
             }
         }
-        Ok(Flattened { tree, skipped, layer_entries })
+        layer_of.retain(|path, _| tree.get(path).is_some());
+        Ok(Flattened { tree, skipped, layer_entries, layer_of })
     }
 
     /// Reads layer `i` into the changes it makes. Whiteouts only hide what

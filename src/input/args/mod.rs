@@ -37,6 +37,8 @@ pub const FIELDS: &[&str] = &[
     "created",
     "rootfs",
     "fromImage",
+    "layers",
+    "compression",
     "urunc",
 ];
 
