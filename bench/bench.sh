@@ -1,79 +1,148 @@
 #!/usr/bin/env bash
-# Measures bimanix on big inputs and prints figures and ratios:
-#  1. a docker-archive holding a 1 GiB block image, next to `cp` of the
-#     same file, with peak memory (/usr/bin/time -v);
-#  2. a 256 MiB ext2 block rootfs and an initrd of the same files.
-# Usage: bash bench/bench.sh [WORKDIR]   (needs ~4 GiB free in WORKDIR)
+# Measures bimanix on big inputs and prints the figures side by side, all
+# from one run on one machine:
+#  1. a docker-archive holding a 1 GiB block image, next to `cp` and one
+#     `openssl dgst -sha256` of the same file, with the ratio to the slower
+#     of the two (the target is at most 1.2) and peak memory;
+#  2. the rebuild after an annotation-only change, and which layers moved;
+#  3. what gzip and zstd cost per GiB next to none, on 256 MiB of real
+#     files (shared libraries) in a block image;
+#  4. peak memory for 1 MiB, 1 GiB and 4 GiB inputs (the target: flat,
+#     under 32 MiB);
+#  5. a 256 MiB ext2 block rootfs and an initrd of the same files;
+#  6. `bimanix push` of the 1 GiB image to a local registry, first push and
+#     re-push, next to `skopeo copy` of the same archive.
+# Timed commands run in rounds, one of each per round, and each keeps its
+# best time, so that load from elsewhere hits them alike. Outputs are
+# deleted and `sync`ed away before each run (the sync is not timed).
+# Usage: bash bench/bench.sh [WORKDIR]   (needs ~12 GiB free in WORKDIR; the push
+# section needs docker-registry, skopeo, openssl and python3, as tests/setup.sh installs)
 # Not part of the test suite: timings are reported, not asserted.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d)}
+rounds=${BENCH_ROUNDS:-5}
 mkdir -p "$work"
 command -v /usr/bin/time >/dev/null || { echo "bench: needs /usr/bin/time (apt-get install time)"; exit 1; }
+command -v openssl >/dev/null || { echo "bench: needs openssl"; exit 1; }
 cargo build --release --locked --manifest-path "$here/Cargo.toml" >/dev/null 2>&1
 bimanix=$here/target/release/bimanix
 
-# Runs a command 3 times; sets T to the best wall time (s) and RSS to the
-# peak resident size (KiB) of that run. A failing command stops the bench.
-measure() {
-  T="" RSS=""
-  for _ in 1 2 3; do
+# run NAME CMD...: runs CMD once (after removing $work/out* and a sync);
+# BEST[NAME] keeps the best wall time (s), RSS[NAME] the highest peak
+# resident size (KiB) over all runs. A failing command stops the bench.
+declare -A BEST RSS
+run() {
+    local name=$1 t r
+    shift
+    rm -rf "$work"/out*
+    sync
     if ! /usr/bin/time -v -o "$work/time.txt" "$@" >/dev/null 2>"$work/err.txt"; then
-      echo "bench: failed: $*" >&2; cat "$work/err.txt" >&2; exit 1
+        echo "bench: failed: $*" >&2; cat "$work/err.txt" >&2; exit 1
     fi
-    local t r
     t=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$work/time.txt")
     r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
-    if [ -z "$T" ] || awk "BEGIN{exit !($t < $T)}"; then T=$t; RSS=$r; fi
-  done
+    if [ -z "${BEST[$name]:-}" ] || awk "BEGIN{exit !($t < ${BEST[$name]})}"; then BEST[$name]=$t; fi
+    if [ -z "${RSS[$name]:-}" ] || [ "$r" -gt "${RSS[$name]}" ]; then RSS[$name]=$r; fi
 }
 ratio() { awk "BEGIN{printf \"%.2f\", $1 / ($2 > 0 ? $2 : 0.001)}"; }
-
-echo "== 1 GiB block image in an image archive"
-cp "$here/example/hello/hello.bzImage" "$work/kernel"
-head -c 1G /dev/urandom > "$work/disk.img"
-cat > "$work/big.json" <<JSON
-{"name":"bench","tag":"1g","files":{"./kernel":"/kernel","./disk.img":"/disk.img"},
- "annotations":{"unikernelType":"linux","hypervisor":"qemu","binary":"/kernel","block":"/disk.img","blkMntPoint":"/"}}
+max() { awk "BEGIN{print ($1 > $2 ? $1 : $2)}"; }
+mib() { awk "BEGIN{printf \"%.1f MiB\", $1 / 1024}"; }
+# args FILE NAME SOURCE TARGET [EXTRA-ANNOTATIONS]: an args file with the
+# example kernel and one more file, the block image.
+args() {
+    cat >"$1" <<JSON
+{"name":"bench","tag":"$2","files":{"./kernel":"/kernel","./$3":"/$3"},
+ "annotations":{"unikernelType":"linux","hypervisor":"qemu","binary":"/kernel","block":"/$3","blkMntPoint":"/"$4}}
 JSON
-cp "$work/disk.img" "$work/warm.img" && rm "$work/warm.img"   # warm the page cache
-measure cp "$work/disk.img" "$work/copy.img"; cp_t=$T cp_rss=$RSS
-measure sh -c 'cat "$1" > "$2"' sh "$work/disk.img" "$work/copy.img"; cat_t=$T
-measure "$bimanix" build "$work/big.json" -o "$work/big.tar"; b_t=$T b_rss=$RSS
-size=$(stat -c %s "$work/big.tar")
-echo "input:            $(stat -c %s "$work/disk.img") bytes"
-echo "image archive:    $size bytes"
-echo "cp:               ${cp_t} s, peak RSS ${cp_rss} KiB (copy_file_range: the kernel copies, nothing is read)"
-echo "cat > file:       ${cat_t} s (read and write through user space)"
-echo "bimanix build:    ${b_t} s, peak RSS ${b_rss} KiB (read, hash, write)"
-echo "time ratio:       $(ratio "$b_t" "$cp_t") x cp, $(ratio "$b_t" "$cat_t") x cat"
-rm -f "$work/copy.img" "$work/big.tar" "$work/disk.img"
+}
+cp "$here/example/hello/hello.bzImage" "$work/kernel"
+echo "machine:          $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 
-echo "== 256 MiB rootfs: block (ext2) and initrd of the same files"
+echo "== 1. A 1 GiB block image in an image archive (best of $rounds rounds)"
+head -c 1G /dev/urandom >"$work/disk.img"
+args "$work/big.json" 1g disk.img ""
+cat "$work/disk.img" >/dev/null   # warm the page cache
+for _ in $(seq "$rounds"); do
+    run cp cp "$work/disk.img" "$work/out.img"
+    run sha256 openssl dgst -sha256 "$work/disk.img"
+    run build "$bimanix" build "$work/big.json" -o "$work/out.tar"
+done
+slower=$(max "${BEST[cp]}" "${BEST[sha256]}")
+echo "input:            $(stat -c %s "$work/disk.img") bytes"
+echo "cp:               ${BEST[cp]} s"
+echo "openssl sha256:   ${BEST[sha256]} s"
+echo "bimanix build:    ${BEST[build]} s, peak RSS $(mib "${RSS[build]}")"
+echo "ratio:            $(ratio "${BEST[build]}" "$slower") x the slower of cp and sha256 (target: at most 1.20)"
+
+echo "== 2. Rebuild after an annotation-only change"
+"$bimanix" build "$work/big.json" -o "$work/before.tar" 2>/dev/null
+args "$work/big2.json" 1g disk.img ',"cmdline":"console=ttyS0 changed"'
+for _ in $(seq "$rounds"); do run rebuild "$bimanix" build "$work/big2.json" -o "$work/out.tar"; done
+"$bimanix" build "$work/big2.json" -o "$work/after.tar" 2>/dev/null
+blobs() { tar tvf "$1" | awk '$6 ~ /^blobs\/sha256\/./ {print $6, $3}' | sort; }
+blobs "$work/before.tar" >"$work/before.txt"
+blobs "$work/after.tar" >"$work/after.txt"
+kept=$(comm -12 "$work/before.txt" "$work/after.txt" | awk '{n++; s+=$2} END {printf "%d blobs, %d bytes", n, s}')
+moved=$(comm -13 "$work/before.txt" "$work/after.txt" | awk '{n++; s+=$2} END {printf "%d blobs, %d bytes", n, s}')
+echo "bimanix build:    ${BEST[rebuild]} s (every byte is written again; what a registry moves is below)"
+echo "unchanged blobs:  $kept (the kernel's and the block image's layers)"
+echo "new blobs:        $moved (the top layer with /urunc.json, the config, the manifest)"
+rm -f "$work/before.tar" "$work/after.tar" "$work/disk.img"
+
+echo "== 3. Compression: 256 MiB of shared libraries in a block image (best of 2)"
+# Real files, so that the compressors have real work: /usr/lib's files
+# concatenated, as a block image would hold them.
+find /usr/lib -type f -size -20M -print0 | sort -z | xargs -0 cat 2>/dev/null | head -c 256M >"$work/libs.img" || true
+size=$(stat -c %s "$work/libs.img")
+args "$work/libs.json" libs libs.img ""
+for _ in 1 2; do
+    for c in none gzip zstd; do run "c-$c" "$bimanix" build "$work/libs.json" --compression "$c" -o "$work/out-$c.tar"; done
+done
+for c in none gzip zstd; do
+    "$bimanix" build "$work/libs.json" --compression "$c" -o "$work/c-$c.tar" 2>/dev/null
+    per_gib=$(awk "BEGIN{printf \"%.1f\", ${BEST[c-$c]} * 1073741824 / $size}")
+    echo "$(printf '%-5s' "$c")             ${BEST[c-$c]} s for $size bytes = $per_gib s/GiB, archive $(stat -c %s "$work/c-$c.tar") bytes, peak RSS $(mib "${RSS[c-$c]}")"
+done
+echo "cost per GiB:     gzip $(awk "BEGIN{printf \"%.1f\", (${BEST[c-gzip]} - ${BEST[c-none]}) * 1073741824 / $size}") s, zstd $(awk "BEGIN{printf \"%.1f\", (${BEST[c-zstd]} - ${BEST[c-none]}) * 1073741824 / $size}") s more than none"
+rm -f "$work"/c-*.tar "$work/libs.img"
+
+echo "== 4. Peak memory by input size (sparse inputs, read as zeros)"
+for s in 1M 1G 4G; do
+    truncate -s "$s" "$work/sparse-$s.img"
+    args "$work/sparse-$s.json" "$s" "sparse-$s.img" ""
+    run "rss-$s" "$bimanix" build "$work/sparse-$s.json" -o "$work/out.tar"
+    echo "$(printf '%-5s' "$s")             peak RSS $(mib "${RSS[rss-$s]}") (target: under 32 MiB)"
+    rm -f "$work/sparse-$s.img"
+done
+
+echo "== 5. 256 MiB rootfs: block (ext2) and initrd of the same files"
 mkdir -p "$work/tree"
 # About 200 MiB of real files (copies from /usr/lib), which with the
 # metadata of thousands of small files fills most of a 256 MiB image.
 budget=$((200 * 1024 * 1024)) used=0
 while IFS= read -r -d '' f; do
-  s=$(stat -c %s "$f"); [ $((used + s)) -gt $budget ] && break
-  d="$work/tree/lib/${f#/usr/lib/}"; mkdir -p "$(dirname "$d")"; cp "$f" "$d"; used=$((used + s))
+    s=$(stat -c %s "$f"); [ $((used + s)) -gt $budget ] && break
+    d="$work/tree/lib/${f#/usr/lib/}"; mkdir -p "$(dirname "$d")"; cp "$f" "$d"; used=$((used + s))
 done < <(find /usr/lib -type f -size -20M -print0 | sort -z)
 files=$(find "$work/tree" -type f | wc -l)
 for kind in block initrd; do
-  extra=""; [ $kind = block ] && extra=', "size": "256M"'
-  cat > "$work/$kind.json" <<JSON
+    extra=""; [ $kind = block ] && extra=', "size": "256M"'
+    cat >"$work/$kind.json" <<JSON
 {"name":"bench","tag":"$kind","files":{"./kernel":"/kernel"},
  "annotations":{"unikernelType":"linux","hypervisor":"qemu","binary":"/kernel"},
  "rootfs":{"type":"$kind","files":{"./tree":"/"}$extra}}
 JSON
 done
-measure "$bimanix" build "$work/block.json" -o "$work/block.tar"; bl_t=$T bl_rss=$RSS
-measure "$bimanix" build "$work/initrd.json" -o "$work/initrd.tar"; in_t=$T in_rss=$RSS
+for _ in 1 2 3; do
+    run block "$bimanix" build "$work/block.json" -o "$work/out-block.tar"
+    run initrd "$bimanix" build "$work/initrd.json" -o "$work/out-initrd.tar"
+done
 echo "content:          $used bytes in $files files"
-echo "block image tar:  $(stat -c %s "$work/block.tar") bytes, ${bl_t} s, peak RSS ${bl_rss} KiB"
-echo "initrd image tar: $(stat -c %s "$work/initrd.tar") bytes, ${in_t} s, peak RSS ${in_rss} KiB"
-echo "block/initrd:     $(ratio "$bl_t" "$in_t") x time"
-
+echo "block image:      ${BEST[block]} s, peak RSS $(mib "${RSS[block]}")"
+echo "initrd image:     ${BEST[initrd]} s, peak RSS $(mib "${RSS[initrd]}")"
+echo "block/initrd:     $(ratio "${BEST[block]}" "${BEST[initrd]}") x time"
+rm -rf "$work"/out* "$work/tree"
 # == push: a 1 GiB block file pushed to a local registry (TLS), first push and
 # re-push, next to `skopeo copy docker-archive:... docker://...` of the same
 # archive to the same registry. Bytes are what the registry stored for the
@@ -142,7 +211,8 @@ YML
   kill "$pid"; wait "$pid" 2>/dev/null || true
   rm -rf "$reg" "$work/big.tar" "$work/disk.img"
 }
-echo "== push: 1 GiB block file to a local registry, bimanix next to skopeo"
+echo "== 6. Push: the 1 GiB image to a local registry, bimanix next to skopeo"
 bench_push
+echo "machine:          load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 [ -z "${1:-}" ] && rm -rf "$work"
 exit 0

@@ -35,6 +35,8 @@ let
     "created"
     "rootfs"
     "fromImage"
+    "layers"
+    "compression"
     "urunc"
   ];
   annotationKeys = [
@@ -119,6 +121,14 @@ let
     architecture = [ isString "a string such as \"amd64\"" ];
     created = [ isString "an RFC 3339 time string such as \"2024-01-01T00:00:00Z\"" ];
     rootfs = [ isAttrs "an attribute set { type; ... }" ];
+    layers = [
+      (value: elem value [ "auto" "single" ])
+      "\"auto\" (each large artifact in its own layer) or \"single\" (one layer)"
+    ];
+    compression = [
+      (value: elem value [ "none" "gzip" "zstd" ])
+      "\"none\", \"gzip\" or \"zstd\""
+    ];
     # The versions themselves are checked by the CLI, with its message.
     urunc = [ isString "a string of urunc versions such as \"0.8\", \"0.6,0.8\" or \"0.6-main\"" ];
   };

@@ -1,9 +1,11 @@
 # The Nix side of bimanix, for a given bimanix program:
 #   import ./nix/lib.nix { bimanix = <package, or path to the program>; }
-# gives mkUruncImage (image from Nix values), fromArgsFile (image from
-# an args.nix or .json file), fromContainerfile and fromBunnyfile (image
-# from another tool's file and its build context). `system` is where images are built; it
-# defaults to the package's system, or the current one for a host path.
+# gives mkUruncImage (image from Nix values), mkUruncIndex (one
+# multi-platform index of several images), fromArgsFile (image from an
+# args.nix or .json file), fromContainerfile and fromBunnyfile (image from
+# another tool's file and its build context). `system` is where images are
+# built; it defaults to the package's system, or the current one for a host
+# path.
 {
   bimanix,
   system ? null,
@@ -42,6 +44,14 @@ in
       )
     else
       throw "mkUruncImage: expected an attribute set { name; tag; files; annotations; ... }, not ${import ./describe.nix args}";
+
+  # mkUruncIndex { name; tag ? "latest"; images; format ? "oci-archive"; }:
+  # one multi-platform image index of `images` (mkUruncImage results, or
+  # image archives), all of one name, one per platform.
+  mkUruncIndex = import ./index.nix {
+    inherit program;
+    system = buildSystem;
+  };
 
   # fromArgsFile { file = ./args.nix; format ? null; pairCheck ? true; }:
   # the image an args file describes, its `files` relative to its directory.

@@ -1,4 +1,5 @@
-//! The `bimanix` command line: `build`, `check`, `inspect`, `convert` and `push`.
+//! The `bimanix` command line: `build`, `check`, `inspect`, `convert`,
+//! `index` and `push`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use bimanix::commands;
 use bimanix::image::archive::Format;
+use bimanix::image::compress::Compression;
 use bimanix::input::detect::Kind;
 use bimanix::input::foreign;
 use bimanix::model::reference::Reference;
@@ -39,6 +41,10 @@ enum Command {
         /// oci-layout writes a directory.
         #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
         format: FormatArg,
+        /// Layer compression; overrides the args file's `compression`.
+        /// [default: the args file's, else none]
+        #[arg(long, value_enum, value_name = "COMPRESSION")]
+        compression: Option<CompressionArg>,
     },
     /// Check an input file as `build` does, writing nothing.
     Check {
@@ -67,6 +73,11 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Inspect only the image for this platform (os/arch or
+        /// os/arch/variant, e.g. linux/arm64) of a multi-platform index;
+        /// without it, every image of the archive is inspected.
+        #[arg(long, value_name = "PLATFORM")]
+        platform: Option<String>,
         /// Accept unikernel types, hypervisors and pairs that a targeted
         /// urunc version does not run (warnings instead of errors).
         #[arg(long)]
@@ -76,9 +87,38 @@ enum Command {
         #[arg(long, value_name = "VERSIONS", default_value_t = Targets::default(), long_help = URUNC_HELP)]
         urunc: Targets,
     },
+    /// Combine single-platform images (of bimanix or any tool) into one
+    /// multi-platform OCI image index under one name and tag. Blobs are
+    /// copied as they are.
+    Index {
+        /// The images: docker-archives, OCI archives or OCI layouts, one
+        /// platform each, all of one name.
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<PathBuf>,
+        /// Output path; `-` writes to standard output.
+        /// [default: <name>-<tag>.tar, with `/` in the name turned into `-`]
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<String>,
+        /// oci-archive writes one tar (podman, skopeo oci-archive:,
+        /// containerd); oci-layout writes a directory (skopeo oci:).
+        #[arg(long, value_enum, default_value_t = IndexFormatArg::OciArchive)]
+        format: IndexFormatArg,
+        /// The index's name. [default: the name the images share]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The index's tag. [default: the tag the images share, else latest]
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
+    },
     /// Push an image archive or OCI layout to a registry: only the blobs
     /// the registry lacks are uploaded, and the manifest goes byte for byte.
     Push(Box<PushArgs>),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum IndexFormatArg {
+    OciArchive,
+    OciLayout,
 }
 
 /// The long help of `--urunc`.
@@ -162,6 +202,23 @@ enum FormatArg {
     OciLayout,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum CompressionArg {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(c: CompressionArg) -> Compression {
+        match c {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -176,13 +233,13 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<bool> {
     match command {
-        Command::Build { input, output, format } => {
+        Command::Build { input, output, format, compression } => {
             let format = match format {
                 FormatArg::DockerArchive => Format::DockerArchive,
                 FormatArg::OciArchive => Format::OciArchive,
                 FormatArg::OciLayout => Format::OciLayout,
             };
-            commands::build::run(&input.into(), output.as_deref(), format)?;
+            commands::build::run(&input.into(), output.as_deref(), format, compression.map(Compression::from))?;
             Ok(true)
         }
         Command::Check { input } => {
@@ -198,13 +255,20 @@ fn run(command: Command) -> Result<bool> {
             commands::convert::run(&input.into(), output.as_deref(), force)?;
             Ok(true)
         }
-        Command::Inspect { image, json, no_pair_check, urunc } => {
-            let report = commands::inspect::inspect(&image, &Options { targets: urunc, pair_check: !no_pair_check })
+        Command::Inspect { image, json, platform, no_pair_check, urunc } => {
+            let opts = Options { targets: urunc, pair_check: !no_pair_check };
+            let inspected = commands::inspect::inspect_path(&image, &opts, platform.as_deref())
                 .with_context(|| format!("inspecting {}", image.display()))?;
-            let text =
-                if json { commands::inspect::render_json(&report) } else { commands::inspect::render_text(&report) };
-            print!("{text}");
-            Ok(report.ok())
+            print!("{}", commands::inspect::render_inspected(&inspected, json));
+            Ok(inspected.ok())
+        }
+        Command::Index { images, output, format, name, tag } => {
+            let format = match format {
+                IndexFormatArg::OciArchive => Format::OciArchive,
+                IndexFormatArg::OciLayout => Format::OciLayout,
+            };
+            commands::index::run(&commands::index::Request { images, output, format, name, tag })?;
+            Ok(true)
         }
     }
 }
@@ -266,13 +330,6 @@ struct PushArgs {
     /// Write the digest of the pushed manifest (or index) to FILE.
     #[arg(long, value_name = "FILE")]
     digestfile: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CompressionArg {
-    None,
-    Gzip,
-    Zstd,
 }
 
 fn parse_reference(text: &str) -> std::result::Result<Reference, String> {

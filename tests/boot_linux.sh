@@ -257,8 +257,9 @@ readback() {
     fi
     ok "$name: urunc can read the image back"
     check "$name: platform linux/amd64" grep -qx 'platform linux/amd64' "$out.info"
-    # A base given as rootfs.fromImage goes into the rootfs, not the layers.
-    check "$name: the image has one layer" grep -qx 'layers 1' "$out.info"
+    # The generated rootfs, the kernel and the top layer: a base given as
+    # rootfs.fromImage goes into the rootfs, not the layers.
+    check "$name: the image has three layers" grep -qx 'layers 3' "$out.info"
     check "$name: urunc.json binary is /kernel" grep -qx 'binary /kernel' "$out.info"
     check "$name: the binary is the kernel" cmp -s "$out/binary" "$kernel"
     printf '%s\n' "${argv[@]}" >"$out.argv"

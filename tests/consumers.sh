@@ -4,7 +4,9 @@
 # image inspect, create + cp), skopeo (inspect docker-archive: and
 # oci-archive:, copy to an oci: directory) and containerd (ctr images
 # import), and checks that labels, manifest annotations, Cmd, platform and
-# /urunc.json come out as written.
+# /urunc.json come out as written: for the plain image, for gzip and zstd
+# layers, for a multi-layer image, and for a multi-platform index (skopeo
+# oci-archive: and oci:, ctr images import --all-platforms).
 #
 # Usage: tests/consumers.sh   (from anywhere; as root). Installs missing
 # tools with apt-get; starts a private dockerd and containerd when none
@@ -312,6 +314,149 @@ if timeout 10 $ctr version >/dev/null 2>&1; then
     contains "ctr images ls lists the oci-archive's image by its name" "$($ctr images ls -q 2>&1)" "docker.io/$ref"
 else
     notok "a containerd answers" "$(tail -n 20 "$tmp/c/containerd.log" 2>/dev/null)"
+fi
+
+# --- Compressed and multi-layer images ----------------------------------------
+# The same Linux image with gzip and with zstd layers, and a multi-layer one
+# (the kernel, a 16 MiB file and the top layer), each as a docker-archive
+# and an oci-archive under its own tag, through every consumer.
+head -c $((16 << 20)) /dev/zero | tr '\0' 'x' >"$tmp/in/big.bin"
+variant_args() { # NAME FILES-JSON: writes $tmp/in/NAME.json, the Linux image tagged $tag-NAME
+    sed -e "s/\"tag\": \"$tag\"/\"tag\": \"$tag-$1\"/" -e "s|\"files\": { \"./kernel\": \"/boot/kernel\" }|\"files\": $2|" \
+        "$tmp/in/args.json" >"$tmp/in/$1.json"
+}
+variant_args gzip '{ "./kernel": "/boot/kernel" }'
+variant_args zstd '{ "./kernel": "/boot/kernel" }'
+variant_args multi '{ "./kernel": "/boot/kernel", "./big.bin": "/data/big.bin" }'
+declare -A variant_flags=([gzip]="--compression gzip" [zstd]="--compression zstd" [multi]="")
+declare -A variant_layers=([gzip]=2 [zstd]=2 [multi]=3)
+declare -A variant_media=([gzip]="tar+gzip" [zstd]="tar+zstd" [multi]="layer.v1.tar\"")
+for v in gzip zstd multi; do
+    # shellcheck disable=SC2086
+    check "bimanix builds the $v image" "$bimanix" build "$tmp/in/$v.json" ${variant_flags[$v]} -o "$tmp/$v.tar"
+    # shellcheck disable=SC2086
+    check "bimanix builds the $v image as an oci-archive" "$bimanix" build "$tmp/in/$v.json" ${variant_flags[$v]} \
+        --format oci-archive -o "$tmp/$v-oci.tar"
+done
+
+# urunc_json_of KIND ID: /urunc.json of a container made by docker or podman, decoded.
+urunc_json_of() {
+    local out=$tmp/$1-$2-urunc.json
+    case $1 in
+        docker) docker cp "$2:/urunc.json" - 2>/dev/null | tar -xO urunc.json >"$out" 2>/dev/null ;;
+        podman) "${podman[@]}" cp "$2:/urunc.json" - 2>/dev/null | tar -xO urunc.json >"$out" 2>/dev/null ;;
+    esac
+    decode_urunc_json "$out" 2>&1
+}
+
+for v in gzip zstd multi; do
+    vref=$name:$tag-$v
+    layers=${variant_layers[$v]}
+    # Docker
+    if timeout 20 docker info >/dev/null 2>&1; then
+        if out=$(docker load -i "$tmp/$v.tar" 2>&1); then
+            docker_objects+=("image:$vref")
+            ok "docker load ($v)"
+        else
+            notok "docker load ($v)" "$out"
+        fi
+        same "docker image inspect ($v): Labels" "$labels_json" "$(docker image inspect --format '{{json .Config.Labels}}' "$vref" 2>&1)"
+        same "docker image inspect ($v): Cmd" "$cmd_json" "$(docker image inspect --format '{{json .Config.Cmd}}' "$vref" 2>&1)"
+        same "docker image inspect ($v): $layers layers" "$layers" "$(docker image inspect --format '{{len .RootFS.Layers}}' "$vref" 2>&1)"
+        if cid=$(docker create "$vref" 2>&1); then
+            same "/urunc.json (docker, $v) decodes to the annotations" "$urunc_plain" "$(urunc_json_of docker "$cid")"
+            docker rm -f "$cid" >/dev/null 2>&1
+        else
+            notok "docker create ($v)" "$cid"
+        fi
+    fi
+    # podman: the docker-archive and the oci-archive
+    for archive in "$tmp/$v.tar" "$tmp/$v-oci.tar"; do
+        kind=${archive##*/}
+        if out=$("${podman[@]}" load -i "$archive" 2>&1); then ok "podman load ($kind)"; else notok "podman load ($kind)" "$out"; fi
+        same "podman image inspect ($kind): Labels" "$labels_json" "$("${podman[@]}" image inspect --format '{{json .Labels}}' "$vref" 2>&1)"
+        same "podman image inspect ($kind): Cmd" "$cmd_json" "$("${podman[@]}" image inspect --format '{{json .Config.Cmd}}' "$vref" 2>&1)"
+        same "podman image inspect ($kind): $layers layers" "$layers" "$("${podman[@]}" image inspect --format '{{len .RootFS.Layers}}' "$vref" 2>&1)"
+        contains "podman image inspect ($kind): manifest annotations" \
+            "$("${podman[@]}" image inspect --format '{{json .Annotations}}' "$vref" 2>&1)" "${annotation_texts[@]}"
+        if pid=$("${podman[@]}" create "$vref" 2>&1); then
+            same "/urunc.json (podman, $kind) decodes to the annotations" "$urunc_plain" "$(urunc_json_of podman "$pid")"
+            "${podman[@]}" rm -f "$pid" >/dev/null 2>&1
+        else
+            notok "podman create ($kind)" "$pid"
+        fi
+        "${podman[@]}" rmi -f "$vref" >/dev/null 2>&1
+    done
+    # skopeo
+    contains "skopeo inspect --config docker-archive: ($v): labels and Cmd" \
+        "$(skopeo inspect --config "docker-archive:$tmp/$v.tar" 2>&1)" '"com.urunc.unikernel.hypervisor": "qemu"' \
+        '"org.example.team": "unikernels"' '"Cmd": [' '"two words"'
+    raw=$(skopeo inspect --raw "oci-archive:$tmp/$v-oci.tar" 2>&1)
+    contains "skopeo inspect --raw oci-archive: ($v): annotations and layer media types" "$raw" \
+        "${annotation_texts[@]}" "${variant_media[$v]}"
+    check "skopeo copy oci-archive: to oci: ($v)" skopeo copy -q "oci-archive:$tmp/$v-oci.tar" "oci:$tmp/oci-$v:$tag"
+    same "skopeo inspect oci: ($v): labels" "qemu|linux|/boot/kernel" \
+        "$(skopeo inspect --format '{{index .Labels "com.urunc.unikernel.hypervisor"}}|{{index .Labels "com.urunc.unikernel.unikernelType"}}|{{index .Labels "com.urunc.unikernel.binary"}}' "oci:$tmp/oci-$v:$tag" 2>&1)"
+    # containerd: import, then read the config, the manifest and /urunc.json of the unpacked image
+    if timeout 10 $ctr version >/dev/null 2>&1; then
+        if out=$(timeout 120 $ctr images import --all-platforms "$tmp/$v.tar" 2>&1); then
+            ctr_images+=("docker.io/$vref")
+            ok "ctr images import ($v)"
+        else
+            notok "ctr images import ($v)" "$out"
+        fi
+        mdigest=$($ctr images ls 2>&1 | awk -v r="docker.io/$vref" '$1 == r {print $3}')
+        manifest=$($ctr content get "${mdigest:-none}" 2>&1)
+        contains "containerd keeps the manifest annotations ($v)" "$manifest" "${annotation_texts[@]}" "${variant_media[$v]}"
+        cdigest=$(printf '%s' "$manifest" | sed -n 's/.*"config":{[^}]*"digest":"\(sha256:[0-9a-f]*\)".*/\1/p')
+        config=$($ctr content get "${cdigest:-none}" 2>&1)
+        contains "containerd has the Labels and Cmd ($v)" "$config" '"org.example.team":"unikernels"' '"com.urunc.unikernel.hypervisor":"qemu"' "\"Cmd\":$cmd_json"
+        mkdir -p "$tmp/mnt-$v"
+        if out=$(timeout 60 $ctr images mount "docker.io/$vref" "$tmp/mnt-$v" 2>&1); then
+            same "/urunc.json (containerd, $v) decodes to the annotations" "$urunc_plain" "$(decode_urunc_json "$tmp/mnt-$v/urunc.json" 2>&1)"
+            $ctr images unmount "$tmp/mnt-$v" >/dev/null 2>&1
+        else
+            notok "ctr images mount ($v)" "$out"
+        fi
+    fi
+done
+
+# --- A multi-platform index ---------------------------------------------------
+# The Linux image for amd64 and the same with a stand-in arm64 kernel (an
+# aarch64 ELF header), combined by bimanix index.
+{
+    printf '\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000\267\000\001\000\000\000'
+    head -c 28 /dev/zero
+    printf '\100\000\070\000\000\000\100\000\000\000\000\000'
+} >"$tmp/in/kernel-arm64"
+sed -e 's|"./kernel"|"./kernel-arm64"|' -e 's/"labels": { "org.example.team": "unikernels" }/"labels": { "org.example.team": "unikernels", "arch": "arm64" }/' \
+    "$tmp/in/args.json" >"$tmp/in/arm64.json"
+check "bimanix builds the arm64 image" "$bimanix" build "$tmp/in/arm64.json" --compression zstd -o "$tmp/arm64.tar"
+check "bimanix index (oci-archive)" "$bimanix" index "$img" "$tmp/arm64.tar" -o "$tmp/multi.tar"
+check "bimanix index (oci-layout)" "$bimanix" index "$img" "$tmp/arm64.tar" --format oci-layout -o "$tmp/multi-layout"
+for src in "oci-archive:$tmp/multi.tar" "oci:$tmp/multi-layout:$tag"; do
+    raw=$(skopeo inspect --raw "$src" 2>&1)
+    case $raw in
+        *\"architecture\":\"amd64\",\"os\":\"linux\"}*\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"*) ok "skopeo inspect --raw ${src%%:*}: the index lists both platforms" ;;
+        *) notok "skopeo inspect --raw ${src%%:*}: the index lists both platforms" "$raw" ;;
+    esac
+    same "skopeo inspect ${src%%:*} --override-arch arm64: the arm64 image" "arm64|arm64|qemu" \
+        "$(skopeo inspect --override-arch arm64 --format '{{.Architecture}}|{{index .Labels "arch"}}|{{index .Labels "com.urunc.unikernel.hypervisor"}}' "$src" 2>&1)"
+    same "skopeo inspect ${src%%:*}: the amd64 image" "amd64|qemu" \
+        "$(skopeo inspect --override-arch amd64 --format '{{.Architecture}}|{{index .Labels "com.urunc.unikernel.hypervisor"}}' "$src" 2>&1)"
+done
+check "skopeo copy --all oci-archive: (the index) to oci:" skopeo copy -q --all "oci-archive:$tmp/multi.tar" "oci:$tmp/multi-copy:$tag"
+contains "skopeo copy --all keeps both platforms" "$(skopeo inspect --raw "oci:$tmp/multi-copy:$tag" 2>&1)" '"amd64"' '"arm64"' '"v8"'
+if timeout 10 $ctr version >/dev/null 2>&1; then
+    $ctr images rm --sync "docker.io/$ref" >/dev/null 2>&1
+    if out=$(timeout 120 $ctr images import --all-platforms "$tmp/multi.tar" 2>&1); then
+        ctr_images+=("docker.io/$ref")
+        ok "ctr images import --all-platforms (the index)"
+    else
+        notok "ctr images import --all-platforms (the index)" "$out"
+    fi
+    contains "ctr images ls lists the index with both platforms" \
+        "$($ctr images ls 2>&1 | awk -v r="docker.io/$ref" '$1 == r')" "linux/amd64" "linux/arm64/v8"
 fi
 
 # --- Cleanup checks -------------------------------------------------------------

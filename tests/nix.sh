@@ -236,6 +236,88 @@ EOF
     if [ "$name" = '"tests/lib":"1.0"' ]; then pass "imageName and imageTag"; else fail "imageName and imageTag: $name"; fi
 fi
 
+# mkUruncIndex: images of one name for amd64 (the example kernel) and arm64
+# (a stand-in aarch64 ELF header) with layers and compression set, combined
+# into one index, byte-identical to bimanix build and bimanix index of the
+# same inputs.
+mkdir -p "$tmp/multi"
+printf '\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000\267\000\001\000\000\000' >"$tmp/multi/kernel-arm64"
+head -c 28 /dev/zero >>"$tmp/multi/kernel-arm64"
+printf '\100\000\070\000\000\000\100\000\000\000\000\000' >>"$tmp/multi/kernel-arm64"
+cp "$repo/example/hello/hello.bzImage" "$tmp/multi/kernel-amd64"
+cat >"$tmp/index-test.nix" <<EOF
+let
+  lib = import $repo/nix/lib.nix { bimanix = $bin; };
+  image = arch: lib.mkUruncImage {
+    name = "tests/multi";
+    tag = arch;
+    files = [ { source = $tmp/multi + "/kernel-\${arch}"; target = "/kernel"; } ];
+    annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/kernel"; };
+    layers = "single";
+    compression = "zstd";
+  };
+in
+rec {
+  amd64 = image "amd64";
+  arm64 = image "arm64";
+  index = lib.mkUruncIndex { name = "tests/multi"; tag = "1.0"; images = [ amd64 arm64 ]; };
+  layout = lib.mkUruncIndex { name = "tests/multi"; tag = "1.0"; images = [ arm64 amd64 ]; format = "oci-layout"; };
+}
+EOF
+if try "mkUruncImage with layers and compression, for amd64 and arm64" \
+    nix-build "$tmp/index-test.nix" -A amd64 -A arm64 -o "$tmp/multi/result"; then
+    printf '{"name": "tests/multi", "tag": "amd64", "files": {"./kernel-amd64": "/kernel"}, "layers": "single",
+ "compression": "zstd", "annotations": {"unikernelType": "linux", "hypervisor": "qemu", "binary": "/kernel"}}\n' \
+        >"$tmp/multi/amd64.json"
+    same_as_cli "... byte-identical to bimanix build with the same layers and compression" \
+        "$tmp/multi/result" "$tmp/multi" amd64.json
+    if try "mkUruncIndex of the two images" nix-build "$tmp/index-test.nix" -A index -o "$tmp/multi/index"; then
+        if "$bin" index "$tmp/multi/result" "$tmp/multi/result-2" --name tests/multi --tag 1.0 -o "$tmp/multi/cli.tar" \
+            >"$tmp/log" 2>&1 && cmp "$tmp/multi/index" "$tmp/multi/cli.tar" >>"$tmp/log" 2>&1; then
+            pass "... byte-identical to bimanix index of the same images"
+        else
+            fail "... byte-identical to bimanix index of the same images"
+            sed 's/^/    /' "$tmp/log"
+        fi
+        raw=$(skopeo inspect --raw "oci-archive:$tmp/multi/index" 2>&1)
+        case $raw in
+        *'"architecture":"amd64"'*'"architecture":"arm64","os":"linux","variant":"v8"'*)
+            pass "skopeo reads the index with both platforms" ;;
+        *) fail "skopeo reads the index with both platforms: $raw" ;;
+        esac
+    fi
+    if try "mkUruncIndex as an OCI layout" nix-build "$tmp/index-test.nix" -A layout -o "$tmp/multi/layout"; then
+        if [ -f "$tmp/multi/layout/index.json" ] && [ -f "$tmp/multi/layout/oci-layout" ]; then
+            pass "... a layout directory"
+        else
+            fail "... a layout directory: $(ls "$tmp/multi/layout" 2>&1)"
+        fi
+    fi
+fi
+# Usage: index_error WHAT EXPECTED-MESSAGE MKURUNCINDEX-ARGS (`i` is index-test.nix)
+index_error() {
+    printf 'let lib = import %s/nix/lib.nix { bimanix = %s; }; i = import %s; in lib.mkUruncIndex { %s }\n' \
+        "$repo" "$bin" "$tmp/index-test.nix" "$3" >"$tmp/bad.nix"
+    if nix-instantiate "$tmp/bad.nix" >"$tmp/log" 2>&1; then
+        fail "$1: evaluation succeeded"
+    elif grep -qF "$2" "$tmp/log"; then
+        pass "$1"
+    else
+        fail "$1: no \"$2\" in:"
+        sed 's/^/    /' "$tmp/log"
+    fi
+}
+index_error "mkUruncIndex refuses an image of another name" \
+    'mkUruncIndex: images[1] is the image tests/multi, not other; an index holds images of one name' \
+    "name = \"other\"; images = [ $tmp/multi/kernel-amd64 i.amd64 ];"
+index_error "mkUruncIndex refuses an empty list" 'mkUruncIndex: `images` must be a non-empty list of images' \
+    'name = "x"; images = [ ];'
+index_error "mkUruncIndex refuses an unknown format" \
+    'mkUruncIndex: format must be one of oci-archive, oci-layout, not "docker-archive"' \
+    'name = "tests/multi"; images = [ i.amd64 ]; format = "docker-archive";'
+index_error "mkUruncIndex refuses an unknown field" 'mkUruncIndex: unknown field `image`; allowed: name, tag, images, format' \
+    'name = "x"; image = i.amd64;'
+
 # Bad args fail at evaluation, naming the field at fault.
 # Usage: eval_error WHAT EXPECTED-MESSAGE ARGS-ATTRSET [EXTRA-MKURUNCIMAGE-ARGS]
 good='name = "x"; annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/k"; };'
@@ -282,6 +364,11 @@ eval_error "the Solo5 device names are urunc annotations" 'annotations.solo5BlkD
     "$good annotations.solo5BlkDev = 1;"
 eval_error "an unknown format is refused" 'mkUruncImage: format must be one of docker-archive, oci-archive, oci-layout, not "zip"' \
     "$good format = \"zip\";"
+eval_error "an unknown layers mode is refused" \
+    '`layers` must be "auto" (each large artifact in its own layer) or "single" (one layer), not "double"' \
+    "$good layers = \"double\";"
+eval_error "an unknown compression is refused" '`compression` must be "none", "gzip" or "zstd", not "xz"' \
+    "$good compression = \"xz\";"
 printf '{ name = "x"; tag = "1"; nmae = "y"; annotations = { }; }\n' >"$tmp/other/bad-args.nix"
 if nix-instantiate "$repo/default.nix" --arg tool "$bin" --arg args "$tmp/other/bad-args.nix" >"$tmp/log" 2>&1; then
     fail "default.nix names the args file at fault: evaluation succeeded"
@@ -364,6 +451,9 @@ flake
   systems = map (output: builtins.attrNames flake.\${output}) perSystem;
   contents = map (output: builtins.attrNames flake.\${output}.x86_64-linux) (builtins.filter (o: o != "formatter") perSystem);
   overlay = (pkgs.mkUruncImage image).drvPath == ((import $repo/nix/lib.nix { bimanix = tool; }).mkUruncImage image).drvPath;
+  overlayIndex =
+    let index = lib: lib.mkUruncIndex { name = "tests/overlay"; images = [ (lib.mkUruncImage image) ]; };
+    in (index pkgs).drvPath == (index (import $repo/nix/lib.nix { bimanix = tool; })).drvPath;
 }
 EOF
 check_eval() {
@@ -374,8 +464,9 @@ check_eval "flake.nix has the outputs" outputNames '[ "apps" "checks" "devShells
 both='[ "aarch64-linux" "x86_64-linux" ]'
 check_eval "every per-system output has aarch64-linux and x86_64-linux" systems "[ $both $both $both $both $both $both ]"
 check_eval "the per-system outputs have the issue's attributes" contents \
-    '[ [ "bimanix" "default" "image" ] [ "fromArgsFile" "fromBunnyfile" "fromContainerfile" "mkUruncImage" ] [ "bimanix" "image" "image-inspect" "image-matches-cli" "image-reproducible" ] [ "default" ] [ "default" ] ]'
+    '[ [ "bimanix" "default" "image" ] [ "fromArgsFile" "fromBunnyfile" "fromContainerfile" "mkUruncImage" "mkUruncIndex" ] [ "bimanix" "image" "image-inspect" "image-matches-cli" "image-reproducible" ] [ "default" ] [ "default" ] ]'
 check_eval "overlays.default gives pkgs.mkUruncImage, the same images as nix/lib.nix" overlay true
+check_eval "overlays.default gives pkgs.mkUruncIndex, the same indexes as nix/lib.nix" overlayIndex true
 if [ -f "$repo/args.nix" ]; then
     flake_drv=$(nix-instantiate "$tmp/flake-test.nix" -A packages.x86_64-linux.image 2>&1)
     default_drv=$(cd "$repo" && nix-instantiate default.nix --arg tool "$bin" --argstr system x86_64-linux 2>&1)

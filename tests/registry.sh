@@ -13,7 +13,8 @@
 # credentials from --creds, --password-stdin, auth files, docker login and a
 # credential helper; and failures (wrong password, missing credentials, an
 # untrusted certificate, a registry that is not running, a corrupted archive,
-# a bad reference) that exit 1 (2 for usage) and push nothing.
+# a bad reference) that exit 1 (2 for usage) and push nothing; and
+# push --compression sending exactly what build --compression writes.
 #
 # Usage: tests/registry.sh   (from anywhere; as root). Installs missing
 # tools with apt-get; starts a private dockerd and containerd when none
@@ -298,8 +299,6 @@ fails "a pinned digest that is not the image's fails before any network use" 1 "
     "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0@sha256:$(printf '0%.0s' $(seq 64))" --cert-dir "$tmp/certs" --creds alice:s3cret
 fails "--creds USER without --password-stdin is a usage error" 2 "needs the password" \
     "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice
-fails "--compression is refused until the layer encoders are in" 1 "not available yet" \
-    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret --compression gzip
 same "none of the failures even tried to write to the registry" 0 "$(attempts "$tmp/basic.access" "$m")"
 fails "no tag was created by the failures" 1 "" \
     skopeo inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/hello:1.0"
@@ -334,6 +333,20 @@ contains "skopeo copy: the layer and config digests and the annotations are unch
 same "skopeo copy: the copied manifest is the pushed one" "$manifest_bytes" "$copied"
 contains "skopeo copy: the copied config has the labels and Cmd" "$("${skopeo[@]}" inspect --config --raw "oci:$tmp/copied:1.0" 2>&1)" \
     '"Cmd":["console=ttyS0","two words"]' '"org.example.team":"unikernels"' '"com.urunc.unikernel.hypervisor":"qemu"'
+
+# --- push --compression: the layers encoded anew, as build --compression writes them
+for c in gzip zstd; do
+    built=$("$bimanix" build "$tmp/in/hello.json" --compression "$c" -o "$tmp/hello-$c.tar" 2>&1)
+    want=$(printf '%s\n' "$built" | grep -oE 'manifest sha256:[0-9a-f]{64}' | sed 's/manifest //')
+    out=$("$bimanix" push "$tmp/hello.tar" "$reg/test/hello-$c:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
+        --compression "$c" 2>"$tmp/push.err")
+    same "push --compression $c succeeds" 0 "$?"
+    same "push --compression $c sends the image build --compression $c writes, to the byte" \
+        "$reg/test/hello-$c:1.0@$want" "$out"
+    contains "push --compression $c: the registry has $c layers" \
+        "$("${skopeo[@]}" inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/hello-$c:1.0" 2>&1)" \
+        "layer.v1.tar+$c" "${annotation_texts[@]}"
+done
 
 # --- Incremental pushes ---------------------------------------------------------
 m=$(mark "$tmp/basic.access")

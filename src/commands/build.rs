@@ -7,12 +7,15 @@ use anyhow::{Context, Result};
 
 use crate::commands::{Input, load};
 use crate::image::archive::Format;
+use crate::image::compress::Compression;
 use crate::image::output::{self, Output, Protected};
 use crate::image::plan::Checked;
 
 /// Builds the image `input` describes into `output` (default:
-/// `<name>-<tag>.tar`, or `<name>-<tag>` for a layout; `-` is standard output).
-pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
+/// `<name>-<tag>.tar`, or `<name>-<tag>` for a layout; `-` is standard
+/// output), its layers compressed with `compression` when given, else as
+/// the args file says.
+pub fn run(input: &Input, output: Option<&str>, format: Format, compression: Option<Compression>) -> Result<()> {
     crate::image::temp::remove_on_signals()?;
     // `loaded` keeps files copied out of images until the image is written.
     let loaded = load(input)?;
@@ -30,7 +33,10 @@ pub fn run(input: &Input, output: Option<&str>, format: Format) -> Result<()> {
     output::precheck(&out, format == Format::OciLayout).context(which)?;
     output::refuse_inputs(&out, &inputs(input, &checked)?).context(which)?;
     let (name, tag) = (checked.spec.name.clone(), checked.spec.tag.clone());
-    let plan = crate::image::plan::plan(checked)?;
+    let mut plan = crate::image::plan::plan(checked)?;
+    if let Some(compression) = compression {
+        plan.compression = compression;
+    }
     let written = crate::image::rootfs::write(plan, format, &out)?;
     let shown = match &out {
         Output::Path(p) => p.display().to_string(),

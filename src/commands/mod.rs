@@ -2,11 +2,13 @@
 //! writes an image; [`check`] does all of that short of writing;
 //! [`inspect`] reads an image of any tool and checks it against urunc's
 //! rules; [`convert`] writes the args.nix a Containerfile or bunnyfile
-//! stands for; [`push`] publishes an image to a registry.
+//! stands for; [`index`] combines images of several platforms into one;
+//! [`push`] publishes an image to a registry.
 
 pub mod build;
 pub mod check;
 pub mod convert;
+pub mod index;
 pub mod inspect;
 pub mod push;
 #[cfg(test)]

@@ -81,6 +81,22 @@ impl<W: Write> TarWriter<W> {
         self.pad(size)
     }
 
+    /// Writes a regular file entry whose `size` bytes `body` puts straight
+    /// into the underlying writer, for writers that move file contents
+    /// faster than through a buffer. `body` must write exactly `size` bytes.
+    pub fn file_with(
+        &mut self,
+        path: &(impl AsRef<[u8]> + ?Sized),
+        mode: u32,
+        size: u64,
+        body: impl FnOnce(&mut W) -> Result<()>,
+    ) -> Result<()> {
+        self.headers(path.as_ref(), EntryType::File, mode, size, b"")?;
+        body(&mut self.out)?;
+        self.written += size;
+        self.pad(size)
+    }
+
     /// Ends the archive with two zero blocks and hands back the writer.
     pub fn finish(mut self) -> Result<W> {
         self.raw(&[0; 2 * BLOCK as usize])?;

@@ -2,22 +2,25 @@
 //! 25+'s hybrid of `manifest.json` and an OCI layout in one tar), an OCI
 //! archive, or an OCI layout directory.
 //!
-//! The layer is streamed straight into the output while it is hashed: its
-//! tar header is written as a placeholder and filled in once the digest is
-//! known, so every input byte is read once and memory stays flat whatever
-//! the image size. Where the bytes land is `output`'s business.
+//! The layers are cut by `layers`' rule and each is streamed straight into
+//! the output while it is hashed (`blob`, `sink`): its tar header is
+//! written as a placeholder and filled in once the digest is known, so
+//! every input byte is read once and memory stays flat whatever the image
+//! size. Where the bytes land is `output`'s business.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 
 use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
+use crate::image::blob::{self, LayerBlob};
+use crate::image::layers;
 use crate::image::output::{self, Output};
 use crate::image::plan::Plan;
-use crate::model::fstree::{Node, Tree};
+use crate::model::fstree::Tree;
 use crate::model::oci::{self, Descriptor};
 
 /// The kind of output.
@@ -53,102 +56,93 @@ pub fn write(plan: &Plan, format: Format, out: &Output) -> Result<Written> {
 
 /// Writes the whole image as one tar into `file`.
 fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let file = &*file;
     let mtime = plan.mtime;
-    // Directory entries first; blobs are added with `write_blob` and the
-    // closing documents with a second writer over the same stream.
-    let mut dirs = TarWriter::new(&mut out, mtime);
+    // Directory entries first, then the blobs, then the closing documents.
+    let mut head = Vec::new();
+    let mut dirs = TarWriter::new(&mut head, mtime);
     dirs.dir("blobs", 0o755)?;
     dirs.dir("blobs/sha256", 0o755)?;
+    (&mut &*file).write_all(&head).context("writing the archive")?;
 
     let mut layers = Vec::new();
-    for layer in layer_sources(plan) {
-        layers.push(write_blob(&mut out, mtime, |w| layer.write_to(plan, w))?);
-        layer.check(plan, layers.last())?;
+    for source in layer_sources(plan)? {
+        layers.push(blob_entry(file, mtime, |file| source.write(plan, file))?);
     }
 
     let docs = Documents::new(plan, &layers);
+    let mut out = BufWriter::new(file);
     let mut outer = TarWriter::new(&mut out, mtime);
     outer.file_bytes(&format!("blobs/sha256/{}", docs.config_desc.hex()), 0o644, &docs.config)?;
     outer.file_bytes(&format!("blobs/sha256/{}", docs.manifest_desc.hex()), 0o644, &docs.manifest)?;
     outer.file_bytes("index.json", 0o644, &docs.index)?;
     if format == Format::DockerArchive {
         let repo_tag = format!("{}:{}", plan.name, plan.tag);
-        outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, &layers, &repo_tag))?;
+        let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
+        outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, &blobs, &repo_tag))?;
     }
     outer.file_bytes("oci-layout", 0o644, oci::OCI_LAYOUT)?;
     outer.finish()?;
     out.flush().context("writing the archive")?;
-    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.size).sum() })
+    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.descriptor.size).sum() })
 }
 
-/// Writes one blob entry whose content `body` streams: a placeholder
-/// header first, then the body while it is hashed, then the real header.
-fn write_blob<W: Write + Seek>(
-    out: &mut W,
-    mtime: u64,
-    body: impl FnOnce(&mut HashingWriter<&mut W>) -> Result<()>,
-) -> Result<Descriptor> {
-    let start = out.stream_position()?;
-    out.write_all(&[0; BLOCK as usize])?;
-    let mut hashing = HashingWriter::new(&mut *out);
-    body(&mut hashing)?;
-    let blob = hashing.descriptor(oci::LAYER_TYPE);
-    let end = out.stream_position()?;
-    let real = header(&format!("blobs/sha256/{}", blob.hex()), "", EntryType::File, 0o644, blob.size, "", mtime);
-    out.seek(SeekFrom::Start(start))?;
-    out.write_all(&real)?;
-    out.seek(SeekFrom::Start(end))?;
-    let rem = blob.size % BLOCK;
+/// Writes one `blobs/sha256/<hex>` tar entry whose content `body` writes
+/// at the cursor: a placeholder header first, filled in once the digest is
+/// known, then the padding.
+pub fn blob_entry<T: AsRef<Descriptor>>(file: &File, mtime: u64, body: impl FnOnce(&File) -> Result<T>) -> Result<T> {
+    let mut cursor = file;
+    let start = cursor.stream_position()?;
+    cursor.write_all(&[0; BLOCK as usize])?;
+    let blob = body(file)?;
+    let d = blob.as_ref();
+    let real = header(&format!("blobs/sha256/{}", d.hex()), "", EntryType::File, 0o644, d.size, "", mtime);
+    file.write_all_at(&real, start)?;
+    let rem = d.size % BLOCK;
     if rem != 0 {
-        out.write_all(&vec![0; (BLOCK - rem) as usize])?;
+        cursor.write_all(&vec![0; (BLOCK - rem) as usize])?;
     }
     Ok(blob)
 }
 
 /// Where a layer's bytes come from.
-#[derive(Clone, Copy)]
 enum LayerSource {
-    /// Layer `i` of the base image, written uncompressed.
+    /// Layer `i` of the base image.
     Base(usize),
-    /// Our own files.
-    Ours,
+    /// Some of our own files.
+    Own(Tree),
 }
 
-/// The layers in order: the base image's, then ours.
-fn layer_sources(plan: &Plan) -> Vec<LayerSource> {
+/// The layers in order: the base image's, then ours as the layer rule
+/// cuts them.
+fn layer_sources(plan: &Plan) -> Result<Vec<LayerSource>> {
     let base = plan.base.as_ref().map_or(0, |b| b.layers.len());
-    (0..base).map(LayerSource::Base).chain([LayerSource::Ours]).collect()
+    let own = layers::split(&plan.tree, &plan.artifacts, plan.layer_mode)?;
+    Ok((0..base).map(LayerSource::Base).chain(own.into_iter().map(LayerSource::Own)).collect())
 }
 
 impl LayerSource {
-    fn write_to(self, plan: &Plan, w: &mut dyn Write) -> Result<()> {
+    /// Writes the layer at the cursor of `file`, compressed as planned.
+    fn write(&self, plan: &Plan, file: &File) -> Result<LayerBlob> {
         match (self, &plan.base) {
             (LayerSource::Base(i), Some(base)) => {
-                let mut reader = base.layer_reader(i)?;
-                io::copy(&mut reader, w).with_context(|| format!("copying {}", base.layer_label(i)))?;
+                let mut reader = base.layer_reader(*i)?;
+                let blob = blob::write_stream(file, &mut reader, plan.compression)
+                    .with_context(|| format!("copying {}", base.layer_label(*i)))?;
+                // A base layer must hash to its diff_id, or consumers refuse the image.
+                if base.layers[*i].diff_id != blob.diff_id {
+                    bail!(
+                        "{} is corrupt: its content hashes to {}, not its diff_id {}",
+                        base.layer_label(*i),
+                        blob.diff_id,
+                        base.layers[*i].diff_id
+                    );
+                }
+                Ok(blob)
             }
             (LayerSource::Base(_), None) => bail!("internal: a base layer without a base image"),
-            (LayerSource::Ours, _) => {
-                write_layer(&plan.tree, w, plan.mtime)?;
-            }
+            (LayerSource::Own(tree), _) => blob::write_tree(file, tree, plan.mtime, plan.compression),
         }
-        Ok(())
-    }
-
-    /// A base layer, written uncompressed, must hash to its diff_id.
-    fn check(self, plan: &Plan, written: Option<&Descriptor>) -> Result<()> {
-        if let (LayerSource::Base(i), Some(base), Some(d)) = (self, &plan.base, written)
-            && base.layers[i].diff_id != d.digest
-        {
-            bail!(
-                "{} is corrupt: its content hashes to {}, not its diff_id {}",
-                base.layer_label(i),
-                d.digest,
-                base.layers[i].diff_id
-            );
-        }
-        Ok(())
     }
 }
 
@@ -162,11 +156,12 @@ struct Documents {
 }
 
 impl Documents {
-    fn new(plan: &Plan, layers: &[Descriptor]) -> Documents {
-        let diff_ids: Vec<String> = layers.iter().map(|l| l.digest.clone()).collect();
+    fn new(plan: &Plan, layers: &[LayerBlob]) -> Documents {
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
         let config = oci::config(&plan.config, &diff_ids);
         let config_desc = Descriptor::of(oci::CONFIG_TYPE, &config);
-        let manifest = oci::manifest(&config_desc, layers, &plan.annotations);
+        let manifest = oci::manifest(&config_desc, &blobs, &plan.annotations);
         let manifest_desc = Descriptor::of(oci::MANIFEST_TYPE, &manifest);
         let index = oci::index(&manifest_desc, &crate::model::reference::qualified(&plan.name), &plan.tag);
         Documents { config, config_desc, manifest, manifest_desc, index }
@@ -178,70 +173,28 @@ fn write_layout(plan: &Plan, dir: &Path) -> Result<Written> {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs)?;
     let mut layers = Vec::new();
-    for layer in layer_sources(plan) {
-        let partial = blobs.join("layer.partial");
-        let file = File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
-        let mut hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        layer.write_to(plan, &mut hashing)?;
-        let blob = hashing.descriptor(oci::LAYER_TYPE);
-        hashing.inner.into_inner().map_err(|e| e.into_error()).context("writing a layer")?;
-        layer.check(plan, Some(&blob))?;
-        fs::rename(&partial, blobs.join(blob.hex()))?;
-        layers.push(blob);
+    for source in layer_sources(plan)? {
+        layers.push(layout_blob(dir, |file| source.write(plan, file))?);
     }
     let docs = Documents::new(plan, &layers);
     fs::write(blobs.join(docs.config_desc.hex()), &docs.config)?;
     fs::write(blobs.join(docs.manifest_desc.hex()), &docs.manifest)?;
     fs::write(dir.join("index.json"), &docs.index)?;
     fs::write(dir.join("oci-layout"), oci::OCI_LAYOUT)?;
-    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.size).sum() })
+    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.descriptor.size).sum() })
 }
 
-/// Writes a tree as a layer tar.
-pub fn write_layer<W: Write>(tree: &Tree, out: W, mtime: u64) -> Result<W> {
-    let mut w = TarWriter::new(out, mtime);
-    for (path, node) in tree.iter() {
-        match node {
-            Node::Dir { mode } => w.dir(path, *mode)?,
-            Node::Symlink { target } => w.symlink(path, target)?,
-            Node::File { content, size, mode } => w.file(path, *mode, *size, content)?,
-        }
-    }
-    w.finish()
-}
-
-/// A writer that hashes and counts what passes through it.
-pub struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    /// Wraps `inner`.
-    pub fn new(inner: W) -> HashingWriter<W> {
-        HashingWriter { inner, hasher: Sha256::new(), count: 0 }
-    }
-
-    /// The descriptor of everything written so far.
-    pub fn descriptor(&self, media_type: &str) -> Descriptor {
-        Descriptor {
-            media_type: media_type.to_string(),
-            digest: format!("sha256:{}", oci::hex(&self.hasher.clone().finalize())),
-            size: self.count,
-        }
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+/// Writes one blob of the OCI layout in `dir` with `body`, into a
+/// temporary name first, then under its digest.
+pub fn layout_blob<T: AsRef<Descriptor>>(dir: &Path, body: impl FnOnce(&File) -> Result<T>) -> Result<T> {
+    let partial = dir.join("blobs/sha256/blob.partial");
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let blob = body(&file)?;
+    fs::rename(&partial, dir.join("blobs/sha256").join(blob.as_ref().hex()))?;
+    Ok(blob)
 }

@@ -1,12 +1,20 @@
-//! The image stage: [`plan`] lays a checked spec out as a layer tree,
+//! The image stage: [`plan`] lays a checked spec out as a file tree,
 //! config and manifest annotations; [`rootfs`] generates a planned initrd or
-//! block image; [`archive`] writes the image as a docker-archive, OCI
-//! archive or OCI layout, streaming file contents through the filesystem
-//! writers while hashing them; [`output`] puts the result where it goes
-//! without destroying what is there, through the temporaries of [`temp`].
+//! block image; [`layers`] cuts the tree into layers; [`archive`] writes
+//! the image as a docker-archive, OCI archive or OCI layout, each layer a
+//! [`blob`] streamed into the output through a [`sink`] that hashes it on
+//! the side, compressed by [`compress`] when asked. [`index`] combines
+//! images of several platforms into one OCI image index. [`output`] puts
+//! the result where it goes without destroying what is there, through the
+//! temporaries of [`temp`].
 
 pub mod archive;
+pub mod blob;
+pub mod compress;
+pub mod index;
+pub mod layers;
 pub mod output;
 pub mod plan;
 pub mod rootfs;
+pub mod sink;
 pub mod temp;

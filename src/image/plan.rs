@@ -5,7 +5,7 @@
 //! manifest annotations. It reads directories and file sizes, never file
 //! contents: the writers stream those.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
@@ -15,8 +15,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::imageread::Image;
 use crate::model::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree, rel};
-use crate::model::oci::ConfigFields;
-use crate::model::spec::{FileSpec, FsType, RootfsType, Spec};
+use crate::model::oci::{Compression, ConfigFields};
+use crate::model::spec::{FileSpec, FsType, LayerMode, RootfsType, Spec};
 use crate::model::urunc;
 
 /// A base image (top-level `fromImage`), opened and listed.
@@ -86,6 +86,13 @@ pub struct Plan {
     pub mtime: u64,
     /// A base image whose layers go below ours.
     pub base: Option<Image>,
+    /// Tree paths that get a layer of their own when they are regular
+    /// files: the binary, initrd and block image, and the generated rootfs.
+    pub artifacts: BTreeSet<String>,
+    /// How the tree is cut into layers.
+    pub layer_mode: LayerMode,
+    /// How the layers are compressed.
+    pub compression: Compression,
 }
 
 /// Lays out the image for a validated spec.
@@ -142,7 +149,14 @@ pub fn plan(checked: Checked) -> Result<Plan> {
         inherit(&mut config, image);
     }
     add_default_path(&mut config.env);
-    Ok(Plan { name, tag, tree, rootfs, config, annotations, mtime, base })
+    let artifacts = ["binary", "initrd", "block"]
+        .iter()
+        .filter_map(|key| spec.annotations.get(*key))
+        .map(|path| rel(path).to_string())
+        .chain(rootfs.as_ref().map(|r| r.path.clone()))
+        .collect();
+    let (layer_mode, compression) = (spec.layers, spec.compression.unwrap_or_default());
+    Ok(Plan { name, tag, tree, rootfs, config, annotations, mtime, base, artifacts, layer_mode, compression })
 }
 
 /// Docker's default `PATH`, which Docker and BuildKit write into every

@@ -37,7 +37,7 @@ pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
 /// Refuses a config that consumers would refuse: its size without the
 /// layers' diff_ids, and room for each of them.
 fn check_config_size(plan: &Plan) -> Result<()> {
-    let layers = 1 + plan.base.as_ref().map_or(0, |b| b.layers.len());
+    let layers = 1 + plan.artifacts.len() + plan.base.as_ref().map_or(0, |b| b.layers.len());
     let size = crate::model::oci::config(&plan.config, &[]).len() + layers * "\"sha256:\",".len() + layers * 64;
     if size > crate::model::oci::MAX_CONFIG {
         bail!(
@@ -136,6 +136,9 @@ mod tests {
             annotations: BTreeMap::new(),
             mtime: 0,
             base: None,
+            artifacts: Default::default(),
+            layer_mode: Default::default(),
+            compression: Default::default(),
         }
     }
 

@@ -93,7 +93,7 @@ impl Image {
         let mut tee = Tee { inner: raw, hasher: Sha256::new(), len: 0 };
         let plain = match layer.compression {
             // An uncompressed blob is its own tar: one hash serves both checks.
-            Compression::Plain => Ok(None),
+            Compression::None => Ok(None),
             _ => decompress(&mut tee).and_then(|(_, plain)| hash_stream(plain)).map(Some),
         };
         // Hash whatever the decompressor left unread, so that the blob digest covers every byte.
@@ -105,7 +105,7 @@ impl Image {
                 Ok(LayerHashes { blob, len: tee.len, diff_id })
             }
             (Err(e), _) | (_, Err(e)) => Err(match layer.compression {
-                Compression::Plain => format!("cannot be read: {e}"),
+                Compression::None => format!("cannot be read: {e}"),
                 other => format!("cannot be decompressed as {}: {e}", other.name()),
             }),
         })
@@ -117,6 +117,24 @@ impl Image {
         let (raw, _) = self.source.open(&layer.name)?;
         let (_, plain) = decompress(raw).with_context(|| format!("cannot read {}", self.layer_label(i)))?;
         Ok(plain)
+    }
+
+    /// The stored bytes of layer `i` (0-based), compressed as they are,
+    /// and their size.
+    pub fn layer_blob(&self, i: usize) -> Result<(Box<dyn Read + '_>, u64)> {
+        let layer = self.layers.get(i).ok_or_else(|| anyhow!("the image has no layer {}", i + 1))?;
+        self.source.open(&layer.name)
+    }
+
+    /// The config as stored.
+    pub fn config_bytes(&self) -> Result<Vec<u8>> {
+        self.source.read_small(&self.config_name)
+    }
+
+    /// The OCI manifest as stored; `None` for a docker-archive from before
+    /// Docker 25, which has none.
+    pub fn manifest_bytes(&self) -> Result<Option<Vec<u8>>> {
+        self.manifest_name.as_deref().map(|name| self.source.read_small(name)).transpose()
     }
 
     /// Applies the layers in order into one filesystem, as a container
@@ -139,6 +157,7 @@ impl Image {
         let mut tree = Tree::new();
         let mut skipped = Vec::new();
         let mut layer_entries: Vec<usize> = Vec::new();
+        let mut layer_of = BTreeMap::new();
         for i in 0..self.layers.len() {
             if i > 0 && self.layers[i].name == self.layers[i - 1].name {
                 layer_entries.push(layer_entries[i - 1]);
@@ -146,7 +165,7 @@ impl Image {
             }
             let label = self.layer_label(i);
             let entries = self
-                .apply_layer(i, &mut tree, store, &mut skipped)
+                .apply_layer(i, &mut tree, store, &mut skipped, &mut layer_of)
                 .with_context(|| format!("image {}: {label}", self.path.display()))?;
             layer_entries.push(entries);
         }
@@ -155,18 +174,21 @@ impl Image {
             skipped.truncate(MAX_SKIPPED_SHOWN);
             skipped.push(format!("and {more} more"));
         }
-        Ok(Flattened { tree, skipped, layer_entries })
+        layer_of.retain(|path, _| tree.get(path).is_some());
+        Ok(Flattened { tree, skipped, layer_entries, layer_of })
     }
 
     /// Applies layer `i` to `tree` and gives the number of its entries.
     /// Whiteouts hide only what lower layers hold, wherever they stand in
     /// the tar, so a first pass applies them and a second adds the rest.
+    /// Paths that layers after the first write go into `layer_of`.
     fn apply_layer(
         &self,
         i: usize,
         tree: &mut Tree,
         store: &mut FileStore,
         skipped: &mut Vec<String>,
+        layer_of: &mut BTreeMap<BString, usize>,
     ) -> Result<usize> {
         self.each_entry(i, &mut |path, _| {
             match whiteout(&path) {
@@ -181,6 +203,15 @@ impl Image {
             if whiteout(&path).is_none()
                 && let Some(node) = layer_node(path.as_bstr(), entry, tree, store, i, skipped)?
             {
+                if i > 0 {
+                    // Parents a layer implies without entries of their own come from it too.
+                    for (at, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+                        if tree.get(&path[..at]).is_none() {
+                            layer_of.insert(BString::from(&path[..at]), i);
+                        }
+                    }
+                    layer_of.insert(path.clone(), i);
+                }
                 tree.replace(&path, node)?;
             }
             Ok(())

@@ -40,16 +40,7 @@ pub(super) fn open_oci(
     tag: Option<&str>,
     wanted: Option<&Platform>,
 ) -> Result<Loaded> {
-    let index: IndexJson = source.read_json("index.json")?;
-    let mut all = Vec::new();
-    let mut seen = Seen::default();
-    for desc in index.manifests {
-        let names = names_of(&desc);
-        expand(source, desc, &names, Vec::new(), 0, &mut seen, &mut all)?;
-    }
-    if all.is_empty() {
-        bail!("index.json lists no image manifests");
-    }
+    let all = candidates(source)?;
     let listing = |cands: &[Candidate]| cands.iter().map(Candidate::describe).collect::<Vec<_>>().join(", ");
     let mut chosen: Vec<Candidate> = match tag {
         Some(tag) => {
@@ -80,6 +71,35 @@ pub(super) fn open_oci(
         Err(many) => bail!("the archive holds several images: {}; choose one by tag or platform", listing(&many)),
     };
     load_oci(source, format, cand)
+}
+
+/// Every image manifest `index.json` leads to, in order, each once.
+pub(super) fn candidates(source: &Source) -> Result<Vec<Candidate>> {
+    let index: IndexJson = source.read_json("index.json")?;
+    let mut all = Vec::new();
+    let mut seen = Seen::default();
+    for desc in index.manifests {
+        let names = names_of(&desc);
+        expand(source, desc, &names, Vec::new(), 0, &mut seen, &mut all)?;
+    }
+    if all.is_empty() {
+        bail!("index.json lists no image manifests");
+    }
+    Ok(all)
+}
+
+/// Loads every image of an OCI layout, in the order `index.json` lists them.
+pub(super) fn all_oci(source: &Source, format: Format) -> Result<Vec<Loaded>> {
+    candidates(source)?.into_iter().map(|cand| load_oci(source, format, cand)).collect()
+}
+
+/// Loads every image `manifest.json` lists, in order.
+pub(super) fn all_docker(source: &Source) -> Result<Vec<Loaded>> {
+    let entries: Vec<DockerManifestEntry> = source.read_json("manifest.json")?;
+    if entries.is_empty() {
+        bail!("manifest.json lists no images");
+    }
+    entries.into_iter().map(|entry| load_docker(source, entry, None)).collect()
 }
 
 /// The blobs `expand` has followed, each to the candidates it led to.
@@ -202,13 +222,13 @@ pub(super) fn load_oci(source: &Source, format: Format, cand: Candidate) -> Resu
     let mut blobs = cand.parents;
     blobs.push(BlobCheck {
         what: format!("manifest {}", cand.manifest.digest),
-        name: manifest_name,
+        name: manifest_name.clone(),
         digest: Some(cand.manifest.digest.clone()),
         size: cand.manifest.size,
     });
     blobs.push(BlobCheck {
         what: format!("config {}", manifest.config.digest),
-        name: config_name,
+        name: config_name.clone(),
         digest: Some(manifest.config.digest.clone()),
         size: manifest.config.size,
     });
@@ -220,6 +240,8 @@ pub(super) fn load_oci(source: &Source, format: Format, cand: Candidate) -> Resu
         parsed,
         layers,
         blobs,
+        config_name,
+        manifest_name: Some(manifest_name),
     })
 }
 
@@ -251,6 +273,12 @@ pub(super) fn open_docker(source: &Source, tag: Option<&str>, wanted: Option<&Pl
         Err(none) if none.is_empty() => bail!("manifest.json lists no images"),
         Err(many) => bail!("manifest.json lists several images: {}; choose one by tag", listing(&many)),
     };
+    load_docker(source, entry, wanted)
+}
+
+/// Loads the image of one `manifest.json` entry, checking its platform
+/// against `wanted`.
+fn load_docker(source: &Source, entry: DockerManifestEntry, wanted: Option<&Platform>) -> Result<Loaded> {
     let config_name = archive_path(&entry.config, "Config")?;
     let config_bytes = source.read_small(&config_name)?;
     let parsed = parse_config(&config_bytes, &config_name)?;
@@ -294,10 +322,12 @@ pub(super) fn open_docker(source: &Source, tag: Option<&str>, wanted: Option<&Pl
         layers,
         blobs: vec![BlobCheck {
             what: format!("config {config_name}"),
-            name: config_name,
+            name: config_name.clone(),
             digest: declared,
             size: None,
         }],
+        config_name,
+        manifest_name: None,
     })
 }
 

@@ -81,36 +81,7 @@ impl Format {
 }
 
 /// How a layer or a whole archive is compressed, told from its first bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    /// Not compressed.
-    Plain,
-    /// gzip (magic `1f 8b`).
-    Gzip,
-    /// Zstandard (magic `28 b5 2f fd`).
-    Zstd,
-}
-
-impl Compression {
-    /// `none`, `gzip` or `zstd`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::Plain => "none",
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        }
-    }
-
-    fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::Plain
-        }
-    }
-}
+pub use crate::model::oci::Compression;
 
 /// An OS, architecture and optional variant, as in OCI platform objects.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -230,7 +201,7 @@ pub struct Image {
     pub path: PathBuf,
     /// Its layout.
     pub format: Format,
-    /// How the whole archive was compressed (`Plain` for most).
+    /// How the whole archive was compressed (`None` for most).
     pub compression: Compression,
     /// `RepoTags` of a docker-archive, else the image name from the OCI index.
     pub repo_tags: Vec<String>,
@@ -249,6 +220,10 @@ pub struct Image {
     source: Source,
     /// Index, manifest and config blobs whose digest or size `verify` checks.
     blobs: Vec<BlobCheck>,
+    /// Where the config is in the archive.
+    config_name: String,
+    /// Where the OCI manifest is, when there is one.
+    manifest_name: Option<String>,
 }
 
 /// The layers of an image applied into one filesystem.
@@ -260,6 +235,12 @@ pub struct Flattened {
     pub skipped: Vec<String>,
     /// How many entries each layer's tar holds, in layer order.
     pub layer_entries: Vec<usize>,
+    /// For each path of `tree` that a layer after the first shows, that
+    /// layer (0-based): the highest layer that wrote it (for a directory
+    /// that no layer wrote, the first that put something in it). Paths it
+    /// lacks come from the first layer; leaving them out keeps a big base
+    /// layer from doubling the memory the listing takes.
+    pub layer_of: BTreeMap<bstr::BString, usize>,
 }
 
 /// A JSON blob whose digest and size `verify` checks.
@@ -286,10 +267,32 @@ impl Image {
     }
 }
 
+/// Opens every image the archive or layout holds, in the order it lists
+/// them: each platform of an image index, each entry of `manifest.json`.
+pub fn open_all(path: &Path) -> Result<Vec<Image>> {
+    let opened = || -> Result<Vec<Image>> {
+        let (source, compression, format) = read_source(path)?;
+        let all = if source.contains("index.json") { all_oci(&source, format)? } else { all_docker(&source)? };
+        all.into_iter().map(|loaded| Ok(image(path, format, compression, source.try_clone()?, loaded))).collect()
+    };
+    opened().with_context(|| format!("cannot read image {}", path.display()))
+}
+
 fn open_inner(path: &Path, select: &Select) -> Result<Image> {
     let wanted = select.platform.as_deref().map(Platform::parse).transpose()?;
+    let (source, compression, format) = read_source(path)?;
+    let loaded = if source.contains("index.json") {
+        open_oci(&source, format, select.tag.as_deref(), wanted.as_ref())?
+    } else {
+        open_docker(&source, select.tag.as_deref(), wanted.as_ref())?
+    };
+    Ok(image(path, format, compression, source, loaded))
+}
+
+/// Opens the archive or directory at `path` and tells its layout.
+fn read_source(path: &Path) -> Result<(Source, Compression, Format)> {
     let (source, compression) =
-        if path.is_dir() { (Source::Dir(path.to_path_buf()), Compression::Plain) } else { Source::open_tar(path)? };
+        if path.is_dir() { (Source::Dir(path.to_path_buf()), Compression::None) } else { Source::open_tar(path)? };
     let has_manifest = source.contains("manifest.json");
     let has_index = source.contains("index.json");
     let format = match (has_manifest, has_index, &source) {
@@ -304,12 +307,11 @@ fn open_inner(path: &Path, select: &Select) -> Result<Image> {
             bail!("the archive has neither manifest.json (docker-archive) nor index.json (OCI layout) at its root")
         }
     };
-    let loaded = if has_index {
-        open_oci(&source, format, select.tag.as_deref(), wanted.as_ref())?
-    } else {
-        open_docker(&source, select.tag.as_deref(), wanted.as_ref())?
-    };
-    Ok(Image {
+    Ok((source, compression, format))
+}
+
+fn image(path: &Path, format: Format, compression: Compression, source: Source, loaded: Loaded) -> Image {
+    Image {
         path: path.to_path_buf(),
         format,
         compression,
@@ -322,7 +324,9 @@ fn open_inner(path: &Path, select: &Select) -> Result<Image> {
         layers: loaded.layers,
         source,
         blobs: loaded.blobs,
-    })
+        config_name: loaded.config_name,
+        manifest_name: loaded.manifest_name,
+    }
 }
 
 /// What the format-specific readers find, before it becomes an `Image`.
@@ -334,4 +338,6 @@ struct Loaded {
     parsed: ParsedConfig,
     layers: Vec<Layer>,
     blobs: Vec<BlobCheck>,
+    config_name: String,
+    manifest_name: Option<String>,
 }

@@ -21,7 +21,7 @@ pub(super) enum Source {
     Tar { file: File, entries: BTreeMap<String, TarItem> },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum TarItem {
     Data { offset: u64, size: u64 },
     Link(String),
@@ -35,7 +35,7 @@ impl Source {
         let mut head = [0u8; 4];
         let got = file.read_at(&mut head, 0).context("cannot read it")?;
         let compression = Compression::sniff(head.get(..got).unwrap_or_default());
-        let file = if compression == Compression::Plain {
+        let file = if compression == Compression::None {
             file
         } else {
             let mut plain = tempfile::tempfile().context("cannot create a temporary file")?;
@@ -46,6 +46,16 @@ impl Source {
         };
         let entries = index_tar(&file)?;
         Ok((Source::Tar { file, entries }, compression))
+    }
+
+    /// Another handle on the same directory or indexed tar.
+    pub(super) fn try_clone(&self) -> Result<Source> {
+        Ok(match self {
+            Source::Dir(root) => Source::Dir(root.clone()),
+            Source::Tar { file, entries } => {
+                Source::Tar { file: file.try_clone().context("cannot reopen the archive")?, entries: entries.clone() }
+            }
+        })
     }
 
     pub(super) fn contains(&self, name: &str) -> bool {
@@ -223,7 +233,7 @@ pub(super) fn decompress<'a>(mut raw: impl Read + 'a) -> io::Result<(Compression
 
 pub(super) fn decompressor<'a>(compression: Compression, raw: impl Read + 'a) -> Box<dyn Read + 'a> {
     match compression {
-        Compression::Plain => Box::new(raw),
+        Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
         Compression::Zstd => {
             Box::new(ZstdFrames { source: BufReader::new(raw), decoder: FrameDecoder::new(), in_frame: false })

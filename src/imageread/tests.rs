@@ -108,7 +108,7 @@ impl TestImage {
         let mut layers = Vec::new();
         for blob in self.stored() {
             let media_type = self.media_type.unwrap_or(match Compression::sniff(&blob) {
-                Compression::Plain => "application/vnd.oci.image.layer.v1.tar",
+                Compression::None => "application/vnd.oci.image.layer.v1.tar",
                 Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
                 Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
             });
@@ -536,7 +536,7 @@ fn reads_what_skopeo_writes() {
     let zstd_archive = dir.path().join("oci-zstd.tar");
     skopeo(source, format!("oci-archive:{}:hello:1.0", zstd_archive.display()), &["--dest-compress-format", "zstd"]);
     for (path, format, compression) in
-        [(&docker, Format::DockerArchive, Compression::Plain), (&zstd_archive, Format::OciArchive, Compression::Zstd)]
+        [(&docker, Format::DockerArchive, Compression::None), (&zstd_archive, Format::OciArchive, Compression::Zstd)]
     {
         let image = open(path, &Select::default()).unwrap();
         assert_eq!(image.format, format);

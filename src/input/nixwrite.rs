@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use crate::model::spec::{FileSpec, FsType, RootfsSpec, RootfsType, Spec};
+use crate::model::spec::{FileSpec, FsType, LayerMode, RootfsSpec, RootfsType, Spec};
 use crate::model::urunc;
 
 /// The args.nix text for `spec`, with paths relative to `dir` (the
@@ -60,6 +60,12 @@ pub fn write(spec: &Spec, dir: &Path, header: &[String]) -> Result<String> {
     }
     if let Some(rootfs) = &spec.rootfs {
         w.rootfs(rootfs)?;
+    }
+    if spec.layers != LayerMode::default() {
+        w.field(1, "layers", &string(spec.layers.name())?);
+    }
+    if let Some(compression) = spec.compression {
+        w.field(1, "compression", &string(compression.name())?);
     }
     w.out.push_str("}\n");
     Ok(w.out)
@@ -309,6 +315,8 @@ mod tests {
             }),
             from_image: Some(dir.join("base.tar")),
             urunc: Some("0.6-main".into()),
+            layers: LayerMode::Single,
+            compression: Some(crate::model::oci::Compression::Zstd),
             locations: Locations::default(),
         }
     }

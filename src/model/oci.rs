@@ -15,12 +15,68 @@ pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 /// Media type of an uncompressed OCI layer.
 pub const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Media type of a gzip-compressed OCI layer.
+pub const LAYER_GZIP_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Media type of a zstd-compressed OCI layer.
+pub const LAYER_ZSTD_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// Media type of an OCI index.
 pub const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// The content of the `oci-layout` file.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// The largest config consumers take: containerd refuses one over 4 MiB.
 pub const MAX_CONFIG: usize = 4 << 20;
+
+/// How a layer blob (or a whole archive) is compressed. The encoders are
+/// in `image::compress`; readers tell it from the bytes with [`Compression::sniff`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Compression {
+    /// Not compressed: a plain tar.
+    #[default]
+    None,
+    /// gzip (magic `1f 8b`).
+    Gzip,
+    /// Zstandard (magic `28 b5 2f fd`).
+    Zstd,
+}
+
+impl Compression {
+    /// Every compression, in the order they are documented.
+    pub const ALL: [Compression; 3] = [Compression::None, Compression::Gzip, Compression::Zstd];
+
+    /// `none`, `gzip` or `zstd`: the name in args files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// The compression named `name` (`none`, `gzip`, `zstd`).
+    pub fn parse(name: &str) -> Option<Compression> {
+        Compression::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The OCI media type of a layer blob compressed this way.
+    pub fn layer_media_type(self) -> &'static str {
+        match self {
+            Compression::None => LAYER_TYPE,
+            Compression::Gzip => LAYER_GZIP_TYPE,
+            Compression::Zstd => LAYER_ZSTD_TYPE,
+        }
+    }
+
+    /// The compression of a blob, told from its first bytes (at least 4).
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
 
 /// A content-addressed blob as a descriptor names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +102,12 @@ impl Descriptor {
 
     fn to_json(&self) -> Value {
         json!({ "mediaType": self.media_type, "digest": self.digest, "size": self.size })
+    }
+}
+
+impl AsRef<Descriptor> for Descriptor {
+    fn as_ref(&self) -> &Descriptor {
+        self
     }
 }
 
@@ -132,6 +194,46 @@ pub fn index(manifest: &Descriptor, qualified_name: &str, tag: &str) -> Vec<u8> 
         "org.opencontainers.image.ref.name": tag,
     });
     to_bytes(&json!({ "schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": [d] }))
+}
+
+/// One manifest of a multi-platform image index, with its platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The image manifest.
+    pub manifest: Descriptor,
+    /// `linux` for urunc's images.
+    pub os: String,
+    /// OCI architecture (`amd64`, `arm64`, ...).
+    pub architecture: String,
+    /// The architecture variant (`v8` for arm64), if any.
+    pub variant: Option<String>,
+}
+
+/// An OCI image index: one manifest per platform, in the order given.
+pub fn image_index(entries: &[IndexEntry]) -> Vec<u8> {
+    let manifests: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut d = e.manifest.to_json();
+            let mut platform = json!({ "architecture": e.architecture, "os": e.os });
+            if let Some(variant) = &e.variant {
+                platform["variant"] = json!(variant);
+            }
+            d["platform"] = platform;
+            d
+        })
+        .collect();
+    to_bytes(&json!({ "schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests }))
+}
+
+/// The variant an architecture has when its images do not say: `v8` for
+/// arm64 and `v7` for arm, as containerd assumes; none for the others.
+pub fn default_variant(architecture: &str) -> Option<&'static str> {
+    match architecture {
+        "arm64" => Some("v8"),
+        "arm" => Some("v7"),
+        _ => None,
+    }
 }
 
 /// Docker's `manifest.json`.

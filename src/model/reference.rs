@@ -48,6 +48,23 @@ pub fn qualified(name: &str) -> String {
     }
 }
 
+/// Splits an image reference as archives record it into its name and tag:
+/// `docker.io/library/hello:v1` is (`docker.io/library/hello`, `v1`),
+/// `localhost:5000/x` has no tag, and a bare word without `/` or `:` (an
+/// OCI `ref.name`, which usually holds only the tag) is a tag without a
+/// name. A `@digest` suffix is dropped.
+pub fn split(reference: &str) -> (Option<&str>, Option<&str>) {
+    let reference = reference.split_once('@').map_or(reference, |(r, _)| r);
+    if !reference.contains('/') && !reference.contains(':') {
+        return (None, Some(reference).filter(|t| !t.is_empty()));
+    }
+    let last = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last..].rfind(':') {
+        Some(i) => (Some(&reference[..last + i]), Some(&reference[last + i + 1..])),
+        None => (Some(reference), None),
+    }
+}
+
 /// An image in a registry, as `docker push` and skopeo's `docker://` name
 /// it: `[registry/]name[:tag][@digest]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,5 +312,15 @@ mod tests {
         assert_eq!(qualified("me/hello"), "docker.io/me/hello");
         assert_eq!(qualified("ghcr.io/me/hello"), "ghcr.io/me/hello");
         assert_eq!(qualified("localhost/x"), "localhost/x");
+    }
+
+    #[test]
+    fn splits_references_into_name_and_tag() {
+        assert_eq!(split("docker.io/library/hello:v1"), (Some("docker.io/library/hello"), Some("v1")));
+        assert_eq!(split("hello:latest"), (Some("hello"), Some("latest")));
+        assert_eq!(split("localhost:5000/x"), (Some("localhost:5000/x"), None));
+        assert_eq!(split("localhost:5000/x:2@sha256:00"), (Some("localhost:5000/x"), Some("2")));
+        assert_eq!(split("v1"), (None, Some("v1")));
+        assert_eq!(split("me/hello"), (Some("me/hello"), None));
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::model::oci::Compression;
 use crate::model::value::Pos;
 
 /// One image to build.
@@ -39,11 +40,38 @@ pub struct Spec {
     pub rootfs: Option<RootfsSpec>,
     /// A base image whose layers and config the image builds on.
     pub from_image: Option<PathBuf>,
+    /// How the image's files are cut into layers.
+    pub layers: LayerMode,
+    /// How layers are compressed, when the args file says.
+    pub compression: Option<Compression>,
     /// The urunc versions the image must work on, as written (`0.8`,
     /// `0.6-main`); checked by the reader.
     pub urunc: Option<String>,
     /// Where things stood in the args file.
     pub locations: Locations,
+}
+
+/// How the image's own files are cut into layers (the `layers` field).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LayerMode {
+    /// Each large artifact in a layer of its own, the rest in one top layer.
+    #[default]
+    Auto,
+    /// Everything in one layer.
+    Single,
+}
+
+impl LayerMode {
+    /// Every mode, as documented.
+    pub const ALL: [LayerMode; 2] = [LayerMode::Auto, LayerMode::Single];
+
+    /// `auto` or `single`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerMode::Auto => "auto",
+            LayerMode::Single => "single",
+        }
+    }
 }
 
 /// One `files` entry.

@@ -170,12 +170,9 @@ mod tests {
     use crate::registry::plan::plan;
     use crate::registry::plan::tests::multi_platform;
 
-    /// A stand-in for the build's gzip encoder: deterministic, so digests can be compared.
+    /// The build's gzip encoder, as `push --compression gzip` uses it.
     fn gzip(input: &mut dyn Read, output: &mut dyn Write) -> Result<()> {
-        let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::fast());
-        io::copy(input, &mut encoder)?;
-        encoder.finish()?;
-        Ok(())
+        crate::image::compress::compress(Compression::Gzip, input, output).map(drop)
     }
 
     fn contents(source: &Source) -> Vec<u8> {

@@ -34,12 +34,14 @@ pub const MAX_LISTED_FILES: usize = 100_000;
 /// How many symlinks are followed to resolve one path, as Linux allows.
 const MAX_SYMLINKS: usize = 40;
 
+mod many;
 mod render;
 #[cfg(test)]
 mod tests;
 mod versions;
 
-pub use render::{render_json, render_text};
+pub use many::{Inspected, ManyReport, inspect_path};
+pub use render::{render_inspected, render_json, render_text};
 pub use versions::VersionReport;
 
 /// Everything `inspect` found, ready to render as text or JSON.
@@ -124,6 +126,9 @@ pub struct LayerReport {
     pub compression: String,
     /// Entries in the layer's tar, when it could be read.
     pub entries: Option<usize>,
+    /// The files and symlinks of the flattened filesystem that come from
+    /// this layer (directories left out), sorted.
+    pub files: Vec<String>,
 }
 
 /// One entry of the flattened root filesystem.
@@ -140,6 +145,8 @@ pub struct FileReport {
     pub size: Option<u64>,
     /// Target, for symlinks.
     pub target: Option<String>,
+    /// The layer (1-based) whose entry this is: the highest that wrote it.
+    pub layer: usize,
 }
 
 /// One problem.
@@ -371,6 +378,7 @@ struct Checked {
 fn report(image: &Image, fs: Filesystem, checked: Checked, problems: Problems, opts: &Options) -> Report {
     let config = &image.config;
     let entries = fs.flat.as_ref().ok().map(|f| f.layer_entries.clone());
+    let files = fs.flat.as_ref().map(files_of).unwrap_or_default();
     let layers = image
         .layers
         .iter()
@@ -382,6 +390,7 @@ fn report(image: &Image, fs: Filesystem, checked: Checked, problems: Problems, o
             size: layer.size,
             compression: layer.compression.name().to_string(),
             entries: entries.as_ref().and_then(|e| e.get(i).copied()),
+            files: files.iter().filter(|f| f.layer == i + 1 && f.kind != "dir").map(|f| f.path.clone()).collect(),
         })
         .collect();
     let (urunc_status, urunc_values) = match fs.json {
@@ -410,7 +419,7 @@ fn report(image: &Image, fs: Filesystem, checked: Checked, problems: Problems, o
         effective_source: fs.effective_source.to_string(),
         binary_architecture: checked.binary_architecture.map(str::to_string),
         layers,
-        files: fs.flat.as_ref().map(|f| files_of(&f.tree)).unwrap_or_default(),
+        files,
         files_omitted: fs.flat.as_ref().map_or(0, |f| f.tree.len().saturating_sub(MAX_LISTED_FILES)),
         skipped: fs.flat.as_ref().map(|f| f.skipped.clone()).unwrap_or_default(),
         digests_ok: checked.digests_ok,
@@ -481,7 +490,7 @@ fn declared_compression(media_type: &str) -> Compression {
     } else if media_type.ends_with("zstd") {
         Compression::Zstd
     } else {
-        Compression::Plain
+        Compression::None
     }
 }
 
@@ -658,8 +667,9 @@ fn head_of<'a>(tree: &'a Tree, path: &[u8]) -> Option<&'a [u8]> {
     }
 }
 
-fn files_of(tree: &Tree) -> Vec<FileReport> {
-    tree.iter()
+fn files_of(flat: &Flattened) -> Vec<FileReport> {
+    flat.tree
+        .iter()
         .take(MAX_LISTED_FILES)
         .map(|(path, node)| {
             let (kind, mode, size, target) = match node {
@@ -669,7 +679,9 @@ fn files_of(tree: &Tree) -> Vec<FileReport> {
                     ("symlink", "0777".to_string(), None, Some(target.escape_bytes().to_string()))
                 }
             };
-            FileReport { path: format!("/{}", path.escape_bytes()), kind: kind.to_string(), mode, size, target }
+            // layer_of leaves out what the first layer shows.
+            let layer = flat.layer_of.get(path).map_or(1, |i| i + 1);
+            FileReport { path: format!("/{}", path.escape_bytes()), kind: kind.to_string(), mode, size, target, layer }
         })
         .collect()
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::Report;
+use super::{Inspected, ManyReport, Report};
 
 /// The report as JSON: an object with sorted keys and an `ok` field,
 /// pretty-printed, ending in a newline.
@@ -17,6 +17,63 @@ pub fn render_json(report: &Report) -> String {
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// What `inspect` found, as JSON (`json`) or as text.
+pub fn render_inspected(inspected: &Inspected, json: bool) -> String {
+    match (inspected, json) {
+        (Inspected::One(report), true) => render_json(report),
+        (Inspected::One(report), false) => render_text(report),
+        (Inspected::Many(many), true) => many_json(many),
+        (Inspected::Many(many), false) => many_text(many),
+    }
+}
+
+/// Several images as JSON: the archive's fields, each image's report and
+/// an `ok` field for the whole.
+fn many_json(many: &ManyReport) -> String {
+    let mut value = serde_json::to_value(many).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("ok".to_string(), Value::Bool(many.ok()));
+        if let Some(Value::Array(images)) = map.get_mut("images") {
+            for (image, report) in images.iter_mut().zip(&many.images) {
+                if let Value::Object(fields) = image {
+                    fields.insert("ok".to_string(), Value::Bool(report.ok()));
+                }
+            }
+        }
+    }
+    let mut text = serde_json::to_string_pretty(&sort_keys(value)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Several images as text: a heading, each image's report, the problems of
+/// the whole.
+fn many_text(many: &ManyReport) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("{:<11} {}\n", "archive:", many.path));
+    out.push_str(&format!("{:<11} {}\n", "format:", many.format));
+    out.push_str(&format!("{:<11} {}: {}\n", "images:", many.images.len(), many.platforms.join(", ")));
+    for (i, report) in many.images.iter().enumerate() {
+        out.push_str(&format!("\n== image {} of {}: {}\n", i + 1, many.images.len(), report.platform));
+        out.push_str(&render_text(report));
+    }
+    out.push('\n');
+    section(
+        &mut out,
+        "archive problems",
+        many.problems.iter().map(|p| format!("{} [{}] {}", p.severity, p.source, p.message)),
+    );
+    let failed = many.images.iter().filter(|r| !r.ok()).count();
+    out.push_str(&format!(
+        "{:<11} {} ({} of {} images not ok)\n",
+        "result:",
+        if many.ok() { "ok" } else { "NOT OK" },
+        failed,
+        many.images.len()
+    ));
+    out
 }
 
 /// The report as text for people.
@@ -62,12 +119,13 @@ pub fn render_text(report: &Report) -> String {
         report.layers.iter().enumerate().map(|(i, layer)| {
             let entries = layer.entries.map_or("?".to_string(), |n| n.to_string());
             format!(
-                "{}. {} ({} bytes, compression {}, {entries} entries)\n     diff_id {}",
+                "{}. {} ({} bytes, compression {}, {entries} entries)\n     diff_id {}\n     holds {}",
                 i + 1,
                 layer.digest.as_deref().unwrap_or("(no digest)"),
                 layer.size,
                 layer.compression,
-                layer.diff_id
+                layer.diff_id,
+                holds(&layer.files)
             )
         }),
     );
@@ -77,7 +135,7 @@ pub fn render_text(report: &Report) -> String {
         report.files.iter().map(|f| {
             let size = f.size.map_or("-".to_string(), |s| s.to_string());
             let target = f.target.as_ref().map_or(String::new(), |t| format!(" -> {t}"));
-            format!("{:<7} {} {size:>10}  {}{target}", f.kind, f.mode, printable(&f.path))
+            format!("{:<7} {} {size:>10}  L{:<2} {}{target}", f.kind, f.mode, f.layer, printable(&f.path))
         }),
     );
     if report.files_omitted > 0 {
@@ -114,6 +172,17 @@ pub fn render_text(report: &Report) -> String {
         count("warning")
     ));
     out
+}
+
+/// The files a layer provides, the first few by name.
+fn holds(files: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let names: Vec<String> = files.iter().take(SHOWN).map(|f| printable(f)).collect();
+    match files.len() {
+        0 => "no files (directories only, or all replaced by higher layers)".to_string(),
+        n if n <= SHOWN => names.join(", "),
+        n => format!("{} and {} more", names.join(", "), n - SHOWN),
+    }
 }
 
 fn or_none(text: &str) -> String {

@@ -80,8 +80,11 @@ fn a_good_image_has_no_problems() {
     assert_eq!(report.files[0].size, Some(256));
 
     let text = render_text(&report);
-    assert!(text.contains("file    0755        256  /kernel\n"), "{text}");
-    assert!(text.contains("symlink 0777          -  /sbin/init -> /kernel\n"), "{text}");
+    assert!(text.contains("file    0755        256  L1  /kernel\n"), "{text}");
+    assert!(text.contains("symlink 0777          -  L2  /sbin/init -> /kernel\n"), "{text}");
+    assert!(text.contains("     holds /kernel, /urunc.json\n"), "{text}");
+    assert!(text.contains("     holds /sbin/init\n"), "{text}");
+    assert_eq!(report.files.iter().map(|f| f.layer).collect::<Vec<_>>(), [1, 2, 2, 1]);
     assert!(text.contains("com.urunc.unikernel.binary=/kernel"), "{text}");
     assert!(text.ends_with("result:     ok (0 errors, 0 warnings)\n"), "{text}");
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::image::compress::{self, Compression};
 use crate::image::output::{self, Output};
 use crate::imageread::open_store;
 use crate::model::reference::Reference;
@@ -19,6 +20,7 @@ use crate::registry::client::{Client, Connect, Identity};
 use crate::registry::credentials::{self, Credentials, Places, Secret};
 use crate::registry::plan::{Plan, plan};
 use crate::registry::push::{Pushed, push};
+use crate::registry::recompress::recompress;
 use progress::Progress;
 
 /// What `push` was asked to do.
@@ -44,12 +46,14 @@ pub struct Options {
 pub fn run(options: &Options) -> Result<Pushed> {
     let reference = &options.reference;
     let store = open_store(&options.image)?;
-    let plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
+    let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
     if let Some(name) = &options.compression {
-        bail!(
-            "--compression {name} is not available yet: it needs the layer encoders of `bimanix build --compression`, \
-             which this bimanix lacks; push without it to send the layers as they are stored"
-        );
+        let compression = Compression::parse(name).with_context(|| format!("unknown compression {name:?}"))?;
+        // The encoders `build --compression` writes with, so the bytes are the same.
+        let encode =
+            |input: &mut dyn Read, output: &mut dyn Write| compress::compress(compression, input, output).map(drop);
+        plan = recompress(&store, plan, compression, &encode)
+            .with_context(|| format!("cannot recompress {} with {name}", options.image.display()))?;
     }
     let digest = plan.top().digest.clone();
     if let Some(pinned) = &reference.digest

@@ -1,9 +1,12 @@
-//! The image config fields: `annotations`, `env`, `labels`, `created`, and
-//! the urunc versions the image targets (`urunc`).
+//! The image config fields: `annotations`, `env`, `labels`, `created`; the
+//! urunc versions the image targets (`urunc`); and the two choices of how
+//! the image is written, `layers` and `compression`.
 
 use std::collections::BTreeMap;
 
 use super::reader::{Reader, quote_key};
+use crate::model::oci::Compression;
+use crate::model::spec::LayerMode;
 use crate::model::urunc;
 use crate::model::value::{Kind, Pos, Value};
 use crate::rules::suggest::did_you_mean;
@@ -139,5 +142,31 @@ impl Reader {
                 None
             }
         }
+    }
+
+    pub(super) fn layer_mode(&mut self, v: &Value) -> Option<LayerMode> {
+        let names = LayerMode::ALL.map(LayerMode::name);
+        let name = self.choice("layers", v, &names)?;
+        LayerMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    pub(super) fn compression(&mut self, v: &Value) -> Option<Compression> {
+        let names = Compression::ALL.map(Compression::name);
+        Compression::parse(&self.choice("compression", v, &names)?)
+    }
+
+    /// A string that must be one of `allowed`.
+    fn choice(&mut self, key: &str, v: &Value, allowed: &[&str]) -> Option<String> {
+        let s = self.string(key, v)?;
+        if allowed.contains(&s.as_str()) {
+            return Some(s);
+        }
+        let hint = match did_you_mean(&s, allowed) {
+            Some(m) => format!("; did you mean {m:?}?"),
+            None => String::new(),
+        };
+        let quoted: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+        self.err(key, v.pos, format_args!("unknown value {s:?}; allowed: {}{hint}", quoted.join(", ")));
+        None
     }
 }

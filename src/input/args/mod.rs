@@ -39,6 +39,8 @@ pub const FIELDS: &[&str] = &[
     "created",
     "rootfs",
     "fromImage",
+    "layers",
+    "compression",
     "urunc",
 ];
 

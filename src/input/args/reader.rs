@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{FIELDS, clean};
-use crate::model::spec::{Locations, Spec};
+use crate::model::spec::{LayerMode, Locations, Spec};
 use crate::model::value::{Field, Kind, Pos, Value};
 use crate::rules::suggest::did_you_mean;
 
@@ -86,6 +86,8 @@ impl Reader {
         let created = get("created").map(|c| self.created(c));
         let rootfs = get("rootfs").map(|r| self.rootfs(r));
         let from_image = get("fromImage").map(|f| self.path("fromImage", f));
+        let layers = get("layers").map(|l| self.layer_mode(l)).unwrap_or(Some(LayerMode::Auto));
+        let compression = get("compression").map(|c| self.compression(c));
         let urunc = get("urunc").map(|u| self.urunc(u));
         Some(Spec {
             name: name?,
@@ -101,6 +103,8 @@ impl Reader {
             created: optional(created)?,
             rootfs: optional(rootfs)?,
             from_image: optional(from_image)?,
+            layers: layers?,
+            compression: optional(compression)?,
             urunc: optional(urunc)?,
             locations: self.loc.clone(),
         })

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::foreign::{Bases, Options, Read};
-use crate::model::spec::{Locations, Spec};
+use crate::model::spec::{LayerMode, Locations, Spec};
 use crate::model::value::{Field, Kind, Pos, Value};
 use crate::rules::suggest::did_you_mean;
 
@@ -69,6 +69,8 @@ pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Res
             rootfs: None,
             from_image: None,
             urunc: None,
+            layers: LayerMode::default(),
+            compression: None,
             locations: Locations::default(),
         },
     };

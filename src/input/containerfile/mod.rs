@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 use super::foreign::{Bases, Options, Read};
 use crate::imageread::Image;
 use crate::model::fstree::Tree;
-use crate::model::spec::{FileSpec, Locations, Spec};
+use crate::model::spec::{FileSpec, LayerMode, Locations, Spec};
 use crate::model::urunc;
 use crate::model::value::Pos;
 
@@ -194,6 +194,8 @@ impl Reader {
             rootfs: None,
             from_image: i.from,
             urunc: None,
+            layers: LayerMode::default(),
+            compression: None,
             locations: self.loc,
         }
     }

@@ -1,0 +1,347 @@
+//! The multi-platform writer: combines single-platform images (bimanix's
+//! or any other tool's) into one OCI image index under one name and tag,
+//! written as an OCI archive or layout.
+//!
+//! Every blob is copied as it is stored, compressed or not, and checked
+//! against its digest on the way; the manifests keep their bytes, so each
+//! platform's image keeps its manifest digest. A docker-archive from before
+//! Docker 25 has no manifest; one is made for it (config and layers as
+//! they are, media types by their bytes). The index lists the manifests
+//! sorted by platform, each with `os`, `architecture` and the `variant`
+//! the architecture has (`v8` for arm64), and `index.json` names the index
+//! the way containerd and Docker 25+ do. Two images for one platform, or
+//! images of different names, are errors.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::filesystem::tar::TarWriter;
+use crate::image::archive::{self, Format};
+use crate::image::output::{self, Output};
+use crate::image::sink;
+use crate::imageread::Image;
+use crate::model::oci::{self, Descriptor, IndexEntry};
+use crate::model::reference;
+
+/// The images of an index, checked, with the name and tag it goes under.
+#[derive(Debug)]
+pub struct IndexPlan {
+    /// Image name.
+    pub name: String,
+    /// Tag.
+    pub tag: String,
+    /// The images, sorted by platform.
+    pub members: Vec<Member>,
+}
+
+/// One image of an index.
+#[derive(Debug)]
+pub struct Member {
+    /// The image.
+    pub image: Image,
+    /// Its OS.
+    pub os: String,
+    /// Its architecture.
+    pub architecture: String,
+    /// Its variant, as the config says or as the architecture implies.
+    pub variant: Option<String>,
+}
+
+impl Member {
+    /// `os/architecture[/variant]`.
+    pub fn platform(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
+            None => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+
+    fn shown(&self) -> String {
+        self.image.path.display().to_string()
+    }
+}
+
+/// What was written.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// The image index's descriptor.
+    pub index: Descriptor,
+}
+
+/// Checks `images` and settles the name and tag: `name` when given (every
+/// image that has a name must have this one), else the name they share;
+/// `tag` when given, else the tag they share, else `latest`.
+pub fn plan(images: Vec<Image>, name: Option<&str>, tag: Option<&str>) -> Result<IndexPlan> {
+    if images.is_empty() {
+        bail!("an index needs at least one image");
+    }
+    let mut members: Vec<Member> = images.into_iter().map(member).collect::<Result<_>>()?;
+    members.sort_by(|a, b| (&a.os, &a.architecture, &a.variant).cmp(&(&b.os, &b.architecture, &b.variant)));
+    for pair in members.windows(2) {
+        if pair[0].platform() == pair[1].platform() {
+            bail!(
+                "{} and {} are both for {}; an index holds one image per platform",
+                pair[0].shown(),
+                pair[1].shown(),
+                pair[0].platform()
+            );
+        }
+    }
+    let name = settle_name(&members, name)?;
+    let tag = settle_tag(&members, tag)?;
+    reference::check(&name, &tag).map_err(anyhow::Error::msg)?;
+    Ok(IndexPlan { name, tag, members })
+}
+
+fn member(image: Image) -> Result<Member> {
+    let c = &image.config;
+    if c.os.is_empty() || c.architecture.is_empty() {
+        bail!("{}: the config has no os or architecture, so its platform is unknown", image.path.display());
+    }
+    let variant = c.variant.clone().or_else(|| oci::default_variant(&c.architecture).map(str::to_string));
+    Ok(Member { os: c.os.clone(), architecture: c.architecture.clone(), variant, image })
+}
+
+/// The image's name and tag from its first reference.
+fn reference_of(m: &Member) -> (Option<String>, Option<String>) {
+    let Some(first) = m.image.repo_tags.first() else {
+        return (None, None);
+    };
+    let (name, tag) = reference::split(first);
+    (name.map(reference::qualified), tag.map(str::to_string))
+}
+
+fn settle_name(members: &[Member], given: Option<&str>) -> Result<String> {
+    let named: Vec<(&Member, String)> =
+        members.iter().filter_map(|m| reference_of(m).0.map(|name| (m, name))).collect();
+    if let Some(given) = given {
+        let wanted = reference::qualified(given);
+        if let Some((m, name)) = named.iter().find(|(_, name)| *name != wanted) {
+            bail!("{} is named {name}, not {given}; an index holds images of one name", m.shown());
+        }
+        return Ok(given.to_string());
+    }
+    match named.as_slice() {
+        [] => bail!("none of the images carries a name; give one with --name"),
+        [(first, name), rest @ ..] => {
+            if let Some((m, other)) = rest.iter().find(|(_, other)| other != name) {
+                bail!(
+                    "{} is named {name} but {} is named {other}; an index holds images of one name",
+                    first.shown(),
+                    m.shown()
+                );
+            }
+            Ok(short_name(name).to_string())
+        }
+    }
+}
+
+/// `docker.io/library/hello` is written `hello`, as users write it.
+fn short_name(qualified: &str) -> &str {
+    qualified.strip_prefix("docker.io/library/").or_else(|| qualified.strip_prefix("docker.io/")).unwrap_or(qualified)
+}
+
+fn settle_tag(members: &[Member], given: Option<&str>) -> Result<String> {
+    if let Some(given) = given {
+        return Ok(given.to_string());
+    }
+    let tags: BTreeSet<String> = members.iter().filter_map(|m| reference_of(m).1).collect();
+    match tags.len() {
+        0 => Ok("latest".to_string()),
+        1 => Ok(tags.into_iter().next().unwrap_or_default()),
+        _ => bail!(
+            "the images have different tags ({}); give the index's tag with --tag",
+            tags.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Writes the index in `format` (an OCI archive or layout) to `out`.
+pub fn write(plan: &IndexPlan, format: Format, out: &Output) -> Result<Written> {
+    match (format, out) {
+        (Format::DockerArchive, _) => {
+            bail!("a multi-platform index goes into an oci-archive or an oci-layout; docker load reads one platform")
+        }
+        (Format::OciLayout, Output::Stdout | Output::Discard) => {
+            bail!("an OCI layout is a directory; it cannot go to standard output (use -o DIR)")
+        }
+        (Format::OciLayout, Output::Path(dir)) => output::directory(dir, |tmp| {
+            fs::create_dir_all(tmp.join("blobs/sha256"))?;
+            write_with(plan, &mut DirStore(tmp))
+        }),
+        (Format::OciArchive, out) => output::file(out, |file| {
+            let mut store = TarStore::new(file)?;
+            let written = write_with(plan, &mut store)?;
+            store.finish()?;
+            Ok(written)
+        }),
+    }
+}
+
+/// Where blobs go: an archive or a layout directory.
+trait Store {
+    /// Writes layer `i` of `image` unless a blob of its declared digest is
+    /// already there; returns its descriptor.
+    fn layer(&mut self, image: &Image, i: usize) -> Result<Descriptor>;
+    /// Writes a small blob unless it is already there.
+    fn small(&mut self, desc: &Descriptor, bytes: &[u8]) -> Result<()>;
+    /// Writes `index.json` and `oci-layout`.
+    fn close(&mut self, index_json: &[u8]) -> Result<()>;
+}
+
+fn write_with(plan: &IndexPlan, store: &mut dyn Store) -> Result<Written> {
+    let mut entries = Vec::new();
+    for m in &plan.members {
+        let manifest = copy_image(&m.image, store).with_context(|| format!("copying {}", m.shown()))?;
+        let (os, architecture, variant) = (m.os.clone(), m.architecture.clone(), m.variant.clone());
+        entries.push(IndexEntry { manifest, os, architecture, variant });
+    }
+    let index = oci::image_index(&entries);
+    let index_desc = Descriptor::of(oci::INDEX_TYPE, &index);
+    store.small(&index_desc, &index)?;
+    store.close(&oci::index(&index_desc, &reference::qualified(&plan.name), &plan.tag))?;
+    Ok(Written { index: index_desc })
+}
+
+/// Copies an image's blobs and returns its manifest's descriptor.
+fn copy_image(image: &Image, store: &mut dyn Store) -> Result<Descriptor> {
+    let layers: Vec<Descriptor> = (0..image.layers.len()).map(|i| store.layer(image, i)).collect::<Result<_>>()?;
+    let config = image.config_bytes()?;
+    let config_desc = Descriptor::of(oci::CONFIG_TYPE, &config);
+    if config_desc.digest != image.config_digest {
+        bail!("the config hashes to {}, not {} (corrupted or edited)", config_desc.digest, image.config_digest);
+    }
+    store.small(&config_desc, &config)?;
+    let (manifest, media_type) = match image.manifest_bytes()? {
+        Some(bytes) => {
+            let value: Value = serde_json::from_slice(&bytes).context("the manifest is not JSON")?;
+            let media_type = value["mediaType"].as_str().unwrap_or(oci::MANIFEST_TYPE).to_string();
+            (bytes, media_type)
+        }
+        None => (oci::manifest(&config_desc, &layers, &Default::default()), oci::MANIFEST_TYPE.to_string()),
+    };
+    let manifest_desc = Descriptor::of(&media_type, &manifest);
+    if let Some(declared) = &image.manifest_digest
+        && *declared != manifest_desc.digest
+    {
+        bail!("the manifest hashes to {}, not {declared} (corrupted or edited)", manifest_desc.digest);
+    }
+    store.small(&manifest_desc, &manifest)?;
+    Ok(manifest_desc)
+}
+
+/// Copies the stored bytes of layer `i` at the cursor of `file`, checking
+/// them against the declared digest.
+fn copy_layer(file: &File, image: &Image, i: usize) -> Result<Descriptor> {
+    let layer = &image.layers[i];
+    let (mut reader, _) = image.layer_blob(i)?;
+    let ((), hashed) = sink::write_hashed(file, |sink| {
+        io::copy(&mut reader, sink).with_context(|| format!("copying {}", image.layer_label(i)))?;
+        Ok(())
+    })?;
+    if let Some(declared) = &layer.digest
+        && *declared != hashed.digest
+    {
+        bail!("{} is corrupt: it hashes to {}", image.layer_label(i), hashed.digest);
+    }
+    let media_type = layer.media_type.clone().unwrap_or_else(|| layer.compression.layer_media_type().to_string());
+    Ok(Descriptor { media_type, digest: hashed.digest, size: hashed.size })
+}
+
+/// An OCI archive being written.
+struct TarStore<'f> {
+    file: &'f File,
+    written: BTreeSet<String>,
+}
+
+impl<'f> TarStore<'f> {
+    fn new(file: &'f mut File) -> Result<TarStore<'f>> {
+        let file = &*file;
+        let mut head = Vec::new();
+        let mut dirs = TarWriter::new(&mut head, 0);
+        dirs.dir("blobs", 0o755)?;
+        dirs.dir("blobs/sha256", 0o755)?;
+        (&mut &*file).write_all(&head).context("writing the archive")?;
+        Ok(TarStore { file, written: BTreeSet::new() })
+    }
+
+    fn finish(self) -> Result<()> {
+        let mut out = BufWriter::new(self.file);
+        TarWriter::new(&mut out, 0).finish()?;
+        out.flush().context("writing the archive")
+    }
+
+    fn entry(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let mut out = BufWriter::new(self.file);
+        TarWriter::new(&mut out, 0).file_bytes(name, 0o644, bytes)?;
+        out.flush().context("writing the archive")
+    }
+}
+
+impl Store for TarStore<'_> {
+    fn layer(&mut self, image: &Image, i: usize) -> Result<Descriptor> {
+        if let Some(desc) = already(&self.written, image, i) {
+            return Ok(desc);
+        }
+        let desc = archive::blob_entry(self.file, 0, |file| copy_layer(file, image, i))?;
+        self.written.insert(desc.digest.clone());
+        Ok(desc)
+    }
+
+    fn small(&mut self, desc: &Descriptor, bytes: &[u8]) -> Result<()> {
+        if self.written.insert(desc.digest.clone()) {
+            self.entry(&format!("blobs/sha256/{}", desc.hex()), bytes)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, index_json: &[u8]) -> Result<()> {
+        self.entry("index.json", index_json)?;
+        self.entry("oci-layout", oci::OCI_LAYOUT)
+    }
+}
+
+/// The descriptor of a layer whose declared digest was written before.
+fn already(written: &BTreeSet<String>, image: &Image, i: usize) -> Option<Descriptor> {
+    let layer = &image.layers[i];
+    let digest = layer.digest.as_ref().filter(|d| written.contains(*d))?;
+    let media_type = layer.media_type.clone().unwrap_or_else(|| layer.compression.layer_media_type().to_string());
+    Some(Descriptor { media_type, digest: digest.clone(), size: layer.size })
+}
+
+/// An OCI layout directory being written.
+struct DirStore<'d>(&'d Path);
+
+impl DirStore<'_> {
+    fn has(&self, digest: &str) -> bool {
+        self.0.join("blobs/sha256").join(digest.trim_start_matches("sha256:")).exists()
+    }
+}
+
+impl Store for DirStore<'_> {
+    fn layer(&mut self, image: &Image, i: usize) -> Result<Descriptor> {
+        let there: BTreeSet<String> = image.layers[i].digest.iter().filter(|d| self.has(d)).cloned().collect();
+        match already(&there, image, i) {
+            Some(desc) => Ok(desc),
+            None => archive::layout_blob(self.0, |file| copy_layer(file, image, i)),
+        }
+    }
+
+    fn small(&mut self, desc: &Descriptor, bytes: &[u8]) -> Result<()> {
+        if !self.has(&desc.digest) {
+            fs::write(self.0.join("blobs/sha256").join(desc.hex()), bytes)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, index_json: &[u8]) -> Result<()> {
+        fs::write(self.0.join("index.json"), index_json)?;
+        fs::write(self.0.join("oci-layout"), oci::OCI_LAYOUT)?;
+        Ok(())
+    }
+}
