@@ -158,11 +158,18 @@ impl Image {
         let mut skipped = Vec::new();
         let mut layer_entries: Vec<usize> = Vec::new();
         let mut layer_of = BTreeMap::new();
+        // For each layer, the last of the run of copies of it that follow
+        // it directly, which is the layer whose entries the tree shows.
+        let mut shown_as: Vec<usize> = Vec::new();
         for i in 0..self.layers.len() {
             if i > 0 && self.layers[i].name == self.layers[i - 1].name {
                 layer_entries.push(layer_entries[i - 1]);
+                let run_start = shown_as[i - 1];
+                shown_as.iter_mut().filter(|s| **s == run_start).for_each(|s| *s = i);
+                shown_as.push(i);
                 continue;
             }
+            shown_as.push(i);
             let label = self.layer_label(i);
             let entries = self
                 .apply_layer(i, &mut tree, store, &mut skipped, &mut layer_of)
@@ -175,7 +182,11 @@ impl Image {
             skipped.push(format!("and {more} more"));
         }
         layer_of.retain(|path, _| tree.get(path).is_some());
-        Ok(Flattened { tree, skipped, layer_entries, layer_of })
+        for layer in layer_of.values_mut() {
+            *layer = shown_as[*layer];
+        }
+        let first_layer = shown_as.first().copied().unwrap_or(0);
+        Ok(Flattened { tree, skipped, layer_entries, layer_of, first_layer })
     }
 
     /// Applies layer `i` to `tree` and gives the number of its entries.

@@ -241,6 +241,9 @@ pub struct Flattened {
     /// lacks come from the first layer; leaving them out keeps a big base
     /// layer from doubling the memory the listing takes.
     pub layer_of: BTreeMap<bstr::BString, usize>,
+    /// The layer (0-based) the paths `layer_of` lacks come from: the first,
+    /// or the last copy of it when copies of it follow it directly.
+    pub first_layer: usize,
 }
 
 /// A JSON blob whose digest and size `verify` checks.

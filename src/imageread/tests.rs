@@ -609,6 +609,8 @@ fn a_layer_listed_many_times_is_read_as_often_as_needed() {
     assert_eq!(image.verify().unwrap(), Vec::<String>::new());
     let flat = flatten_inline(&image).unwrap();
     assert_eq!(flat.layer_entries, vec![3; 64]);
+    // What the tree shows comes from the last copy, as if each were applied.
+    assert_eq!(flat.first_layer, 63);
     assert_eq!(file_bytes(&flat, "unikernel/hello").unwrap(), b"\x7fELF kernel");
     let dir = tempfile::tempdir().unwrap();
     write_dir(dir.path(), &TestImage::new(vec![hello_layer(); MAX_LAYERS + 1]).oci());

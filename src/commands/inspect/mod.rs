@@ -680,7 +680,7 @@ fn files_of(flat: &Flattened) -> Vec<FileReport> {
                 }
             };
             // layer_of leaves out what the first layer shows.
-            let layer = flat.layer_of.get(path).map_or(1, |i| i + 1);
+            let layer = flat.layer_of.get(path).copied().unwrap_or(flat.first_layer) + 1;
             FileReport { path: format!("/{}", path.escape_bytes()), kind: kind.to_string(), mode, size, target, layer }
         })
         .collect()
