@@ -3,9 +3,14 @@
 use anyhow::Result;
 
 use crate::commands::{Input, load, targets};
+use crate::image::archive::Format;
+use crate::image::output::Output;
 
-/// Checks the input and plans the image, writing nothing.
+/// Checks the input and builds the image as `build` does — reading every
+/// source, generating the rootfs, copying base layers — throwing the
+/// archive away, so that whatever `build` would refuse, `check` refuses.
 pub fn run(input: &Input) -> Result<()> {
+    crate::image::temp::remove_on_signals()?;
     let loaded = load(input)?;
     let checked = loaded.checked;
     let summary = format!(
@@ -16,9 +21,8 @@ pub fn run(input: &Input) -> Result<()> {
         checked.architecture,
         targets(input, &checked.spec)?
     );
-    // Planning walks the sources, which finds collisions inside copied
-    // directories; it reads no file contents and writes nothing.
-    crate::image::plan::plan(checked)?;
+    let plan = crate::image::plan::plan(checked)?;
+    crate::image::rootfs::write(plan, Format::DockerArchive, &Output::Discard)?;
     eprintln!("bimanix: {summary}");
     Ok(())
 }

@@ -45,13 +45,12 @@ pub fn run(input: &Input, output: Option<&Path>, force: bool) -> Result<()> {
             out.display()
         );
     }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".bimanix-")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    tmp.persist(&target).with_context(|| format!("cannot move the converted file to {}", out.display()))?;
+    // Written like an image: never a device or a link replaced, nothing
+    // left behind by a failure or a signal.
+    crate::image::temp::remove_on_signals()?;
+    crate::image::output::file(&crate::image::output::Output::Path(target), |f| {
+        f.write_all(text.as_bytes()).with_context(|| format!("writing {}", out.display()))
+    })?;
     eprintln!("bimanix: wrote {}", out.display());
     Ok(())
 }

@@ -11,6 +11,8 @@ pub mod convert;
 pub mod index;
 pub mod inspect;
 pub mod push;
+#[cfg(test)]
+mod regressions;
 
 use std::path::{Path, PathBuf};
 
@@ -56,7 +58,7 @@ pub struct Loaded {
     /// The checked spec.
     pub checked: Checked,
     /// Files copied out of images (removed when dropped).
-    _extracted: Option<tempfile::TempDir>,
+    _extracted: Option<crate::image::temp::Named>,
 }
 
 /// Reads the input into the input model, printing the reader's warnings.
@@ -78,6 +80,18 @@ pub fn read(input: &Input) -> Result<Spec> {
         eprintln!("bimanix: warning: {w}");
     }
     Ok(read.spec)
+}
+
+/// The file the input is read from: the args file, Containerfile or
+/// bunnyfile (not the build context around it, which only the files a
+/// spec copies come from).
+pub fn input_file(input: &Input) -> Result<PathBuf> {
+    match &input.args_from_env {
+        Some(var) => std::env::var_os(var)
+            .map(PathBuf::from)
+            .with_context(|| format!("environment variable {var} (from --args-from-env) is not set")),
+        None => Ok(locate(input)?.0),
+    }
 }
 
 /// The names a build context directory is searched for, as `docker build .`

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result, bail};
+use bstr::{BStr, ByteSlice};
 
 use crate::model::fstree::{COPY_BUFFER, DIR_MODE, Node, Tree};
 
@@ -35,8 +36,8 @@ pub fn write_newc<W: Write>(tree: &Tree, mtime: u32, out: W) -> Result<W> {
     let mut out = Archive { out: BufWriter::with_capacity(COPY_BUFFER, out), written: 0, next_ino: 1 };
     let mut buf = vec![0u8; COPY_BUFFER];
 
-    let root_links = 2 + subdirs.get("").copied().unwrap_or(0);
-    out.header(".", S_IFDIR | DIR_MODE, root_links, mtime, 0)?;
+    let root_links = 2 + subdirs.get(b"".as_bstr()).copied().unwrap_or(0);
+    out.header(b".".as_bstr(), S_IFDIR | DIR_MODE, root_links, mtime, 0)?;
     for (path, node) in tree.iter() {
         match node {
             Node::Dir { mode } => {
@@ -56,7 +57,7 @@ pub fn write_newc<W: Write>(tree: &Tree, mtime: u32, out: W) -> Result<W> {
                     bail!("the target of symlink /{path} is too long for a cpio archive");
                 };
                 out.header(path, S_IFLNK | 0o777, 1, mtime, len)?;
-                out.write_all(target.as_bytes())?;
+                out.write_all(target)?;
                 out.pad(4)?;
             }
         }
@@ -68,11 +69,11 @@ pub fn write_newc<W: Write>(tree: &Tree, mtime: u32, out: W) -> Result<W> {
 
 /// Counts the direct subdirectories of each directory ("" is the root), for
 /// the directories' link counts.
-fn count_subdirs(tree: &Tree) -> BTreeMap<&str, u32> {
+fn count_subdirs(tree: &Tree) -> BTreeMap<&BStr, u32> {
     let mut counts = BTreeMap::new();
     for (path, node) in tree.iter() {
         if matches!(node, Node::Dir { .. }) {
-            let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
+            let parent = path.rfind_byte(b'/').map_or(b"".as_bstr(), |at| path[..at].as_bstr());
             *counts.entry(parent).or_insert(0) += 1;
         }
     }
@@ -100,8 +101,8 @@ impl<W: Write> Write for Archive<W> {
 
 impl<W: Write> Archive<W> {
     /// Writes one entry's header and name, padded to 4 bytes.
-    fn header(&mut self, name: &str, mode: u32, links: u32, mtime: u32, size: u32) -> Result<()> {
-        if name.contains('\0') {
+    fn header(&mut self, name: &BStr, mode: u32, links: u32, mtime: u32, size: u32) -> Result<()> {
+        if name.contains(&0) {
             bail!("the path {name:?} holds a NUL byte, which a cpio archive cannot store");
         }
         let ino = self.next_ino;
@@ -111,10 +112,10 @@ impl<W: Write> Archive<W> {
 
     /// Writes the `TRAILER!!!` entry that ends the archive.
     fn trailer(&mut self) -> Result<()> {
-        self.raw_header(TRAILER, 0, 0, 1, 0, 0)
+        self.raw_header(TRAILER.as_bytes().as_bstr(), 0, 0, 1, 0, 0)
     }
 
-    fn raw_header(&mut self, name: &str, ino: u32, mode: u32, links: u32, mtime: u32, size: u32) -> Result<()> {
+    fn raw_header(&mut self, name: &BStr, ino: u32, mode: u32, links: u32, mtime: u32, size: u32) -> Result<()> {
         let name_size = name.len() + 1;
         let Ok(name_size32) = u32::try_from(name_size) else {
             bail!("the path {name:?} is too long for a cpio archive");
@@ -122,14 +123,14 @@ impl<W: Write> Archive<W> {
         // ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor,
         // rdevmajor, rdevminor, namesize, check
         let fields = [ino, mode, 0, 0, links, mtime, size, 0, 0, 0, 0, name_size32, 0];
-        let mut header = String::with_capacity(HEADER_LEN + name_size + 3);
-        header.push_str(MAGIC);
+        let mut header = Vec::with_capacity(HEADER_LEN + name_size + 3);
+        header.extend_from_slice(MAGIC.as_bytes());
         for field in fields {
-            header.push_str(&format!("{field:08X}"));
+            header.extend_from_slice(format!("{field:08X}").as_bytes());
         }
-        header.push_str(name);
-        header.push('\0');
-        self.write_all(header.as_bytes()).context("writing the cpio archive")?;
+        header.extend_from_slice(name);
+        header.push(0);
+        self.write_all(&header).context("writing the cpio archive")?;
         self.pad(4)
     }
 

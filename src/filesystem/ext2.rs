@@ -32,6 +32,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
 use anyhow::{Context, Result, bail};
+use bstr::{BStr, ByteSlice};
 use sha2::{Digest, Sha256};
 
 use crate::model::fstree::{COPY_BUFFER, Content, DIR_MODE, Node, Tree};
@@ -183,11 +184,11 @@ enum Body<'t> {
     /// A directory's entry blocks, built in memory.
     Dir(Vec<u8>),
     /// A regular file, read when written.
-    File { content: &'t Content, size: u64, path: &'t str },
+    File { content: &'t Content, size: u64, path: &'t BStr },
     /// A symlink target short enough to live in the inode.
-    FastLink(&'t str),
+    FastLink(&'t BStr),
     /// A symlink target stored in a data block.
-    SlowLink(&'t str),
+    SlowLink(&'t BStr),
 }
 
 impl Body<'_> {
@@ -234,7 +235,7 @@ struct Plan<'t> {
 /// A directory entry: name, inode and file type.
 #[derive(Clone, Copy)]
 struct DirEntry<'t> {
-    name: &'t str,
+    name: &'t BStr,
     ino: u32,
     file_type: u8,
 }
@@ -248,19 +249,20 @@ impl<'t> Plan<'t> {
         };
 
         // Inode numbers, and each directory's entries ("" is the root).
-        let mut inos = BTreeMap::from([("", ROOT_INO), ("lost+found", LOST_FOUND_INO)]);
-        let mut children: BTreeMap<&str, Vec<DirEntry>> = BTreeMap::new();
+        let (root, lost_found) = (b"".as_bstr(), b"lost+found".as_bstr());
+        let mut inos = BTreeMap::from([(root, ROOT_INO), (lost_found, LOST_FOUND_INO)]);
+        let mut children: BTreeMap<&BStr, Vec<DirEntry>> = BTreeMap::new();
         if !has_lost_found {
-            children.entry("").or_default().push(DirEntry {
-                name: "lost+found",
+            children.entry(root).or_default().push(DirEntry {
+                name: lost_found,
                 ino: LOST_FOUND_INO,
                 file_type: FT_DIR,
             });
         }
         let mut next = FIRST_INO + 1;
         for (path, node) in tree.iter() {
-            let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-            if name.len() > 255 || name.contains('\0') {
+            let (parent, name) = split_parent(path);
+            if name.len() > 255 || name.contains(&0) {
                 bail!("/{path}: an ext file name is at most 255 bytes without NUL");
             }
             let ino = if path == "lost+found" {
@@ -279,7 +281,7 @@ impl<'t> Plan<'t> {
             children.entry(parent).or_default().push(DirEntry { name, ino, file_type });
         }
 
-        let link_count = |dir: &str| -> Result<u16> {
+        let link_count = |dir: &BStr| -> Result<u16> {
             let subdirs = children.get(dir).map_or(0, |c| c.iter().filter(|e| e.file_type == FT_DIR).count());
             let links = 2 + subdirs as u64;
             match fs {
@@ -291,10 +293,10 @@ impl<'t> Plan<'t> {
                 _ => Ok(links as u16),
             }
         };
-        let dir_body = |dir: &str, parent: &str, min_blocks: u64| -> Body<'t> {
+        let dir_body = |dir: &BStr, parent: &BStr, min_blocks: u64| -> Body<'t> {
             let mut entries = vec![
-                DirEntry { name: ".", ino: inos[dir], file_type: FT_DIR },
-                DirEntry { name: "..", ino: inos[parent], file_type: FT_DIR },
+                DirEntry { name: b".".as_bstr(), ino: inos[dir], file_type: FT_DIR },
+                DirEntry { name: b"..".as_bstr(), ino: inos[parent], file_type: FT_DIR },
             ];
             entries.extend(children.get(dir).into_iter().flatten().copied());
             Body::Dir(dir_blocks(&entries, min_blocks))
@@ -305,19 +307,19 @@ impl<'t> Plan<'t> {
             _ => LOST_FOUND_MODE,
         };
         let mut inodes = vec![
-            PlannedInode { ino: ROOT_INO, perm: DIR_MODE, links: link_count("")?, body: dir_body("", "", 1) },
+            PlannedInode { ino: ROOT_INO, perm: DIR_MODE, links: link_count(root)?, body: dir_body(root, root, 1) },
             PlannedInode {
                 ino: LOST_FOUND_INO,
                 perm: lost_found_perm,
-                links: link_count("lost+found")?,
-                body: dir_body("lost+found", "", LOST_FOUND_BLOCKS),
+                links: link_count(lost_found)?,
+                body: dir_body(lost_found, root, LOST_FOUND_BLOCKS),
             },
         ];
         for (path, node) in tree.iter() {
             if path == "lost+found" {
                 continue;
             }
-            let parent = path.rsplit_once('/').map_or("", |(parent, _)| parent);
+            let (parent, _) = split_parent(path);
             let (perm, links, body) = match node {
                 Node::Dir { mode } => (mode & 0o7777, link_count(path)?, dir_body(path, parent, 1)),
                 Node::File { content, size, mode } => {
@@ -327,9 +329,10 @@ impl<'t> Plan<'t> {
                     (mode & 0o7777, 1, Body::File { content, size: *size, path })
                 }
                 Node::Symlink { target } => {
-                    if target.is_empty() || target.len() >= BLOCK as usize || target.contains('\0') {
+                    if target.is_empty() || target.len() >= BLOCK as usize || target.contains(&0) {
                         bail!("symlink /{path}: an ext symlink target is 1 to 4095 bytes without NUL");
                     }
+                    let target = target.as_bstr();
                     let body = if target.len() < 60 { Body::FastLink(target) } else { Body::SlowLink(target) };
                     (0o777, 1, body)
                 }
@@ -897,6 +900,14 @@ fn put16(bytes: &mut [u8], at: usize, value: u64) {
     bytes[at..at + 2].copy_from_slice(&(value as u16).to_le_bytes());
 }
 
+/// A tree path's parent directory (`""` for the root) and last name.
+fn split_parent(path: &BStr) -> (&BStr, &BStr) {
+    match path.rfind_byte(b'/') {
+        Some(at) => (path[..at].as_bstr(), path[at + 1..].as_bstr()),
+        None => (b"".as_bstr(), path),
+    }
+}
+
 /// The UUID and directory hash seed of an image.
 struct Identity {
     uuid: [u8; 16],
@@ -909,11 +920,15 @@ impl Identity {
         h.update(b"bimanix ext image\0");
         h.update(format!("{:?}\0{blocks}\0{}\0{:?}\0", opts.fs_type, opts.mtime, opts.label).as_bytes());
         for (path, node) in tree.iter() {
-            h.update(path.as_bytes());
+            h.update(path);
             match node {
                 Node::Dir { mode } => h.update(format!("\0d{mode:o}\0").as_bytes()),
                 Node::File { size, mode, .. } => h.update(format!("\0f{mode:o} {size}\0").as_bytes()),
-                Node::Symlink { target } => h.update(format!("\0l{target}\0").as_bytes()),
+                Node::Symlink { target } => {
+                    h.update(b"\0l");
+                    h.update(target);
+                    h.update(b"\0");
+                }
             }
         }
         let digest: [u8; 32] = h.finalize().into();
@@ -1409,7 +1424,7 @@ mod tests {
         assert!(write(&lost, &options(FsType::Ext2), &image, BLOCKS_PER_GROUP).is_err());
 
         let mut link = Tree::new();
-        link.insert("l", Node::Symlink { target: String::new() }).unwrap();
+        link.insert("l", Node::Symlink { target: bstr::BString::default() }).unwrap();
         assert!(write(&link, &options(FsType::Ext2), &image, BLOCKS_PER_GROUP).is_err());
     }
 

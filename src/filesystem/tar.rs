@@ -3,11 +3,15 @@
 //! Every header field is set here, from the entry alone: uid/gid 0, empty
 //! user and group names, one fixed mtime, no PAX records. Names that do not
 //! fit ustar's name/prefix fields use GNU long-name entries, which are
-//! deterministic and which every consumer we target reads.
+//! deterministic and which every consumer we target reads. Names and link
+//! targets are bytes, as in a Linux file system: any of them goes in,
+//! whatever its length or encoding (only NUL, which no file name holds, is
+//! refused).
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use bstr::ByteSlice;
 
 use crate::model::fstree::{COPY_BUFFER, Content};
 
@@ -46,30 +50,33 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Writes a directory entry; `path` is relative, without a trailing `/`.
-    pub fn dir(&mut self, path: &str, mode: u32) -> Result<()> {
-        self.headers(&format!("{path}/"), EntryType::Dir, mode, 0, "")
+    pub fn dir(&mut self, path: &(impl AsRef<[u8]> + ?Sized), mode: u32) -> Result<()> {
+        let mut name = path.as_ref().to_vec();
+        name.push(b'/');
+        self.headers(&name, EntryType::Dir, mode, 0, b"")
     }
 
     /// Writes a symbolic link entry.
-    pub fn symlink(&mut self, path: &str, target: &str) -> Result<()> {
-        self.headers(path, EntryType::Symlink, 0o777, 0, target)
+    pub fn symlink(&mut self, path: &(impl AsRef<[u8]> + ?Sized), target: &(impl AsRef<[u8]> + ?Sized)) -> Result<()> {
+        self.headers(path.as_ref(), EntryType::Symlink, 0o777, 0, target.as_ref())
     }
 
     /// Writes a regular file whose bytes are in memory.
-    pub fn file_bytes(&mut self, path: &str, mode: u32, data: &[u8]) -> Result<()> {
-        self.headers(path, EntryType::File, mode, data.len() as u64, "")?;
+    pub fn file_bytes(&mut self, path: &(impl AsRef<[u8]> + ?Sized), mode: u32, data: &[u8]) -> Result<()> {
+        self.headers(path.as_ref(), EntryType::File, mode, data.len() as u64, b"")?;
         self.raw(data)?;
         self.pad(data.len() as u64)
     }
 
     /// Writes a regular file of a tree, streaming its content; a host file
     /// whose size changed since the tree was made is an error.
-    pub fn file(&mut self, path: &str, mode: u32, size: u64, content: &Content) -> Result<()> {
-        self.headers(path, EntryType::File, mode, size, "")?;
+    pub fn file(&mut self, path: &(impl AsRef<[u8]> + ?Sized), mode: u32, size: u64, content: &Content) -> Result<()> {
+        let path = path.as_ref();
+        self.headers(path, EntryType::File, mode, size, b"")?;
         if self.buf.is_empty() {
             self.buf = vec![0; COPY_BUFFER];
         }
-        content.copy_to(size, path, &mut self.out, &mut self.buf)?;
+        content.copy_to(size, path.as_bstr(), &mut self.out, &mut self.buf)?;
         self.written += size;
         self.pad(size)
     }
@@ -79,12 +86,12 @@ impl<W: Write> TarWriter<W> {
     /// faster than through a buffer. `body` must write exactly `size` bytes.
     pub fn file_with(
         &mut self,
-        path: &str,
+        path: &(impl AsRef<[u8]> + ?Sized),
         mode: u32,
         size: u64,
         body: impl FnOnce(&mut W) -> Result<()>,
     ) -> Result<()> {
-        self.headers(path, EntryType::File, mode, size, "")?;
+        self.headers(path.as_ref(), EntryType::File, mode, size, b"")?;
         body(&mut self.out)?;
         self.written += size;
         self.pad(size)
@@ -114,7 +121,10 @@ impl<W: Write> TarWriter<W> {
 
     /// Writes the header for an entry, preceded by GNU long-name or
     /// long-link entries when the name or link target needs them.
-    fn headers(&mut self, path: &str, kind: EntryType, mode: u32, size: u64, link: &str) -> Result<()> {
+    fn headers(&mut self, path: &[u8], kind: EntryType, mode: u32, size: u64, link: &[u8]) -> Result<()> {
+        if path.contains(&0) || link.contains(&0) {
+            bail!("{:?}: a NUL byte cannot be stored in a tar name", path.as_bstr());
+        }
         if link.len() > 100 {
             self.long_entry(b'K', link)?;
         }
@@ -122,15 +132,15 @@ impl<W: Write> TarWriter<W> {
         if split.is_none() {
             self.long_entry(b'L', path)?;
         }
-        let (prefix, name) = split.unwrap_or(("", truncate(path, 100)));
-        let header = header(name, prefix, kind, mode, size, truncate(link, 100), self.mtime);
+        let (prefix, name) = split.unwrap_or((b"", &path[..path.len().min(100)]));
+        let header = header(name, prefix, kind, mode, size, &link[..link.len().min(100)], self.mtime);
         self.raw(&header)
     }
 
-    fn long_entry(&mut self, flag: u8, value: &str) -> Result<()> {
-        let mut data = value.as_bytes().to_vec();
+    fn long_entry(&mut self, flag: u8, value: &[u8]) -> Result<()> {
+        let mut data = value.to_vec();
         data.push(0);
-        let mut h = header("././@LongLink", "", EntryType::File, 0o644, data.len() as u64, "", 0);
+        let mut h = header(b"././@LongLink", b"", EntryType::File, 0o644, data.len() as u64, b"", 0);
         h[156] = flag;
         set_checksum(&mut h);
         self.raw(&h)?;
@@ -140,33 +150,35 @@ impl<W: Write> TarWriter<W> {
 }
 
 /// Splits `path` into ustar's prefix (up to 155 bytes) and name (up to
-/// 100 bytes) at a `/`, or returns `None` when it cannot be split.
-fn split_name(path: &str) -> Option<(&str, &str)> {
+/// 100 bytes) at a `/`, or returns `None` when it cannot be split. The
+/// split is at a `/` byte, which never falls inside a UTF-8 character.
+fn split_name(path: &[u8]) -> Option<(&[u8], &[u8])> {
     if path.len() <= 100 {
-        return Some(("", path));
+        return Some((b"", path));
     }
     // The name part may end in '/' for directories, so never split there.
-    let search_end = path.len().saturating_sub(1);
-    path[..search_end]
-        .match_indices('/')
-        .map(|(i, _)| i)
+    let search_end = path.len() - 1;
+    (0..search_end)
+        .filter(|&i| path[i] == b'/')
         .filter(|&i| i <= 155 && path.len() - i - 1 <= 100)
         .map(|i| (&path[..i], &path[i + 1..]))
         .next()
 }
 
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// Builds one 512-byte ustar header with every field fixed.
-pub fn header(name: &str, prefix: &str, kind: EntryType, mode: u32, size: u64, link: &str, mtime: u64) -> [u8; 512] {
+/// Builds one 512-byte ustar header with every field fixed. `name` is at
+/// most 100 bytes, `prefix` 155 and `link` 100.
+pub fn header(
+    name: &(impl AsRef<[u8]> + ?Sized),
+    prefix: &(impl AsRef<[u8]> + ?Sized),
+    kind: EntryType,
+    mode: u32,
+    size: u64,
+    link: &(impl AsRef<[u8]> + ?Sized),
+    mtime: u64,
+) -> [u8; 512] {
+    let (name, prefix, link) = (name.as_ref(), prefix.as_ref(), link.as_ref());
     let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[..name.len()].copy_from_slice(name);
     octal(&mut h[100..108], u64::from(mode));
     octal(&mut h[108..116], 0);
     octal(&mut h[116..124], 0);
@@ -177,12 +189,12 @@ pub fn header(name: &str, prefix: &str, kind: EntryType, mode: u32, size: u64, l
         EntryType::Dir => b'5',
         EntryType::Symlink => b'2',
     };
-    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[157..157 + link.len()].copy_from_slice(link);
     h[257..263].copy_from_slice(b"ustar\0");
     h[263..265].copy_from_slice(b"00");
     octal(&mut h[329..337], 0);
     octal(&mut h[337..345], 0);
-    h[345..345 + prefix.len()].copy_from_slice(prefix.as_bytes());
+    h[345..345 + prefix.len()].copy_from_slice(prefix);
     set_checksum(&mut h);
     h
 }
@@ -275,6 +287,96 @@ mod tests {
         assert_eq!(got[1].0, huge);
         assert_eq!(got[1].2, 2);
         assert_eq!(got[2].3, target);
+    }
+
+    /// Writes every path as a directory, a file and a symlink to `target`,
+    /// and checks that the `tar` crate reads each back as written.
+    fn round_trip(paths: &[Vec<u8>], target: impl Fn(usize) -> Vec<u8>) {
+        let mut w = TarWriter::new(Vec::new(), 0);
+        for (i, p) in paths.iter().enumerate() {
+            w.dir(p, 0o755).unwrap();
+            w.file_bytes(p, 0o644, b"x").unwrap();
+            w.symlink(p, &target(i)).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let mut ar = tar::Archive::new(&bytes[..]);
+        let mut entries = ar.entries().unwrap();
+        for (i, p) in paths.iter().enumerate() {
+            let mut dir = p.clone();
+            dir.push(b'/');
+            for (want, link) in [(&dir, None), (p, None), (p, Some(target(i)))] {
+                let e = entries.next().expect("an entry is missing").unwrap();
+                assert_eq!(&e.path_bytes()[..], &want[..], "path {:?}", p.as_bstr());
+                assert_eq!(e.link_name_bytes().map(|l| l.into_owned()), link, "link of {:?}", p.as_bstr());
+            }
+        }
+        assert!(entries.next().is_none());
+    }
+
+    #[test]
+    fn any_split_of_any_characters_round_trips() {
+        // One- to four-byte characters and a byte that is not UTF-8, with
+        // the `/` at every place, around the 100- and 155-byte fields.
+        for unit in ["a", "é", "漢", "𝄞"].map(|u| u.as_bytes().to_vec()).into_iter().chain([vec![0xe9]]) {
+            let mut paths = Vec::new();
+            for n in 1..=90 {
+                let whole: Vec<u8> = unit.repeat(n);
+                paths.push(whole.clone());
+                for at in 1..n {
+                    paths.push([&whole[..at * unit.len()], b"/", &whole[at * unit.len()..]].concat());
+                }
+            }
+            round_trip(&paths, |i| unit.repeat(i % 120 + 1));
+        }
+    }
+
+    #[test]
+    fn link_targets_of_every_length_round_trip() {
+        let paths: Vec<Vec<u8>> = (1..=300).map(|n| format!("l{n}").into_bytes()).collect();
+        round_trip(&paths, |i| "t".repeat(i + 1).into_bytes());
+        round_trip(&paths, |i| "漢".repeat(i / 3 + 1).into_bytes());
+    }
+
+    #[test]
+    fn random_linux_paths_round_trip() {
+        // A deterministic generator: names of 1 to 255 bytes of anything but
+        // NUL and `/`, up to 16 deep; targets of 1 to 4095 such bytes.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % bound as u64) as usize
+        };
+        let byte = |next: &mut dyn FnMut(usize) -> usize| match next(4) {
+            0 => b'a' + next(26) as u8,
+            1 => "é漢𝄞".as_bytes()[next(9)],
+            _ => (next(254) + 1) as u8,
+        };
+        let mut paths = Vec::new();
+        let mut targets = Vec::new();
+        for _ in 0..400 {
+            let depth = next(16) + 1;
+            let mut path = Vec::new();
+            for d in 0..depth {
+                if d > 0 {
+                    path.push(b'/');
+                }
+                let len = if next(4) == 0 { 255 } else { next(255) + 1 };
+                path.extend((0..len).map(|_| byte(&mut next)).map(|b| if b == b'/' { b'_' } else { b }));
+            }
+            let len = next(4095) + 1;
+            targets.push((0..len).map(|_| byte(&mut next)).collect::<Vec<u8>>());
+            paths.push(path);
+        }
+        round_trip(&paths, |i| targets[i].clone());
+    }
+
+    #[test]
+    fn nul_bytes_are_refused() {
+        let mut w = TarWriter::new(Vec::new(), 0);
+        assert!(w.file_bytes(b"a\0b", 0o644, b"").is_err());
+        assert!(w.symlink("l", b"a\0b").is_err());
     }
 
     #[test]

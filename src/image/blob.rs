@@ -106,9 +106,10 @@ fn tar_fast(tree: &Tree, mtime: u64, sink: &mut Sink) -> Result<()> {
 }
 
 /// Copies exactly `size` bytes of the host file `host` into the sink; a
-/// file whose size changed since the tree was made is an error.
-fn copy_host(sink: &mut Sink, host: &std::path::Path, size: u64, path: &str) -> Result<()> {
-    let src = File::open(host).with_context(|| format!("opening {} for /{path}", host.display()))?;
+/// file whose size changed since the tree was made is an error, and so is
+/// one that is no longer a regular file (never opened blocking).
+fn copy_host(sink: &mut Sink, host: &std::path::Path, size: u64, path: &bstr::BStr) -> Result<()> {
+    let src = crate::model::hostfile::open_regular(host).with_context(|| format!("for /{path}"))?;
     let copied = sink.copy_file(&src, 0, size).with_context(|| format!("copying {} to /{path}", host.display()))?;
     let now = src.metadata().with_context(|| format!("reading {} for /{path}", host.display()))?.len();
     if copied != size || now != size {

@@ -167,7 +167,7 @@ pub fn write(plan: &IndexPlan, format: Format, out: &Output) -> Result<Written> 
         (Format::DockerArchive, _) => {
             bail!("a multi-platform index goes into an oci-archive or an oci-layout; docker load reads one platform")
         }
-        (Format::OciLayout, Output::Stdout) => {
+        (Format::OciLayout, Output::Stdout | Output::Discard) => {
             bail!("an OCI layout is a directory; it cannot go to standard output (use -o DIR)")
         }
         (Format::OciLayout, Output::Path(dir)) => output::directory(dir, |tmp| {

@@ -17,6 +17,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::Result;
+use bstr::{BStr, ByteSlice};
 
 use crate::model::fstree::{Node, Tree};
 use crate::model::spec::LayerMode;
@@ -31,10 +32,10 @@ pub fn split(tree: &Tree, artifacts: &BTreeSet<String>, mode: LayerMode) -> Resu
     if mode == LayerMode::Single {
         return Ok(vec![tree.clone()]);
     }
-    let own: BTreeSet<&str> = tree
+    let own: BTreeSet<&BStr> = tree
         .iter()
         .filter(|(path, node)| match node {
-            Node::File { size, .. } => *size >= LARGE_FILE || artifacts.contains(*path),
+            Node::File { size, .. } => *size >= LARGE_FILE || path.to_str().is_ok_and(|p| artifacts.contains(p)),
             _ => false,
         })
         .map(|(path, _)| path)
@@ -50,9 +51,9 @@ pub fn split(tree: &Tree, artifacts: &BTreeSet<String>, mode: LayerMode) -> Resu
 }
 
 /// A tree holding `path` of `tree` and its parent directories.
-fn alone(tree: &Tree, path: &str) -> Result<Tree> {
+fn alone(tree: &Tree, path: &BStr) -> Result<Tree> {
     let mut layer = Tree::new();
-    for (i, _) in path.match_indices('/') {
+    for (i, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
         let parent = &path[..i];
         if let Some(node) = tree.get(parent) {
             layer.insert(parent, node.clone())?;

@@ -4,7 +4,9 @@
 //! the image as a docker-archive, OCI archive or OCI layout, each layer a
 //! [`blob`] streamed into the output through a [`sink`] that hashes it on
 //! the side, compressed by [`compress`] when asked. [`index`] combines
-//! images of several platforms into one OCI image index.
+//! images of several platforms into one OCI image index. [`output`] puts
+//! the result where it goes without destroying what is there, through the
+//! temporaries of [`temp`].
 
 pub mod archive;
 pub mod blob;
@@ -15,3 +17,4 @@ pub mod output;
 pub mod plan;
 pub mod rootfs;
 pub mod sink;
+pub mod temp;

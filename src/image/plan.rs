@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -211,7 +212,7 @@ pub fn add_source(tree: &mut Tree, f: &FileSpec) -> Result<()> {
         if !target.is_empty() {
             tree.insert(target, Node::Dir { mode: f.mode.unwrap_or(DIR_MODE) })?;
         }
-        add_dir(tree, &f.source, target)
+        add_dir(tree, &f.source, target.as_bytes())
     } else if meta.is_file() {
         tree.insert(target, file_node(&f.source, &meta, f.mode))
     } else {
@@ -219,24 +220,20 @@ pub fn add_source(tree: &mut Tree, f: &FileSpec) -> Result<()> {
     }
 }
 
-fn add_dir(tree: &mut Tree, dir: &Path, target: &str) -> Result<()> {
+/// Adds what directory `dir` holds under `target` (a tree path, empty for
+/// the root). Names are bytes, carried as the file system holds them.
+fn add_dir(tree: &mut Tree, dir: &Path, target: &[u8]) -> Result<()> {
     let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let path = entry.path();
         let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            bail!("{} has a name that is not UTF-8; rename it", path.display());
-        };
-        let child = if target.is_empty() { name.to_string() } else { format!("{target}/{name}") };
+        let child = if target.is_empty() { name.as_bytes().to_vec() } else { [target, b"/", name.as_bytes()].concat() };
         let meta = fs::symlink_metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let ft = meta.file_type();
         if ft.is_symlink() {
             let link = fs::read_link(&path).with_context(|| format!("cannot read link {}", path.display()))?;
-            let Some(link) = link.to_str() else {
-                bail!("link {} points to a name that is not UTF-8", path.display());
-            };
-            tree.insert(&child, Node::Symlink { target: link.to_string() })?;
+            tree.insert(&child, Node::Symlink { target: link.into_os_string().into_vec().into() })?;
         } else if ft.is_dir() {
             tree.insert(&child, Node::Dir { mode: DIR_MODE })?;
             add_dir(tree, &path, &child)?;

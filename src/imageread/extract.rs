@@ -3,12 +3,15 @@
 //! ([`resolve`]), is written to a scratch directory as a file or as a
 //! directory tree ([`Image::extract`]).
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use bstr::{BString, ByteSlice};
 
 use super::Image;
 use crate::model::fstree::{Content, EXEC_MODE, FILE_MODE, Node, Tree};
@@ -36,11 +39,13 @@ impl Image {
     /// Links inside a copied directory stay links. Files on the host get
     /// mode 0644 or 0755 by their executable bit; a file's own bits are
     /// returned.
-    pub fn extract(&self, resolved: &[String], dest: &Path) -> Result<Vec<Extracted>> {
-        let wanted = |path: &str| {
-            resolved
-                .iter()
-                .any(|r| r.is_empty() || path == r || path.strip_prefix(r.as_str()).is_some_and(|t| t.starts_with('/')))
+    pub fn extract(&self, resolved: &[BString], dest: &Path) -> Result<Vec<Extracted>> {
+        let wanted = |path: &[u8]| {
+            resolved.iter().any(|r| {
+                r.is_empty()
+                    || path == r.as_slice()
+                    || path.strip_prefix(r.as_slice()).is_some_and(|t| t.starts_with(b"/"))
+            })
         };
         let mut count = 0u64;
         let flat = self.flatten(&mut |path, reader, _| {
@@ -64,25 +69,25 @@ impl Image {
 
 /// Makes the extracted `path` of `tree` (a file, a directory or the root)
 /// a host file or directory.
-fn place(tree: &Tree, path: &str, dir: &Path) -> Result<Extracted> {
+fn place(tree: &Tree, path: &BString, dir: &Path) -> Result<Extracted> {
     if let Some(Node::File { content, mode, .. }) = tree.get(path) {
-        let Content::Host(file) = content else { bail!("internal: /{path} was not extracted") };
+        let Content::Host(file) = content else { bail!("internal: /{} was not extracted", path.escape_bytes()) };
         set_mode(file, *mode)?;
         return Ok(Extracted { host: file.clone(), mode: Some(*mode) });
     }
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let prefix = if path.is_empty() { String::new() } else { format!("{path}/") };
+    let prefix = if path.is_empty() { Vec::new() } else { [path.as_slice(), b"/"].concat() };
     for (p, node) in tree.iter() {
-        let Some(rest) = p.strip_prefix(&prefix) else { continue };
-        let host = dir.join(rest);
+        let Some(rest) = p.strip_prefix(prefix.as_slice()) else { continue };
+        let host = dir.join(OsStr::from_bytes(rest));
         match node {
             Node::Dir { .. } => fs::create_dir_all(&host),
             Node::File { content: Content::Host(file), mode, .. } => {
                 set_mode(file, *mode)?;
                 fs::hard_link(file, &host)
             }
-            Node::File { .. } => bail!("internal: /{p} was not extracted"),
-            Node::Symlink { target } => symlink(target, &host),
+            Node::File { .. } => bail!("internal: /{} was not extracted", p.escape_bytes()),
+            Node::Symlink { target } => symlink(OsStr::from_bytes(target), &host),
         }
         .with_context(|| format!("cannot create {}", host.display()))?;
     }
@@ -99,40 +104,40 @@ fn set_mode(file: &Path, mode: u32) -> Result<()> {
 /// The tree path that `path` (absolute, in the image whose listing is
 /// `tree`) stands for, with every symbolic link on the way followed, as
 /// `COPY --from` follows them; fails when nothing is there.
-pub fn resolve(tree: &Tree, path: &str) -> Result<String> {
-    let mut todo: Vec<String> = components(path).into_iter().rev().collect();
-    let mut done: Vec<String> = Vec::new();
+pub fn resolve(tree: &Tree, path: &str) -> Result<BString> {
+    let mut todo: Vec<Vec<u8>> = components(path.as_bytes()).into_iter().rev().collect();
+    let mut done: Vec<Vec<u8>> = Vec::new();
     let mut links = 0;
     while let Some(c) = todo.pop() {
-        if c == ".." {
+        if c == b".." {
             done.pop();
             continue;
         }
         done.push(c);
-        let here = done.join("/");
+        let here = BString::from(bstr::join("/", &done));
         match tree.get(&here) {
-            None => bail!("is not in the image (no /{here})"),
+            None => bail!("is not in the image (no /{})", here.escape_bytes()),
             Some(Node::Symlink { target }) => {
                 links += 1;
                 if links > MAX_LINKS {
                     bail!("has more than {MAX_LINKS} levels of symbolic links");
                 }
                 done.pop();
-                if target.starts_with('/') {
+                if target.starts_with(b"/") {
                     done.clear();
                 }
                 todo.extend(components(target).into_iter().rev());
             }
-            Some(Node::File { .. }) if !todo.is_empty() => bail!("/{here} is a file, not a directory"),
+            Some(Node::File { .. }) if !todo.is_empty() => bail!("/{} is a file, not a directory", here.escape_bytes()),
             Some(_) => {}
         }
     }
-    Ok(done.join("/"))
+    Ok(bstr::join("/", &done).into())
 }
 
-/// The components of a path, without empty ones and `.`.
-fn components(path: &str) -> Vec<String> {
-    path.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect()
+/// The components of a path (names are bytes), without empty ones and `.`.
+fn components(path: &[u8]) -> Vec<Vec<u8>> {
+    path.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").map(<[u8]>::to_vec).collect()
 }
 
 #[cfg(test)]

@@ -5,12 +5,18 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use anyhow::{Context, Result, anyhow, bail};
+use bstr::{BStr, BString, ByteSlice, ByteVec};
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
-use super::{Compression, Flattened, Image, decompress};
+use super::{Compression, Flattened, Image, Layer, decompress};
 use crate::model::fstree::{Content, Node, Tree};
 use crate::model::oci::hex;
+
+/// What [`Image::flatten`] calls for each regular file: its clean relative
+/// path, a reader of exactly its size, and the size; it returns the content
+/// to record in the tree.
+pub type FileStore<'a> = dyn FnMut(&BStr, &mut dyn Read, u64) -> Result<Content> + 'a;
 
 /// Passes bytes through while hashing and counting them.
 pub(super) struct Tee<R> {
@@ -57,37 +63,52 @@ impl Image {
             let (actual, len) = hash_stream(reader).with_context(|| format!("cannot read {}", blob.name))?;
             check_blob(&mut problems, &blob.what, blob.digest.as_deref(), blob.size, &actual, len);
         }
+        // A blob listed as several layers is hashed once.
+        let mut hashed: BTreeMap<&str, Result<LayerHashes, String>> = BTreeMap::new();
         for (i, layer) in self.layers.iter().enumerate() {
             let what = self.layer_label(i);
-            let (raw, _) = self.source.open(&layer.name)?;
-            let mut tee = Tee { inner: raw, hasher: Sha256::new(), len: 0 };
-            let plain = match layer.compression {
-                // An uncompressed blob is its own tar: one hash serves both checks.
-                Compression::None => Ok(None),
-                _ => decompress(&mut tee).and_then(|(_, plain)| hash_stream(plain)).map(Some),
-            };
-            // Hash whatever the decompressor left unread, so that the blob digest covers every byte.
-            let drained = io::copy(&mut tee, &mut io::sink());
-            match (plain, drained) {
-                (Ok(plain), Ok(_)) => {
-                    let actual = format!("sha256:{}", hex(&tee.hasher.finalize()));
-                    check_blob(&mut problems, &what, layer.digest.as_deref(), layer.declared_size, &actual, tee.len);
-                    let diff_id = plain.map_or(actual, |(diff_id, _)| diff_id);
-                    if diff_id != layer.diff_id {
+            if !hashed.contains_key(layer.name.as_str()) {
+                hashed.insert(&layer.name, self.hash_layer(layer)?);
+            }
+            match &hashed[layer.name.as_str()] {
+                Ok(h) => {
+                    check_blob(&mut problems, &what, layer.digest.as_deref(), layer.declared_size, &h.blob, h.len);
+                    if h.diff_id != layer.diff_id {
                         problems.push(format!(
-                            "{what}: its uncompressed tar hashes to {diff_id}, but the config's diff_id is {} \
+                            "{what}: its uncompressed tar hashes to {}, but the config's diff_id is {} \
                              (docker load refuses this)",
-                            layer.diff_id
+                            h.diff_id, layer.diff_id
                         ));
                     }
                 }
-                (Err(e), _) | (_, Err(e)) => problems.push(match layer.compression {
-                    Compression::None => format!("{what}: cannot be read: {e}"),
-                    other => format!("{what}: cannot be decompressed as {}: {e}", other.name()),
-                }),
+                Err(e) => problems.push(format!("{what}: {e}")),
             }
         }
         Ok(problems)
+    }
+
+    /// Hashes a layer's blob and, decompressed, its tar, streaming.
+    fn hash_layer(&self, layer: &Layer) -> Result<Result<LayerHashes, String>> {
+        let (raw, _) = self.source.open(&layer.name)?;
+        let mut tee = Tee { inner: raw, hasher: Sha256::new(), len: 0 };
+        let plain = match layer.compression {
+            // An uncompressed blob is its own tar: one hash serves both checks.
+            Compression::None => Ok(None),
+            _ => decompress(&mut tee).and_then(|(_, plain)| hash_stream(plain)).map(Some),
+        };
+        // Hash whatever the decompressor left unread, so that the blob digest covers every byte.
+        let drained = io::copy(&mut tee, &mut io::sink());
+        Ok(match (plain, drained) {
+            (Ok(plain), Ok(_)) => {
+                let blob = format!("sha256:{}", hex(&tee.hasher.finalize()));
+                let diff_id = plain.map_or_else(|| blob.clone(), |(diff_id, _)| diff_id);
+                Ok(LayerHashes { blob, len: tee.len, diff_id })
+            }
+            (Err(e), _) | (_, Err(e)) => Err(match layer.compression {
+                Compression::None => format!("cannot be read: {e}"),
+                other => format!("cannot be decompressed as {}: {e}", other.name()),
+            }),
+        })
     }
 
     /// The decompressed tar stream of layer `i` (0-based).
@@ -124,56 +145,94 @@ impl Image {
     /// symlinks keep their target as written.
     ///
     /// For each regular file, `store(path, reader, size)` is called with the
-    /// clean relative path (`usr/bin/x`), a reader of exactly `size` bytes
-    /// and the size, and returns the `Content` to record in the tree. A file
-    /// that a later layer replaces or hides has still been stored once.
-    pub fn flatten(&self, store: &mut dyn FnMut(&str, &mut dyn Read, u64) -> Result<Content>) -> Result<Flattened> {
+    /// clean relative path (`usr/bin/x`, bytes as the layer holds them), a
+    /// reader of exactly `size` bytes and the size, and returns the
+    /// `Content` to record in the tree. A file that a later layer replaces
+    /// or hides has still been stored once.
+    ///
+    /// Entries go into the tree as they are read, so memory holds the tree
+    /// and nothing per entry besides; a layer listed again right after
+    /// itself is not read again (it would change nothing).
+    pub fn flatten(&self, store: &mut FileStore) -> Result<Flattened> {
         let mut tree = Tree::new();
         let mut skipped = Vec::new();
-        let mut layer_entries = Vec::new();
+        let mut layer_entries: Vec<usize> = Vec::new();
         let mut layer_of = BTreeMap::new();
+        // For each layer, the last of the run of copies of it that follow
+        // it directly, which is the layer whose entries the tree shows.
+        let mut shown_as: Vec<usize> = Vec::new();
         for i in 0..self.layers.len() {
+            if i > 0 && self.layers[i].name == self.layers[i - 1].name {
+                layer_entries.push(layer_entries[i - 1]);
+                let run_start = shown_as[i - 1];
+                shown_as.iter_mut().filter(|s| **s == run_start).for_each(|s| *s = i);
+                shown_as.push(i);
+                continue;
+            }
+            shown_as.push(i);
             let label = self.layer_label(i);
-            let changes = self
-                .read_changes(i, &tree, store, &mut skipped)
+            let entries = self
+                .apply_layer(i, &mut tree, store, &mut skipped, &mut layer_of)
                 .with_context(|| format!("image {}: {label}", self.path.display()))?;
-            layer_entries.push(changes.entries);
-            for dir in &changes.opaque {
-                if dir.is_empty() {
-                    tree = Tree::new();
-                } else {
-                    tree.remove_children(dir);
-                }
-            }
-            for path in &changes.whiteouts {
-                tree.remove(path);
-            }
-            for (path, node) in changes.additions {
-                tree.replace(&path, node)
-                    .with_context(|| format!("image {}: {label}: cannot apply /{path}", self.path.display()))?;
-                // Parents a layer implies without entries of their own come from it too.
-                for (at, _) in path.match_indices('/') {
-                    layer_of.entry(path[..at].to_string()).or_insert(i);
-                }
-                layer_of.insert(path, i);
-            }
+            layer_entries.push(entries);
+        }
+        if skipped.len() > MAX_SKIPPED_SHOWN {
+            let more = skipped.len() - MAX_SKIPPED_SHOWN;
+            skipped.truncate(MAX_SKIPPED_SHOWN);
+            skipped.push(format!("and {more} more"));
         }
         layer_of.retain(|path, _| tree.get(path).is_some());
-        Ok(Flattened { tree, skipped, layer_entries, layer_of })
+        for layer in layer_of.values_mut() {
+            *layer = shown_as[*layer];
+        }
+        let first_layer = shown_as.first().copied().unwrap_or(0);
+        Ok(Flattened { tree, skipped, layer_entries, layer_of, first_layer })
     }
 
-    /// Reads layer `i` into the changes it makes. Whiteouts only hide what
-    /// lower layers hold, so they are collected and applied before the
-    /// layer's own entries, wherever they appear in the tar.
-    pub(super) fn read_changes(
+    /// Applies layer `i` to `tree` and gives the number of its entries.
+    /// Whiteouts hide only what lower layers hold, wherever they stand in
+    /// the tar, so a first pass applies them and a second adds the rest.
+    /// Paths that layers after the first write go into `layer_of`.
+    fn apply_layer(
         &self,
         i: usize,
-        lower: &Tree,
-        store: &mut dyn FnMut(&str, &mut dyn Read, u64) -> Result<Content>,
+        tree: &mut Tree,
+        store: &mut FileStore,
         skipped: &mut Vec<String>,
-    ) -> Result<Changes> {
-        let mut changes = Changes::default();
-        let mut latest: BTreeMap<String, usize> = BTreeMap::new();
+        layer_of: &mut BTreeMap<BString, usize>,
+    ) -> Result<usize> {
+        self.each_entry(i, &mut |path, _| {
+            match whiteout(&path) {
+                Some(Whiteout::Opaque(b"")) => *tree = Tree::new(),
+                Some(Whiteout::Opaque(dir)) => tree.remove_children(dir),
+                Some(Whiteout::Hides(hidden)) => tree.remove(&hidden),
+                Some(Whiteout::Ignored) | None => {}
+            }
+            Ok(())
+        })?;
+        self.each_entry(i, &mut |path, entry| {
+            if whiteout(&path).is_none()
+                && let Some(node) = layer_node(path.as_bstr(), entry, tree, store, i, skipped)?
+            {
+                if i > 0 {
+                    // Parents a layer implies without entries of their own come from it too.
+                    for (at, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+                        if tree.get(&path[..at]).is_none() {
+                            layer_of.insert(BString::from(&path[..at]), i);
+                        }
+                    }
+                    layer_of.insert(path.clone(), i);
+                }
+                tree.replace(&path, node)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `each` with every entry of layer `i` that names a path (clean,
+    /// relative), and gives the number of entries.
+    fn each_entry(&self, i: usize, each: &mut EntryFn) -> Result<usize> {
+        let mut count = 0;
         let mut archive = tar::Archive::new(self.layer_reader(i)?);
         for entry in archive.entries().context("cannot read it as a tar")? {
             let mut entry = entry.context("cannot read the next tar entry")?;
@@ -184,103 +243,136 @@ impl Image {
             ) {
                 continue;
             }
-            changes.entries += 1;
+            count += 1;
             let raw = entry.path_bytes().into_owned();
-            let shown = String::from_utf8_lossy(&raw).into_owned();
-            let Some(path) = layer_path(&raw).with_context(|| format!("entry {shown:?}"))? else {
+            let Some(path) = layer_path(&raw).with_context(|| format!("entry \"{}\"", raw.escape_bytes()))? else {
                 continue;
             };
-            let (dir, base) = match path.rfind('/') {
-                Some(at) => (&path[..at], &path[at + 1..]),
-                None => ("", path.as_str()),
-            };
-            if let Some(hidden) = base.strip_prefix(".wh.") {
-                if hidden == ".wh..opq" {
-                    changes.opaque.push(dir.to_string());
-                } else if !hidden.is_empty() && !hidden.starts_with(".wh.") {
-                    changes.whiteouts.push(if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") });
-                }
-                continue;
-            }
-            let mode = entry.header().mode().with_context(|| format!("entry /{path}: bad mode field"))? & 0o7777;
-            let node = match kind {
-                EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                    let size = entry.size();
-                    let content = store(&path, &mut entry, size).with_context(|| format!("entry /{path}"))?;
-                    Node::File { content, size, mode }
-                }
-                EntryType::Directory => Node::Dir { mode },
-                EntryType::Symlink => {
-                    let target = entry
-                        .link_name_bytes()
-                        .and_then(|t| String::from_utf8(t.into_owned()).ok())
-                        .filter(|t| !t.is_empty())
-                        .ok_or_else(|| anyhow!("entry /{path}: symlink target is empty or not UTF-8"))?;
-                    Node::Symlink { target }
-                }
-                EntryType::Link => {
-                    let raw_target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
-                    let target = link_path(&raw_target).with_context(|| format!("entry /{path} (hard link)"))?;
-                    let found = match latest.get(&target) {
-                        Some(&at) => changes.additions.get(at).map(|(_, node)| node.clone()),
-                        None => lower.get(&target).cloned(),
-                    };
-                    found
-                        .ok_or_else(|| anyhow!("entry /{path}: hard link to /{target}, which no layer so far holds"))?
-                }
-                EntryType::Char | EntryType::Block | EntryType::Fifo => {
-                    let what = match kind {
-                        EntryType::Char => "character device",
-                        EntryType::Block => "block device",
-                        _ => "fifo",
-                    };
-                    skipped.push(format!("/{path} ({what}, layer {})", i + 1));
-                    continue;
-                }
-                other => bail!("entry /{path}: unsupported tar entry type {other:?}"),
-            };
-            latest.insert(path.clone(), changes.additions.len());
-            changes.additions.push((path, node));
+            each(path, &mut entry).with_context(|| format!("entry /{}", raw.escape_bytes()))?;
         }
-        Ok(changes)
+        Ok(count)
     }
 }
 
-/// What one layer does to the layers below it.
-#[derive(Default)]
-pub(super) struct Changes {
-    /// Directories whose lower contents are hidden (`""` is the root).
-    pub(super) opaque: Vec<String>,
-    /// Paths hidden by `.wh.` files.
-    pub(super) whiteouts: Vec<String>,
-    /// The layer's entries in tar order.
-    pub(super) additions: Vec<(String, Node)>,
-    pub(super) entries: usize,
+/// A layer blob's digest and size, and its tar's digest.
+struct LayerHashes {
+    blob: String,
+    len: u64,
+    diff_id: String,
+}
+
+/// What [`Image::each_entry`] calls for each entry.
+type EntryFn<'a> = dyn FnMut(BString, &mut tar::Entry<'_, Box<dyn Read + '_>>) -> Result<()> + 'a;
+
+/// How many skipped entries `flatten` lists one by one.
+const MAX_SKIPPED_SHOWN: usize = 1000;
+
+/// What a whiteout entry hides.
+enum Whiteout<'p> {
+    /// `.wh..wh..opq`: what lower layers hold in this directory.
+    Opaque(&'p [u8]),
+    /// `.wh.NAME`: NAME in lower layers.
+    Hides(BString),
+    /// `.wh..wh.*` other than the opaque marker: nothing.
+    Ignored,
+}
+
+fn whiteout(path: &[u8]) -> Option<Whiteout<'_>> {
+    let (dir, base) = match path.rfind_byte(b'/') {
+        Some(at) => (&path[..at], &path[at + 1..]),
+        None => (&b""[..], path),
+    };
+    let hidden = base.strip_prefix(b".wh.")?;
+    if hidden == b".wh..opq" {
+        return Some(Whiteout::Opaque(dir));
+    }
+    if hidden.is_empty() || hidden.starts_with(b".wh.") {
+        return Some(Whiteout::Ignored);
+    }
+    let mut hides = BString::from(dir);
+    if !dir.is_empty() {
+        hides.push(b'/');
+    }
+    hides.push_str(hidden);
+    Some(Whiteout::Hides(hides))
+}
+
+/// The node a layer entry adds at `path`, or `None` for a device or fifo
+/// (listed in `skipped`). A hard link copies what `tree` holds at its target.
+fn layer_node(
+    path: &BStr,
+    entry: &mut tar::Entry<'_, Box<dyn Read + '_>>,
+    tree: &Tree,
+    store: &mut FileStore,
+    layer: usize,
+    skipped: &mut Vec<String>,
+) -> Result<Option<Node>> {
+    let kind = entry.header().entry_type();
+    let mode = entry.header().mode().context("bad mode field")? & 0o7777;
+    let node = match kind {
+        EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+            let size = entry.size();
+            let content = store(path, entry, size)?;
+            Node::File { content, size, mode }
+        }
+        EntryType::Directory => Node::Dir { mode },
+        EntryType::Symlink => {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| BString::from(t.into_owned()))
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| anyhow!("the symlink target is empty"))?;
+            Node::Symlink { target }
+        }
+        EntryType::Link => {
+            let raw_target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+            let target = link_path(&raw_target).context("hard link")?;
+            tree.get(&target)
+                .cloned()
+                .ok_or_else(|| anyhow!("hard link to /{}, which no layer so far holds", target.escape_bytes()))?
+        }
+        EntryType::Char | EntryType::Block | EntryType::Fifo => {
+            let what = match kind {
+                EntryType::Char => "character device",
+                EntryType::Block => "block device",
+                _ => "fifo",
+            };
+            skipped.push(format!("/{} ({what}, layer {})", path.escape_bytes(), layer + 1));
+            return Ok(None);
+        }
+        other => bail!("unsupported tar entry type {other:?}"),
+    };
+    Ok(Some(node))
 }
 
 /// A layer entry's path, clean and relative; `None` for the root itself.
-pub(super) fn layer_path(raw: &[u8]) -> Result<Option<String>> {
-    let text = std::str::from_utf8(raw).map_err(|_| anyhow!("the path is not UTF-8"))?;
-    let mut parts = Vec::new();
-    for part in text.split('/') {
+/// Names are bytes: a layer may hold names that are not UTF-8.
+pub(super) fn layer_path(raw: &[u8]) -> Result<Option<BString>> {
+    let mut clean = BString::from("");
+    for part in raw.split(|b| *b == b'/') {
         match part {
-            "" | "." => {}
-            ".." => bail!("the path contains `..`, which would leave the image root"),
-            name => parts.push(name),
+            b"" | b"." => {}
+            b".." => bail!("the path contains `..`, which would leave the image root"),
+            name => {
+                if !clean.is_empty() {
+                    clean.push(b'/');
+                }
+                clean.push_str(name);
+            }
         }
     }
-    Ok((!parts.is_empty()).then(|| parts.join("/")))
+    Ok((!clean.is_empty()).then_some(clean))
 }
 
 /// A hard link's target: relative to the image root, like entry paths.
-pub(super) fn link_path(raw: &[u8]) -> Result<String> {
-    let shown = String::from_utf8_lossy(raw);
+pub(super) fn link_path(raw: &[u8]) -> Result<BString> {
+    let shown = raw.escape_bytes();
     if raw.starts_with(b"/") {
-        bail!("the link target {shown:?} is absolute; hard link targets must be relative to the image root");
+        bail!("the link target \"{shown}\" is absolute; hard link targets must be relative to the image root");
     }
     layer_path(raw)
-        .with_context(|| format!("link target {shown:?}"))?
-        .ok_or_else(|| anyhow!("the link target {shown:?} is empty or the root"))
+        .with_context(|| format!("link target \"{shown}\""))?
+        .ok_or_else(|| anyhow!("the link target \"{shown}\" is empty or the root"))
 }
 
 pub(super) fn check_blob(

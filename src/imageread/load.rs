@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::{
     BlobCheck, Compression, Descriptor, DockerManifestEntry, Format, IndexJson, Layer, Loaded, MAX_INDEX_DEPTH,
-    ManifestJson, Platform, Source, archive_path, blob_name, digest_of_name, join_clean, names_of, parse_config,
-    same_reference,
+    MAX_INDEX_ENTRIES, MAX_LAYERS, ManifestJson, Platform, Source, archive_path, blob_name, digest_of_name, join_clean,
+    names_of, parse_config, same_reference,
 };
 use crate::model::oci::sha256_digest;
 
@@ -73,13 +73,14 @@ pub(super) fn open_oci(
     load_oci(source, format, cand)
 }
 
-/// Every image manifest `index.json` leads to, in order.
+/// Every image manifest `index.json` leads to, in order, each once.
 pub(super) fn candidates(source: &Source) -> Result<Vec<Candidate>> {
     let index: IndexJson = source.read_json("index.json")?;
     let mut all = Vec::new();
+    let mut seen = Seen::default();
     for desc in index.manifests {
         let names = names_of(&desc);
-        expand(source, desc, &names, Vec::new(), 0, &mut all)?;
+        expand(source, desc, &names, Vec::new(), 0, &mut seen, &mut all)?;
     }
     if all.is_empty() {
         bail!("index.json lists no image manifests");
@@ -101,27 +102,52 @@ pub(super) fn all_docker(source: &Source) -> Result<Vec<Loaded>> {
     entries.into_iter().map(|entry| load_docker(source, entry, None)).collect()
 }
 
+/// The blobs `expand` has followed, each to the candidates it led to.
+#[derive(Default)]
+pub(super) struct Seen {
+    led_to: BTreeMap<String, Vec<usize>>,
+    listed: usize,
+}
+
 /// Follows `desc` (a manifest or a nested index) to the image manifests it
-/// leads to, skipping attestations (BuildKit's `unknown/unknown` entries).
+/// leads to, skipping attestations (BuildKit's `unknown/unknown` entries),
+/// and gives their places in `out`. Each blob is read once, however often
+/// indexes list it; all of them together may list `MAX_INDEX_ENTRIES`.
 pub(super) fn expand(
     source: &Source,
     desc: Descriptor,
     names: &[String],
     parents: Vec<BlobCheck>,
     depth: usize,
+    seen: &mut Seen,
     out: &mut Vec<Candidate>,
-) -> Result<()> {
+) -> Result<Vec<usize>> {
+    seen.listed += 1;
+    if seen.listed > MAX_INDEX_ENTRIES {
+        bail!("the image indexes list more than {MAX_INDEX_ENTRIES} manifests and indexes in all");
+    }
     let attestation = desc.annotations.as_ref().is_some_and(|a| a.contains_key("vnd.docker.reference.type"))
         || desc.platform.as_ref().is_some_and(|p| p.os == "unknown");
     if attestation {
-        return Ok(());
+        return Ok(Vec::new());
+    }
+    if let Some(led_to) = seen.led_to.get(&desc.digest) {
+        for &i in led_to {
+            for name in names {
+                if !out[i].names.contains(name) {
+                    out[i].names.push(name.clone());
+                }
+            }
+        }
+        return Ok(led_to.clone());
     }
     let name = blob_name(&desc.digest)?;
     let value: Value = source.read_json(&name)?;
     if value.get("manifests").is_none() {
         let platform = desc.platform.clone();
+        seen.led_to.insert(desc.digest.clone(), vec![out.len()]);
         out.push(Candidate { names: names.to_vec(), manifest: desc, parents, platform });
-        return Ok(());
+        return Ok(vec![out.len() - 1]);
     }
     if depth >= MAX_INDEX_DEPTH {
         bail!("{name}: image indexes nest more than {MAX_INDEX_DEPTH} deep");
@@ -132,13 +158,19 @@ pub(super) fn expand(
     parents.push(BlobCheck {
         what: format!("index {}", desc.digest),
         name,
-        digest: Some(desc.digest),
+        digest: Some(desc.digest.clone()),
         size: desc.size,
     });
+    let mut led_to = Vec::new();
     for child in index.manifests {
-        expand(source, child, names, parents.clone(), depth + 1, out)?;
+        for i in expand(source, child, names, parents.clone(), depth + 1, seen, out)? {
+            if !led_to.contains(&i) {
+                led_to.push(i);
+            }
+        }
     }
-    Ok(())
+    seen.led_to.insert(desc.digest, led_to.clone());
+    Ok(led_to)
 }
 
 /// The platform of a manifest whose descriptor names none, from its config.
@@ -154,6 +186,9 @@ pub(super) fn load_oci(source: &Source, format: Format, cand: Candidate) -> Resu
     let manifest: ManifestJson = source.read_json(&manifest_name)?;
     let config_name = blob_name(&manifest.config.digest)?;
     let parsed = parse_config(&source.read_small(&config_name)?, &config_name)?;
+    if manifest.layers.len() > MAX_LAYERS {
+        bail!("manifest {manifest_name} lists {} layers; bimanix reads at most {MAX_LAYERS}", manifest.layers.len());
+    }
     if manifest.layers.len() != parsed.diff_ids.len() {
         bail!(
             "manifest {manifest_name} lists {} layers but config {config_name} has {} rootfs.diff_ids",
@@ -252,6 +287,9 @@ fn load_docker(source: &Source, entry: DockerManifestEntry, wanted: Option<&Plat
         if !have.satisfies(wanted) {
             bail!("the image is for {have}, not {wanted}");
         }
+    }
+    if entry.layers.len() > MAX_LAYERS {
+        bail!("manifest.json lists {} Layers; bimanix reads at most {MAX_LAYERS}", entry.layers.len());
     }
     if entry.layers.len() != parsed.diff_ids.len() {
         bail!(

@@ -38,10 +38,20 @@ use documents::*;
 use load::*;
 use source::*;
 
-/// The largest JSON document (index, manifest, config) read into memory.
-const MAX_JSON: u64 = 64 << 20;
+pub use layers::FileStore;
+
+/// The largest JSON document (index, manifest, config) read into memory:
+/// containerd refuses configs and manifests over 4 MiB too.
+const MAX_JSON: u64 = 4 << 20;
 /// How deep image indexes may nest (an index of indexes of manifests).
 const MAX_INDEX_DEPTH: usize = 4;
+/// How many descriptors all the indexes of an archive may list together;
+/// each index blob is read once however often it is listed.
+const MAX_INDEX_ENTRIES: usize = 4096;
+/// How many layers an image may have (Docker runs no more than 125).
+const MAX_LAYERS: usize = 128;
+/// How many entries the outer tar of an archive may hold: a few per layer.
+const MAX_ARCHIVE_ENTRIES: usize = 65536;
 /// How many links are followed to find an entry of the outer archive.
 const MAX_LINKS: usize = 16;
 
@@ -225,10 +235,15 @@ pub struct Flattened {
     pub skipped: Vec<String>,
     /// How many entries each layer's tar holds, in layer order.
     pub layer_entries: Vec<usize>,
-    /// For each path of `tree`, the layer (0-based) whose entry it shows:
-    /// the highest layer that wrote it (for a directory that no layer
-    /// wrote, the first that put something in it).
-    pub layer_of: BTreeMap<String, usize>,
+    /// For each path of `tree` that a layer after the first shows, that
+    /// layer (0-based): the highest layer that wrote it (for a directory
+    /// that no layer wrote, the first that put something in it). Paths it
+    /// lacks come from the first layer; leaving them out keeps a big base
+    /// layer from doubling the memory the listing takes.
+    pub layer_of: BTreeMap<bstr::BString, usize>,
+    /// The layer (0-based) the paths `layer_of` lacks come from: the first,
+    /// or the last copy of it when copies of it follow it directly.
+    pub first_layer: usize,
 }
 
 /// A JSON blob whose digest and size `verify` checks.

@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{Compression, MAX_JSON, MAX_LINKS};
+use super::{Compression, MAX_ARCHIVE_ENTRIES, MAX_JSON, MAX_LINKS};
 use anyhow::{Context, Result, anyhow, bail};
 use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
 use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
@@ -31,7 +31,7 @@ impl Source {
     /// Indexes the tar at `path`, decompressing it first when the whole
     /// archive is compressed.
     pub(super) fn open_tar(path: &Path) -> Result<(Source, Compression)> {
-        let file = File::open(path).context("cannot open it")?;
+        let file = crate::model::hostfile::open_regular(path)?;
         let mut head = [0u8; 4];
         let got = file.read_at(&mut head, 0).context("cannot read it")?;
         let compression = Compression::sniff(head.get(..got).unwrap_or_default());
@@ -40,12 +40,11 @@ impl Source {
         } else {
             let mut plain = tempfile::tempfile().context("cannot create a temporary file")?;
             let mut decoder = decompressor(compression, BufReader::new(file));
-            io::copy(&mut decoder, &mut plain)
+            spool(&mut decoder, &mut plain)
                 .with_context(|| format!("cannot decompress the {}-compressed archive", compression.name()))?;
             plain
         };
-        // The tar crate's own message quotes raw header bytes; say it plainly.
-        let entries = index_tar(&file).map_err(|_| anyhow!("it is not a tar archive (nor an OCI layout directory)"))?;
+        let entries = index_tar(&file)?;
         Ok((Source::Tar { file, entries }, compression))
     }
 
@@ -71,7 +70,8 @@ impl Source {
         match self {
             Source::Dir(root) => {
                 let path = root.join(name);
-                let file = File::open(&path).with_context(|| format!("{name} is missing or unreadable"))?;
+                let file = crate::model::hostfile::open_regular(&path)
+                    .with_context(|| format!("{name} is missing or unreadable"))?;
                 let size = file.metadata().with_context(|| format!("cannot stat {name}"))?.len();
                 Ok((Box::new(BufReader::with_capacity(1 << 16, file)), size))
             }
@@ -114,13 +114,37 @@ impl Source {
     }
 }
 
+/// Decompresses a whole archive into the unnamed file `plain`, which it
+/// reads by random access, without filling the file system `plain` is on
+/// (TMPDIR): a few megabytes of gzip can hold gigabytes of zeros.
+fn spool(decoder: &mut dyn Read, plain: &mut File) -> Result<()> {
+    let stat = rustix::fs::fstatvfs(&*plain).context("cannot tell the free space in TMPDIR")?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    // Leave a tenth of the free space free.
+    let limit = free - free / 10;
+    let copied = io::copy(&mut decoder.take(limit + 1), plain)?;
+    if copied > limit {
+        bail!(
+            "it decompresses to more than the {} MiB that TMPDIR can spare; decompress it where there is room \
+             and inspect the plain archive",
+            limit >> 20
+        );
+    }
+    Ok(())
+}
+
 /// Scans a tar once, recording where each file's bytes are.
 pub(super) fn index_tar(mut file: &File) -> Result<BTreeMap<String, TarItem>> {
     file.rewind()?;
+    // The tar crate's own message quotes raw header bytes; say it plainly.
+    let not_tar = |_| anyhow!("it is not a tar archive (nor an OCI layout directory)");
     let mut archive = tar::Archive::new(file);
     let mut entries = BTreeMap::new();
-    for entry in archive.entries_with_seek()? {
-        let entry = entry?;
+    for entry in archive.entries_with_seek().map_err(not_tar)? {
+        let entry = entry.map_err(not_tar)?;
+        if entries.len() >= MAX_ARCHIVE_ENTRIES {
+            bail!("the archive holds more than {MAX_ARCHIVE_ENTRIES} entries; an image archive holds a few per layer");
+        }
         let raw = entry.path_bytes();
         let Some(name) = std::str::from_utf8(&raw).ok().and_then(|p| join_clean("", p)) else {
             continue;

@@ -190,7 +190,7 @@ pub(crate) fn flatten_inline(image: &Image) -> Result<Flattened> {
     })
 }
 
-fn file_bytes(flat: &Flattened, path: &str) -> Option<Vec<u8>> {
+fn file_bytes(flat: &Flattened, path: &(impl AsRef<[u8]> + ?Sized)) -> Option<Vec<u8>> {
     match flat.tree.get(path) {
         Some(Node::File { content: Content::Inline(bytes), .. }) => Some(bytes.clone()),
         _ => None,
@@ -299,7 +299,7 @@ fn applies_whiteouts_and_opaque_directories_to_lower_layers_only() {
     let dir = tempfile::tempdir().unwrap();
     write_dir(dir.path(), &TestImage::new(vec![lower, upper]).oci());
     let flat = flatten_inline(&open(dir.path(), &Select::default()).unwrap()).unwrap();
-    let paths: Vec<&str> = flat.tree.iter().map(|(p, _)| p).collect();
+    let paths: Vec<&bstr::BStr> = flat.tree.iter().map(|(p, _)| p).collect();
     assert_eq!(paths, vec!["a", "a/new", "b", "b/keep", "d", "d/mine", "d/old"]);
     assert!(matches!(flat.tree.get("b/keep"), Some(Node::File { mode: 0o600, size: 1, .. })));
     assert!(matches!(flat.tree.get("a/new"), Some(Node::File { mode: 0o755, .. })));
@@ -314,7 +314,7 @@ fn opaque_root_and_file_replacing_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     write_dir(dir.path(), &TestImage::new(vec![lower, middle, upper]).oci());
     let flat = flatten_inline(&open(dir.path(), &Select::default()).unwrap()).unwrap();
-    let paths: Vec<&str> = flat.tree.iter().map(|(p, _)| p).collect();
+    let paths: Vec<&bstr::BStr> = flat.tree.iter().map(|(p, _)| p).collect();
     assert_eq!(paths, vec!["kept", "link"]);
     assert_eq!(file_bytes(&flat, "kept").unwrap(), b"file now");
     assert_eq!(flat.tree.get("link"), Some(&Node::Symlink { target: "/kept".into() }));
@@ -438,7 +438,7 @@ fn rejects_path_traversal_and_absolute_hard_links() {
     let abs = layer(&[E::File("ok", b"1", 0o644), E::Hardlink("two", "/ok")]);
     write_dir(dir.path(), &TestImage::new(vec![abs]).oci());
     let err = format!("{:#}", flatten_inline(&open(dir.path(), &Select::default()).unwrap()).unwrap_err());
-    assert!(err.contains("/two (hard link)") && err.contains("absolute"), "{err}");
+    assert!(err.contains("entry /two: hard link") && err.contains("absolute"), "{err}");
 }
 
 #[test]
@@ -560,4 +560,103 @@ fn parses_platforms() {
     assert!(Platform::parse("a/b/c/d").is_err());
     assert!(same_reference("docker.io/library/hello:latest", "hello"));
     assert!(!same_reference("docker.io/library/hello:1", "hello"));
+}
+
+/// An OCI layout whose index.json leads, through `depth` levels of indexes
+/// that each list the level below `fan` times, to one manifest.
+fn fanned_out(dir: &Path, fan: usize, depth: usize) {
+    let mut files = TestImage::new(vec![hello_layer()]).oci();
+    let index: Value = serde_json::from_slice(&files.iter().find(|(n, _)| n == "index.json").unwrap().1).unwrap();
+    let mut desc = index["manifests"][0].clone();
+    desc.as_object_mut().unwrap().remove("annotations");
+    for _ in 0..depth {
+        let nested = serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": vec![desc.clone(); fan]})).unwrap();
+        desc = json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha(&nested), "size": nested.len()});
+        files.push((blob_path(&nested), nested));
+    }
+    files.retain(|(n, _)| n != "index.json");
+    files.push((
+        "index.json".to_string(),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [desc]})).unwrap(),
+    ));
+    write_dir(dir, &files);
+}
+
+#[test]
+fn each_index_is_read_once_and_all_of_them_list_a_bounded_number() {
+    // 40 ways 4 deep is 2.5 million paths to one manifest: one image.
+    let dir = tempfile::tempdir().unwrap();
+    fanned_out(dir.path(), 40, 4);
+    let image = open(dir.path(), &Select::default()).unwrap();
+    assert_eq!(image.verify().unwrap(), Vec::<String>::new());
+    let dir = tempfile::tempdir().unwrap();
+    fanned_out(dir.path(), MAX_INDEX_ENTRIES, 1);
+    let err = format!("{:#}", open(dir.path(), &Select::default()).unwrap_err());
+    assert!(err.contains(&format!("more than {MAX_INDEX_ENTRIES} manifests")), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    fanned_out(dir.path(), 1, MAX_INDEX_DEPTH + 1);
+    let err = format!("{:#}", open(dir.path(), &Select::default()).unwrap_err());
+    assert!(err.contains("nest more than"), "{err}");
+}
+
+#[test]
+fn a_layer_listed_many_times_is_read_as_often_as_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = TestImage::new(vec![hello_layer(); 64]);
+    test.compress = gzip;
+    write_dir(dir.path(), &test.oci());
+    let image = open(dir.path(), &Select::default()).unwrap();
+    assert_eq!(image.verify().unwrap(), Vec::<String>::new());
+    let flat = flatten_inline(&image).unwrap();
+    assert_eq!(flat.layer_entries, vec![3; 64]);
+    // What the tree shows comes from the last copy, as if each were applied.
+    assert_eq!(flat.first_layer, 63);
+    assert_eq!(file_bytes(&flat, "unikernel/hello").unwrap(), b"\x7fELF kernel");
+    let dir = tempfile::tempdir().unwrap();
+    write_dir(dir.path(), &TestImage::new(vec![hello_layer(); MAX_LAYERS + 1]).oci());
+    let err = format!("{:#}", open(dir.path(), &Select::default()).unwrap_err());
+    assert!(err.contains(&format!("at most {MAX_LAYERS}")), "{err}");
+}
+
+#[test]
+fn whiteouts_hide_lower_layers_only_wherever_they_stand_in_the_tar() {
+    let lower = layer(&[E::File("d/old", b"1", 0o644), E::File("gone", b"2", 0o644), E::File("kept", b"3", 0o644)]);
+    // The opaque marker and a whiteout come after this layer's own entries.
+    let upper = layer(&[
+        E::File("d/new", b"4", 0o644),
+        E::File("gone", b"5", 0o644),
+        E::File("d/.wh..wh..opq", b"", 0o644),
+        E::File(".wh.gone", b"", 0o644),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    write_dir(dir.path(), &TestImage::new(vec![lower, upper]).oci());
+    let flat = flatten_inline(&open(dir.path(), &Select::default()).unwrap()).unwrap();
+    let paths: Vec<&bstr::BStr> = flat.tree.iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, vec!["d", "d/new", "gone", "kept"]);
+    assert_eq!(file_bytes(&flat, "gone").unwrap(), b"5");
+}
+
+#[test]
+fn names_that_are_not_utf8_are_carried() {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o755);
+    header.as_gnu_mut().unwrap().name[..5].copy_from_slice(b"caf\xe9/");
+    header.set_entry_type(EntryType::Directory);
+    header.set_size(0);
+    header.set_cksum();
+    builder.append(&header, &b""[..]).unwrap();
+    let mut header = tar::Header::new_gnu();
+    header.as_gnu_mut().unwrap().name[..7].copy_from_slice(b"caf\xe9/\xff\xfe");
+    header.set_size(1);
+    header.set_mode(0o644);
+    header.set_entry_type(EntryType::Regular);
+    header.set_cksum();
+    builder.append(&header, &b"x"[..]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_dir(dir.path(), &TestImage::new(vec![builder.into_inner().unwrap()]).oci());
+    let image = open(dir.path(), &Select::default()).unwrap();
+    assert_eq!(image.verify().unwrap(), Vec::<String>::new());
+    let flat = flatten_inline(&image).unwrap();
+    assert_eq!(file_bytes(&flat, b"caf\xe9/\xff\xfe").unwrap(), b"x");
 }

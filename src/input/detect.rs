@@ -26,9 +26,13 @@ pub enum Kind {
 impl Kind {
     /// The kind by name, else by content; a file that says nothing is args.nix.
     pub fn of(path: &Path) -> Kind {
-        Kind::by_name(path).unwrap_or_else(|| match std::fs::read(path) {
-            Ok(bytes) => Kind::by_content(&String::from_utf8_lossy(&bytes)),
-            Err(_) => Kind::Nix,
+        // Read without blocking on a FIFO; what cannot be read is left to
+        // the args.nix reader to report.
+        Kind::by_name(path).unwrap_or_else(|| {
+            match crate::model::hostfile::read_regular(path, crate::input::MAX_ARGS_FILE, "input files") {
+                Ok(bytes) => Kind::by_content(&String::from_utf8_lossy(&bytes)),
+                Err(_) => Kind::Nix,
+            }
         })
     }
 

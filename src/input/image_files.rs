@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
-use tempfile::TempDir;
 
+use crate::image::temp::{self, Named};
 use crate::imageread::Image;
 use crate::imageread::extract::resolve;
 use crate::model::spec::{FileSpec, Spec};
@@ -18,8 +18,9 @@ use crate::model::spec::{FileSpec, Spec};
 /// Extracts every entry of `spec` (top-level and rootfs files) that names
 /// an image, rewriting it to point at the copy. Returns the scratch
 /// directory, which must outlive the build, or `None` when no entry names
-/// an image.
-pub fn extract(spec: &mut Spec) -> Result<Option<TempDir>> {
+/// an image. The directory is in TMPDIR, removed when dropped and on
+/// SIGINT or SIGTERM (see `image::temp`).
+pub fn extract(spec: &mut Spec) -> Result<Option<Named>> {
     let loc = spec.locations.clone();
     let architecture = spec.architecture.clone();
     let mut entries: Vec<&mut FileSpec> = spec.files.iter_mut().collect();
@@ -35,10 +36,7 @@ pub fn extract(spec: &mut Spec) -> Result<Option<TempDir>> {
     if by_image.is_empty() {
         return Ok(None);
     }
-    let scratch = tempfile::Builder::new()
-        .prefix(".bimanix-from-image-")
-        .tempdir()
-        .context("cannot create a scratch directory (check TMPDIR)")?;
+    let scratch = temp::dir_in(&std::env::temp_dir(), "extract").context("check TMPDIR")?;
     for (n, (image_path, files)) in by_image.into_iter().enumerate() {
         let image = Image::open_for(&image_path, architecture.as_deref()).with_context(|| loc.at(&files[0].key))?;
         let listing = image.listing().with_context(|| loc.at(&files[0].key))?;

@@ -15,3 +15,23 @@ pub mod foreign;
 pub mod image_files;
 pub mod nixeval;
 pub mod nixwrite;
+
+/// The largest args file read, in bytes: real ones are a few KiB, and
+/// this keeps a wrong path (a disk image, a log) from filling memory.
+pub const MAX_ARGS_FILE: u64 = 4 << 20;
+
+/// Reads a text input file (a Containerfile, a bunnyfile) of at most
+/// [`MAX_ARGS_FILE`] bytes, refusing without blocking what is not a
+/// regular file; `shown` names it in messages.
+pub fn read_text(path: &std::path::Path, shown: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let bytes = crate::model::hostfile::read_regular(path, MAX_ARGS_FILE, "input files")
+        .with_context(|| format!("cannot read {shown}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        anyhow::anyhow!(
+            "{shown}: byte {valid} (0x{:02X}) is not valid UTF-8; the file must be text",
+            e.as_bytes()[valid]
+        )
+    })
+}

@@ -23,6 +23,8 @@ pub const LAYER_ZSTD_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// The content of the `oci-layout` file.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// The largest config consumers take: containerd refuses one over 4 MiB.
+pub const MAX_CONFIG: usize = 4 << 20;
 
 /// How a layer blob (or a whole archive) is compressed. The encoders are
 /// in `image::compress`; readers tell it from the bytes with [`Compression::sniff`].

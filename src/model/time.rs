@@ -9,7 +9,9 @@
 pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
     let bad = || format!("{s:?} is not an RFC 3339 time like \"2024-05-01T12:00:00Z\"");
     let b = s.as_bytes();
-    if b.len() < 20
+    // Fields are sliced by byte offset, which needs one byte per character.
+    if !s.is_ascii()
+        || b.len() < 20
         || b[4] != b'-'
         || b[7] != b'-'
         || !matches!(b[10], b'T' | b't' | b' ')
@@ -134,6 +136,9 @@ mod tests {
             "2024-01-01T00:00:00+2:00",
             "2024-01-01T00:00:00.Z",
             "yesterday",
+            // Found by fuzzing: a multi-byte character where a digit belongs.
+            "2024-01-01T00:00:0\u{4a5}",
+            "2024-01-01T00:00:00\u{e9}",
         ] {
             assert!(parse_rfc3339(s).is_err(), "{s}");
         }

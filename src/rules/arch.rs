@@ -7,7 +7,6 @@
 //! 32-bit ARM `zImage` header. A kernel can carry several of these at once (an
 //! x86 EFI-stub bzImage is both PE and bzImage), and then they must agree.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -48,7 +47,7 @@ pub fn detect(head: &[u8]) -> Option<&'static str> {
 
 /// [`detect`] on the first [`HEAD_LEN`] bytes of the file at `path`.
 pub fn detect_file(path: &Path) -> Result<Option<&'static str>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file = crate::model::hostfile::open_regular(path)?;
     let mut head = Vec::with_capacity(HEAD_LEN);
     file.take(HEAD_LEN as u64).read_to_end(&mut head).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(detect(&head))

@@ -29,6 +29,7 @@ pub struct Options {
 
 /// Checks `spec` and settles what it leaves open.
 pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
+    check_value_sizes(&spec)?;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let loc = spec.locations.clone();
@@ -68,6 +69,9 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
             if let Err(e) = check_source(&f.source) {
                 errors.push(format!("{}: {e}", loc.at(&f.key)));
             }
+        }
+        if let Err(e) = check_target_names(&rootfs.target, true) {
+            errors.push(format!("{}: {e}", loc.at("rootfs.target")));
         }
         if targets.contains_key(rootfs.target.as_str()) {
             errors.push(format!("{}: {} is also the target of a files entry", loc.at("rootfs.target"), rootfs.target));
@@ -133,20 +137,8 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
 
     targets::apply(&mut spec, cmd.as_deref(), base.as_ref(), &opts.urunc, &mut errors, &mut warnings);
 
-    let created = match (spec.created, &opts.source_date_epoch) {
-        (Some(t), _) => t,
-        (None, Some(s)) if !s.is_empty() => match s.trim().parse::<i64>() {
-            Ok(t) => t,
-            Err(_) => {
-                errors.push(format!("SOURCE_DATE_EPOCH={s:?} is not a whole number of seconds"));
-                0
-            }
-        },
-        _ => 0,
-    };
-    if created < 0 {
-        errors.push(format!("{}: times before 1970 cannot be file times in a tar archive", loc.at("created")));
-    }
+    let created = creation_time(&spec, opts, &mut errors);
+    check_binary_content(&spec, base.as_ref(), &mut errors);
 
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
@@ -241,7 +233,8 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
     }
     let binary = spec.annotations.get("binary")?;
     let in_base = base.is_some_and(|b| b.listing.get(rel(binary)).is_some());
-    let host = host_path(spec, binary).filter(|p| p.is_file());
+    // An empty binary is reported on its own (check_binary_content).
+    let host = image_file(spec, binary).filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0));
     if host.is_none() && !in_base {
         // The urunc check already reports a binary that is not in the image.
         return given;
@@ -289,7 +282,7 @@ fn open_base(path: &Path, spec: &Spec) -> Result<Base> {
     let binary = spec.annotations.get("binary").map(|b| rel(b).to_string());
     let flat = image.flatten(&mut |p, reader, _size| {
         let mut head = Vec::new();
-        if Some(p) == binary.as_deref() {
+        if binary.as_deref().is_some_and(|b| p == b) {
             std::io::Read::take(reader, crate::rules::arch::HEAD_LEN as u64).read_to_end(&mut head)?;
         }
         Ok(Content::Inline(head))
@@ -302,7 +295,7 @@ fn open_base(path: &Path, spec: &Spec) -> Result<Base> {
 pub fn architecture_hint(spec: &Spec) -> Option<String> {
     spec.architecture.clone().or_else(|| {
         let binary = spec.annotations.get("binary")?;
-        crate::rules::arch::detect_file(&host_path(spec, binary)?).ok().flatten().map(str::to_string)
+        crate::rules::arch::detect_file(&image_file(spec, binary)?).ok().flatten().map(str::to_string)
     })
 }
 
@@ -319,7 +312,116 @@ fn listing_kind(listing: &Tree, path: &str) -> FileKind {
 /// Checks the target of a `files` entry. A directory's contents may fill
 /// the root, so `/` is a fine target for a directory.
 fn check_entry_target(f: &FileSpec) -> Result<(), String> {
-    if f.target == "/" && f.source.is_dir() { Ok(()) } else { check_target(&f.target) }
+    if f.target == "/" && f.source.is_dir() {
+        return Ok(());
+    }
+    check_target(&f.target)?;
+    check_target_names(&f.target, !f.key.starts_with("rootfs."))
+}
+
+/// Checks each name of a target: what Linux allows, and, in the image
+/// layer, no whiteout names and nothing under the generated `/urunc.json`.
+fn check_target_names(target: &str, in_layer: bool) -> Result<(), String> {
+    for name in target[1..].split('/') {
+        crate::model::fstree::check_name(name.as_bytes()).map_err(|e| format!("target {target:?}: {e:#}"))?;
+        if in_layer {
+            crate::model::fstree::check_layer_name(name.as_bytes()).map_err(|e| format!("target {target:?}: {e:#}"))?;
+        }
+    }
+    if in_layer && target.starts_with("/urunc.json/") {
+        return Err(format!(
+            "target {target:?} is under /urunc.json, a file bimanix generates from the annotations; choose another path"
+        ));
+    }
+    Ok(())
+}
+
+/// The longest annotation or label value: what urunc reads of one.
+pub const MAX_VALUE: usize = 4096;
+
+/// Refuses annotation and label values longer than urunc reads, before
+/// anything else looks at them (a kernel command line is a few KiB).
+fn check_value_sizes(spec: &Spec) -> Result<()> {
+    let loc = &spec.locations;
+    let long = |(key, value): (String, &String)| {
+        (value.len() > MAX_VALUE).then(|| {
+            format!(
+                "{}: the value is {} bytes; urunc reads values of at most {MAX_VALUE} bytes",
+                loc.at(&key),
+                value.len()
+            )
+        })
+    };
+    let errors: Vec<String> = spec
+        .annotations
+        .iter()
+        .map(|(k, v)| (format!("annotations.{k}"), v))
+        .chain(spec.labels.iter().map(|(k, v)| (format!("labels.{k}"), v)))
+        .filter_map(long)
+        .collect();
+    if errors.is_empty() { Ok(()) } else { bail!("{}", errors.join("\n")) }
+}
+
+/// The last second RFC 3339 (and so an image's `created`) can write:
+/// 9999-12-31T23:59:59Z.
+const MAX_TIME: i64 = 253_402_300_799;
+
+/// The creation time: `created`, else `SOURCE_DATE_EPOCH`, else 1970;
+/// within what images (1970 to 9999) and a generated rootfs (up to 2106,
+/// 32-bit times in cpio and ext2) can hold.
+fn creation_time(spec: &Spec, opts: &Options, errors: &mut Vec<String>) -> i64 {
+    let loc = &spec.locations;
+    let (created, from) = match (spec.created, opts.source_date_epoch.as_deref()) {
+        (Some(t), _) => (t, loc.at("created")),
+        (None, Some(s)) if !s.is_empty() => {
+            let from = format!("SOURCE_DATE_EPOCH={s:?}");
+            match s.trim().parse::<i64>() {
+                Ok(t) if s.trim().bytes().all(|b| b.is_ascii_digit() || b == b'-') => (t, from),
+                _ => {
+                    errors.push(format!("{from} is not a whole number of seconds since 1970-01-01T00:00:00Z"));
+                    return 0;
+                }
+            }
+        }
+        _ => return 0,
+    };
+    if created < 0 {
+        errors.push(format!("{from}: times before 1970 cannot be file times in an image; use 0 or later"));
+    } else if created > MAX_TIME {
+        errors.push(format!("{from}: is past 9999-12-31T23:59:59Z ({MAX_TIME}), the last time an image can carry"));
+    } else if spec.rootfs.is_some() && created > i64::from(u32::MAX) {
+        errors.push(format!(
+            "{from}: is past 2106-02-07T06:28:15Z, the last time cpio and ext2 can store for the generated rootfs"
+        ));
+    }
+    created.clamp(0, MAX_TIME)
+}
+
+/// Refuses a binary that is empty: no kernel is 0 bytes long.
+fn check_binary_content(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) {
+    let Some(binary) = spec.annotations.get("binary") else { return };
+    let size = match image_file(spec, binary) {
+        Some(host) => std::fs::metadata(&host).map(|m| m.len()).ok(),
+        None => base.and_then(|b| match b.listing.get(rel(binary)) {
+            Some(Node::File { size, .. }) => Some(*size),
+            _ => None,
+        }),
+    };
+    if size == Some(0) {
+        errors.push(format!(
+            "{}: {binary} is empty (0 bytes); it must be the kernel",
+            spec.locations.at("annotations.binary")
+        ));
+    }
+}
+
+/// The host file that will be the regular file at `image_path` of the
+/// layer, when `files` puts one there. A path that goes through a symlink
+/// inside a copied directory has none: in the image the link leads
+/// elsewhere than on this machine (and urunc, reading the path on the
+/// host, would follow an absolute one out of the image).
+fn image_file(spec: &Spec, image_path: &str) -> Option<PathBuf> {
+    (image_file_kind(spec, None, image_path) == FileKind::File).then(|| host_path(spec, image_path)).flatten()
 }
 
 /// Checks that a target is a clean absolute path that stays in the root.
@@ -339,29 +441,62 @@ pub fn check_target(t: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks that a source exists and can be read.
+/// Checks that a source exists and can be read, without blocking on one
+/// that is a FIFO or a device.
 fn check_source(src: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(src).map_err(|e| format!("source {} cannot be read: {e}", src.display()))?;
-    if meta.is_file() {
-        std::fs::File::open(src).map_err(|e| format!("source {} cannot be read: {e}", src.display()))?;
-    } else if meta.is_dir() {
+    if meta.is_dir() {
         std::fs::read_dir(src).map_err(|e| format!("source directory {} cannot be read: {e}", src.display()))?;
+    } else if let Some(kind) = crate::model::hostfile::special_kind(src) {
+        return Err(format!(
+            "source {} is {kind}; bimanix copies regular files, directories and symlinks only",
+            src.display()
+        ));
     } else {
-        return Err(format!("source {} is not a regular file or directory", src.display()));
+        crate::model::hostfile::open_regular(src).map_err(|e| format!("source cannot be read: {e:#}"))?;
     }
     Ok(())
 }
 
-/// The host path that ends up at `image_path`, following `files`.
+/// The host path that ends up at `image_path`, following `files`: the
+/// entry whose target is the path or its nearest enclosing directory (a
+/// directory copied to `/` encloses every path).
 fn host_path(spec: &Spec, image_path: &str) -> Option<PathBuf> {
-    spec.files.iter().find_map(|f| {
-        if f.target == image_path {
-            Some(f.source.clone())
-        } else {
-            let rest = image_path.strip_prefix(&f.target)?.strip_prefix('/')?;
-            Some(f.source.join(rest))
+    spec.files
+        .iter()
+        .filter_map(|f| {
+            if f.target == image_path {
+                return Some((f.target.len(), f.source.clone()));
+            }
+            let rest = if f.target == "/" {
+                image_path.strip_prefix('/')
+            } else {
+                image_path.strip_prefix(&f.target)?.strip_prefix('/')
+            };
+            Some((f.target.len(), f.source.join(rest?)))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, host)| host)
+}
+
+/// Whether a path below a `files` entry's target goes through a symlink
+/// inside the copied directory (the entry's own source is followed, as
+/// `cp` does).
+fn through_symlink(spec: &Spec, image_path: &str) -> bool {
+    let mut prefix = String::new();
+    let names: Vec<&str> = image_path.trim_start_matches('/').split('/').collect();
+    for name in &names[..names.len().saturating_sub(1)] {
+        prefix.push('/');
+        prefix.push_str(name);
+        let named = spec.files.iter().any(|f| f.target == prefix);
+        if !named
+            && let Some(host) = host_path(spec, &prefix)
+            && std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return true;
         }
-    })
+    }
+    false
 }
 
 /// What the image will hold at `path`, answered from the spec.
@@ -370,6 +505,9 @@ fn image_file_kind(spec: &Spec, generated: Option<&str>, path: &str) -> FileKind
         return FileKind::File;
     }
     let Some(host) = host_path(spec, path) else { return FileKind::Missing };
+    if through_symlink(spec, path) {
+        return FileKind::Other;
+    }
     let top_level = spec.files.iter().any(|f| f.target == path);
     // Sources named in `files` are followed like `cp` does; links inside a
     // copied directory stay links in the image.

@@ -14,6 +14,7 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::Result;
+use bstr::{BString, ByteSlice};
 use serde::Serialize;
 
 use crate::imageread::{self, Compression, Flattened, Image, Select};
@@ -26,6 +27,10 @@ use crate::rules::urunc::{FileKind, Problem, Severity};
 
 /// The largest `/urunc.json` read; urunc's are a few hundred bytes.
 const MAX_URUNC_JSON: u64 = 1 << 20;
+/// How many entries of the flattened filesystem the report lists: enough
+/// for any unikernel or guest image, while a hostile layer of millions of
+/// entries costs no more memory than the tree itself.
+pub const MAX_LISTED_FILES: usize = 100_000;
 /// How many symlinks are followed to resolve one path, as Linux allows.
 const MAX_SYMLINKS: usize = 40;
 
@@ -81,8 +86,10 @@ pub struct Report {
     /// The layers, lowest first.
     pub layers: Vec<LayerReport>,
     /// The flattened root filesystem, sorted by path (empty when the layers
-    /// cannot be read).
+    /// cannot be read); the first [`MAX_LISTED_FILES`] entries.
     pub files: Vec<FileReport>,
+    /// How many entries of the filesystem `files` leaves out.
+    pub files_omitted: usize,
     /// Layer entries left out of the filesystem (devices, fifos).
     pub skipped: Vec<String>,
     /// Whether every digest, size and diff_id matched.
@@ -127,7 +134,8 @@ pub struct LayerReport {
 /// One entry of the flattened root filesystem.
 #[derive(Clone, Debug, Serialize)]
 pub struct FileReport {
-    /// Absolute path in the image.
+    /// Absolute path in the image; bytes that are not UTF-8 (a Latin-1
+    /// name, say), control characters and `\\` are escaped (`caf\\xE9`).
     pub path: String,
     /// `file`, `dir` or `symlink`.
     pub kind: String,
@@ -246,14 +254,14 @@ struct Filesystem {
     /// Where `effective` comes from.
     effective_source: &'static str,
     /// The binary's clean relative path, symlinks followed, when it exists.
-    binary: Option<String>,
+    binary: Option<BString>,
 }
 
 impl Filesystem {
     /// Flattens the layers keeping the binary's head, which takes a second
     /// pass when the binary is only known from urunc.json or through a symlink.
     fn read(image: &Image, merged: &BTreeMap<String, String>) -> Filesystem {
-        let mut wanted: Vec<String> = merged.get("binary").map(|b| clean(b)).into_iter().collect();
+        let mut wanted: Vec<BString> = merged.get("binary").map(|b| clean(b.as_bytes())).into_iter().collect();
         let mut flat = flatten_keeping(image, &wanted);
         let json = match &flat {
             Ok(flat) => read_urunc_json(&flat.tree),
@@ -265,7 +273,7 @@ impl Filesystem {
             (_, true) => (BTreeMap::new(), "none"),
         };
         let binary = match (&flat, effective.get("binary")) {
-            (Ok(done), Some(binary)) => match resolve(&done.tree, binary) {
+            (Ok(done), Some(binary)) => match resolve(&done.tree, binary.as_bytes()) {
                 Resolved::Found(path) => Some(path),
                 Resolved::Missing | Resolved::Loop => None,
             },
@@ -335,7 +343,7 @@ fn check_keys(fs: &Filesystem, merged: &BTreeMap<String, String>, problems: &mut
 /// says another.
 fn check_architecture(image: &Image, fs: &Filesystem, problems: &mut Problems) -> Option<&'static str> {
     let tree = &fs.flat.as_ref().ok()?.tree;
-    let detected = fs.binary.as_deref().and_then(|path| head_of(tree, path)).and_then(arch::detect)?;
+    let detected = fs.binary.as_ref().and_then(|path| head_of(tree, path)).and_then(arch::detect)?;
     let declared = &image.config.architecture;
     if !declared.is_empty() && detected != declared {
         problems.error(
@@ -412,6 +420,7 @@ fn report(image: &Image, fs: Filesystem, checked: Checked, problems: Problems, o
         binary_architecture: checked.binary_architecture.map(str::to_string),
         layers,
         files,
+        files_omitted: fs.flat.as_ref().map_or(0, |f| f.tree.len().saturating_sub(MAX_LISTED_FILES)),
         skipped: fs.flat.as_ref().map(|f| f.skipped.clone()).unwrap_or_default(),
         digests_ok: checked.digests_ok,
         problems: problems.0,
@@ -521,13 +530,15 @@ fn compare(merged: &BTreeMap<String, String>, json: &BTreeMap<String, String>, p
 /// Warns when a path key names a symlink: the check follows it, but urunc
 /// may copy or move the path itself.
 fn note_symlink(tree: &Tree, key: &str, path: &str, source: &str, problems: &mut Problems) {
-    let Some(Node::Symlink { target }) = tree.get(&clean(path)) else {
+    let Some(Node::Symlink { target }) = tree.get(&clean(path.as_bytes())) else {
         return;
     };
-    let message = match resolve(tree, path) {
+    let target = target.escape_bytes();
+    let message = match resolve(tree, path.as_bytes()) {
         Resolved::Found(to) => format!(
-            "`{path}` is a symlink to `{target}` (the file /{to}); name the file itself, as urunc may copy \
-             or move the path it is given"
+            "`{path}` is a symlink to `{target}` (the file /{}); name the file itself, as urunc may copy \
+             or move the path it is given",
+            to.escape_bytes()
         ),
         Resolved::Missing | Resolved::Loop => {
             format!("`{path}` is a symlink to `{target}`, which does not lead to anything in the image")
@@ -550,7 +561,7 @@ enum JsonState {
 /// Flattens `image`, keeping `/urunc.json` whole and the first
 /// `arch::HEAD_LEN` bytes of each path in `wanted` (clean, relative);
 /// other files keep no bytes.
-fn flatten_keeping(image: &Image, wanted: &[String]) -> Result<Flattened> {
+fn flatten_keeping(image: &Image, wanted: &[BString]) -> Result<Flattened> {
     image.flatten(&mut |path, reader, _| {
         let keep = if path == "urunc.json" {
             MAX_URUNC_JSON
@@ -584,14 +595,14 @@ fn read_urunc_json(tree: &Tree) -> JsonState {
 }
 
 /// The clean relative form of an absolute or relative image path.
-fn clean(path: &str) -> String {
-    path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
+fn clean(path: &[u8]) -> BString {
+    bstr::join("/", path.split(|b| *b == b'/').filter(|p| !p.is_empty() && *p != b".")).into()
 }
 
 /// Where a path leads in the image.
 enum Resolved {
     /// The clean relative path of what it names (`""` is the root).
-    Found(String),
+    Found(BString),
     Missing,
     Loop,
 }
@@ -599,19 +610,20 @@ enum Resolved {
 /// Follows `path` through `tree` as the guest's kernel would, symlinks in
 /// every component included; `..` at the root stays at the root, so nothing
 /// leads outside the image.
-fn resolve(tree: &Tree, path: &str) -> Resolved {
-    let mut todo: Vec<String> = path.split('/').rev().map(str::to_string).collect();
-    let mut at: Vec<String> = Vec::new();
+fn resolve(tree: &Tree, path: &[u8]) -> Resolved {
+    let components = |p: &[u8]| p.split(|b| *b == b'/').rev().map(<[u8]>::to_vec).collect::<Vec<_>>();
+    let mut todo = components(path);
+    let mut at: Vec<Vec<u8>> = Vec::new();
     let mut links = 0;
     while let Some(part) = todo.pop() {
-        match part.as_str() {
-            "" | "." => {}
-            ".." => {
+        match part.as_slice() {
+            b"" | b"." => {}
+            b".." => {
                 at.pop();
             }
             name => {
-                at.push(name.to_string());
-                match tree.get(&at.join("/")) {
+                at.push(name.to_vec());
+                match tree.get(&bstr::join("/", &at)) {
                     None => return Resolved::Missing,
                     Some(Node::Symlink { target }) => {
                         links += 1;
@@ -619,22 +631,22 @@ fn resolve(tree: &Tree, path: &str) -> Resolved {
                             return Resolved::Loop;
                         }
                         at.pop();
-                        if target.starts_with('/') {
+                        if target.starts_with(b"/") {
                             at.clear();
                         }
-                        todo.extend(target.split('/').rev().map(str::to_string));
+                        todo.extend(components(target));
                     }
                     Some(_) => {}
                 }
             }
         }
     }
-    Resolved::Found(at.join("/"))
+    Resolved::Found(bstr::join("/", &at).into())
 }
 
 /// What `urunc::check` is told about an absolute path: symlinks are followed.
 fn kind_at(tree: &Tree, path: &str) -> FileKind {
-    match resolve(tree, path) {
+    match resolve(tree, path.as_bytes()) {
         Resolved::Found(at) if at.is_empty() => FileKind::Dir,
         Resolved::Found(at) => match tree.get(&at) {
             Some(Node::File { .. }) => FileKind::File,
@@ -648,7 +660,7 @@ fn kind_at(tree: &Tree, path: &str) -> FileKind {
 }
 
 /// The kept first bytes of the file at clean relative `path`.
-fn head_of<'a>(tree: &'a Tree, path: &str) -> Option<&'a [u8]> {
+fn head_of<'a>(tree: &'a Tree, path: &[u8]) -> Option<&'a [u8]> {
     match tree.get(path) {
         Some(Node::File { content: Content::Inline(bytes), .. }) if !bytes.is_empty() => Some(bytes),
         _ => None,
@@ -658,14 +670,18 @@ fn head_of<'a>(tree: &'a Tree, path: &str) -> Option<&'a [u8]> {
 fn files_of(flat: &Flattened) -> Vec<FileReport> {
     flat.tree
         .iter()
+        .take(MAX_LISTED_FILES)
         .map(|(path, node)| {
             let (kind, mode, size, target) = match node {
                 Node::Dir { mode } => ("dir", format!("{mode:04o}"), None, None),
                 Node::File { size, mode, .. } => ("file", format!("{mode:04o}"), Some(*size), None),
-                Node::Symlink { target } => ("symlink", "0777".to_string(), None, Some(target.clone())),
+                Node::Symlink { target } => {
+                    ("symlink", "0777".to_string(), None, Some(target.escape_bytes().to_string()))
+                }
             };
-            let layer = flat.layer_of.get(path).map_or(0, |i| i + 1);
-            FileReport { path: format!("/{path}"), kind: kind.to_string(), mode, size, target, layer }
+            // layer_of leaves out what the first layer shows.
+            let layer = flat.layer_of.get(path).copied().unwrap_or(flat.first_layer) + 1;
+            FileReport { path: format!("/{}", path.escape_bytes()), kind: kind.to_string(), mode, size, target, layer }
         })
         .collect()
 }

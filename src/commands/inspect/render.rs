@@ -138,6 +138,13 @@ pub fn render_text(report: &Report) -> String {
             format!("{:<7} {} {size:>10}  L{:<2} {}{target}", f.kind, f.mode, f.layer, printable(&f.path))
         }),
     );
+    if report.files_omitted > 0 {
+        out.push_str(&format!(
+            "  ... and {} more (the first {} are listed)\n",
+            report.files_omitted,
+            report.files.len()
+        ));
+    }
     if !report.skipped.is_empty() {
         section(&mut out, "skipped", report.skipped.iter().map(String::to_string));
     }

@@ -6,10 +6,12 @@
 //! together, each at `file:line:col` with the key at fault. The reader is
 //! cut by field group: the top level and shared helpers (`reader`),
 //! `files` (`files`), the image config fields (`fields`) and `rootfs`
-//! (`rootfs`).
+//! (`rootfs`); `json` turns a JSON file into the same value tree that
+//! args.nix evaluates to.
 
 mod fields;
 mod files;
+mod json;
 mod reader;
 mod rootfs;
 
@@ -18,7 +20,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::model::spec::{Locations, Spec};
-use crate::model::value::{Field, Kind, Value};
+use crate::model::value::Value;
 
 pub use rootfs::parse_size;
 
@@ -80,14 +82,15 @@ pub fn read_as(path: &Path, syntax: Syntax, shown: String) -> Result<Spec> {
         .unwrap_or_else(|| PathBuf::from("/"));
     let value = match syntax {
         Syntax::Nix => crate::input::nixeval::eval_file(path)?,
-        Syntax::Json => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
-            let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{shown}:{}:{}: invalid JSON: {e}", e.line(), e.column()))?;
-            from_json(&json).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?
-        }
+        Syntax::Json => json::read(path, &shown)?,
     };
     to_spec(&value, shown, &base)
+}
+
+/// Parses the text of a JSON args file into the value tree (what
+/// `nixeval::eval_str` is for args.nix); errors start with `shown:line:col`.
+pub fn parse_json(bytes: &[u8], shown: &str) -> Result<Value> {
+    json::parse(bytes).map_err(|e| anyhow::anyhow!("{shown}:{e}"))
 }
 
 /// Turns an evaluated args value into a `Spec`.
@@ -102,24 +105,6 @@ pub fn to_spec(value: &Value, file: String, base: &Path) -> Result<Spec> {
         bail!("{}", r.errors.join("\n"));
     }
     spec.context("internal: reader produced no spec and no error")
-}
-
-/// Converts JSON into the value tree (without positions).
-fn from_json(json: &serde_json::Value) -> Result<Value, String> {
-    use serde_json::Value as J;
-    let kind = match json {
-        J::Null => Kind::Null,
-        J::Bool(b) => Kind::Bool(*b),
-        J::Number(n) => Kind::Int(n.as_i64().ok_or_else(|| format!("{n} is not a whole number"))?),
-        J::String(s) => Kind::Str(s.clone()),
-        J::Array(items) => Kind::List(items.iter().map(from_json).collect::<Result<_, _>>()?),
-        J::Object(map) => Kind::Attrs(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), Field { key_pos: None, value: from_json(v)? })))
-                .collect::<Result<_, String>>()?,
-        ),
-    };
-    Ok(Value { kind, pos: None })
 }
 
 /// Cleans a path lexically: drops `.`, resolves `..` against what precedes it.

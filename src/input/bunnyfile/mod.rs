@@ -33,7 +33,7 @@ const TOP: &[&str] = &["version", "platforms", "rootfs", "kernel", "cmd", "entry
 /// `context`, the build context (default: the file's directory).
 pub fn read(path: &Path, context: Option<&Path>, opts: &Options) -> Result<Read> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+    let text = crate::input::read_text(path, &shown)?;
     let context = match context {
         Some(dir) => std::path::absolute(dir),
         None => std::path::absolute(path).map(|p| p.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)),

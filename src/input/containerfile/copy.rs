@@ -313,7 +313,8 @@ impl Reader {
 /// gzip, bzip2, xz or zstd stream.
 fn is_archive(path: &Path) -> bool {
     let mut head = [0u8; 512];
-    let Ok(n) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else { return false };
+    let Ok(mut file) = crate::model::hostfile::open_regular(path) else { return false };
+    let Ok(n) = file.read(&mut head) else { return false };
     let head = &head[..n];
     let tar = n >= 262 && &head[257..262] == b"ustar";
     let compressed = [&b"\x1f\x8b"[..], b"BZh", b"\xfd7zXZ\0", b"\x28\xb5\x2f\xfd"].iter().any(|m| head.starts_with(m));

@@ -15,7 +15,9 @@
 
 mod bindings;
 mod expr;
+mod scan;
 mod strings;
+mod syntax;
 
 use std::cell::Cell;
 use std::fmt;
@@ -43,13 +45,14 @@ const STACK_SIZE: usize = 64 << 20;
 /// with the path as given, then `:line:col: `.
 pub fn eval_file(path: &Path) -> Result<Value> {
     let file_name = path.display().to_string();
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {file_name}"))?;
+    let bytes = crate::model::hostfile::read_regular(path, crate::input::MAX_ARGS_FILE, "args files")
+        .with_context(|| format!("cannot read {file_name}"))?;
     let src = match String::from_utf8(bytes) {
         Ok(src) => src,
         Err(err) => {
             let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
             let pos = Lines::new(&String::from_utf8_lossy(valid)).end();
-            bail!("{file_name}:{pos}: the file is not valid UTF-8");
+            bail!("{file_name}:{pos}: the file is not valid UTF-8 (byte 0x{:02X})", err.as_bytes()[valid.len()]);
         }
     };
     let absolute = std::path::absolute(path).with_context(|| format!("cannot make {file_name} absolute"))?;
@@ -78,6 +81,9 @@ pub fn eval_str(src: &str, file_name: &str, base_dir: &Path) -> Result<Value> {
 
 fn parse_and_eval(src: &str, file_name: &str, base_dir: PathBuf) -> Result<Value> {
     let eval = Eval { file_name, lines: Lines::new(src), base_dir, depth: Cell::new(0) };
+    if let Err((offset, msg)) = scan::scan(src) {
+        return Err(eval.error(eval.lines.pos(offset), msg));
+    }
     let parse = rnix::Root::parse(src);
     if let Some(err) = parse.errors().first() {
         return Err(eval.syntax_error(err, src));
@@ -87,29 +93,51 @@ fn parse_and_eval(src: &str, file_name: &str, base_dir: PathBuf) -> Result<Value
     eval.expr(&expr, &Scope::default())
 }
 
-/// Turns byte offsets into 1-based lines and character columns.
+/// Turns byte offsets into 1-based lines and character columns, in time
+/// that does not grow with the length of the line.
 struct Lines<'s> {
     src: &'s str,
     /// Byte offset where each line starts.
     starts: Vec<usize>,
+    /// How many characters precede each multiple of `STRIDE` bytes.
+    chars: Vec<usize>,
 }
+
+/// The distance between the character counts `Lines` keeps, in bytes.
+const STRIDE: usize = 64;
 
 impl<'s> Lines<'s> {
     fn new(src: &'s str) -> Self {
         let starts = std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        Lines { src, starts }
+        let mut chars = vec![0];
+        for chunk in src.as_bytes().chunks(STRIDE) {
+            chars.push(chars[chars.len() - 1] + char_starts(chunk));
+        }
+        Lines { src, starts, chars }
+    }
+
+    /// The number of characters before byte `offset`.
+    fn chars_before(&self, offset: usize) -> usize {
+        let offset = offset.min(self.src.len());
+        let base = offset / STRIDE;
+        self.chars[base] + char_starts(&self.src.as_bytes()[base * STRIDE..offset])
     }
 
     fn pos(&self, offset: usize) -> Pos {
         let line = self.starts.partition_point(|&start| start <= offset).max(1);
         let start = self.starts.get(line - 1).copied().unwrap_or(0);
-        let col = self.src.get(start..offset).map_or(0, |s| s.chars().count());
+        let col = self.chars_before(offset) - self.chars_before(start);
         Pos { line: u32::try_from(line).unwrap_or(u32::MAX), col: u32::try_from(col + 1).unwrap_or(u32::MAX) }
     }
 
     fn end(&self) -> Pos {
         self.pos(self.src.len())
     }
+}
+
+/// The characters that start in `bytes` (of UTF-8 text).
+fn char_starts(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| (**b & 0xc0) != 0x80).count()
 }
 
 /// One evaluation of one file.
@@ -152,22 +180,7 @@ impl Eval<'_> {
     }
 
     fn syntax_error(&self, err: &ParseError, src: &str) -> anyhow::Error {
-        let text = |range: &rnix::TextRange| {
-            let bytes = usize::from(range.start())..usize::from(range.end());
-            src.get(bytes).unwrap_or_default().to_string()
-        };
-        let (offset, msg) = match err {
-            ParseError::Unexpected(range) => (range.start(), format!("unexpected `{}`", text(range))),
-            ParseError::UnexpectedExtra(range) => {
-                (range.start(), format!("unexpected `{}` after the expression", text(range)))
-            }
-            ParseError::UnexpectedWanted(got, range, wanted) => {
-                (range.start(), format!("unexpected {got:?}, wanted any of {wanted:?}"))
-            }
-            ParseError::UnexpectedDoubleBind(range) => (range.start(), "unexpected double bind".to_string()),
-            ParseError::DuplicatedArgs(range, name) => (range.start(), format!("argument `{name}` is duplicated")),
-            other => (TextSize::of(src), other.to_string()),
-        };
+        let (offset, msg) = syntax::describe(err, src);
         self.error(self.at(offset), format!("syntax error: {msg}"))
     }
 }
@@ -493,23 +506,26 @@ mod tests {
 
     #[test]
     fn syntax_errors() {
-        check_err(
-            "{\n  a = 1\n  b = 2;\n}",
-            "args.nix:3:5: syntax error: unexpected TOKEN_ASSIGN, wanted any of [TOKEN_SEMICOLON]",
-        );
+        check_err("{\n  a = 1\n  b = 2;\n}", "args.nix:3:5: syntax error: unexpected `=`, expected `;`");
         check_err("{ a = 1; ", "args.nix:1:10: syntax error: unexpected end of file");
         check_err("", "args.nix:1:1: syntax error: unexpected end of file");
         check_err("{ } }", "args.nix:1:5: syntax error: unexpected `}` after the expression");
-        let err = eval("{\n  é = 1; }").unwrap_err().to_string();
-        assert!(err.starts_with("args.nix:2:3: syntax error: "), "{err}");
+        check_err(
+            "{\n  é = 1; }",
+            "args.nix:2:3: syntax error: unexpected character 'é' (U+00E9), expected a name, `or` or `__curPos`",
+        );
+        check_err(
+            "{ a = [ 1 2 ; }",
+            "args.nix:1:13: syntax error: unexpected `;`, expected `(`, `rec`, `{`, `[`, a string or a name",
+        );
     }
 
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         // Deeper than a test thread's stack allows rnix to parse.
-        let deep = format!("{}{}", "[ ".repeat(20_000), "]".repeat(20_000));
+        let deep = format!("{}{}", "[ ".repeat(1_000_000), "]".repeat(1_000_000));
         let err = eval(&deep).unwrap_err().to_string();
-        assert_eq!(err, "args.nix:1:2001: expressions or bindings are nested too deeply");
+        assert!(err.starts_with("args.nix:1:1001: expressions are nested more than 500 levels deep"), "{err}");
         let mut chain: String = (0..5000).map(|i| format!("a{i} = a{};\n", i + 1)).collect();
         chain = format!("let\n{chain}a5000 = 1;\nin a0");
         let err = eval(&chain).unwrap_err().to_string();
@@ -536,7 +552,7 @@ mod tests {
         bytes.extend([0xff, b'"', b';', b'}']);
         std::fs::write(&file, bytes).unwrap();
         let err = eval_file(&file).unwrap_err().to_string();
-        assert_eq!(err, format!("{}:2:8: the file is not valid UTF-8", file.display()));
+        assert_eq!(err, format!("{}:2:8: the file is not valid UTF-8 (byte 0xFF)", file.display()));
 
         let missing = dir.path().join("missing.nix");
         let err = format!("{:#}", eval_file(&missing).unwrap_err());

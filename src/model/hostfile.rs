@@ -1,0 +1,105 @@
+//! Opening the user's files without hanging: every input bimanix reads
+//! (args files, sources, the binary, images to inspect) is opened with
+//! `O_NONBLOCK` and checked to be a regular file before a byte is read, so
+//! a FIFO, a terminal or `/dev/zero` is refused with a message instead of
+//! blocking forever or reading without end; and reads of whole files are
+//! bounded.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use rustix::fs::OFlags;
+
+/// Opens `path` (symlinks followed) for reading when it is a regular file.
+/// Opening never blocks: a FIFO without a writer is refused like any other
+/// file that is not regular.
+pub fn open_regular(path: &Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let kind = file.metadata().with_context(|| format!("cannot read {}", path.display()))?.file_type();
+    if !kind.is_file() {
+        bail!("{} is {}, not a regular file", path.display(), kind_name(kind));
+    }
+    // O_NONBLOCK means nothing for a regular file; reads wait for the disk as usual.
+    Ok(file)
+}
+
+/// Reads the whole regular file at `path`, refusing one of more than `max`
+/// bytes (`what` names the kind of file in that message).
+pub fn read_regular(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    let file = open_regular(path)?;
+    let size = file.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
+    if size > max {
+        bail!("{} is {size} bytes; {what} of more than {max} bytes are not read", path.display());
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    // The file may grow while it is read: never read past the bound.
+    file.take(max + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > max {
+        bail!("{} grew past {max} bytes while it was read", path.display());
+    }
+    Ok(bytes)
+}
+
+/// What kind of file `path` is (symlinks followed), when it is neither a
+/// regular file nor a directory: `Some("a FIFO")`, ...
+pub fn special_kind(path: &Path) -> Option<&'static str> {
+    let kind = fs::metadata(path).ok()?.file_type();
+    (!kind.is_file() && !kind.is_dir()).then(|| kind_name(kind))
+}
+
+/// A file type as a user would say it.
+pub fn kind_name(kind: fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a regular file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o600), 0)
+            .unwrap();
+        // Opening a FIFO without O_NONBLOCK would wait for a writer forever.
+        let err = open_regular(&fifo).unwrap_err().to_string();
+        assert!(err.ends_with("is a FIFO, not a regular file"), "{err}");
+        let err = read_regular(Path::new("/dev/zero"), 1 << 20, "args files").unwrap_err().to_string();
+        assert!(err.ends_with("is a character device, not a regular file"), "{err}");
+        assert!(open_regular(dir.path()).unwrap_err().to_string().contains("a directory"));
+        assert_eq!(special_kind(&fifo), Some("a FIFO"));
+        assert_eq!(special_kind(dir.path()), None);
+    }
+
+    #[test]
+    fn whole_reads_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, b"12345").unwrap();
+        assert_eq!(read_regular(&file, 5, "things").unwrap(), b"12345");
+        let err = read_regular(&file, 4, "things").unwrap_err().to_string();
+        assert!(err.ends_with("is 5 bytes; things of more than 4 bytes are not read"), "{err}");
+    }
+}
