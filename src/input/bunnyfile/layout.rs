@@ -223,7 +223,7 @@ impl Reader {
             Origin::Local => (clean(&self.context.join(&source)), None),
             Origin::Image(_, archive) => (PathBuf::from(image_path("/", &source)), Some(archive)),
         };
-        Some(FileSpec { source, from_image, target, mode: None, key: key.to_string() })
+        Some(FileSpec { source, from_image, architecture: None, target, mode: None, key: key.to_string() })
     }
 
     /// Places the kernel and the rootfs in the spec and sets what urunc
@@ -270,6 +270,7 @@ impl Reader {
             self.spec.files.push(FileSpec {
                 source,
                 from_image,
+                architecture: None,
                 target: KERNEL_PATH.into(),
                 mode: None,
                 key: "kernel.path".into(),
@@ -297,6 +298,7 @@ impl Reader {
                         let f = FileSpec {
                             source,
                             from_image: None,
+                            architecture: None,
                             target: DEFAULT_ROOTFS_TARGET.into(),
                             mode: None,
                             key: "rootfs.path".into(),
