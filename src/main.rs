@@ -62,10 +62,10 @@ enum Command {
     Convert {
         #[command(flatten)]
         source: Source,
-        /// Write to OUT instead of standard output; paths in it are then
-        /// relative to OUT's directory.
+        /// Write to OUT instead of standard output (`-` is standard
+        /// output); paths in it are then relative to OUT's directory.
         #[arg(short, long, value_name = "OUT")]
-        output: Option<PathBuf>,
+        output: Option<String>,
         /// Replace OUT if it exists.
         #[arg(long)]
         force: bool,
@@ -255,7 +255,8 @@ fn run(command: Command) -> Result<bool> {
                 LayersArg::Auto => LayerMode::Auto,
                 LayersArg::Single => LayerMode::Single,
             });
-            let settings = commands::build::Settings { format, compression: compression.map(Compression::from), layers };
+            let settings =
+                commands::build::Settings { format, compression: compression.map(Compression::from), layers };
             commands::build::run(&input.into_checked(), output.as_deref(), &settings)?;
             Ok(true)
         }

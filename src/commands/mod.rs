@@ -144,17 +144,19 @@ pub fn load(input: &Input) -> Result<Loaded> {
 /// replace: the input file, every host source, every image archive a file
 /// is copied out of, the base images.
 pub fn protected(input: &Input, spec: &Spec) -> Result<Vec<Protected>> {
-    let entry = |path: &Path, what: &str| Protected { path: path.to_path_buf(), what: what.to_string() };
-    let mut inputs = vec![entry(&input_file(input)?, "the input file")];
+    // Named as the input file says them, with their position.
+    let at = |key: &str| spec.locations.at(key);
+    let entry = |path: &Path, what: String| Protected { path: path.to_path_buf(), what };
+    let mut inputs = vec![entry(&input_file(input)?, "the input file".to_string())];
     let rootfs = spec.rootfs.as_ref();
     for f in spec.files.iter().chain(rootfs.iter().flat_map(|r| &r.files)) {
         match &f.from_image {
-            Some(image) => inputs.push(entry(image, &format!("{} (its image)", f.key))),
-            None => inputs.push(entry(&f.source, &f.key)),
+            Some(image) => inputs.push(entry(image, format!("{} (its image)", at(&f.key)))),
+            None => inputs.push(entry(&f.source, at(&f.key))),
         }
     }
-    inputs.extend(spec.from_image.iter().map(|p| entry(p, "fromImage")));
-    inputs.extend(rootfs.and_then(|r| r.from_image.as_ref()).map(|p| entry(p, "rootfs.fromImage")));
+    inputs.extend(spec.from_image.iter().map(|p| entry(p, at("fromImage"))));
+    inputs.extend(rootfs.and_then(|r| r.from_image.as_ref()).map(|p| entry(p, at("rootfs.fromImage"))));
     Ok(inputs)
 }
 

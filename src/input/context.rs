@@ -104,14 +104,19 @@ pub fn resolve(context: &Path, rel: &Path) -> io::Result<Resolved> {
 /// reached inside the context only; what a match names is resolved as
 /// [`resolve`] does.
 pub fn glob(context: &Path, pattern: &str) -> io::Result<Vec<(Resolved, String)>> {
-    let opts = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
     // Each candidate: the resolved path relative to the context, the name it matched as, links followed.
     let mut found: Vec<(PathBuf, String, bool)> = vec![(PathBuf::new(), String::new(), false)];
     for part in pattern.split('/').filter(|c| !c.is_empty() && *c != ".") {
         let mut next = Vec::new();
         for (dir, _, via) in &found {
             let names = if part.contains(['*', '?', '[']) {
-                let pat = glob::Pattern::new(part).map_err(|e| io::Error::other(format!("bad wildcard {part}: {e}")))?;
+                let pat =
+                    glob::Pattern::new(part).map_err(|e| io::Error::other(format!("bad wildcard {part}: {e}")))?;
                 let mut names: Vec<String> = match std::fs::read_dir(context.join(dir)) {
                     Ok(entries) => entries
                         .filter_map(|e| e.ok())

@@ -274,7 +274,14 @@ mod tests {
 
     fn file(source: &str, from_image: Option<&str>, target: &str, mode: Option<u32>) -> FileSpec {
         let from_image = from_image.map(PathBuf::from);
-        FileSpec { source: source.into(), from_image, architecture: None, target: target.into(), mode, key: String::new() }
+        FileSpec {
+            source: source.into(),
+            from_image,
+            architecture: None,
+            target: target.into(),
+            mode,
+            key: String::new(),
+        }
     }
 
     /// A spec with every field set, and strings Nix reads specially.

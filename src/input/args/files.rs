@@ -79,7 +79,11 @@ impl Reader {
             (Some(f), Some(Some(_))) => self.image_architecture(&format!("{entry_key}.architecture"), &f.value),
             (Some(f), _) => {
                 let at = format!("{entry_key}.architecture");
-                self.err(&at, f.value.pos, "picks the image of a multi-platform fromImage; this entry has no fromImage");
+                self.err(
+                    &at,
+                    f.value.pos,
+                    "picks the image of a multi-platform fromImage; this entry has no fromImage",
+                );
                 None
             }
         };

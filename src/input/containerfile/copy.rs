@@ -91,7 +91,9 @@ impl Reader {
         for (src, pos) in sources {
             let found = match &from {
                 From::Context => self.context_sources(&kw, src, *pos, add),
-                From::Image(image, arch) => self.image_source(&kw, (image, arch.as_deref()), src, *pos).map(|f| vec![f]),
+                From::Image(image, arch) => {
+                    self.image_source(&kw, (image, arch.as_deref()), src, *pos).map(|f| vec![f])
+                }
             };
             for found in found.unwrap_or_default() {
                 self.add_copy(&kw, &from, found, (&dst, dir), flags.chmod, (src, *pos));
@@ -116,11 +118,7 @@ impl Reader {
         if is_dir && chmod.is_some() {
             return self.err(written.1, kw, "--chmod applies to files here: the files in a copied directory get 0644 or 0755 by their executable bit");
         }
-        let target = if dst_is_dir && !is_dir {
-            image_path(dst, &name)
-        } else {
-            dst.to_string()
-        };
+        let target = if dst_is_dir && !is_dir { image_path(dst, &name) } else { dst.to_string() };
         let key = format!("files[{}]", self.image.files.len());
         self.loc.keys.insert(key.clone(), written.1);
         self.loc.names.insert(key.clone(), format!("{kw} {}", written.0));
