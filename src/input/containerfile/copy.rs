@@ -249,11 +249,10 @@ impl Reader {
         }
         let rel = image_path("/", src);
         let resolved = if src.contains(['*', '?', '[']) {
-            context::glob(&self.context, &rel).map(|matches| {
+            context::glob(&self.context, &rel).inspect(|matches| {
                 if matches.is_empty() {
                     self.err(pos, kw, format_args!("{src}: no file in the build context matches"));
                 }
-                matches
             })
         } else {
             let name = rel.rsplit('/').next().unwrap_or_default().to_string();
