@@ -6,7 +6,7 @@
 //! bits from the image unless the entry gives a mode.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 
@@ -41,7 +41,7 @@ pub fn extract(spec: &mut Spec) -> Result<Option<Named>> {
     let scratch = temp::dir_in(&std::env::temp_dir(), "extract").context("check TMPDIR")?;
     for (n, ((image_path, arch), files)) in by_image.into_iter().enumerate() {
         let at = loc.at(&files[0].key);
-        let image = Image::open_for(&image_path, arch.as_deref()).map_err(|e| open_error(e, &at, &loc))?;
+        let image = Image::open_for(&image_path, arch.as_deref()).map_err(|e| open_error(e, &image_path, &at, &loc))?;
         let listing = image.listing().with_context(|| at.clone())?;
         let mut resolved = Vec::new();
         for f in &files {
@@ -65,13 +65,17 @@ pub fn extract(spec: &mut Spec) -> Result<Option<Named>> {
 
 /// An image that cannot be opened, at `at`; for an archive of several
 /// platforms, with the field that picks one.
-fn open_error(e: anyhow::Error, at: &str, loc: &Locations) -> anyhow::Error {
-    if crate::imageread::several_images(&e).is_none() {
+fn open_error(e: anyhow::Error, image: &Path, at: &str, loc: &Locations) -> anyhow::Error {
+    let Some(several) = crate::imageread::several_images(&e) else {
         return e.context(at.to_string());
-    }
+    };
     let how = match loc.names.get("architecture") {
         Some(name) => name.clone(),
         None => "`architecture`, for the image or on this files entry".to_string(),
     };
-    anyhow!("{at}: {e:#}; pick one with {how}")
+    anyhow!(
+        "{at}: cannot read image {}: the archive holds several images: {}; pick one with {how}",
+        image.display(),
+        several.images
+    )
 }
