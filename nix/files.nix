@@ -10,7 +10,9 @@
 # derivation or a store path string. Attribute names cannot carry store
 # context, which is why derivations can only come in through the list form.
 # A list entry with `fromImage` (an image archive: path, derivation or store
-# path string) copies `source`, an absolute path in that image, out of it.
+# path string) copies `source`, an absolute path in that image, out of it;
+# its `architecture` picks the image of a multi-platform archive. A relative
+# path string as `source` or `fromImage` is relative to `root`.
 { what, root }:
 files:
 let
@@ -54,7 +56,7 @@ let
         else
           throw "${where}: expected a target path string or { target; mode; }, not ${describe value}";
     in
-    entry where [ "target" "mode" ] spec // { source = import ./source.nix where source; };
+    entry where [ "target" "mode" ] spec // { source = import ./source.nix { what = where; } source; };
 
   fromList =
     index: spec:
@@ -63,15 +65,20 @@ let
       fromImage = spec.fromImage or null;
     in
     if builtins.isAttrs spec && (spec.type or null) != "derivation" && spec ? source then
-      entry where [ "source" "target" "mode" "fromImage" ] spec
+      entry where [ "source" "target" "mode" "fromImage" "architecture" ] spec
       // (
-        if fromImage == null then
-          { source = import ./source.nix "${where}.source" spec.source; }
+        if fromImage == null && spec ? architecture then
+          throw "${where}.architecture: picks the image of a multi-platform fromImage; this entry has no fromImage"
+        else if fromImage == null then
+          { source = import ./source.nix { what = "${where}.source"; inherit root; } spec.source; }
+        else if !builtins.isString (spec.architecture or "") then
+          throw "${where}.architecture: must be a string such as \"arm64\", not ${describe spec.architecture}"
         else if builtins.isString spec.source && builtins.substring 0 1 spec.source == "/" then
           {
             inherit (spec) source;
-            fromImage = import ./source.nix "${where}.fromImage" fromImage;
+            fromImage = import ./source.nix { what = "${where}.fromImage"; inherit root; } fromImage;
           }
+          // (if spec ? architecture then { inherit (spec) architecture; } else { })
         else
           throw "${where}.source: with fromImage, give the absolute path in that image as a string, such as \"/urunit\", not ${describe spec.source}"
       )

@@ -1,21 +1,25 @@
 # The image derivation for another tool's file (a Containerfile or a
 # bunnyfile). The build context directory goes into the store as it is,
-# and the bimanix builder reads the file there:
-#   bimanix build --input-format KIND <context>/<file> -t NAME:TAG
-#     --base REFERENCE=<archive> ... --build-arg NAME=VALUE ... -o $out
+# and the bimanix builder reads the file there, with the context as the
+# build context (as `docker build -f`):
+#   bimanix build --input-format KIND -f <context>/<file> <context>
+#     -t NAME:TAG --base REFERENCE=<archive> ... --build-arg NAME=VALUE ...
+#     [--compression C] [--urunc V] [--layers L] -o $out
 # so the result is byte for byte what that command line writes from the
 # same directory. `bases` maps image references (as FROM or `from:` write
 # them) to image archives: paths, derivations such as
 # dockerTools.pullImage's, or store path strings. `what` names the caller
 # in messages; `kind` is containerfile or bunnyfile; `defaultFile` the
-# file name looked for in the context.
+# file name looked for in the context; `buildArgs` is taken only when
+# `allowBuildArgs` (a bunnyfile has no variables).
 { program, system }:
 {
   what,
   kind,
   defaultFile,
+  allowBuildArgs,
 }:
-{
+args@{
   context,
   file ? defaultFile,
   name,
@@ -24,6 +28,9 @@
   buildArgs ? { },
   format ? null,
   pairCheck ? true,
+  compression ? null,
+  urunc ? null,
+  layers ? null,
 }:
 let
   inherit (builtins) attrNames concatMap isAttrs isString typeOf;
@@ -53,7 +60,7 @@ let
   ];
   baseArgs = concatMap (reference: [
     "--base"
-    "${reference}=${import ./source.nix "${what}: bases.\"${reference}\"" bases.${reference}}"
+    "${reference}=${import ./source.nix { what = "${what}: bases.\"${reference}\""; } bases.${reference}}"
   ]) (attrNames bases);
   buildArgArgs = concatMap (
     arg:
@@ -65,6 +72,17 @@ let
     else
       fail "buildArgs.${arg} must be a string, not ${describe buildArgs.${arg}}"
   ) (attrNames buildArgs);
+  compressions = [
+    "none"
+    "gzip"
+    "zstd"
+  ];
+  layerModes = [
+    "auto"
+    "single"
+  ];
+  # An optional flag: `--flag value` when `value` is not null.
+  flag = name: value: if value == null then [ ] else [ "--${name}" value ];
   suffix = if format == "oci-layout" then "" else ".tar";
 in
 if !isString name || name == "" then
@@ -73,12 +91,20 @@ else if !isString tag || tag == "" then
   fail "`tag` must be a non-empty string, not ${describe tag}"
 else if !isString file then
   fail "`file` must be a file name in `context`, not ${describe file}"
+else if !allowBuildArgs && args ? buildArgs then
+  fail "`buildArgs`: a bunnyfile has no ARG lines to set; buildArgs applies to fromContainerfile only"
 else if !isAttrs bases || !isAttrs buildArgs then
   fail "`bases` and `buildArgs` must be attribute sets"
 else if !(format == null || builtins.elem format formats) then
   fail "format must be one of ${builtins.concatStringsSep ", " formats}, not ${builtins.toJSON format}"
 else if !builtins.isBool pairCheck then
   fail "pairCheck must be true or false"
+else if !(compression == null || builtins.elem compression compressions) then
+  fail "compression must be one of ${builtins.concatStringsSep ", " compressions}, not ${builtins.toJSON compression}"
+else if !(layers == null || builtins.elem layers layerModes) then
+  fail "layers must be one of ${builtins.concatStringsSep ", " layerModes}, not ${builtins.toJSON layers}"
+else if !(urunc == null || (isString urunc && urunc != "")) then
+  fail "urunc must be a version string such as \"0.8\", \"0.5,0.8\" or \"0.6-main\", not ${describe urunc}"
 else
   derivation {
     name = import ./store-name.nix (builtins.replaceStrings [ "/" ] [ "-" ] name + "-${tag}") + suffix;
@@ -88,7 +114,9 @@ else
       "build"
       "--input-format"
       kind
+      "-f"
       "${contextPath}/${file}"
+      contextPath
       "--tag"
       "${name}:${tag}"
     ]
@@ -98,7 +126,10 @@ else
       "-o"
       (placeholder "out")
     ]
-    ++ (if format == null then [ ] else [ "--format" format ])
+    ++ flag "format" format
+    ++ flag "compression" compression
+    ++ flag "urunc" urunc
+    ++ flag "layers" layers
     ++ (if pairCheck then [ ] else [ "--no-pair-check" ]);
   }
   // {

@@ -1,5 +1,6 @@
 # fromBunnyfile { context = ./.; file ? "bunnyfile"; name; tag ? "latest";
-#                 bases ? { }; format ? null; pairCheck ? true; }
+#                 bases ? { }; format ? null; pairCheck ? true;
+#                 compression ? null; urunc ? null; layers ? null; }
 # The image a bunnyfile (v0.1) describes, built by bimanix from the
 # context directory in the store. `bases` gives an image archive for each
 # reference a `from:` names (kernel, rootfs, include).
@@ -8,4 +9,5 @@ import ./foreign-image.nix { inherit program system; } {
   what = "fromBunnyfile";
   kind = "bunnyfile";
   defaultFile = "bunnyfile";
+  allowBuildArgs = false;
 }

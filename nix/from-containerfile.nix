@@ -1,5 +1,6 @@
 # fromContainerfile { context = ./.; file ? "Containerfile"; name; tag ? "latest";
-#                     bases ? { }; buildArgs ? { }; format ? null; pairCheck ? true; }
+#                     bases ? { }; buildArgs ? { }; format ? null; pairCheck ? true;
+#                     compression ? null; urunc ? null; layers ? null; }
 # The image a Containerfile (bima's, pun's, bunny's or Docker's engine-free
 # subset) describes, built by bimanix from the context directory in the
 # store. `bases` gives an image archive for each reference FROM or
@@ -10,4 +11,5 @@ import ./foreign-image.nix { inherit program system; } {
   what = "fromContainerfile";
   kind = "containerfile";
   defaultFile = "Containerfile";
+  allowBuildArgs = true;
 }

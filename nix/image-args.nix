@@ -137,7 +137,7 @@ let
   );
 
   filesOf = field: files: import ./files.nix { what = "${what}: ${field}"; inherit root; } files;
-  sourceOf = field: source: import ./source.nix "${what}: ${field}" source;
+  sourceOf = field: source: import ./source.nix { what = "${what}: ${field}"; inherit root; } source;
 
   rootfs =
     let

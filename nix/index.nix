@@ -39,7 +39,7 @@ let
   misnamed = builtins.filter (
     n: builtins.isAttrs n.image && n.image ? imageName && n.image.imageName != name
   ) numbered;
-  paths = map (n: import ./source.nix "${what}: ${n.at}" n.image) numbered;
+  paths = map (n: import ./source.nix { what = "${what}: ${n.at}"; } n.image) numbered;
   suffix = if format == "oci-layout" then "" else ".tar";
   baseName = import ./store-name.nix (builtins.replaceStrings [ "/" ] [ "-" ] name + "-${tag}");
 in

@@ -13,6 +13,7 @@ use bimanix::image::compress::Compression;
 use bimanix::input::detect::Kind;
 use bimanix::input::foreign;
 use bimanix::model::reference::Reference;
+use bimanix::model::spec::LayerMode;
 use bimanix::registry::client::Connect;
 use bimanix::registry::tls::TlsOptions;
 use bimanix::rules::compat::Options;
@@ -45,6 +46,11 @@ enum Command {
         /// [default: the args file's, else none]
         #[arg(long, value_enum, value_name = "COMPRESSION")]
         compression: Option<CompressionArg>,
+        /// How the files are cut into layers: auto puts each large artifact
+        /// in a layer of its own, single writes one layer; overrides the
+        /// args file's `layers`. [default: the args file's, else auto]
+        #[arg(long, value_enum, value_name = "LAYERS")]
+        layers: Option<LayersArg>,
     },
     /// Check an input file as `build` does, writing nothing.
     Check {
@@ -56,10 +62,10 @@ enum Command {
     Convert {
         #[command(flatten)]
         source: Source,
-        /// Write to OUT instead of standard output; paths in it are then
-        /// relative to OUT's directory.
+        /// Write to OUT instead of standard output (`-` is standard
+        /// output); paths in it are then relative to OUT's directory.
         #[arg(short, long, value_name = "OUT")]
-        output: Option<PathBuf>,
+        output: Option<String>,
         /// Replace OUT if it exists.
         #[arg(long)]
         force: bool,
@@ -169,10 +175,10 @@ struct Source {
     /// bimanix never pulls. Repeatable.
     #[arg(long, value_name = "REFERENCE=ARCHIVE", value_parser = base)]
     base: Vec<(String, PathBuf)>,
-    /// A Containerfile ARG value (NAME alone takes it from the environment).
-    /// Repeatable.
+    /// A Containerfile ARG value (NAME alone takes it from the environment;
+    /// unset there, the ARG default applies). Repeatable.
     #[arg(long, value_name = "NAME=VALUE", value_parser = build_arg)]
-    build_arg: Vec<(String, String)>,
+    build_arg: Vec<(String, Option<String>)>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -191,7 +197,7 @@ fn base(text: &str) -> Result<(String, PathBuf), String> {
     foreign::parse_base(text).map_err(|e| format!("{e:#}"))
 }
 
-fn build_arg(text: &str) -> Result<(String, String), String> {
+fn build_arg(text: &str) -> Result<(String, Option<String>), String> {
     foreign::parse_build_arg(text).map_err(|e| format!("{e:#}"))
 }
 
@@ -200,6 +206,12 @@ enum FormatArg {
     DockerArchive,
     OciArchive,
     OciLayout,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LayersArg {
+    Auto,
+    Single,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -233,17 +245,23 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<bool> {
     match command {
-        Command::Build { input, output, format, compression } => {
+        Command::Build { input, output, format, compression, layers } => {
             let format = match format {
                 FormatArg::DockerArchive => Format::DockerArchive,
                 FormatArg::OciArchive => Format::OciArchive,
                 FormatArg::OciLayout => Format::OciLayout,
             };
-            commands::build::run(&input.into(), output.as_deref(), format, compression.map(Compression::from))?;
+            let layers = layers.map(|l| match l {
+                LayersArg::Auto => LayerMode::Auto,
+                LayersArg::Single => LayerMode::Single,
+            });
+            let settings =
+                commands::build::Settings { format, compression: compression.map(Compression::from), layers };
+            commands::build::run(&input.into_checked(), output.as_deref(), &settings)?;
             Ok(true)
         }
         Command::Check { input } => {
-            commands::check::run(&input.into())?;
+            commands::check::run(&input.into_checked())?;
             Ok(true)
         }
         Command::Push(args) => {
@@ -252,7 +270,7 @@ fn run(command: Command) -> Result<bool> {
         }
         Command::Convert { source, output, force } => {
             let input = Input { source, no_pair_check: false, urunc: None };
-            commands::convert::run(&input.into(), output.as_deref(), force)?;
+            commands::convert::run(&input.into_checked(), output.as_deref(), force)?;
             Ok(true)
         }
         Command::Inspect { image, json, platform, no_pair_check, urunc } => {
@@ -273,9 +291,14 @@ fn run(command: Command) -> Result<bool> {
     }
 }
 
-impl From<Input> for commands::Input {
-    fn from(input: Input) -> commands::Input {
-        let s = input.source;
+impl Input {
+    /// The input options, once the flags that clap cannot relate are
+    /// checked (a usage error exits with 2).
+    fn into_checked(self) -> commands::Input {
+        let Input { source: s, no_pair_check, urunc } = self;
+        if let Err(e) = foreign::check_bases(&s.base) {
+            usage(&format!("{e:#}"));
+        }
         let kind = s.input_format.map(|k| match k {
             KindArg::Nix => Kind::Nix,
             KindArg::Json => Kind::Json,
@@ -286,8 +309,8 @@ impl From<Input> for commands::Input {
             args: s.args,
             file: s.file,
             args_from_env: s.args_from_env,
-            pair_check: !input.no_pair_check,
-            urunc: input.urunc,
+            pair_check: !no_pair_check,
+            urunc,
             kind,
             options: foreign::Options { tag: s.tag, bases: s.base, build_args: s.build_arg },
         }

@@ -1222,7 +1222,7 @@ fn convert_prints_canonical_nix_and_never_replaces_its_input_or_an_existing_file
     bx(&ctx, ["convert", "Containerfile", "-t", "redis", "-o", "args.nix"]).fails_with(&["args.nix exists", "--force"]);
     assert_eq!(fs::read(ctx.join("args.nix")).expect("kept"), b"# mine\n");
     bx(&ctx, ["convert", "Containerfile", "-t", "redis", "-o", "Containerfile", "--force"])
-        .fails_with(&["would replace the input"]);
+        .fails_with(&["is the input file"]);
     bx(&ctx, ["convert", "Containerfile", "-t", "redis", "-o", "args.nix", "--force"]).ok();
     // Written into another directory, paths are relative to it.
     fs::create_dir(ctx.join("nix")).expect("mkdir");
@@ -1302,4 +1302,368 @@ fn a_directory_is_the_build_context_as_for_docker_and_bima() {
     fx.write("ctx/args.nix", b"{}");
     fx.write("ctx/bunnyfile", b"version: v0.1\n");
     bx(&ctx, ["check", "-t", "redis", "."]).fails_with(&["holds bunnyfile and args.nix; name the one to build"]);
+}
+
+// ---------------------------------------------------------------------------
+// The build context holds every source
+
+/// The host's `/etc/hostname`, which no image may get from a context link.
+fn host_hostname() -> Vec<u8> {
+    fs::read("/etc/hostname").expect("/etc/hostname")
+}
+
+#[test]
+fn copy_follows_links_inside_the_context_only() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "COPY hostlink /p\n");
+    std::os::unix::fs::symlink("/etc/hostname", ctx.join("hostlink")).expect("link");
+    fs::create_dir(ctx.join("d2")).expect("mkdir");
+    std::os::unix::fs::symlink("/etc", ctx.join("d2/etc")).expect("link");
+    // An absolute link target starts at the context's root, as in docker build.
+    std::os::unix::fs::symlink("/kernel", ctx.join("abs")).expect("link");
+    let out = ctx.join("out.tar");
+    bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "out.tar"]).fails_with(&[
+        "Containerfile:4:6: COPY: hostlink leads through a symbolic link to",
+        "which does not exist in the build context",
+    ]);
+    assert!(!out.exists(), "a refused build wrote an image");
+    for (src, message) in [
+        ("d2/etc/hostname", "Containerfile:4:6: COPY: d2/etc/hostname leads through a symbolic link"),
+        ("d2/etc/host*", "Containerfile:4:6: COPY: d2/etc/host*: no file in the build context matches"),
+        ("../Containerfile", "is outside the build context"),
+    ] {
+        let body = format!(
+            "FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY {src} /p\n"
+        );
+        fx.write("ctx/Containerfile", body.as_bytes());
+        bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "out.tar"]).fails_with(&[message]);
+        assert!(!out.exists(), "{src}: a refused build wrote an image");
+    }
+    // A file in the context named like the host's is what the links find.
+    fx.write("ctx/etc/hostname", b"the context's own\n");
+    fx.write(
+        "ctx/Containerfile",
+        b"FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY hostlink /p\nCOPY d2/etc/hostname /q\nCOPY abs /r\n",
+    );
+    let img = build_checked(&ctx, "Containerfile", &["-t", "x"]);
+    assert_eq!(img.file("p"), b"the context's own\n");
+    assert_eq!(img.file("q"), b"the context's own\n");
+    assert_eq!(img.file("r"), kernel().as_slice());
+    let host = host_hostname();
+    assert!(img.files.values().all(|(data, _)| *data != host), "the host's /etc/hostname reached the image");
+}
+
+#[test]
+fn bunnyfile_local_paths_stay_in_the_context() {
+    let fx = Fx::new();
+    fx.write("ctx/vmlinuz", &kernel());
+    let ctx = fx.path("ctx");
+    std::os::unix::fs::symlink("/etc/hostname", ctx.join("hostlink")).expect("link");
+    let text = |include: &str, kernel: &str| {
+        format!(
+            "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nrootfs:\n  from: scratch\n  type: raw\n  include:\n    - \"{include}:/h\"\nkernel:\n  from: local\n  path: {kernel}\n"
+        )
+    };
+    let cases = [
+        (
+            text("/etc/hostname", "vmlinuz"),
+            "bunnyfile:9:7: rootfs.include[0]: /etc/hostname is an absolute path; a local path is relative to the build context",
+        ),
+        (
+            text("../../../../etc/hostname", "vmlinuz"),
+            "bunnyfile:9:7: rootfs.include[0]: ../../../../etc/hostname is outside the build context",
+        ),
+        (text("hostlink", "vmlinuz"), "bunnyfile:9:7: rootfs.include[0]: hostlink leads through a symbolic link"),
+        (text("vmlinuz", KERNEL), "bunnyfile:12:9: kernel.path: "),
+        (text("vmlinuz", "../ctx/../../k"), "kernel.path: ../ctx/../../k is outside the build context"),
+    ];
+    for (text, message) in cases {
+        bunnyfile(&fx, &text);
+        let run = bx(&ctx, ["build", "bunnyfile", "-t", "x", "-o", "out.tar"]).fails_with(&[message]);
+        assert!(!ctx.join("out.tar").exists(), "{}", run.stderr);
+    }
+    // Inside the context, a link is followed there.
+    fx.write("ctx/etc/hostname", b"the context's own\n");
+    bunnyfile(&fx, &text("hostlink", "vmlinuz"));
+    let img = build_checked(&ctx, "bunnyfile", &["-t", "x"]);
+    assert_eq!(img.file("h"), b"the context's own\n");
+    assert!(img.files.values().all(|(data, _)| *data != host_hostname()));
+}
+
+// ---------------------------------------------------------------------------
+// FROM --platform, positions, small Containerfile rules
+
+/// A stand-in kernel ELF for aarch64 (or x86_64), with `payload`.
+fn elf_for(arm: bool, payload: &str) -> Vec<u8> {
+    let mut h = elf(payload);
+    if arm {
+        h[18..20].copy_from_slice(&183u16.to_le_bytes());
+    }
+    h
+}
+
+/// `base.tar` in the context: an index of an amd64 and an arm64 image made
+/// with `bimanix index`, each holding its own `/kernel`.
+fn two_platform_base(fx: &Fx) -> PathBuf {
+    let dir = fx.path("ctx");
+    for (arch, arm) in [("amd", false), ("arm", true)] {
+        fx.write(&format!("ctx/k{arch}"), &elf_for(arm, &format!("{arch} kernel")));
+        let nix = format!(
+            "{{ name = \"base\"; files = {{ \"./k{arch}\" = \"/kernel\"; }}; annotations = {{ unikernelType = \"unikraft\"; hypervisor = \"qemu\"; binary = \"/kernel\"; }}; }}\n"
+        );
+        fx.write(&format!("ctx/{arch}.nix"), nix.as_bytes());
+        bx(&dir, ["build", &format!("{arch}.nix"), "-o", &format!("{arch}.tar")]).ok();
+    }
+    bx(&dir, ["index", "amd.tar", "arm.tar", "-o", "base.tar"]).ok();
+    dir
+}
+
+const UNIKRAFT_K: &str = "LABEL com.urunc.unikernel.binary=/k com.urunc.unikernel.unikernelType=unikraft com.urunc.unikernel.hypervisor=qemu";
+
+#[test]
+fn copy_from_a_stage_uses_its_from_platform() {
+    let fx = Fx::new();
+    let ctx = two_platform_base(&fx);
+    for (platform, arch) in [("linux/arm64", "arm"), ("linux/amd64", "amd")] {
+        let text =
+            format!("FROM --platform={platform} base.tar AS b\nFROM scratch\nCOPY --from=b /kernel /k\n{UNIKRAFT_K}\n");
+        fx.write("ctx/Containerfile", text.as_bytes());
+        // build_checked also builds the converted args.nix (`architecture` on the entry) to the same bytes.
+        let img = build_checked(&ctx, "Containerfile", &["-t", "t"]);
+        assert_eq!(img.file("k"), elf_for(arch == "arm", &format!("{arch} kernel")).as_slice());
+        assert_eq!(img.config["architecture"], json!(if arch == "arm" { "arm64" } else { "amd64" }));
+        let args = bx(&ctx, ["convert", "Containerfile", "-t", "t"]).ok().stdout();
+        let expected = if arch == "arm" { "architecture = \"arm64\";" } else { "architecture = \"amd64\";" };
+        assert!(args.contains(expected), "{args}");
+    }
+    // Without a platform, the message says how to pick one.
+    let text = format!("FROM base.tar AS b\nFROM scratch\nCOPY --from=b /kernel /k\n{UNIKRAFT_K}\n");
+    fx.write("ctx/Containerfile", text.as_bytes());
+    bx(&ctx, ["check", "Containerfile", "-t", "t"]).fails_with(&[
+        "Containerfile:3:15: COPY:",
+        "the archive holds several images",
+        "choose one with --platform on the FROM that names it",
+    ]);
+    // The image's own platform disagreeing with its kernel points at FROM --platform.
+    let text = format!("FROM --platform=linux/arm64 base.tar\nCOPY kamd /k\n{UNIKRAFT_K}\n");
+    fx.write("ctx/Containerfile", text.as_bytes());
+    bx(&ctx, ["check", "Containerfile", "-t", "t"])
+        .fails_with(&["Containerfile:1:6: FROM --platform: is \"arm64\", but /k is built for amd64"]);
+    // An args file's entry picks the image with `architecture`, which needs fromImage.
+    let entry = |extra: &str| {
+        format!(
+            "{{ name = \"t\"; files = [ {{ fromImage = ./base.tar; source = \"/kernel\"; target = \"/k\"; {extra} }} ]; annotations = {{ unikernelType = \"unikraft\"; hypervisor = \"qemu\"; binary = \"/k\"; }}; }}\n"
+        )
+    };
+    fx.write("ctx/a.nix", entry("architecture = \"arm64\";").as_bytes());
+    bx(&ctx, ["build", "a.nix", "-o", "a.tar"]).ok();
+    assert_eq!(read_image(&fs::read(ctx.join("a.tar")).expect("a.tar")).file("k"), elf_for(true, "arm kernel"));
+    fx.write("ctx/a.nix", entry("").as_bytes());
+    bx(&ctx, ["check", "a.nix"]).fails_with(&["files[0]", "several images", "pick one with `architecture`"]);
+    fx.write("ctx/a.nix", entry("architecture = \"sparc\";").as_bytes());
+    bx(&ctx, ["check", "a.nix"]).fails_with(&["files[0].architecture", "unknown architecture \"sparc\""]);
+    let text = "{ name = \"t\"; files = [ { source = ./kamd; target = \"/k\"; architecture = \"arm64\"; } ]; annotations = { unikernelType = \"unikraft\"; hypervisor = \"qemu\"; binary = \"/k\"; }; }\n";
+    fx.write("ctx/a.nix", text.as_bytes());
+    bx(&ctx, ["check", "a.nix"]).fails_with(&["files[0].architecture", "this entry has no fromImage"]);
+}
+
+#[test]
+fn command_and_env_problems_name_the_instruction_and_its_position() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "ENV X=1\nCMD [\"/init\", \"it's\"]\n");
+    bx(&ctx, ["check", "Containerfile", "-t", "x"])
+        .fails_with(&["Containerfile:5:1: CMD: urunc 0.8: the argument `it's` holds `'`"]);
+    fx.write(
+        "ctx/Containerfile",
+        fs::read_to_string(ctx.join("Containerfile")).expect("text").replace("CMD", "ENTRYPOINT").as_bytes(),
+    );
+    bx(&ctx, ["check", "Containerfile", "-t", "x"]).fails_with(&["Containerfile:5:1: ENTRYPOINT: urunc 0.8:"]);
+    let ctx = containerfile(&fx, "ENV X=1\nCMD [\"/init\"]\n");
+    let run = bx(&ctx, ["check", "Containerfile", "-t", "x"]).ok();
+    assert!(
+        run.stderr.contains("Containerfile:4:5: ENV: urunc 0.8: puts Env on the kernel command line"),
+        "{}",
+        run.stderr
+    );
+    fx.write("ctx/vmlinuz", &kernel());
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nkernel:\n  from: local\n  path: vmlinuz\nenvs: [\"A=1\"]\ncmd: [\"/init\", \"it's\"]\n",
+    );
+    bx(&ctx, ["check", "bunnyfile", "-t", "x"]).fails_with(&["bunnyfile:9:1: cmd: urunc 0.8: the argument `it's`"]);
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nkernel:\n  from: local\n  path: vmlinuz\nenvs: [\"A=1\"]\ncmd: [\"/init\"]\n",
+    );
+    let run = bx(&ctx, ["check", "bunnyfile", "-t", "x"]).ok();
+    assert!(run.stderr.contains("bunnyfile:8:1: envs: urunc 0.8: puts Env"), "{}", run.stderr);
+}
+
+#[test]
+fn label_and_env_without_a_value_are_errors_as_in_buildkit() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "LABEL a\nENV b\nLABEL c d\n");
+    bx(&ctx, ["check", "Containerfile", "-t", "x"]).fails_with(&[
+        "Containerfile:4:7: LABEL: a has no value; write LABEL a=VALUE",
+        "Containerfile:5:5: ENV: b has no value; write ENV b=VALUE",
+    ]);
+    let ctx = containerfile(&fx, "LABEL a=\nENV b=\"\"\nLABEL c d\n");
+    let img = build_checked(&ctx, "Containerfile", &["-t", "x"]);
+    assert_eq!((img.label("a").as_deref(), img.label("c").as_deref()), (Some(""), Some("d")));
+}
+
+#[test]
+fn build_args_apply_to_containerfiles_and_an_unset_one_keeps_the_default() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "ARG V=default\nLABEL v=$V\n");
+    let out = Command::new(BIN)
+        .args(["build", "Containerfile", "-t", "x", "-o", "-", "--build-arg", "V"])
+        .current_dir(&ctx)
+        .env_remove("V")
+        .output()
+        .expect("bimanix");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--build-arg V: no value given and no environment variable V, so the ARG default applies"),
+        "{stderr}"
+    );
+    assert_eq!(read_image(&out.stdout).label("v").as_deref(), Some("default"));
+    let out = Command::new(BIN)
+        .args(["build", "Containerfile", "-t", "x", "-o", "-", "--build-arg", "V"])
+        .current_dir(&ctx)
+        .env("V", "from env")
+        .output()
+        .expect("bimanix");
+    assert_eq!(read_image(&out.stdout).label("v").as_deref(), Some("from env"));
+    fx.write("ctx/vmlinuz", &kernel());
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nkernel:\n  from: local\n  path: vmlinuz\n",
+    );
+    bx(&ctx, ["check", "bunnyfile", "-t", "x", "--build-arg", "A=1"])
+        .fails_with(&["--build-arg A: --build-arg applies to Containerfiles", "is a bunnyfile"]);
+}
+
+#[test]
+fn two_bases_for_one_reference_are_a_usage_error() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "");
+    for cmd in ["build", "check", "convert"] {
+        let run = bx(
+            &ctx,
+            [
+                cmd,
+                "Containerfile",
+                "-t",
+                "x",
+                "--base",
+                "redis=a.tar",
+                "--base",
+                "docker.io/library/redis:latest=b.tar",
+            ],
+        );
+        assert_eq!(run.code, Some(2), "{cmd}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("--base docker.io/library/redis:latest is given twice (as redis)"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "");
+    let plain = fs::read(ctx.join("Containerfile")).expect("text");
+    let a = bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "-"]).ok().stdout;
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend(&plain);
+    // Named `input`, so that only its content tells what it is.
+    fx.write("ctx/input", &bom);
+    let b = bx(&ctx, ["build", "-f", "input", ".", "-t", "x", "-o", "-"]).ok().stdout;
+    assert!(a == b, "a BOM changed the image");
+    fx.write("ctx/vmlinuz", &kernel());
+    let mut text = b"\xef\xbb\xbf".to_vec();
+    text.extend(
+        b"version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nkernel:\n  from: local\n  path: vmlinuz\n",
+    );
+    fx.write("ctx/input", &text);
+    bx(&ctx, ["check", "-f", "input", ".", "-t", "x"]).ok();
+}
+
+#[test]
+fn layers_flag_overrides_the_input() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "COPY Containerfile /etc/c\n");
+    let auto = read_image(&bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "-"]).ok().stdout);
+    let single = bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "-", "--layers", "single"]).ok().stdout;
+    assert!(auto.layers > 1, "auto cut {} layers", auto.layers);
+    assert_eq!(read_image(&single).layers, 1);
+    let mut args = bx(&ctx, ["convert", "Containerfile", "-t", "x"]).ok().stdout();
+    args = args.replacen("  tag = \"latest\";\n", "  tag = \"latest\";\n  layers = \"single\";\n", 1);
+    fx.write("ctx/args.nix", args.as_bytes());
+    assert!(bx(&ctx, ["build", "args.nix", "-o", "-"]).ok().stdout == single);
+    let auto_again = bx(&ctx, ["build", "args.nix", "-o", "-", "--layers", "auto"]).ok().stdout;
+    assert_eq!(read_image(&auto_again).layers, auto.layers);
+}
+
+// ---------------------------------------------------------------------------
+// convert: where it writes, what it never replaces, awkward names
+
+#[test]
+fn convert_dash_is_standard_output() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "");
+    let printed = bx(&ctx, ["convert", "Containerfile", "-t", "x"]).ok().stdout;
+    let dashed = bx(&ctx, ["convert", "Containerfile", "-t", "x", "-o", "-"]).ok().stdout;
+    assert!(!printed.is_empty() && printed == dashed);
+    assert!(!ctx.join("-").exists(), "convert -o - wrote a file named -");
+}
+
+#[test]
+fn convert_never_replaces_what_the_input_reads() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "COPY conf /etc/conf\n");
+    fx.write("ctx/conf/a", b"a");
+    let kernel_bytes = kernel();
+    let run = bx(&ctx, ["convert", "Containerfile", "-t", "x", "-o", "kernel", "--force"]);
+    run.fails_with(&["the output kernel is Containerfile:2:6: COPY kernel", "an input"]);
+    assert_eq!(fs::read(ctx.join("kernel")).expect("kernel"), kernel_bytes, "convert replaced the kernel");
+    bx(&ctx, ["convert", "Containerfile", "-t", "x", "-o", "conf/args.nix", "--force"])
+        .fails_with(&["would be inside Containerfile:4:6: COPY conf"]);
+    assert!(!ctx.join("conf/args.nix").exists());
+    let text = fs::read(ctx.join("Containerfile")).expect("text");
+    bx(&ctx, ["convert", "Containerfile", "-t", "x", "-o", "Containerfile", "--force"]).fails_with(&["the input file"]);
+    assert_eq!(fs::read(ctx.join("Containerfile")).expect("text"), text);
+    // A base archive of COPY --from too.
+    let urunit = base(&fx, "urunit:latest", "ctx/urunit.tar", &urunit_image());
+    let archive = fs::read(ctx.join("urunit.tar")).expect("archive");
+    let ctx = containerfile(&fx, "COPY --from=urunit:latest /urunit /urunit\n");
+    bx(&ctx, ["convert", "Containerfile", "-t", "x", "--base", &urunit, "-o", "urunit.tar", "--force"])
+        .fails_with(&["the output urunit.tar is", "its image"]);
+    assert_eq!(fs::read(ctx.join("urunit.tar")).expect("archive"), archive);
+}
+
+#[test]
+fn convert_writes_awkward_names_as_relative_strings() {
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "COPY [\"my kernel\", \"/mk\"]\nCOPY a@b /ab\n");
+    fx.write("ctx/my kernel", b"spaced");
+    fx.write("ctx/a@b", b"at");
+    let img = build_checked(&ctx, "Containerfile", &["-t", "x"]);
+    assert_eq!((img.file("mk"), img.file("ab")), (&b"spaced"[..], &b"at"[..]));
+    let text = bx(&ctx, ["convert", "Containerfile", "-t", "x"]).ok().stdout();
+    assert!(text.contains("source = \"./my kernel\";") && text.contains("source = \"./a@b\";"), "{text}");
+    assert!(!text.contains(&ctx.display().to_string()), "an absolute path in:\n{text}");
+    // Written elsewhere, the strings are relative to that place, and the file can move with the context.
+    fs::create_dir(ctx.join("nix")).expect("mkdir");
+    bx(&ctx, ["convert", "Containerfile", "-t", "x", "-o", "nix/args.nix"]).ok();
+    let text = fs::read_to_string(ctx.join("nix/args.nix")).expect("args");
+    assert!(text.contains("source = \"../my kernel\";"), "{text}");
+    let image = bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "-"]).ok().stdout;
+    fs::rename(&ctx, fx.path("moved")).expect("move");
+    let moved = bx(&fx.path("moved"), ["build", "nix/args.nix", "-o", "-"]).ok().stdout;
+    assert!(image == moved, "the converted args.nix builds another image once moved");
 }

@@ -8,18 +8,30 @@ use anyhow::{Context, Result};
 use crate::commands::{Input, load};
 use crate::image::archive::Format;
 use crate::image::compress::Compression;
-use crate::image::output::{self, Output, Protected};
-use crate::image::plan::Checked;
+use crate::image::output::{self, Output};
+use crate::model::spec::LayerMode;
+
+/// How `build` writes the image, beyond what the input says.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// The archive format.
+    pub format: Format,
+    /// `--compression`: overrides the input's `compression`.
+    pub compression: Option<Compression>,
+    /// `--layers`: overrides the input's `layers`.
+    pub layers: Option<LayerMode>,
+}
 
 /// Builds the image `input` describes into `output` (default:
 /// `<name>-<tag>.tar`, or `<name>-<tag>` for a layout; `-` is standard
-/// output), its layers compressed with `compression` when given, else as
-/// the args file says.
-pub fn run(input: &Input, output: Option<&str>, format: Format, compression: Option<Compression>) -> Result<()> {
+/// output), in `settings.format`, its layers cut and compressed as
+/// `settings` says when it does, else as the input says.
+pub fn run(input: &Input, output: Option<&str>, settings: &Settings) -> Result<()> {
+    let format = settings.format;
     crate::image::temp::remove_on_signals()?;
     // `loaded` keeps files copied out of images until the image is written.
     let loaded = load(input)?;
-    let checked = loaded.checked;
+    let (checked, inputs) = (loaded.checked, loaded.inputs);
     let out = match output {
         Some(arg) => Output::named(arg),
         None => Output::Path(PathBuf::from(format!(
@@ -31,11 +43,14 @@ pub fn run(input: &Input, output: Option<&str>, format: Format, compression: Opt
     };
     let which = if output.is_none() { "the default output name (give another with -o)" } else { "-o" };
     output::precheck(&out, format == Format::OciLayout).context(which)?;
-    output::refuse_inputs(&out, &inputs(input, &checked)?).context(which)?;
+    output::refuse_inputs(&out, &inputs).context(which)?;
     let (name, tag) = (checked.spec.name.clone(), checked.spec.tag.clone());
     let mut plan = crate::image::plan::plan(checked)?;
-    if let Some(compression) = compression {
+    if let Some(compression) = settings.compression {
         plan.compression = compression;
+    }
+    if let Some(layers) = settings.layers {
+        plan.layer_mode = layers;
     }
     let written = crate::image::rootfs::write(plan, format, &out)?;
     let shown = match &out {
@@ -44,18 +59,4 @@ pub fn run(input: &Input, output: Option<&str>, format: Format, compression: Opt
     };
     eprintln!("bimanix: wrote {name}:{tag} to {shown} (manifest {})", written.manifest.digest);
     Ok(())
-}
-
-/// Everything the build reads, which the output must not overwrite.
-fn inputs(input: &Input, checked: &Checked) -> Result<Vec<Protected>> {
-    let spec = &checked.spec;
-    let entry = |path: &PathBuf, what: &str| Protected { path: path.clone(), what: what.to_string() };
-    let mut inputs = vec![entry(&crate::commands::input_file(input)?, "the input file")];
-    let rootfs = spec.rootfs.as_ref();
-    for f in spec.files.iter().chain(rootfs.iter().flat_map(|r| &r.files)) {
-        inputs.push(entry(&f.source, &f.key));
-    }
-    inputs.extend(spec.from_image.iter().map(|p| entry(p, "fromImage")));
-    inputs.extend(rootfs.and_then(|r| r.from_image.as_ref()).map(|p| entry(p, "rootfs.fromImage")));
-    Ok(inputs)
 }

@@ -7,19 +7,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::commands::{Input, locate, read};
+use crate::commands::{Input, locate, protected, read};
+use crate::image::output::{self, Output};
 
 /// Writes the args.nix for `input` to `output` (standard output when
-/// `None`). Paths in it are relative to the directory it goes to; on
+/// `None` or `-`). Paths in it are relative to the directory it goes to; on
 /// standard output, to the input file's directory. An existing file is
-/// replaced only with `force`, and never the input itself.
-pub fn run(input: &Input, output: Option<&Path>, force: bool) -> Result<()> {
+/// replaced only with `force`, and never one the input reads (the input
+/// file, a source, an image archive).
+pub fn run(input: &Input, output: Option<&str>, force: bool) -> Result<()> {
     let spec = read(input)?;
+    let inputs = protected(input, &spec)?;
     let (file, _) = locate(input)?;
     let source = std::path::absolute(&file)?;
-    let dir = match output {
-        Some(out) => std::path::absolute(out)?.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
-        None => source.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+    let out = output.map_or(Output::Stdout, Output::named);
+    let dir = match &out {
+        Output::Path(p) => std::path::absolute(p)?.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+        _ => source.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
     };
     let shown = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
     let header = vec![
@@ -27,30 +31,23 @@ pub fn run(input: &Input, output: Option<&Path>, force: bool) -> Result<()> {
         "Build it with `bimanix build args.nix` or `nix-build --arg args ./args.nix`.".to_string(),
     ];
     let text = crate::input::nixwrite::write(&spec, &dir, &header)?;
-    let Some(out) = output else {
+    output::refuse_inputs(&out, &inputs).context("-o")?;
+    let Output::Path(target) = out else {
         std::io::stdout().write_all(text.as_bytes()).context("writing to standard output")?;
         return Ok(());
     };
-    let target = std::path::absolute(out)?;
-    let same = match (std::fs::canonicalize(&target), std::fs::canonicalize(&source)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => target == source,
-    };
-    if same {
-        bail!("{}: the output would replace the input; write it elsewhere", out.display());
-    }
     if target.exists() && !force {
         bail!(
             "{} exists; bimanix does not replace a file it may not have written (--force replaces it)",
-            out.display()
+            target.display()
         );
     }
     // Written like an image: never a device or a link replaced, nothing
     // left behind by a failure or a signal.
     crate::image::temp::remove_on_signals()?;
-    crate::image::output::file(&crate::image::output::Output::Path(target), |f| {
-        f.write_all(text.as_bytes()).with_context(|| format!("writing {}", out.display()))
+    output::file(&Output::Path(target.clone()), |f| {
+        f.write_all(text.as_bytes()).with_context(|| format!("writing {}", target.display()))
     })?;
-    eprintln!("bimanix: wrote {}", out.display());
+    eprintln!("bimanix: wrote {}", target.display());
     Ok(())
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::image::output::Protected;
 use crate::image::plan::Checked;
 use crate::input::args::{self, Syntax};
 use crate::input::detect::{self, Kind};
@@ -57,6 +58,8 @@ pub struct Input {
 pub struct Loaded {
     /// The checked spec.
     pub checked: Checked,
+    /// Every file the input reads, which an output must not replace.
+    pub inputs: Vec<Protected>,
     /// Files copied out of images (removed when dropped).
     _extracted: Option<crate::image::temp::Named>,
 }
@@ -122,6 +125,8 @@ pub fn locate(input: &Input) -> Result<(PathBuf, Option<PathBuf>)> {
 /// Reads and validates the input, printing the warnings.
 pub fn load(input: &Input) -> Result<Loaded> {
     let mut spec = read(input)?;
+    // Before extraction turns files in images into scratch copies.
+    let inputs = protected(input, &spec)?;
     let extracted = crate::input::image_files::extract(&mut spec)?;
     let targets = targets(input, &spec)?;
     let opts = validate::Options {
@@ -132,7 +137,27 @@ pub fn load(input: &Input) -> Result<Loaded> {
     for w in &checked.warnings {
         eprintln!("bimanix: warning: {w}");
     }
-    Ok(Loaded { checked, _extracted: extracted })
+    Ok(Loaded { checked, inputs, _extracted: extracted })
+}
+
+/// Everything `spec` (read from `input`) reads, which an output must not
+/// replace: the input file, every host source, every image archive a file
+/// is copied out of, the base images.
+pub fn protected(input: &Input, spec: &Spec) -> Result<Vec<Protected>> {
+    // Named as the input file says them, with their position.
+    let at = |key: &str| spec.locations.at(key);
+    let entry = |path: &Path, what: String| Protected { path: path.to_path_buf(), what };
+    let mut inputs = vec![entry(&input_file(input)?, "the input file".to_string())];
+    let rootfs = spec.rootfs.as_ref();
+    for f in spec.files.iter().chain(rootfs.iter().flat_map(|r| &r.files)) {
+        match &f.from_image {
+            Some(image) => inputs.push(entry(image, format!("{} (its image)", at(&f.key)))),
+            None => inputs.push(entry(&f.source, at(&f.key))),
+        }
+    }
+    inputs.extend(spec.from_image.iter().map(|p| entry(p, at("fromImage"))));
+    inputs.extend(rootfs.and_then(|r| r.from_image.as_ref()).map(|p| entry(p, at("rootfs.fromImage"))));
+    Ok(inputs)
 }
 
 /// The urunc versions to check for: `--urunc`, else the args file's

@@ -68,7 +68,7 @@ pub(super) fn open_oci(
     }
     let cand = match <[Candidate; 1]>::try_from(chosen) {
         Ok([one]) => one,
-        Err(many) => bail!("the archive holds several images: {}; choose one by tag or platform", listing(&many)),
+        Err(many) => return Err(super::SeveralImages { images: listing(&many) }.into()),
     };
     load_oci(source, format, cand)
 }

@@ -262,6 +262,28 @@ pub fn open(path: &Path, select: &Select) -> Result<Image> {
     open_inner(path, select).with_context(|| format!("cannot read image {}", path.display()))
 }
 
+/// The error for an archive that holds several images (an index of several
+/// platforms) when no platform chose one; callers that know how their
+/// input chooses say so (see [`several_images`]).
+#[derive(Debug)]
+pub struct SeveralImages {
+    /// The images, as `name (platform)`, comma-separated.
+    pub images: String,
+}
+
+impl fmt::Display for SeveralImages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the archive holds several images: {}; choose one by tag or platform", self.images)
+    }
+}
+
+impl std::error::Error for SeveralImages {}
+
+/// The [`SeveralImages`] error behind `e`, if that is what it is.
+pub fn several_images(e: &anyhow::Error) -> Option<&SeveralImages> {
+    e.downcast_ref::<SeveralImages>()
+}
+
 impl Image {
     /// Opens an image to build on: the only one in the archive, or the one
     /// for `linux/<architecture>` when the archive holds several platforms.

@@ -465,7 +465,10 @@ fn chooses_a_platform_from_a_nested_index() {
     files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
     write_dir(dir.path(), &files);
 
-    let err = format!("{:#}", open(dir.path(), &Select::default()).unwrap_err());
+    let err = open(dir.path(), &Select::default()).unwrap_err();
+    let several = crate::imageread::several_images(&err).expect("a SeveralImages error behind the context");
+    assert!(several.images.contains("linux/amd64") && several.images.contains("linux/arm64"), "{err:#}");
+    let err = format!("{err:#}");
     assert!(err.contains("several images") && err.contains("linux/amd64") && err.contains("linux/arm64"), "{err}");
     assert!(!err.contains("unknown"), "{err}");
     let image = open(dir.path(), &Select { platform: Some("linux/arm64".into()), tag: None }).unwrap();

@@ -56,11 +56,12 @@ impl Kind {
         }
     }
 
-    /// The kind the text says: a Containerfile instruction on the first
-    /// line that is neither blank nor a comment; a bunnyfile when that line
+    /// The kind the text says (past a byte order mark): a Containerfile
+    /// instruction on the first line that is neither blank nor a comment; a bunnyfile when that line
     /// is a YAML key, or when a `#syntax=` line names bunny and no
     /// instruction follows; otherwise args.nix.
     pub fn by_content(text: &str) -> Kind {
+        let text = text.strip_prefix(super::foreign::BOM).unwrap_or(text);
         let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
         let word = first.and_then(|l| l.split_whitespace().next()).unwrap_or("");
         const INSTRUCTIONS: &[&str] = &["FROM", "ARG", "COPY", "ADD", "LABEL"];
@@ -93,8 +94,9 @@ fn is_bunny_key(k: &str) -> bool {
 
 /// Reads `path` as `kind`; relative paths in a Containerfile or bunnyfile
 /// resolve against `context` (default: the file's directory). `--tag`
-/// overrides an args file's name and tag; `--base`, `--build-arg` and a
-/// context directory apply to Containerfiles and bunnyfiles only.
+/// overrides an args file's name and tag; `--base` and a context directory
+/// apply to Containerfiles and bunnyfiles only, `--build-arg` to
+/// Containerfiles only.
 pub fn read(path: &Path, context: Option<&Path>, kind: Kind, opts: &Options) -> Result<Read> {
     match kind {
         Kind::Nix | Kind::Json => {
@@ -122,7 +124,16 @@ pub fn read(path: &Path, context: Option<&Path>, kind: Kind, opts: &Options) -> 
             Ok(Read { spec, warnings: Vec::new() })
         }
         Kind::Containerfile => super::containerfile::read(path, context, opts),
-        Kind::Bunnyfile => super::bunnyfile::read(path, context, opts),
+        Kind::Bunnyfile => {
+            if let Some((name, _)) = opts.build_args.first() {
+                bail!(
+                    "--build-arg {name}: --build-arg applies to Containerfiles (their ARG lines); {} is a bunnyfile, \
+                     which has no variables",
+                    path.display()
+                );
+            }
+            super::bunnyfile::read(path, context, opts)
+        }
     }
 }
 
@@ -158,5 +169,7 @@ mod tests {
         assert_eq!(Kind::by_content("version: v0.1\nplatforms:\n"), Kind::Bunnyfile);
         assert_eq!(Kind::by_content("#syntax=harbor.nbfc.io/nubificus/bunny:latest\n"), Kind::Bunnyfile);
         assert_eq!(Kind::by_content("{ name = \"x\"; }"), Kind::Nix);
+        assert_eq!(Kind::by_content("\u{feff}FROM scratch\n"), Kind::Containerfile);
+        assert_eq!(Kind::by_content("\u{feff}version: v0.1\n"), Kind::Bunnyfile);
     }
 }

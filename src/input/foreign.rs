@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::model::reference;
 
@@ -19,8 +19,9 @@ pub struct Options {
     pub tag: Option<(String, String)>,
     /// `--base REFERENCE=ARCHIVE`, with the archive made absolute.
     pub bases: Vec<(String, PathBuf)>,
-    /// `--build-arg NAME=VALUE` (or `NAME`, its value from the environment).
-    pub build_args: Vec<(String, String)>,
+    /// `--build-arg NAME=VALUE` (or `NAME`, its value from the environment;
+    /// `None` when the environment has none, and the ARG default applies).
+    pub build_args: Vec<(String, Option<String>)>,
 }
 
 /// A spec read from another tool's file, with what the reader noticed.
@@ -32,6 +33,38 @@ pub struct Read {
     /// `--base` no reference used).
     pub warnings: Vec<String>,
 }
+
+/// A Containerfile or bunnyfile read from disk, with its build context.
+#[derive(Debug)]
+pub struct Text {
+    /// The text, without a leading byte order mark (Windows editors write
+    /// one; BuildKit drops it too).
+    pub text: String,
+    /// The file as the user named it, for messages.
+    pub shown: String,
+    /// The build context, absolute: `context`, else the file's directory.
+    pub context: PathBuf,
+}
+
+/// Reads the Containerfile or bunnyfile at `path` and settles its build
+/// context: `context` when given, else the file's directory.
+pub fn read_file(path: &Path, context: Option<&Path>) -> Result<Text> {
+    let shown = path.display().to_string();
+    let text = crate::input::read_text(path, &shown)?;
+    let context = match context {
+        Some(dir) => std::path::absolute(dir),
+        None => std::path::absolute(path).map(|p| p.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)),
+    }
+    .with_context(|| format!("{shown}: cannot make the path absolute"))?;
+    let text = match text.strip_prefix(BOM) {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
+    Ok(Text { text, shown, context })
+}
+
+/// The UTF-8 byte order mark.
+pub const BOM: char = '\u{feff}';
 
 /// Splits `NAME[:TAG]` as Docker does: a `:` after the last `/` starts the
 /// tag (so `localhost:5000/app` has none); the tag defaults to `latest`.
@@ -57,8 +90,9 @@ pub fn parse_base(text: &str) -> Result<(String, PathBuf)> {
 }
 
 /// Splits `NAME=VALUE`; a bare `NAME` takes its value from the environment,
-/// as `docker build --build-arg NAME` does.
-pub fn parse_build_arg(text: &str) -> Result<(String, String)> {
+/// as `docker build --build-arg NAME` does, and stays unset (so the ARG
+/// default applies) when the environment has no such variable.
+pub fn parse_build_arg(text: &str) -> Result<(String, Option<String>)> {
     let (name, value) = match text.split_once('=') {
         Some((n, v)) => (n, Some(v.to_string())),
         None => (text, std::env::var(text).ok()),
@@ -66,10 +100,20 @@ pub fn parse_build_arg(text: &str) -> Result<(String, String)> {
     if name.is_empty() {
         bail!("--build-arg {text:?}: write NAME=VALUE");
     }
-    let Some(value) = value else {
-        bail!("--build-arg {name}: no value given and no environment variable {name}; write {name}=VALUE");
-    };
     Ok((name.to_string(), value))
+}
+
+/// Refuses two `--base` values for one image reference (after Docker's
+/// normalisation): which archive was meant cannot be told.
+pub fn check_bases(bases: &[(String, PathBuf)]) -> Result<()> {
+    for (i, (reference, _)) in bases.iter().enumerate() {
+        let wanted = normalize(reference);
+        if let Some((other, _)) = bases[..i].iter().find(|(r, _)| normalize(r) == wanted) {
+            let same = if other == reference { String::new() } else { format!(" (as {other})") };
+            bail!("--base {reference} is given twice{same}: both name {wanted}; give one archive for it");
+        }
+    }
+    Ok(())
 }
 
 /// The name and tag: `--tag`, or the build context directory's name made
@@ -195,6 +239,26 @@ mod tests {
         assert_eq!(parse_tag("localhost:5000/app:v2").unwrap(), ("localhost:5000/app".into(), "v2".into()));
         assert!(parse_tag("Hello").is_err());
         assert!(parse_tag("hello:").is_err());
+    }
+
+    #[test]
+    fn a_build_arg_without_a_value_takes_the_environment_or_stays_unset() {
+        assert_eq!(parse_build_arg("A=1").unwrap(), ("A".into(), Some("1".into())));
+        assert_eq!(parse_build_arg("A=").unwrap(), ("A".into(), Some(String::new())));
+        assert_eq!(parse_build_arg("PATH").unwrap().1, std::env::var("PATH").ok());
+        assert_eq!(parse_build_arg("BIMANIX_SURELY_UNSET_VARIABLE").unwrap().1, None);
+        assert!(parse_build_arg("=1").is_err());
+    }
+
+    #[test]
+    fn two_bases_for_one_reference_are_refused() {
+        let bases = |refs: &[&str]| -> Vec<(String, PathBuf)> {
+            refs.iter().enumerate().map(|(i, r)| (r.to_string(), PathBuf::from(format!("/{i}.tar")))).collect()
+        };
+        assert!(check_bases(&bases(&["redis", "redis:alpine", "me/redis"])).is_ok());
+        let e = check_bases(&bases(&["redis", "docker.io/library/redis:latest"])).unwrap_err().to_string();
+        assert!(e.contains("--base docker.io/library/redis:latest is given twice (as redis)"), "{e}");
+        assert!(check_bases(&bases(&["a:1", "a:1"])).is_err());
     }
 
     #[test]

@@ -6,14 +6,14 @@
 //! bits from the image unless the entry gives a mode.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 
 use crate::image::temp::{self, Named};
 use crate::imageread::Image;
 use crate::imageread::extract::resolve;
-use crate::model::spec::{FileSpec, Spec};
+use crate::model::spec::{FileSpec, Locations, Spec};
 
 /// Extracts every entry of `spec` (top-level and rootfs files) that names
 /// an image, rewriting it to point at the copy. Returns the scratch
@@ -27,19 +27,22 @@ pub fn extract(spec: &mut Spec) -> Result<Option<Named>> {
     if let Some(rootfs) = &mut spec.rootfs {
         entries.extend(rootfs.files.iter_mut());
     }
-    let mut by_image: BTreeMap<PathBuf, Vec<&mut FileSpec>> = BTreeMap::new();
+    // By archive and the architecture picked in it: an entry's own, else the image's.
+    let mut by_image: BTreeMap<(PathBuf, Option<String>), Vec<&mut FileSpec>> = BTreeMap::new();
     for f in entries {
         if let Some(image) = f.from_image.clone() {
-            by_image.entry(image).or_default().push(f);
+            let arch = f.architecture.clone().or_else(|| architecture.clone());
+            by_image.entry((image, arch)).or_default().push(f);
         }
     }
     if by_image.is_empty() {
         return Ok(None);
     }
     let scratch = temp::dir_in(&std::env::temp_dir(), "extract").context("check TMPDIR")?;
-    for (n, (image_path, files)) in by_image.into_iter().enumerate() {
-        let image = Image::open_for(&image_path, architecture.as_deref()).with_context(|| loc.at(&files[0].key))?;
-        let listing = image.listing().with_context(|| loc.at(&files[0].key))?;
+    for (n, ((image_path, arch), files)) in by_image.into_iter().enumerate() {
+        let at = loc.at(&files[0].key);
+        let image = Image::open_for(&image_path, arch.as_deref()).map_err(|e| open_error(e, &image_path, &at, &loc))?;
+        let listing = image.listing().with_context(|| at.clone())?;
         let mut resolved = Vec::new();
         for f in &files {
             let path = f.source.display().to_string();
@@ -53,8 +56,26 @@ pub fn extract(spec: &mut Spec) -> Result<Option<Named>> {
         for (f, copy) in files.into_iter().zip(extracted) {
             f.source = copy.host;
             f.from_image = None;
+            f.architecture = None;
             f.mode = f.mode.or(copy.mode);
         }
     }
     Ok(Some(scratch))
+}
+
+/// An image that cannot be opened, at `at`; for an archive of several
+/// platforms, with the field that picks one.
+fn open_error(e: anyhow::Error, image: &Path, at: &str, loc: &Locations) -> anyhow::Error {
+    let Some(several) = crate::imageread::several_images(&e) else {
+        return e.context(at.to_string());
+    };
+    let how = match loc.names.get("architecture") {
+        Some(name) => name.clone(),
+        None => "`architecture`, for the image or on this files entry".to_string(),
+    };
+    anyhow!(
+        "{at}: cannot read image {}: the archive holds several images: {}; pick one with {how}",
+        image.display(),
+        several.images
+    )
 }

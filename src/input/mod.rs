@@ -3,13 +3,15 @@
 //! parsed straight into one), and [`args`] checks its shape and types and
 //! hands the rules stage a `model::spec::Spec`. Other tools' files are
 //! read into the same spec: [`containerfile`] (bima, pun, bunny, Docker)
-//! and [`bunnyfile`], with what they share in [`foreign`]; [`detect`] tells
-//! which reader a file needs. [`image_files`] extracts the files a spec
+//! and [`bunnyfile`], with what they share in [`foreign`] and their build
+//! context's paths resolved by [`context`]; [`detect`] tells which reader a
+//! file needs. [`image_files`] extracts the files a spec
 //! copies out of images, and [`nixwrite`] writes a spec back as args.nix.
 
 pub mod args;
 pub mod bunnyfile;
 pub mod containerfile;
+pub mod context;
 pub mod detect;
 pub mod foreign;
 pub mod image_files;

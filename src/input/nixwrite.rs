@@ -6,8 +6,9 @@
 //! characters (`"`, `\`, `${`, CR, LF and tab escaped). `files` is written
 //! in the list form, which keeps the order, allows the same source twice
 //! and carries `fromImage`. Paths are Nix path literals relative to the
-//! directory the args file goes to, or absolute strings when a path
-//! literal cannot spell them. `env` is a list, so its order is kept.
+//! directory the args file goes to, or the same relative paths as strings
+//! when a path literal cannot spell them. `env` is a list, so its order is
+//! kept.
 
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
@@ -122,6 +123,9 @@ impl Writer {
             match &f.from_image {
                 Some(image) => {
                     parts.push(format!("fromImage = {};", self.path(image)));
+                    if let Some(arch) = &f.architecture {
+                        parts.push(format!("architecture = {};", string(arch)?));
+                    }
                     parts.push(format!("source = {};", string(&f.source.display().to_string())?));
                 }
                 None => parts.push(format!("source = {};", self.path(&f.source))),
@@ -179,17 +183,17 @@ impl Writer {
 
     /// A host path as a Nix path literal relative to the output directory
     /// (absolute when it is not below the output directory's parent chain
-    /// in a way a literal can say), or as an absolute string when no path
-    /// literal can spell it.
+    /// in a way a literal can say). A name no path literal can spell (a
+    /// space, `@`, a quote) is written as the same path in a string, which
+    /// the args reader (and the Nix side) resolve against the args file's
+    /// directory just as they do a literal.
     fn path(&self, p: &Path) -> String {
-        let shown = relative(p, &self.dir).map(|r| format!("./{}", r.display()));
-        let absolute = p.display().to_string();
-        let literal = match &shown {
-            Some(r) if r.starts_with("./../") => r[2..].to_string(),
-            Some(r) => r.clone(),
-            None => absolute.clone(),
+        let text = match relative(p, &self.dir) {
+            Some(r) if r.starts_with("..") => r.display().to_string(),
+            Some(r) => format!("./{}", r.display()),
+            None => p.display().to_string(),
         };
-        if path_literal_ok(&literal) { literal } else { string(&absolute).unwrap_or_else(|_| format!("{absolute:?}")) }
+        if path_literal_ok(&text) { text } else { string(&text).unwrap_or_else(|_| format!("{text:?}")) }
     }
 }
 
@@ -270,7 +274,14 @@ mod tests {
 
     fn file(source: &str, from_image: Option<&str>, target: &str, mode: Option<u32>) -> FileSpec {
         let from_image = from_image.map(PathBuf::from);
-        FileSpec { source: source.into(), from_image, target: target.into(), mode, key: String::new() }
+        FileSpec {
+            source: source.into(),
+            from_image,
+            architecture: None,
+            target: target.into(),
+            mode,
+            key: String::new(),
+        }
     }
 
     /// A spec with every field set, and strings Nix reads specially.
@@ -285,6 +296,7 @@ mod tests {
                 file(&d("k"), None, "/again", Some(0o600)),
                 file(&d("with space"), None, "/s", None),
                 file("/urunit", Some(&d("img.tar")), "/urunit", Some(0o755)),
+                FileSpec { architecture: Some("arm64".into()), ..file("/k", Some(&d("multi.tar")), "/k2", None) },
             ],
             annotations: [
                 ("unikernelType", "linux"),
@@ -367,7 +379,10 @@ mod tests {
         assert_eq!(w.path(Path::new("/ctx/sub/d/b+c_1-2")), "./d/b+c_1-2");
         assert_eq!(w.path(Path::new("/ctx/other/k")), "../other/k");
         assert_eq!(w.path(Path::new("/elsewhere/deep/k")), "/elsewhere/deep/k");
-        assert_eq!(w.path(Path::new("/ctx/sub/with space")), "\"/ctx/sub/with space\"");
+        assert_eq!(w.path(Path::new("/ctx/sub/with space")), "\"./with space\"");
+        assert_eq!(w.path(Path::new("/ctx/a@b")), "\"../a@b\"");
+        assert_eq!(w.path(Path::new("/ctx/sub/q\"${x}")), "\"./q\\\"\\${x}\"");
+        assert_eq!(w.path(Path::new("/elsewhere/deep/with space")), "\"/elsewhere/deep/with space\"");
         assert_eq!(w.path(Path::new("/ctx/sub")), "/ctx/sub");
     }
 }

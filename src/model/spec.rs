@@ -83,6 +83,10 @@ pub struct FileSpec {
     /// An image archive (or OCI layout) to copy `source` out of, as
     /// `COPY --from` does; `None` for a host file.
     pub from_image: Option<PathBuf>,
+    /// With `from_image`: the architecture of the image to copy out of
+    /// when the archive holds several platforms (`COPY --from` a stage with
+    /// `FROM --platform`); `None`: the image's own architecture.
+    pub architecture: Option<String>,
     /// Absolute target path in the image rootfs, as written.
     pub target: String,
     /// Mode given by the user, overriding the executable-bit rule.

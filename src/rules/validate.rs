@@ -260,7 +260,7 @@ fn architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> O
     });
     match (given, detected) {
         (Some(g), Some(d)) if g != d => {
-            errors.push(format!("{}: is {g:?}, but {binary} is a {d} binary", loc.at("architecture")));
+            errors.push(format!("{}: is {g:?}, but {binary} is built for {d}", loc.at("architecture")));
             None
         }
         (Some(g), _) => Some(g),

@@ -40,11 +40,12 @@ impl Reader {
         let entry_key = format!("{key}.{}", quote_key(src));
         let source = clean(&self.base.join(src));
         let (target, mode) = self.target_and_mode(&entry_key, &f.value)?;
-        Some(FileSpec { source, from_image: None, target, mode, key: entry_key })
+        Some(FileSpec { source, from_image: None, architecture: None, target, mode, key: entry_key })
     }
 
     /// One `{ source; target; mode; }` entry of the list form; with
-    /// `fromImage`, `source` is an absolute path inside that image.
+    /// `fromImage`, `source` is an absolute path inside that image, and
+    /// `architecture` may pick the image of a multi-platform archive.
     fn file_from_list(&mut self, key: &str, i: usize, item: &Value) -> Option<FileSpec> {
         let entry_key = format!("{key}[{i}]");
         let Kind::Attrs(attrs) = &item.kind else {
@@ -52,7 +53,7 @@ impl Reader {
             return None;
         };
         self.note_keys(&entry_key, attrs);
-        self.unknown_keys(&entry_key, attrs, &["source", "target", "mode", "fromImage"]);
+        self.unknown_keys(&entry_key, attrs, &["source", "target", "mode", "fromImage", "architecture"]);
         let from_image = match attrs.get("fromImage") {
             Some(f) => Some(Some(self.path(&format!("{entry_key}.fromImage"), &f.value)?)),
             None => Some(None),
@@ -73,7 +74,38 @@ impl Reader {
             }
         };
         let mode = self.mode(&entry_key, attrs);
-        Some(FileSpec { source: source?, from_image: from_image?, target: target?, mode: mode?, key: entry_key })
+        let architecture = match (attrs.get("architecture"), &from_image) {
+            (None, _) => Some(None),
+            (Some(f), Some(Some(_))) => self.image_architecture(&format!("{entry_key}.architecture"), &f.value),
+            (Some(f), _) => {
+                let at = format!("{entry_key}.architecture");
+                self.err(
+                    &at,
+                    f.value.pos,
+                    "picks the image of a multi-platform fromImage; this entry has no fromImage",
+                );
+                None
+            }
+        };
+        Some(FileSpec {
+            source: source?,
+            from_image: from_image?,
+            architecture: architecture?,
+            target: target?,
+            mode: mode?,
+            key: entry_key,
+        })
+    }
+
+    /// The `architecture` of an entry with `fromImage`: one bimanix knows.
+    fn image_architecture(&mut self, key: &str, v: &Value) -> Option<Option<String>> {
+        let arch = self.string(key, v)?;
+        if !crate::rules::arch::KNOWN.contains(&arch.as_str()) {
+            let known = crate::rules::arch::KNOWN.join(", ");
+            self.err(key, v.pos, format_args!("unknown architecture {arch:?}; bimanix knows {known}"));
+            return None;
+        }
+        Some(Some(arch))
     }
 
     /// The `source` of an entry with `fromImage`: an absolute path in that image.

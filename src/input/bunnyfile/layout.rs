@@ -2,10 +2,11 @@
 //! image, following bunny's table (which image is the base, what is copied
 //! to `/.boot/kernel` and `/.boot/rootfs`, which annotations say so).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{Fields, Reader};
-use crate::input::args::{DEFAULT_ROOTFS_TARGET, clean};
+use crate::input::args::DEFAULT_ROOTFS_TARGET;
+use crate::input::context;
 use crate::input::foreign::{image_path, normalize};
 use crate::model::spec::{FileSpec, FsType, RootfsSpec, RootfsType};
 use crate::model::value::{Kind, Pos, Value};
@@ -220,10 +221,37 @@ impl Reader {
         }
         let target = image_path("/", &target);
         let (source, from_image) = match origin {
-            Origin::Local => (clean(&self.context.join(&source)), None),
+            Origin::Local => (self.local(key, pos, &source)?, None),
             Origin::Image(_, archive) => (PathBuf::from(image_path("/", &source)), Some(archive)),
         };
-        Some(FileSpec { source, from_image, target, mode: None, key: key.to_string() })
+        Some(FileSpec { source, from_image, architecture: None, target, mode: None, key: key.to_string() })
+    }
+
+    /// A `from: local` path: relative to the build context and resolved
+    /// inside it (see `input::context`), so that nothing outside the
+    /// context reaches the image.
+    fn local(&mut self, key: &str, pos: Pos, path: &str) -> Option<PathBuf> {
+        let context = self.context.display().to_string();
+        if path.starts_with('/') {
+            let msg = format!("{path} is an absolute path; a local path is relative to the build context {context}");
+            self.err(key, Some(pos), msg);
+            return None;
+        }
+        if context::climbs_out(path) {
+            self.err(key, Some(pos), format_args!("{path} is outside the build context {context}"));
+            return None;
+        }
+        match context::resolve(&self.context, Path::new(path)) {
+            Ok(r) if r.via_link && !r.host.exists() => {
+                self.err(key, Some(pos), r.missing(path));
+                None
+            }
+            Ok(r) => Some(r.host),
+            Err(e) => {
+                self.err(key, Some(pos), format_args!("{path}: {e}"));
+                None
+            }
+        }
     }
 
     /// Places the kernel and the rootfs in the spec and sets what urunc
@@ -263,13 +291,17 @@ impl Reader {
             Origin::Image(_, archive) => {
                 (KERNEL_PATH.to_string(), Some((PathBuf::from(image_path("/", &kernel.path)), Some(archive.clone()))))
             }
-            Origin::Local => (KERNEL_PATH.to_string(), Some((clean(&self.context.join(&kernel.path)), None))),
+            Origin::Local => match self.local("kernel.path", kernel.path_pos, &kernel.path) {
+                Some(source) => (KERNEL_PATH.to_string(), Some((source, None))),
+                None => return,
+            },
         };
         if let Some((source, from_image)) = file {
             self.loc.keys.insert("kernel.path".into(), kernel.path_pos);
             self.spec.files.push(FileSpec {
                 source,
                 from_image,
+                architecture: None,
                 target: KERNEL_PATH.into(),
                 mode: None,
                 key: "kernel.path".into(),
@@ -292,11 +324,12 @@ impl Reader {
             (Some(origin), Some((path, pos)), kind) => {
                 let at = match origin {
                     Origin::Local => {
-                        let source = clean(&self.context.join(&path));
+                        let Some(source) = self.local("rootfs.path", pos, &path) else { return };
                         self.loc.keys.insert("rootfs.path".into(), pos);
                         let f = FileSpec {
                             source,
                             from_image: None,
+                            architecture: None,
                             target: DEFAULT_ROOTFS_TARGET.into(),
                             mode: None,
                             key: "rootfs.path".into(),

@@ -16,7 +16,7 @@ mod yaml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::foreign::{Bases, Options, Read};
 use crate::model::spec::{LayerMode, Locations, Spec};
@@ -32,14 +32,8 @@ const TOP: &[&str] = &["version", "platforms", "rootfs", "kernel", "cmd", "entry
 /// Reads the bunnyfile at `path`; relative paths resolve against
 /// `context`, the build context (default: the file's directory).
 pub fn read(path: &Path, context: Option<&Path>, opts: &Options) -> Result<Read> {
-    let shown = path.display().to_string();
-    let text = crate::input::read_text(path, &shown)?;
-    let context = match context {
-        Some(dir) => std::path::absolute(dir),
-        None => std::path::absolute(path).map(|p| p.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)),
-    }
-    .with_context(|| format!("{shown}: cannot make the path absolute"))?;
-    read_text(&text, &shown, &context, opts)
+    let file = super::foreign::read_file(path, context)?;
+    read_text(&file.text, &file.shown, &file.context, opts)
 }
 
 /// Reads bunnyfile text named `shown`, with `context` the directory local
@@ -293,6 +287,27 @@ impl Reader {
             let pos = f.key_pos.unwrap_or(Pos { line: 1, col: 1 });
             self.loc.keys.entry("annotations.cmdline".into()).or_insert(pos);
             self.loc.names.entry("annotations.cmdline".into()).or_insert_with(|| "cmd".into());
+        }
+        self.command_locations(top);
+    }
+
+    /// Where the spec's `cmd`, `entrypoint` and `env` come from, for
+    /// validation messages: the bunnyfile's field, else (for Cmd) the
+    /// cmdline it is split from, else the base image.
+    fn command_locations(&mut self, top: Fields) {
+        let base = self.loc.keys.get("fromImage").copied().zip(self.loc.names.get("fromImage").cloned());
+        for (key, field) in [("cmd", "cmd"), ("entrypoint", "entrypoint"), ("env", "envs")] {
+            let from_cmdline = if key == "cmd" && self.spec.entrypoint.is_none() { top.get("cmdline") } else { None };
+            let (pos, name) = match (top.get(field), from_cmdline, &base) {
+                (Some(f), _, _) => (f.key_pos, field.to_string()),
+                (None, Some(f), _) => (f.key_pos, "cmdline".to_string()),
+                (None, None, Some((pos, name))) => (Some(*pos), name.clone()),
+                (None, None, None) => continue,
+            };
+            if let Some(pos) = pos {
+                self.loc.keys.insert(key.into(), pos);
+            }
+            self.loc.names.insert(key.into(), name);
         }
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::lines::{Char, Instruction};
 use super::words::{split_raw, text, words};
 use super::{Reader, Source};
+use crate::input::context;
 use crate::input::foreign::image_path;
 use crate::model::fstree::Node;
 use crate::model::spec::FileSpec;
@@ -22,10 +23,20 @@ struct Flags {
     from: Option<(String, Pos)>,
 }
 
-/// Where the sources of one COPY come from.
+/// One source found: its path (on the host, or in an image with
+/// `--from`), the name it goes by in a destination directory, and whether
+/// it is a directory.
+struct Found {
+    source: PathBuf,
+    name: String,
+    is_dir: bool,
+}
+
+/// Where the sources of one COPY come from: the context, or an image (with
+/// the architecture its stage's `FROM --platform` chose).
 enum From {
     Context,
-    Image(PathBuf),
+    Image(PathBuf, Option<String>),
 }
 
 impl Reader {
@@ -66,7 +77,7 @@ impl Reader {
         let from = match &flags.from {
             None => From::Context,
             Some((name, pos)) => match self.source(name, *pos, &kw) {
-                Some(Source::Archive(path)) => From::Image(path),
+                Some(Source::Archive(path, platform)) => From::Image(path, platform.map(|(arch, _)| arch)),
                 Some(Source::Scratch) => {
                     return self.err(
                         *pos,
@@ -80,7 +91,9 @@ impl Reader {
         for (src, pos) in sources {
             let found = match &from {
                 From::Context => self.context_sources(&kw, src, *pos, add),
-                From::Image(image) => self.image_source(&kw, image, src, *pos).map(|s| vec![s]),
+                From::Image(image, arch) => {
+                    self.image_source(&kw, (image, arch.as_deref()), src, *pos).map(|f| vec![f])
+                }
             };
             for found in found.unwrap_or_default() {
                 self.add_copy(&kw, &from, found, (&dst, dir), flags.chmod, (src, *pos));
@@ -88,37 +101,32 @@ impl Reader {
         }
     }
 
-    /// Adds one files entry: `found` is the source and whether it is a
-    /// directory, `dst` the destination and whether it names a directory,
-    /// `written` the source as written and where.
+    /// Adds one files entry: `found` is the source, `dst` the destination
+    /// and whether it names a directory, `written` the source as written
+    /// and where.
     fn add_copy(
         &mut self,
         kw: &str,
         from: &From,
-        found: (PathBuf, bool),
+        found: Found,
         dst: (&str, bool),
         chmod: Option<u32>,
         written: (&str, Pos),
     ) {
-        let (source, is_dir) = found;
+        let Found { source, name, is_dir } = found;
         let (dst, dst_is_dir) = dst;
         if is_dir && chmod.is_some() {
             return self.err(written.1, kw, "--chmod applies to files here: the files in a copied directory get 0644 or 0755 by their executable bit");
         }
-        let target = if dst_is_dir && !is_dir {
-            let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            image_path(dst, &name)
-        } else {
-            dst.to_string()
-        };
+        let target = if dst_is_dir && !is_dir { image_path(dst, &name) } else { dst.to_string() };
         let key = format!("files[{}]", self.image.files.len());
         self.loc.keys.insert(key.clone(), written.1);
         self.loc.names.insert(key.clone(), format!("{kw} {}", written.0));
-        let from_image = match from {
-            From::Context => None,
-            From::Image(image) => Some(image.clone()),
+        let (from_image, architecture) = match from {
+            From::Context => (None, None),
+            From::Image(image, arch) => (Some(image.clone()), arch.clone()),
         };
-        self.image.files.push(FileSpec { source, from_image, target, mode: chmod, key });
+        self.image.files.push(FileSpec { source, from_image, architecture, target, mode: chmod, key });
     }
 
     /// Reads one `--name=value` flag; false after an error.
@@ -223,8 +231,9 @@ impl Reader {
     }
 
     /// A source in the build context: its host paths (a wildcard may match
-    /// several) and whether each is a directory.
-    fn context_sources(&mut self, kw: &str, src: &str, pos: Pos, add: bool) -> Option<Vec<(PathBuf, bool)>> {
+    /// several), each resolved inside the context (see `input::context`),
+    /// with the name it was matched as and whether it is a directory.
+    fn context_sources(&mut self, kw: &str, src: &str, pos: Pos, add: bool) -> Option<Vec<Found>> {
         if add && (src.contains("://") || src.starts_with("git@")) {
             self.err(
                 pos,
@@ -233,63 +242,54 @@ impl Reader {
             );
             return None;
         }
-        let rel = image_path("/", src);
-        let host = self.context.join(rel.trim_start_matches('/'));
-        if src.split('/').any(|c| c == "..")
-            && !crate::input::args::clean(&self.context.join(src)).starts_with(&self.context)
-        {
+        if context::climbs_out(src) {
             let context = self.context.display().to_string();
             self.err(pos, kw, format_args!("{src} is outside the build context {context}"));
             return None;
         }
-        let paths = if src.contains(['*', '?', '[']) { self.glob(kw, &host, pos)? } else { vec![host] };
+        let rel = image_path("/", src);
+        let resolved = if src.contains(['*', '?', '[']) {
+            context::glob(&self.context, &rel).inspect(|matches| {
+                if matches.is_empty() {
+                    self.err(pos, kw, format_args!("{src}: no file in the build context matches"));
+                }
+            })
+        } else {
+            let name = rel.rsplit('/').next().unwrap_or_default().to_string();
+            context::resolve(&self.context, Path::new(&rel)).map(|r| vec![(r, name)])
+        };
+        let resolved = match resolved {
+            Ok(r) => r,
+            Err(e) => {
+                self.err(pos, kw, format_args!("{src}: {e}"));
+                return None;
+            }
+        };
         let mut out = Vec::new();
-        for path in paths {
-            let Ok(meta) = std::fs::metadata(&path) else {
-                self.err(pos, kw, format_args!("{src}: {} does not exist in the build context", path.display()));
+        for (r, name) in resolved {
+            let Ok(meta) = std::fs::metadata(&r.host) else {
+                self.err(pos, kw, r.missing(src));
                 continue;
             };
-            if add && meta.is_file() && is_archive(&path) {
+            if add && meta.is_file() && is_archive(&r.host) {
                 self.err(pos, kw, format_args!("{src} is an archive, which ADD would unpack; bimanix unpacks nothing: unpack it into a directory and COPY that, or COPY the archive as it is"));
                 continue;
             }
-            out.push((path, meta.is_dir()));
+            out.push(Found { source: r.host, name, is_dir: meta.is_dir() });
         }
         Some(out)
     }
 
-    fn glob(&mut self, kw: &str, pattern: &Path, pos: Pos) -> Option<Vec<PathBuf>> {
-        let escaped = glob::Pattern::escape(&self.context.display().to_string());
-        let rest = pattern.strip_prefix(&self.context).unwrap_or(pattern).display().to_string();
-        let full = format!("{escaped}/{rest}");
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
-        let matches: Vec<PathBuf> = match glob::glob_with(&full, opts) {
-            Ok(paths) => paths.filter_map(Result::ok).collect(),
-            Err(e) => {
-                self.err(pos, kw, format_args!("{rest}: bad wildcard: {e}"));
-                return None;
-            }
-        };
-        if matches.is_empty() {
-            self.err(pos, kw, format_args!("{rest}: no file in the build context matches"));
-            return None;
-        }
-        Some(matches)
-    }
-
     /// A source in an image (`--from`): its path there, and whether it is
     /// a directory (links followed).
-    fn image_source(&mut self, kw: &str, image: &Path, src: &str, pos: Pos) -> Option<(PathBuf, bool)> {
+    fn image_source(&mut self, kw: &str, image: (&Path, Option<&str>), src: &str, pos: Pos) -> Option<Found> {
+        let (image, arch) = image;
         if src.contains(['*', '?', '[']) {
             self.err(pos, kw, "wildcards are not supported with --from; name each path");
             return None;
         }
         let path = image_path("/", src);
-        let listing = match self.listing(image) {
+        let listing = match self.listing(image, arch) {
             Ok(l) => l,
             Err(e) => {
                 self.err(pos, kw, e);
@@ -299,7 +299,8 @@ impl Reader {
         match crate::imageread::extract::resolve(listing, &path) {
             Ok(resolved) => {
                 let is_dir = resolved.is_empty() || matches!(listing.get(&resolved), Some(Node::Dir { .. }));
-                Some((PathBuf::from(path), is_dir))
+                let name = path.rsplit('/').next().unwrap_or_default().to_string();
+                Some(Found { source: PathBuf::from(path), name, is_dir })
             }
             Err(e) => {
                 self.err(pos, kw, format_args!("{path} in image {}: {e:#}", image.display()));

@@ -101,7 +101,7 @@ impl Reader {
     }
 
     /// `ARG NAME[=default] ...`: each name and its value (a `--build-arg`
-    /// wins over the default; a name declared before FROM keeps that value
+    /// with a value wins over the default; a name declared before FROM keeps that value
     /// when redeclared without one).
     pub(super) fn declare_args(
         &mut self,
@@ -138,7 +138,7 @@ impl Reader {
             let value = match self.build_args.get(&name) {
                 Some(given) => {
                     self.used_args.insert(name.clone());
-                    Some(given.clone())
+                    given.clone().or(default)
                 }
                 None => default,
             };
@@ -159,6 +159,16 @@ impl Reader {
         let lookup = self.vars();
         let mut out = Vec::new();
         if split_pair(raw[0], self.escape).is_none() {
+            if raw.len() < 2 {
+                // As BuildKit, which says "LABEL must have two arguments".
+                let key = text(raw[0]);
+                self.err(
+                    raw[0][0].1,
+                    &kw,
+                    format_args!("{key} has no value; write {kw} {key}=VALUE ({kw} {key}=\"\" for an empty one)"),
+                );
+                return Vec::new();
+            }
             // The old form: the first word is the key, the rest the value.
             let start = raw[1..].first().map_or(ins.args.len(), |w| offset(&ins.args, w));
             let key = super::words::word(raw[0], self.escape, &lookup);
@@ -186,11 +196,17 @@ impl Reader {
         out
     }
 
+    /// ENV: the image's Env, and variables for later lines. Messages about
+    /// the Env point at the first ENV that sets one.
     fn env(&mut self, ins: &Instruction) {
         for (key, value, pos) in self.pairs(ins) {
             if key.is_empty() || key.contains('=') {
                 self.err(pos, "ENV", format_args!("{key:?} is not a variable name"));
                 continue;
+            }
+            let first_env = !self.loc.keys.contains_key("env") || self.loc.names.get("env").is_none_or(|n| n != "ENV");
+            if first_env {
+                self.set_at("env", "ENV", pos);
             }
             self.image.vars.insert(key.clone(), value.clone());
             match self.image.env.iter_mut().find(|(k, _)| *k == key) {
@@ -260,8 +276,10 @@ impl Reader {
         };
         if kw == "CMD" {
             self.image.cmd = Some(words);
+            self.set_at("cmd", "CMD", ins.pos);
         } else {
             self.image.entrypoint = Some(words);
+            self.set_at("entrypoint", "ENTRYPOINT", ins.pos);
         }
     }
 
@@ -274,7 +292,7 @@ impl Reader {
         };
         let base = self.image.working_dir.clone().unwrap_or_else(|| "/".into());
         self.image.working_dir = Some(image_path(&base, &dir));
-        self.loc.keys.insert("workingDir".into(), ins.args[0].1);
+        self.set_at("workingDir", "WORKDIR", ins.args[0].1);
     }
 
     fn user(&mut self, ins: &Instruction) {
@@ -297,7 +315,7 @@ impl Reader {
             return self.err(ins.pos, "ARCH", "write ARCH <architecture>, e.g. ARCH amd64");
         }
         self.image.architecture = Some(crate::input::foreign::oci_arch(&arch));
-        self.loc.keys.insert("architecture".into(), ins.args[0].1);
+        self.set_at("architecture", "ARCH", ins.args[0].1);
     }
 
     /// After the last instruction: without CMD or ENTRYPOINT, the rules
@@ -312,6 +330,10 @@ impl Reader {
             return;
         }
         let Some(line) = image.annotations.get("cmdline") else { return };
+        if let Some(&pos) = self.loc.keys.get("annotations.cmdline") {
+            self.loc.keys.insert("cmd".into(), pos);
+            self.loc.names.insert("cmd".into(), format!("LABEL {}", urunc::full_key("cmdline")));
+        }
         let message = match crate::rules::words::split_lenient(line) {
             Some((_, false)) => return,
             Some((words, true)) => {

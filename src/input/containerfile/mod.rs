@@ -19,7 +19,7 @@ mod words;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::foreign::{Bases, Options, Read};
 use crate::imageread::Image;
@@ -31,14 +31,8 @@ use crate::model::value::Pos;
 /// Reads the Containerfile at `path`. Relative sources resolve against
 /// `context`, the build context (default: the file's directory).
 pub fn read(path: &Path, context: Option<&Path>, opts: &Options) -> Result<Read> {
-    let shown = path.display().to_string();
-    let text = crate::input::read_text(path, &shown)?;
-    let context = match context {
-        Some(dir) => std::path::absolute(dir),
-        None => std::path::absolute(path).map(|p| p.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf)),
-    }
-    .with_context(|| format!("{shown}: cannot make the path absolute"))?;
-    read_text(&text, &shown, &context, opts)
+    let file = super::foreign::read_file(path, context)?;
+    read_text(&file.text, &file.shown, &file.context, opts)
 }
 
 /// Reads Containerfile text named `shown`, with `context` the directory
@@ -63,9 +57,14 @@ pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Res
     };
     r.name_keys();
     r.run(&parsed.instructions);
-    for (arg, _) in &opts.build_args {
+    for (arg, value) in &opts.build_args {
         if !r.used_args.contains(arg) {
             r.warnings.push(format!("--build-arg {arg}: no ARG {arg} in {shown}"));
+        } else if value.is_none() {
+            r.warnings.push(format!(
+                "--build-arg {arg}: no value given and no environment variable {arg}, so the ARG default applies \
+                 (as with docker build)"
+            ));
         }
     }
     r.warnings.extend(r.bases.unused());
@@ -76,13 +75,28 @@ pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Res
     Ok(Read { spec: r.spec(name, tag), warnings })
 }
 
+/// An error opening an image, saying how a Containerfile picks one image of
+/// a multi-platform archive.
+fn image_error(archive: &Path, e: &anyhow::Error) -> String {
+    match crate::imageread::several_images(e) {
+        Some(several) => format!(
+            "cannot read image {}: the archive holds several images: {}; choose one with --platform on the FROM \
+             that names it (FROM --platform=linux/arm64 <image> AS <name>), or with ARCH <arch> for the image",
+            archive.display(),
+            several.images
+        ),
+        None => format!("{e:#}"),
+    }
+}
+
 /// Where a stage's filesystem comes from.
 #[derive(Clone, Debug, PartialEq)]
 enum Source {
     /// `FROM scratch`: nothing.
     Scratch,
-    /// An image archive or OCI layout.
-    Archive(PathBuf),
+    /// An image archive or OCI layout, with the architecture its stage's
+    /// `FROM --platform` chose and where that flag stands.
+    Archive(PathBuf, Option<(String, Pos)>),
 }
 
 /// A stage before the last one, which `COPY --from` and `FROM` may name.
@@ -115,12 +129,15 @@ struct Reader {
     context: PathBuf,
     escape: char,
     bases: Bases,
-    build_args: BTreeMap<String, String>,
+    /// `--build-arg` values; `None` for a name given alone that the
+    /// environment does not set.
+    build_args: BTreeMap<String, Option<String>>,
     used_args: BTreeSet<String>,
     errors: Vec<String>,
     warnings: Vec<String>,
-    /// Listings of images that `COPY --from` reads, by archive.
-    listings: BTreeMap<PathBuf, Result<Tree, String>>,
+    /// Listings of images that `COPY --from` reads, by archive and the
+    /// architecture chosen in it.
+    listings: BTreeMap<(PathBuf, Option<String>), Result<Tree, String>>,
     stages: Vec<Stage>,
     image: Building,
     loc: Locations,
@@ -133,6 +150,13 @@ impl Reader {
 
     fn warn(&mut self, pos: Pos, what: &str, msg: impl std::fmt::Display) {
         self.warnings.push(format!("{}:{pos}: {what}: {msg}", self.file));
+    }
+
+    /// Records that the instruction `name` at `pos` set the spec's `key`,
+    /// for validation messages.
+    fn set_at(&mut self, key: &str, name: &str, pos: Pos) {
+        self.loc.keys.insert(key.to_string(), pos);
+        self.loc.names.insert(key.to_string(), name.to_string());
     }
 
     /// How validation messages name the keys a Containerfile sets.
@@ -148,6 +172,9 @@ impl Reader {
             ("fromImage", "FROM"),
             ("workingDir", "WORKDIR"),
             ("architecture", "ARCH"),
+            ("cmd", "CMD"),
+            ("entrypoint", "ENTRYPOINT"),
+            ("env", "ENV"),
         ] {
             names.insert(key.into(), name.into());
         }
@@ -165,16 +192,19 @@ impl Reader {
         move |name: &str| vars.get(name).or_else(|| args.get(name)).cloned()
     }
 
-    /// The listing of an image archive, read once.
-    fn listing(&mut self, archive: &Path) -> Result<&Tree, String> {
-        if !self.listings.contains_key(archive) {
-            let arch = self.image.architecture.clone();
-            let listing = Image::open_for(archive, arch.as_deref())
+    /// The listing of an image archive, read once: the image for
+    /// `architecture` (a stage's `FROM --platform`), else for the image's
+    /// own architecture.
+    fn listing(&mut self, archive: &Path, architecture: Option<&str>) -> Result<&Tree, String> {
+        let arch = architecture.map(str::to_string).or_else(|| self.image.architecture.clone());
+        let key = (archive.to_path_buf(), arch);
+        if !self.listings.contains_key(&key) {
+            let listing = Image::open_for(archive, key.1.as_deref())
                 .and_then(|image| image.listing())
-                .map_err(|e| format!("{e:#}"));
-            self.listings.insert(archive.to_path_buf(), listing);
+                .map_err(|e| image_error(archive, &e));
+            self.listings.insert(key.clone(), listing);
         }
-        self.listings[archive].as_ref().map_err(Clone::clone)
+        self.listings[&key].as_ref().map_err(Clone::clone)
     }
 
     fn spec(self, name: String, tag: String) -> Spec {

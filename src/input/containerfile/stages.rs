@@ -36,17 +36,24 @@ impl Reader {
         let global_lookup = |n: &str| global.get(n).cloned();
         for (k, &at) in froms.iter().enumerate() {
             let end = froms.get(k + 1).copied().unwrap_or(instructions.len());
-            let Some((stage, platform, pos)) = self.from(&instructions[at], &global_lookup) else { continue };
+            let Some((stage, pos)) = self.from(&instructions[at], &global_lookup) else { continue };
             if at != last {
                 self.earlier_stage(&stage, &instructions[at + 1..end]);
                 self.stages.push(stage);
                 continue;
             }
-            self.image.architecture = platform;
             self.loc.keys.insert("annotations".into(), instructions[at].pos);
-            if let Source::Archive(path) = &stage.source {
+            if let Source::Archive(path, platform) = &stage.source {
+                if let Some((arch, at)) = platform {
+                    self.image.architecture = Some(arch.clone());
+                    self.set_at("architecture", "FROM --platform", *at);
+                }
                 self.image.from = Some(path.clone());
                 self.loc.keys.insert("fromImage".into(), pos);
+                // Until an instruction sets them, these come from the base image.
+                for key in ["env", "cmd", "entrypoint", "workingDir"] {
+                    self.set_at(key, "FROM", pos);
+                }
                 self.base(path, instructions[at].pos);
             }
             for ins in &instructions[at + 1..end] {
@@ -73,20 +80,17 @@ impl Reader {
         }
     }
 
-    /// `FROM [--platform=P] image [AS name]`: the stage, its architecture
-    /// and where the image is named.
-    fn from(
-        &mut self,
-        ins: &Instruction,
-        vars: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<(Stage, Option<String>, Pos)> {
+    /// `FROM [--platform=P] image [AS name]`: the stage (its image with the
+    /// architecture `--platform` chose, or an earlier stage's) and where the
+    /// image is named.
+    fn from(&mut self, ins: &Instruction, vars: &dyn Fn(&str) -> Option<String>) -> Option<(Stage, Pos)> {
         let raw = split_raw(&ins.args, self.escape);
         let mut platform = None;
         let mut rest: &[&[Char]] = &raw;
         while let Some(first) = rest.first().filter(|w| text(w).starts_with("--")) {
             let flag = text(first);
             match flag.strip_prefix("--platform=") {
-                Some(_) => platform = self.platform(first, vars),
+                Some(_) => platform = self.platform(first, vars).map(|arch| (arch, first[0].1)),
                 None => self.err(first[0].1, "FROM", format_args!("unknown flag {flag}; FROM takes --platform")),
             }
             rest = &rest[1..];
@@ -100,12 +104,15 @@ impl Reader {
             }
         };
         let reference = self.expand(image, vars)?;
-        let source = self.source(&reference, image[0].1, "FROM")?;
+        let source = match (self.source(&reference, image[0].1, "FROM")?, platform) {
+            (Source::Archive(path, _), Some(platform)) => Source::Archive(path, Some(platform)),
+            (source, _) => source,
+        };
         let name = match name {
             Some(n) => Some(self.stage_name(n)?),
             None => None,
         };
-        Some((Stage { name, source }, platform, image[0].1))
+        Some((Stage { name, source }, image[0].1))
     }
 
     fn stage_name(&mut self, raw: &[Char]) -> Option<String> {
@@ -176,10 +183,10 @@ impl Reader {
                 );
                 return None;
             }
-            return Some(Source::Archive(path));
+            return Some(Source::Archive(path, None));
         }
         match self.bases.archive(reference) {
-            Ok(path) => Some(Source::Archive(path)),
+            Ok(path) => Some(Source::Archive(path, None)),
             Err(e) => {
                 self.err(pos, what, e);
                 None
@@ -194,7 +201,7 @@ impl Reader {
         let image = match crate::imageread::Image::open_for(path, arch.as_deref()) {
             Ok(image) => image,
             Err(e) => {
-                self.err(pos, "FROM", format_args!("{e:#}"));
+                self.err(pos, "FROM", super::image_error(path, &e));
                 return;
             }
         };
