@@ -300,6 +300,26 @@ fails "a pinned digest that is not the image's fails before any network use" 1 "
 fails "--creds USER without --password-stdin is a usage error" 2 "needs the password" \
     "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice
 same "none of the failures even tried to write to the registry" 0 "$(attempts "$tmp/basic.access" "$m")"
+# Refused before the first request: a digest file that is (or is inside)
+# the image, or that could not be written after the push; no password.
+m=$(mark "$tmp/basic.access")
+cp "$tmp/hello.tar" "$tmp/hello-copy.tar"
+fails "a --digestfile that is the image is refused" 1 "is the image to push" \
+    "$bimanix" push "$tmp/hello-copy.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile "$tmp/hello-copy.tar"
+check "and the image is left as it was" cmp "$tmp/hello.tar" "$tmp/hello-copy.tar"
+fails "a --digestfile inside the OCI layout pushed is refused" 1 "would be inside the image to push" \
+    "$bimanix" push "$tmp/multi" "$reg/test/hello:multi" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile "$tmp/multi/digest"
+fails "a --digestfile in a directory that does not exist is refused" 1 "cannot write into the directory" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile "$tmp/nowhere/digest"
+fails "a --digestfile that is a directory is refused" 1 "is a directory" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile "$tmp"
+fails "--password-stdin with an empty standard input is a usage error" 2 "no password" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice --password-stdin </dev/null
+same "none of these sent the registry a request" 0 "$(since "$tmp/basic.access" "$m" | grep -c '/v2/')"
 fails "no tag was created by the failures" 1 "" \
     skopeo inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/hello:1.0"
 
