@@ -2985,12 +2985,18 @@ fn refused_push(fx: &Fx, image: &Path, extra: &[&str], code: i32, what: &[&str])
     assert_eq!(snapshot(fx.tmp.path()), before, "push {extra:?} changed a file");
 }
 
-#[test]
-fn push_refuses_a_digest_file_that_is_or_is_inside_the_image_before_any_network_use() {
-    let fx = Fx::new();
+/// The image the push tests push: `image.tar`, built from the standard args.
+fn image_to_push(fx: &Fx) -> (PathBuf, PathBuf) {
     let args = fx.standard(&base_args());
     let image = fx.path("image.tar");
     bx(fx.tmp.path()).arg("build").arg(&args).arg("-o").arg(&image).run().ok();
+    (args, image)
+}
+
+#[test]
+fn push_refuses_a_digest_file_that_is_or_is_inside_the_image_before_any_network_use() {
+    let fx = Fx::new();
+    let (args, image) = image_to_push(&fx);
     let layout = fx.path("layout");
     bx(fx.tmp.path()).arg("build").arg(&args).args(["--format", "oci-layout", "-o"]).arg(&layout).run().ok();
     fs::hard_link(&image, fx.path("alias.tar")).expect("hard link");
@@ -3006,9 +3012,7 @@ fn push_refuses_a_digest_file_that_is_or_is_inside_the_image_before_any_network_
 #[test]
 fn push_checks_the_password_and_the_digest_file_before_any_network_use() {
     let fx = Fx::new();
-    let args = fx.standard(&base_args());
-    let image = fx.path("image.tar");
-    bx(fx.tmp.path()).arg("build").arg(&args).arg("-o").arg(&image).run().ok();
+    let (_, image) = image_to_push(&fx);
     fx.dir("dir");
     // Standard input is empty.
     refused_push(&fx, &image, &["--creds", "alice", "--password-stdin"], 2, &["--password-stdin", "no password"]);
