@@ -3,7 +3,7 @@
 //! The crate is organised by stage. Data flows down this list, and a folder
 //! imports only from the folders below it:
 //!
-//! - [`commands`]: `build`, `check`, `inspect`, `convert` and `push`, on top of the stages.
+//! - [`commands`]: `build`, `check`, `inspect`, `convert`, `index` and `push`, on top of the stages.
 //! - [`registry`]: publishing an image to a registry (`push`), above the
 //!   image stage and beside the input ones.
 //! - [`input`]: the readers of input formats (args.nix, JSON, Containerfile,

@@ -1,6 +1,7 @@
 //! The `bimanix` command line: `build`, `check`, `inspect`, `convert`,
 //! `index` and `push`.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,9 +11,10 @@ use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
 use bimanix::commands;
 use bimanix::image::archive::Format;
 use bimanix::image::compress::Compression;
+use bimanix::imageread::Platform;
 use bimanix::input::detect::Kind;
 use bimanix::input::foreign;
-use bimanix::model::reference::Reference;
+use bimanix::model::reference::{self, Reference};
 use bimanix::model::spec::LayerMode;
 use bimanix::registry::client::Connect;
 use bimanix::registry::tls::TlsOptions;
@@ -82,7 +84,7 @@ enum Command {
         /// Inspect only the image for this platform (os/arch or
         /// os/arch/variant, e.g. linux/arm64) of a multi-platform index;
         /// without it, every image of the archive is inspected.
-        #[arg(long, value_name = "PLATFORM")]
+        #[arg(long, value_name = "PLATFORM", value_parser = platform)]
         platform: Option<String>,
         /// Accept unikernel types, hypervisors and pairs that a targeted
         /// urunc version does not run (warnings instead of errors).
@@ -110,10 +112,10 @@ enum Command {
         #[arg(long, value_enum, default_value_t = IndexFormatArg::OciArchive)]
         format: IndexFormatArg,
         /// The index's name. [default: the name the images share]
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_parser = image_name)]
         name: Option<String>,
         /// The index's tag. [default: the tag the images share, else latest]
-        #[arg(long, value_name = "TAG")]
+        #[arg(long, value_name = "TAG", value_parser = image_tag)]
         tag: Option<String>,
     },
     /// Push an image archive or OCI layout to a registry: only the blobs
@@ -199,6 +201,18 @@ fn base(text: &str) -> Result<(String, PathBuf), String> {
 
 fn build_arg(text: &str) -> Result<(String, Option<String>), String> {
     foreign::parse_build_arg(text).map_err(|e| format!("{e:#}"))
+}
+
+fn image_name(text: &str) -> Result<String, String> {
+    reference::check_name(text).map(|()| text.to_string())
+}
+
+fn image_tag(text: &str) -> Result<String, String> {
+    reference::check_tag(text).map(|()| text.to_string())
+}
+
+fn platform(text: &str) -> Result<String, String> {
+    Platform::parse(text).map(|_| text.to_string()).map_err(|e| format!("{e:#}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -371,7 +385,9 @@ impl PushArgs {
             Some((_, None)) if !self.password_stdin => {
                 usage("--creds USER needs the password: --creds USER:PASSWORD, or --creds USER --password-stdin")
             }
-            other => other.map(|(u, p)| (u.to_string(), p.map(str::to_string))),
+            Some((user, Some(password))) => Some((user.to_string(), password.to_string())),
+            Some((user, None)) => Some((user.to_string(), password_from_stdin()?)),
+            None => None,
         };
         Ok(commands::push::Options {
             image: self.image,
@@ -388,6 +404,21 @@ impl PushArgs {
             digestfile: self.digestfile,
         })
     }
+}
+
+/// The password `--password-stdin` reads: standard input without its final
+/// line break. An empty one is a usage error, as `docker login` has it.
+fn password_from_stdin() -> Result<String> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).context("cannot read the password from standard input")?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let password = text.strip_suffix('\r').unwrap_or(text);
+    if password.is_empty() {
+        usage(
+            "--password-stdin: standard input holds no password; pipe it in, e.g. printf %s \"$PASSWORD\" | bimanix push ...",
+        );
+    }
+    Ok(password.to_string())
 }
 
 /// Exits with clap's usage error (status 2).

@@ -29,21 +29,7 @@ fixtures=$root/tests/boot
 bimanix=${BIMANIX:-$root/target/release/bimanix}
 cache=${BIMANIX_KERNEL_CACHE:-/var/cache/bimanix-tests}
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1"; }
-# check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit $?
-}
+. "$root/tests/lib.sh"
 
 tmp=$(mktemp -d /tmp/bimanix-boot.XXXXXX)
 if [ -n "${BIMANIX_TEST_KEEP:-}" ]; then
@@ -67,7 +53,7 @@ if [ ${#need[@]} -gt 0 ]; then
         ok "installed ${need[*]}"
     else
         tail -n 20 "$tmp/apt.log"
-        not_ok "apt-get install ${need[*]} failed"
+        notok "apt-get install ${need[*]} failed"
         finish
     fi
 fi
@@ -78,7 +64,7 @@ if [ ! -x "$bimanix" ]; then
     (cd "$root" && cargo build --release --locked 2>&1 | tail -n 3)
 fi
 if [ ! -x "$bimanix" ]; then
-    not_ok "no bimanix binary at $bimanix"
+    notok "no bimanix binary at $bimanix"
     finish
 fi
 
@@ -95,7 +81,7 @@ if [ -z "$pkg" ]; then
     pkg=$(resolve_kernel)
 fi
 if [ -z "$pkg" ]; then
-    not_ok "apt-cache depends $meta names no linux-image-*-cloud-amd64 package"
+    notok "apt-cache depends $meta names no linux-image-*-cloud-amd64 package"
     finish
 fi
 version=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n 1)
@@ -117,7 +103,7 @@ else
     if [ -s "$kdir/vmlinuz" ] && [ -s "$kdir/config" ]; then
         ok "downloaded $pkg $version"
     else
-        not_ok "could not download and unpack $pkg $version"
+        notok "could not download and unpack $pkg $version"
         finish
     fi
 fi
@@ -143,7 +129,7 @@ if python3 "$fixtures/mkbase.py" "$busybox" "$in/base.tar" "$tmp/layer1.tar" &&
     skopeo copy -q "docker-archive:$in/base.tar" "oci:$in/base-layout:latest"; then
     ok "base image made: docker-archive, OCI archive and OCI layout (skopeo)"
 else
-    not_ok "could not make the base image"
+    notok "could not make the base image"
 fi
 # The same changes made by podman: layer 1 imported, layer 2 by a RUN whose
 # whiteouts podman writes itself; saved as podman saves a docker-archive
@@ -166,7 +152,7 @@ if podman import -q "$tmp/layer1.tar" "localhost/bimanix-boot-test-layer1:$podma
     ok "base image made by podman import, podman build (RUN rm) and podman save"
 else
     sed 's/^/# /' "$tmp/podman.log"
-    not_ok "could not make the base image with podman"
+    notok "could not make the base image with podman"
 fi
 podman rmi -i "localhost/bimanix-boot-test-base:$podman_tag" \
     "localhost/bimanix-boot-test-layer1:$podman_tag" >/dev/null 2>&1
@@ -241,7 +227,7 @@ build() {
         ok "bimanix build $name"
     else
         sed 's/^/# /' "$tmp/build.log"
-        not_ok "bimanix build $name"
+        notok "bimanix build $name"
         return 1
     fi
 }
@@ -252,7 +238,7 @@ readback() {
     local name=$1 storage=$2 out=$tmp/$1
     if ! python3 "$fixtures/readimage.py" "$in/$name.tar" "$out" >"$out.info" 2>"$out.err"; then
         sed 's/^/# /' "$out.err"
-        not_ok "$name: urunc can read the image back"
+        notok "$name: urunc can read the image back"
         return 1
     fi
     ok "$name: urunc can read the image back"
@@ -322,7 +308,7 @@ boot() {
         [ "$status" -eq 124 ] && echo "# $name: qemu still ran after 120 s"
         sed 's/^/# qemu: /' "$out.qemu.err"
         tail -n 15 "$out.serial" | sed 's/^/# serial: /'
-        not_ok "$name: the guest booted and powered off (qemu status $status)"
+        notok "$name: the guest booted and powered off (qemu status $status)"
     fi
 
     # The kernel passes init the words after "--", split on spaces.
@@ -360,7 +346,7 @@ boot() {
         if grep -qxF -- "$line" "$out.serial"; then
             ok "$name: the guest printed \"$line\""
         else
-            not_ok "$name: the guest printed \"$line\""
+            notok "$name: the guest printed \"$line\""
             missing=1
         fi
     done
@@ -375,7 +361,7 @@ block_checks() {
         ok "$name: e2fsck -fn finds the block image clean"
     else
         sed 's/^/# /' "$tmp/$name.fsck"
-        not_ok "$name: e2fsck -fn finds the block image clean"
+        notok "$name: e2fsck -fn finds the block image clean"
     fi
     local features
     features=$(dumpe2fs -h "$img" 2>/dev/null | sed -n 's/^Filesystem features: *//p')
@@ -447,7 +433,7 @@ for spec in "${images[@]}"; do
         ok "$name: bimanix inspect exits 0"
     else
         sed 's/^/# /' "$tmp/$name.inspect"
-        not_ok "$name: bimanix inspect exits 0"
+        notok "$name: bimanix inspect exits 0"
     fi
     check "$name: bimanix inspect reports the platform linux/amd64" \
         grep -qE '^platform:[[:space:]]+linux/amd64$' "$tmp/$name.inspect"
@@ -485,7 +471,7 @@ if [ -f "$tmp/initrd-base/initrd" ] && [ -f "$tmp/initrd-layout/initrd" ]; then
     check "the initrd from the docker-archive base equals the one from the OCI layout" \
         cmp -s "$tmp/initrd-base/initrd" "$tmp/initrd-layout/initrd"
 else
-    not_ok "the initrd from the docker-archive base equals the one from the OCI layout (not built)"
+    notok "the initrd from the docker-archive base equals the one from the OCI layout (not built)"
 fi
 
 # --- 7. Reproducibility ---------------------------------------------------------
@@ -497,7 +483,7 @@ cp -a "$in/vmlinuz" "$in/init" "$in/rootdir" "$in/base-oci.tar" "$in/"*.nix "$in
 find "$in2" -exec touch -h -d '2001-02-03 04:05:06' {} +
 find "$in2" -type f -exec chmod go-rwx {} +
 for name in initrd ext2 ext4-base; do
-    [ -f "$in/$name.tar" ] || { not_ok "$name: reproducible (first build missing)"; continue; }
+    [ -f "$in/$name.tar" ] || { notok "$name: reproducible (first build missing)"; continue; }
     build "$in2" "$name" || continue
     check "$name: a second build elsewhere is byte-identical" cmp -s "$in/$name.tar" "$in2/$name.tar"
 done

@@ -2151,7 +2151,12 @@ fn outputs_that_cannot_be_an_archive_are_refused_plainly() {
     let args = fx.standard(&base_args());
     fx.dir("out");
     symlink("missing/x.tar", fx.path("dangling")).expect("symlink");
-    for (out, what) in [("out", "is a directory"), ("", "empty"), ("dangling", "does not exist")] {
+    for (out, what) in [
+        ("out", "is a directory"),
+        ("", "empty"),
+        ("dangling", "does not exist"),
+        ("missing/x.tar", "cannot write into the directory"),
+    ] {
         let out = if out.is_empty() { PathBuf::new() } else { fx.path(out) };
         refused_output(&fx, fx.tmp.path(), &args, Some(&out), &[], &[what]);
     }
@@ -2778,6 +2783,18 @@ fn index_refuses_two_images_of_one_platform_and_images_of_different_names() {
         .run();
     assert_eq!(run.code, Some(1), "--name must match the images' name: {}", run.stderr);
     assert!(!fx.path("x.tar").exists(), "a failed index leaves no output");
+    for (flag, value, says) in [("--name", "Bad", "must be lowercase"), ("--tag", "bad tag", "must be 1 to 128")] {
+        let run = bx(fx.tmp.path())
+            .arg("index")
+            .arg(&amd64)
+            .arg(&arm64)
+            .args([flag, value, "-o"])
+            .arg(fx.path("x.tar"))
+            .run();
+        assert_eq!(run.code, Some(2), "{flag} {value:?} is a usage error: {}", run.stderr);
+        assert!(run.stderr.contains(&format!("invalid value '{value}' for '{flag}")), "{}", run.stderr);
+        assert!(run.stderr.contains(says) && !run.stderr.contains("is named"), "{}", run.stderr);
+    }
 
     let tags = Fx::new();
     let (a, _) = two_platforms(&tags, "multi", "one", &[]);
@@ -2797,7 +2814,7 @@ fn inspect_shows_each_platform_of_an_index_and_picks_one_with_platform() {
     let js = bx(fx.tmp.path()).arg("inspect").arg(&out).arg("--json").run();
     js.ok();
     let report = parse(&js.stdout, "inspect --json");
-    assert_eq!(report["platforms"], json!(["linux/amd64", "linux/arm64"]));
+    assert_eq!(report["platforms"], json!(["linux/amd64", "linux/arm64/v8"]), "as the index lists them");
     assert_eq!(report["ok"], true);
     let images = report["images"].as_array().expect("images");
     assert_eq!(images.len(), 2);
@@ -2806,17 +2823,31 @@ fn inspect_shows_each_platform_of_an_index_and_picks_one_with_platform() {
     let text = bx(fx.tmp.path()).arg("inspect").arg(&out).run();
     text.ok();
     let shown = String::from_utf8_lossy(&text.stdout);
-    assert!(shown.contains("images:     2: linux/amd64, linux/arm64"), "{shown}");
-    for platform in ["linux/arm64", "linux/arm64/v8", "arm64"] {
-        let one = bx(fx.tmp.path()).arg("inspect").arg(&out).args(["--platform", platform, "--json"]).run();
-        one.ok();
-        let report = parse(&one.stdout, "inspect --platform");
-        assert_eq!(report["platform"], "linux/arm64", "--platform {platform}");
-        assert_eq!(report["labels"]["arch"], "arm64");
+    assert!(shown.contains("images:     2: linux/amd64, linux/arm64/v8\n"), "{shown}");
+    assert!(shown.contains("== image 2 of 2: linux/arm64/v8\n"), "{shown}");
+    assert!(shown.contains("platform:   linux/arm64/v8\n"), "{shown}");
+    // The single arm64 image (a docker-archive whose config names no
+    // variant) as well as the index.
+    for image in [&out, &arm64] {
+        for platform in ["linux/arm64", "linux/arm64/v8", "arm64"] {
+            let one = bx(fx.tmp.path()).arg("inspect").arg(image).args(["--platform", platform, "--json"]).run();
+            one.ok();
+            let report = parse(&one.stdout, "inspect --platform");
+            assert_eq!(report["platform"], "linux/arm64/v8", "--platform {platform}");
+            assert_eq!(report["labels"]["arch"], "arm64");
+        }
     }
     let none = bx(fx.tmp.path()).arg("inspect").arg(&out).args(["--platform", "linux/riscv64"]).run();
     assert_eq!(none.code, Some(1));
-    assert!(none.stderr.contains("linux/riscv64"), "{}", none.stderr);
+    assert!(none.stderr.contains("linux/riscv64") && none.stderr.contains("(linux/arm64/v8)"), "{}", none.stderr);
+    let wrong = bx(fx.tmp.path()).arg("inspect").arg(&arm64).args(["--platform", "linux/arm64/v7"]).run();
+    assert_eq!(wrong.code, Some(1));
+    assert!(wrong.stderr.contains("no image for platform linux/arm64/v7") && wrong.stderr.contains("(linux/arm64/v8)"));
+    for bad in ["linux/", "a/b/c/d", "/amd64"] {
+        let run = bx(fx.tmp.path()).arg("inspect").arg(&out).args(["--platform", bad]).run();
+        assert_eq!(run.code, Some(2), "--platform {bad:?} is a usage error: {}", run.stderr);
+        assert!(run.stderr.contains("os/arch or os/arch/variant"), "{}", run.stderr);
+    }
 }
 
 #[test]
@@ -2913,4 +2944,89 @@ fn index_refuses_an_input_that_holds_several_platforms() {
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stderr.contains("several images") && run.stderr.contains("one platform each"), "{}", run.stderr);
     assert!(!fx.path("again.tar").exists());
+}
+
+// ---------------------------------------------------------------------------
+// push: what is settled before the network
+
+/// A registry port that records whether anything connected to it: push
+/// must refuse before it asks.
+struct Unasked(std::net::TcpListener);
+
+impl Unasked {
+    fn new() -> Unasked {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        Unasked(listener)
+    }
+
+    fn reference(&self) -> String {
+        format!("127.0.0.1:{}/test/hello:1", self.0.local_addr().expect("address").port())
+    }
+
+    /// Whether a connection came in (the kernel queues one even though
+    /// nothing accepted it).
+    fn asked(&self) -> bool {
+        self.0.accept().is_ok()
+    }
+}
+
+/// Pushes `image` to a port nobody may ask with `extra` options; expects
+/// exit `code` with a message naming each of `what`, and the fixture unchanged.
+fn refused_push(fx: &Fx, image: &Path, extra: &[&str], code: i32, what: &[&str]) {
+    let registry = Unasked::new();
+    let before = snapshot(fx.tmp.path());
+    let run = bx(fx.tmp.path()).arg("push").arg(image).arg(registry.reference()).arg("--plain-http").args(extra).run();
+    assert_eq!(run.code, Some(code), "push {extra:?} must be refused; stderr:\n{}", run.stderr);
+    for w in what {
+        assert!(run.stderr.contains(w), "push {extra:?}: the message does not name {w}:\n{}", run.stderr);
+    }
+    assert!(!registry.asked(), "push {extra:?} connected to the registry before refusing");
+    assert_eq!(snapshot(fx.tmp.path()), before, "push {extra:?} changed a file");
+}
+
+/// The image the push tests push: `image.tar`, built from the standard args.
+fn image_to_push(fx: &Fx) -> (PathBuf, PathBuf) {
+    let args = fx.standard(&base_args());
+    let image = fx.path("image.tar");
+    bx(fx.tmp.path()).arg("build").arg(&args).arg("-o").arg(&image).run().ok();
+    (args, image)
+}
+
+#[test]
+fn push_refuses_a_digest_file_that_is_or_is_inside_the_image_before_any_network_use() {
+    let fx = Fx::new();
+    let (args, image) = image_to_push(&fx);
+    let layout = fx.path("layout");
+    bx(fx.tmp.path()).arg("build").arg(&args).args(["--format", "oci-layout", "-o"]).arg(&layout).run().ok();
+    fs::hard_link(&image, fx.path("alias.tar")).expect("hard link");
+    symlink("image.tar", fx.path("link.tar")).expect("symlink");
+    for digestfile in ["image.tar", "alias.tar", "link.tar", "in/../image.tar"] {
+        refused_push(&fx, &image, &["--digestfile", digestfile], 1, &["--digestfile", "the image to push"]);
+    }
+    for digestfile in ["layout/index.json", "layout/digest", "layout/blobs/sha256/new"] {
+        refused_push(&fx, &layout, &["--digestfile", digestfile], 1, &["--digestfile", "the image to push"]);
+    }
+}
+
+#[test]
+fn push_checks_the_password_and_the_digest_file_before_any_network_use() {
+    let fx = Fx::new();
+    let (_, image) = image_to_push(&fx);
+    fx.dir("dir");
+    // Standard input is empty.
+    refused_push(&fx, &image, &["--creds", "alice", "--password-stdin"], 2, &["--password-stdin", "no password"]);
+    refused_push(&fx, &image, &["--digestfile", "missing/digest"], 1, &["--digestfile", "missing", "No such file"]);
+    refused_push(&fx, &image, &["--digestfile", "dir"], 1, &["--digestfile", "is a directory"]);
+    refused_push(&fx, &image, &["--digestfile", "image.tar/digest"], 1, &["--digestfile", "Not a directory"]);
+    // A line break alone is no password either.
+    let registry = Unasked::new();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("printf '\\n' | \"$0\" push \"$1\" \"$2\" --plain-http --creds alice --password-stdin")
+        .args([BIN.as_ref(), image.as_os_str(), registry.reference().as_ref()])
+        .output()
+        .expect("sh");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!registry.asked());
 }

@@ -17,40 +17,7 @@
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-notok() {
-    failed=$((failed + 1))
-    echo "not ok - $1"
-    [ $# -gt 1 ] && printf '%s\n' "$2" | LC_ALL=C tr -c '[:print:]\n' '?' | sed 's/^/#   /'
-    return 0
-}
-# check DESCRIPTION COMMAND...: runs COMMAND, ok when it succeeds; its
-# output is shown only on failure.
-check() {
-    local desc=$1 out
-    shift
-    if out=$("$@" 2>&1); then ok "$desc"; else notok "$desc" "$out"; fi
-}
-# same DESCRIPTION EXPECTED ACTUAL
-same() {
-    if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "expected: $2
-actual:   $3"; fi
-}
-# contains DESCRIPTION HAYSTACK NEEDLE...
-contains() {
-    local desc=$1 hay=$2 n
-    shift 2
-    for n in "$@"; do
-        case $hay in
-            *"$n"*) ;;
-            *) notok "$desc" "missing: $n
-in: $hay"; return 0 ;;
-        esac
-    done
-    ok "$desc"
-}
+. "$root/tests/lib.sh"
 
 tmp=$(mktemp -d /tmp/bimanix-consumers.XXXXXX)
 started_dockerd=

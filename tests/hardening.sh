@@ -12,19 +12,7 @@
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-notok() {
-    failed=$((failed + 1))
-    echo "not ok - $1"
-    [ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/#   /'
-    return 0
-}
-same() {
-    if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "expected: $2
-actual:   $3"; fi
-}
+. "$root/tests/lib.sh"
 
 tmp=$(mktemp -d /tmp/bimanix-hardening.XXXXXX)
 cleanup() {

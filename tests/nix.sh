@@ -11,17 +11,7 @@
 # and last "N passed, M failed"; exits 1 if anything failed.
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() { failed=$((failed + 1)); echo "not ok - $1"; }
-finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
-# Runs a command; on failure shows its output, indented.
-try() {
-    what=$1
-    shift
-    if "$@" >"$tmp/log" 2>&1; then pass "$what"; else fail "$what"; sed 's/^/    /' "$tmp/log"; return 1; fi
-}
+. "$repo/tests/lib.sh"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

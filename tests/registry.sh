@@ -25,52 +25,7 @@
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-notok() {
-    failed=$((failed + 1))
-    echo "not ok - $1"
-    [ $# -gt 1 ] && printf '%s\n' "$2" | LC_ALL=C tr -c '[:print:]\n' '?' | sed 's/^/#   /'
-    return 0
-}
-# check DESCRIPTION COMMAND...: ok when COMMAND succeeds; output shown on failure.
-check() {
-    local desc=$1 out
-    shift
-    if out=$("$@" 2>&1); then ok "$desc"; else notok "$desc" "$out"; fi
-}
-# same DESCRIPTION EXPECTED ACTUAL
-same() {
-    if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "expected: $2
-actual:   $3"; fi
-}
-# contains DESCRIPTION HAYSTACK NEEDLE...
-contains() {
-    local desc=$1 hay=$2 n
-    shift 2
-    for n in "$@"; do
-        case $hay in
-            *"$n"*) ;;
-            *) notok "$desc" "missing: $n
-in: $hay"; return 0 ;;
-        esac
-    done
-    ok "$desc"
-}
-# fails DESCRIPTION STATUS NEEDLE COMMAND...: COMMAND exits with STATUS and
-# its standard error holds NEEDLE.
-fails() {
-    local desc=$1 status=$2 needle=$3 out rc
-    shift 3
-    out=$("$@" 2>&1 >/dev/null)
-    rc=$?
-    if [ "$rc" -ne "$status" ]; then
-        notok "$desc" "exit status $rc, not $status: $out"
-    else
-        contains "$desc" "$out" "$needle"
-    fi
-}
+. "$root/tests/lib.sh"
 
 tmp=$(mktemp -d /tmp/bimanix-registry.XXXXXX)
 pids=()
@@ -300,6 +255,26 @@ fails "a pinned digest that is not the image's fails before any network use" 1 "
 fails "--creds USER without --password-stdin is a usage error" 2 "needs the password" \
     "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice
 same "none of the failures even tried to write to the registry" 0 "$(attempts "$tmp/basic.access" "$m")"
+# Refused before the first request: a digest file that is (or is inside)
+# the image, or that could not be written after the push; no password.
+m=$(mark "$tmp/basic.access")
+cp "$tmp/hello.tar" "$tmp/hello-copy.tar"
+fails "a --digestfile that is the image is refused" 1 "is the image to push" \
+    "$bimanix" push "$tmp/hello-copy.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile "$tmp/hello-copy.tar"
+check "and the image is left as it was" cmp "$tmp/hello.tar" "$tmp/hello-copy.tar"
+fails "a --digestfile inside the OCI layout pushed is refused" 1 "would be inside the image to push" \
+    "$bimanix" push "$tmp/multi" "$reg/test/hello:multi" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile "$tmp/multi/digest"
+fails "a --digestfile in a directory that does not exist is refused" 1 "cannot write into the directory" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile "$tmp/nowhere/digest"
+fails "a --digestfile that is a directory is refused" 1 "is a directory" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile "$tmp"
+fails "--password-stdin with an empty standard input is a usage error" 2 "no password" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice --password-stdin </dev/null
+same "none of these sent the registry a request" 0 "$(since "$tmp/basic.access" "$m" | grep -c '/v2/')"
 fails "no tag was created by the failures" 1 "" \
     skopeo inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/hello:1.0"
 

@@ -11,13 +11,12 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 
 use crate::filesystem::tar::TarWriter;
 use crate::image::compress::{self, Compression};
 use crate::image::sink::{Sink, write_hashed};
 use crate::model::fstree::{Content, Node, Tree};
-use crate::model::oci::{Descriptor, hex};
+use crate::model::oci::{Descriptor, Hashing};
 
 /// A layer as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,10 +77,11 @@ fn write_compressed(
     body: impl FnOnce(&mut dyn Write) -> Result<()>,
 ) -> Result<LayerBlob> {
     let (diff_id, hashed) = write_hashed(file, |sink| {
-        let mut tar = Tee { inner: compress::encoder(compression, sink)?, hasher: Sha256::new() };
+        let mut tar = Hashing::new(compress::encoder(compression, sink)?);
         body(&mut tar)?;
-        tar.inner.finish().with_context(|| format!("finishing the {} stream", compression.name()))?;
-        Ok(format!("sha256:{}", hex(&tar.hasher.finalize())))
+        let (diff_id, encoder) = tar.finish();
+        encoder.finish().with_context(|| format!("finishing the {} stream", compression.name()))?;
+        Ok(diff_id)
     })?;
     let media_type = compression.layer_media_type().to_string();
     Ok(LayerBlob { descriptor: Descriptor { media_type, digest: hashed.digest, size: hashed.size }, diff_id })
@@ -130,24 +130,6 @@ fn tar_plain(tree: &Tree, mtime: u64, out: &mut dyn Write) -> Result<()> {
     }
     w.finish()?;
     Ok(())
-}
-
-/// Passes bytes on while hashing them.
-struct Tee<W: Write> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for Tee<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]

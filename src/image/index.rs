@@ -24,7 +24,7 @@ use crate::filesystem::tar::TarWriter;
 use crate::image::archive::{self, Format};
 use crate::image::output::{self, Output};
 use crate::image::sink;
-use crate::imageread::Image;
+use crate::imageread::{Image, Platform};
 use crate::model::oci::{self, Descriptor, IndexEntry};
 use crate::model::reference;
 
@@ -44,21 +44,15 @@ pub struct IndexPlan {
 pub struct Member {
     /// The image.
     pub image: Image,
-    /// Its OS.
-    pub os: String,
-    /// Its architecture.
-    pub architecture: String,
-    /// Its variant, as the config says or as the architecture implies.
-    pub variant: Option<String>,
+    /// Its platform, with the variant as the config says or as the
+    /// architecture implies.
+    pub platform: Platform,
 }
 
 impl Member {
     /// `os/architecture[/variant]`.
     pub fn platform(&self) -> String {
-        match &self.variant {
-            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
-            None => format!("{}/{}", self.os, self.architecture),
-        }
+        self.platform.to_string()
     }
 
     fn shown(&self) -> String {
@@ -81,7 +75,7 @@ pub fn plan(images: Vec<Image>, name: Option<&str>, tag: Option<&str>) -> Result
         bail!("an index needs at least one image");
     }
     let mut members: Vec<Member> = images.into_iter().map(member).collect::<Result<_>>()?;
-    members.sort_by(|a, b| (&a.os, &a.architecture, &a.variant).cmp(&(&b.os, &b.architecture, &b.variant)));
+    members.sort_by(|a, b| a.platform.cmp(&b.platform));
     for pair in members.windows(2) {
         if pair[0].platform() == pair[1].platform() {
             bail!(
@@ -103,8 +97,7 @@ fn member(image: Image) -> Result<Member> {
     if c.os.is_empty() || c.architecture.is_empty() {
         bail!("{}: the config has no os or architecture, so its platform is unknown", image.path.display());
     }
-    let variant = c.variant.clone().or_else(|| oci::default_variant(&c.architecture).map(str::to_string));
-    Ok(Member { os: c.os.clone(), architecture: c.architecture.clone(), variant, image })
+    Ok(Member { platform: c.platform(), image })
 }
 
 /// The image's name and tag from its first reference.
@@ -198,7 +191,7 @@ fn write_with(plan: &IndexPlan, store: &mut dyn Store) -> Result<Written> {
     let mut entries = Vec::new();
     for m in &plan.members {
         let manifest = copy_image(&m.image, store).with_context(|| format!("copying {}", m.shown()))?;
-        let (os, architecture, variant) = (m.os.clone(), m.architecture.clone(), m.variant.clone());
+        let Platform { os, architecture, variant } = m.platform.clone();
         entries.push(IndexEntry { manifest, os, architecture, variant });
     }
     let index = oci::image_index(&entries);

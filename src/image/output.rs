@@ -21,7 +21,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use rustix::fs::{CWD, RenameFlags};
+use rustix::fs::{Access, CWD, RenameFlags};
 use rustix::io::Errno;
 
 use crate::image::temp::{self, Named, OutputFile};
@@ -75,7 +75,7 @@ pub fn refuse_inputs(out: &Output, inputs: &[Protected]) -> Result<()> {
                 .filter(|s| rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::RegularFile);
             if let Some(input) = stdout.and_then(|s| find(Id { dev: s.st_dev, ino: s.st_ino })) {
                 bail!(
-                    "standard output is {} ({}), an input of this build; send the image elsewhere",
+                    "standard output is {} ({}), an input of this command; send the output elsewhere",
                     input.what,
                     input.path.display()
                 );
@@ -87,7 +87,7 @@ pub fn refuse_inputs(out: &Output, inputs: &[Protected]) -> Result<()> {
     for id in identities(path) {
         if let Some(input) = find(id) {
             bail!(
-                "the output {} is {} ({}), an input of this build; choose another output path",
+                "the output {} is {} ({}), an input of this command; choose another output path",
                 path.display(),
                 input.what,
                 input.path.display()
@@ -97,7 +97,7 @@ pub fn refuse_inputs(out: &Output, inputs: &[Protected]) -> Result<()> {
     for dir in enclosing_dirs(path) {
         if let Some(input) = fs::metadata(&dir).ok().and_then(|m| find(Id::of(&m))) {
             bail!(
-                "the output {} would be inside {} ({}), an input of this build; choose a path outside it",
+                "the output {} would be inside {} ({}), an input of this command; choose a path outside it",
                 path.display(),
                 input.what,
                 input.path.display()
@@ -111,7 +111,7 @@ pub fn refuse_inputs(out: &Output, inputs: &[Protected]) -> Result<()> {
         for input in inputs {
             if enclosing_dirs(&input.path).iter().any(|d| fs::metadata(d).is_ok_and(|m| Id::of(&m) == out_id)) {
                 bail!(
-                    "the output {} holds {} ({}), an input of this build; choose another output path",
+                    "the output {} holds {} ({}), an input of this command; choose another output path",
                     path.display(),
                     input.what,
                     input.path.display()
@@ -153,13 +153,25 @@ fn enclosing_dirs(path: &Path) -> Vec<PathBuf> {
 }
 
 /// Refuses, before anything is built, an output that [`file()`] (or, for a
-/// layout, [`directory`]) would refuse.
+/// layout, [`directory`]) would refuse, or one in a directory that does
+/// not exist or cannot be written.
 pub fn precheck(out: &Output, layout: bool) -> Result<()> {
     match (out, layout) {
         (Output::Stdout | Output::Discard, _) => Ok(()),
-        (Output::Path(dir), true) => layout_target(dir).map(drop),
-        (Output::Path(path), false) => destination(path).map(drop),
+        (Output::Path(dir), true) => writable_dir(&parent_dir(&layout_target(dir)?.0)),
+        (Output::Path(path), false) => match destination(path)? {
+            Destination::Device => Ok(()),
+            Destination::Replace(real) => writable_dir(&parent_dir(&real)),
+        },
     }
+}
+
+/// Refuses a directory that an output cannot be created in: missing, not
+/// a directory, or not writable (a read-only file system, say).
+fn writable_dir(dir: &Path) -> Result<()> {
+    rustix::fs::access(dir, Access::WRITE_OK | Access::EXEC_OK)
+        .map_err(io::Error::from)
+        .with_context(|| format!("cannot write into the directory {}", dir.display()))
 }
 
 /// Writes a one-file output: `write` fills a seekable, empty file, which
@@ -225,11 +237,11 @@ fn destination(path: &Path) -> Result<Destination> {
     } else if kind.is_char_device() || kind.is_fifo() {
         Ok(Destination::Device)
     } else if kind.is_dir() {
-        bail!("{shown} is a directory; name the archive file in it, such as {}/image.tar", shown)
+        bail!("{shown} is a directory; name a file in it")
     } else if kind.is_block_device() {
-        bail!("{shown} is a block device; bimanix writes images to files, character devices and pipes only")
+        bail!("{shown} is a block device; bimanix writes to files, character devices and pipes only")
     } else {
-        bail!("{shown} is a socket; bimanix writes images to files, character devices and pipes only")
+        bail!("{shown} is a socket; bimanix writes to files, character devices and pipes only")
     }
 }
 

@@ -7,11 +7,10 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use sha2::{Digest, Sha256};
 
-use super::layers::{Tee, hash_stream};
+use super::layers::hash_stream;
 use super::{Compression, DockerManifestEntry, Format, Source, archive_path, blob_name, decompress};
-use crate::model::oci::hex;
+use crate::model::oci::Hashing;
 
 /// An image archive or OCI layout opened for its stored blobs. Nothing is
 /// chosen or interpreted: the caller walks `index.json` or `manifest.json`.
@@ -133,9 +132,9 @@ impl Store {
     pub fn check(&self, name: &str, what: &str, expected: Expected) -> Result<Measured> {
         let unreadable = || format!("{what}: cannot read {name} from the archive");
         let (raw, _) = self.source.open(name)?;
-        let mut tee = Tee { inner: raw, hasher: Sha256::new(), len: 0 };
+        let mut stored = Hashing::new(raw);
         let (compression, plain_digest) = {
-            let (compression, plain) = decompress(&mut tee).with_context(unreadable)?;
+            let (compression, plain) = decompress(&mut stored).with_context(unreadable)?;
             // An uncompressed layer is its own tar: its blob digest is its diff_id.
             let plain_digest = match (expected.diff_id, compression) {
                 (Some(_), Compression::Gzip | Compression::Zstd) => Some(hash_stream(plain)),
@@ -143,9 +142,9 @@ impl Store {
             };
             (compression, plain_digest)
         };
-        io::copy(&mut tee, &mut io::sink()).with_context(unreadable)?;
-        let digest = format!("sha256:{}", hex(&tee.hasher.finalize()));
-        let size = tee.len;
+        io::copy(&mut stored, &mut io::sink()).with_context(unreadable)?;
+        let size = stored.size();
+        let digest = stored.finish().0;
         if let Some(want) = expected.digest
             && want != digest
         {

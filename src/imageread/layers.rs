@@ -6,38 +6,23 @@ use std::io::{self, Read};
 
 use anyhow::{Context, Result, anyhow, bail};
 use bstr::{BStr, BString, ByteSlice, ByteVec};
-use sha2::{Digest, Sha256};
 use tar::EntryType;
 
 use super::{Compression, Flattened, Image, Layer, decompress};
 use crate::model::fstree::{Content, Node, Tree};
-use crate::model::oci::hex;
+use crate::model::oci::Hashing;
 
 /// What [`Image::flatten`] calls for each regular file: its clean relative
 /// path, a reader of exactly its size, and the size; it returns the content
 /// to record in the tree.
 pub type FileStore<'a> = dyn FnMut(&BStr, &mut dyn Read, u64) -> Result<Content> + 'a;
 
-/// Passes bytes through while hashing and counting them.
-pub(super) struct Tee<R> {
-    pub(super) inner: R,
-    pub(super) hasher: Sha256,
-    pub(super) len: u64,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let got = self.inner.read(buf)?;
-        self.hasher.update(&buf[..got]);
-        self.len += got as u64;
-        Ok(got)
-    }
-}
-
+/// The digest and size of everything `reader` gives.
 pub(super) fn hash_stream(reader: impl Read) -> io::Result<(String, u64)> {
-    let mut tee = Tee { inner: reader, hasher: Sha256::new(), len: 0 };
-    io::copy(&mut tee, &mut io::sink())?;
-    Ok((format!("sha256:{}", hex(&tee.hasher.finalize())), tee.len))
+    let mut hashing = Hashing::new(reader);
+    io::copy(&mut hashing, &mut io::sink())?;
+    let size = hashing.size();
+    Ok((hashing.finish().0, size))
 }
 
 // ---------------------------------------------------------------------------
@@ -90,19 +75,20 @@ impl Image {
     /// Hashes a layer's blob and, decompressed, its tar, streaming.
     fn hash_layer(&self, layer: &Layer) -> Result<Result<LayerHashes, String>> {
         let (raw, _) = self.source.open(&layer.name)?;
-        let mut tee = Tee { inner: raw, hasher: Sha256::new(), len: 0 };
+        let mut stored = Hashing::new(raw);
         let plain = match layer.compression {
             // An uncompressed blob is its own tar: one hash serves both checks.
             Compression::None => Ok(None),
-            _ => decompress(&mut tee).and_then(|(_, plain)| hash_stream(plain)).map(Some),
+            _ => decompress(&mut stored).and_then(|(_, plain)| hash_stream(plain)).map(Some),
         };
         // Hash whatever the decompressor left unread, so that the blob digest covers every byte.
-        let drained = io::copy(&mut tee, &mut io::sink());
+        let drained = io::copy(&mut stored, &mut io::sink());
         Ok(match (plain, drained) {
             (Ok(plain), Ok(_)) => {
-                let blob = format!("sha256:{}", hex(&tee.hasher.finalize()));
+                let len = stored.size();
+                let blob = stored.finish().0;
                 let diff_id = plain.map_or_else(|| blob.clone(), |(diff_id, _)| diff_id);
-                Ok(LayerHashes { blob, len: tee.len, diff_id })
+                Ok(LayerHashes { blob, len, diff_id })
             }
             (Err(e), _) | (_, Err(e)) => Err(match layer.compression {
                 Compression::None => format!("cannot be read: {e}"),

@@ -144,7 +144,7 @@ pub(super) fn expand(
     let name = blob_name(&desc.digest)?;
     let value: Value = source.read_json(&name)?;
     if value.get("manifests").is_none() {
-        let platform = desc.platform.clone();
+        let platform = desc.platform.clone().map(Platform::with_default_variant);
         seen.led_to.insert(desc.digest.clone(), vec![out.len()]);
         out.push(Candidate { names: names.to_vec(), manifest: desc, parents, platform });
         return Ok(vec![out.len() - 1]);
@@ -178,7 +178,9 @@ pub(super) fn manifest_platform(source: &Source, desc: &Descriptor) -> Result<Pl
     let manifest: ManifestJson = source.read_json(&blob_name(&desc.digest)?)?;
     let name = blob_name(&manifest.config.digest)?;
     let value: Value = source.read_json(&name)?;
-    serde_json::from_value(value).with_context(|| format!("config {name}: os/architecture/variant must be strings"))
+    let platform: Platform = serde_json::from_value(value)
+        .with_context(|| format!("config {name}: os/architecture/variant must be strings"))?;
+    Ok(platform.with_default_variant())
 }
 
 pub(super) fn load_oci(source: &Source, format: Format, cand: Candidate) -> Result<Loaded> {

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::fstree::Tree;
+use crate::model::oci;
 
 mod blobs;
 mod documents;
@@ -84,7 +85,7 @@ impl Format {
 pub use crate::model::oci::Compression;
 
 /// An OS, architecture and optional variant, as in OCI platform objects.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub struct Platform {
     /// `linux` for every image urunc runs.
     #[serde(default)]
@@ -112,6 +113,16 @@ impl Platform {
             bail!("platform {text:?} has an empty part; write it as os/arch or os/arch/variant (e.g. linux/arm64)");
         }
         Ok(Platform { os: os.to_string(), architecture: architecture.to_string(), variant })
+    }
+
+    /// The platform with the variant its architecture implies when it names
+    /// none (`linux/arm64` is `linux/arm64/v8`), as containerd takes it and
+    /// `bimanix index` writes it: the form every platform is shown in.
+    pub fn with_default_variant(mut self) -> Platform {
+        if self.variant.is_none() {
+            self.variant = oci::default_variant(&self.architecture).map(str::to_string);
+        }
+        self
     }
 
     /// Whether this platform is what `wanted` asks for (any variant when
@@ -168,9 +179,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// The config's platform.
+    /// The config's platform, with the variant its architecture implies
+    /// when the config names none.
     pub fn platform(&self) -> Platform {
         Platform { os: self.os.clone(), architecture: self.architecture.clone(), variant: self.variant.clone() }
+            .with_default_variant()
     }
 }
 

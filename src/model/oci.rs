@@ -5,6 +5,7 @@
 //! and written compactly: the same inputs give the same bytes.
 
 use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -119,6 +120,57 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A reader or writer that hashes (sha256) and counts the bytes passing
+/// through it, for digests taken while the bytes stream.
+pub struct Hashing<T> {
+    inner: T,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<T> Hashing<T> {
+    /// Hashes what is read from or written to `inner`.
+    pub fn new(inner: T) -> Hashing<T> {
+        Hashing { inner, hasher: Sha256::new(), size: 0 }
+    }
+
+    /// How many bytes have passed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The `sha256:<hex>` digest of the bytes that passed, and the reader
+    /// or writer they passed through.
+    pub fn finish(self) -> (String, T) {
+        (format!("sha256:{}", hex(&self.hasher.finalize())), self.inner)
+    }
+
+    fn count(&mut self, passed: &[u8]) {
+        self.hasher.update(passed);
+        self.size += passed.len() as u64;
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let got = self.inner.read(buf)?;
+        self.count(&buf[..got]);
+        Ok(got)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let wrote = self.inner.write(buf)?;
+        self.count(&buf[..wrote]);
+        Ok(wrote)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// What goes into the image config besides the layers.
@@ -253,6 +305,22 @@ fn to_bytes(v: &Value) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashing_digests_what_is_read_or_written() {
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut reader = Hashing::new(&bytes[..]);
+        io::copy(&mut reader, &mut io::sink()).unwrap();
+        assert_eq!(reader.size(), bytes.len() as u64);
+        assert_eq!(reader.finish().0, sha256_digest(&bytes));
+        let mut writer = Hashing::new(Vec::new());
+        for chunk in bytes.chunks(777) {
+            writer.write_all(chunk).unwrap();
+        }
+        assert_eq!(writer.size(), bytes.len() as u64);
+        let (digest, written) = writer.finish();
+        assert_eq!((digest, written), (sha256_digest(&bytes), bytes));
+    }
 
     #[test]
     fn config_is_canonical_and_complete() {

@@ -7,6 +7,12 @@ use std::fmt;
 /// Checks `name` and `tag` against Docker's reference grammar, returning a
 /// message that says what is allowed when they break it.
 pub fn check(name: &str, tag: &str) -> Result<(), String> {
+    check_name(name)?;
+    check_tag(tag)
+}
+
+/// Checks an image name (`[registry/]path`) against Docker's rules.
+pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the image name is empty".into());
     }
@@ -26,6 +32,11 @@ pub fn check(name: &str, tag: &str) -> Result<(), String> {
     if name.len() > 255 {
         return Err(format!("name {name:?} is longer than 255 characters"));
     }
+    Ok(())
+}
+
+/// Checks a tag against Docker's rules.
+pub fn check_tag(tag: &str) -> Result<(), String> {
     let tag_ok = tag.len() <= 128
         && tag.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
         && tag.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));

@@ -8,15 +8,14 @@
 //! the image `build --compression` would have written.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::plan::{Blob, Document, Plan, Source, layer_media_type};
 use crate::imageread::{Compression, Store};
-use crate::model::oci::{self, hex};
+use crate::model::oci::{self, Hashing};
 
 /// An encoder: compresses everything `input` reads into `output`.
 pub type Encode<'a> = &'a dyn Fn(&mut dyn Read, &mut dyn Write) -> Result<()>;
@@ -110,10 +109,10 @@ fn encode_layer(store: &Store, blob: &Blob, compression: Compression, encode: En
     let what = format!("{} ({})", blob.what, blob.digest);
     let file =
         tempfile::tempfile().context("cannot create a temporary file for a recompressed layer (check TMPDIR)")?;
-    let mut tar = Hashing { inner: store.layer_reader(name)?, hasher: Sha256::new() };
-    let mut out = Hashing { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new() };
+    let mut tar = Hashing::new(store.layer_reader(name)?);
+    let mut out = Hashing::new(BufWriter::with_capacity(1 << 20, file));
     encode(&mut tar, &mut out).with_context(|| format!("{what}: cannot encode it as {}", compression.name()))?;
-    let diff_id = format!("sha256:{}", hex(&tar.hasher.finalize()));
+    let (diff_id, _) = tar.finish();
     if let Some(want) = &blob.diff_id
         && *want != diff_id
     {
@@ -121,8 +120,8 @@ fn encode_layer(store: &Store, blob: &Blob, compression: Compression, encode: En
             "{what}: its uncompressed tar hashes to {diff_id}, but the config's diff_id is {want} (corrupted or edited)"
         );
     }
-    let digest = format!("sha256:{}", hex(&out.hasher.finalize()));
-    let file = out.inner.into_inner().map_err(|e| e.into_error()).context("cannot write a temporary file")?;
+    let (digest, out) = out.finish();
+    let file = out.into_inner().map_err(|e| e.into_error()).context("cannot write a temporary file")?;
     let size = file.metadata().context("cannot stat a temporary file")?.len();
     Ok(Blob {
         digest,
@@ -132,32 +131,6 @@ fn encode_layer(store: &Store, blob: &Blob, compression: Compression, encode: En
         diff_id: Some(diff_id),
         checked: true,
     })
-}
-
-/// Hashes what passes through, in either direction.
-struct Hashing<T> {
-    inner: T,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let got = self.inner.read(buf)?;
-        self.hasher.update(&buf[..got]);
-        Ok(got)
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let wrote = self.inner.write(buf)?;
-        self.hasher.update(&buf[..wrote]);
-        Ok(wrote)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]

@@ -32,12 +32,36 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
     check_value_sizes(&spec)?;
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    let loc = spec.locations.clone();
-
     if let Err(e) = crate::model::reference::check(&spec.name, &spec.tag) {
-        errors.push(format!("{}: {e}", loc.at(if e.starts_with("tag") { "tag" } else { "name" })));
+        errors.push(format!("{}: {e}", spec.locations.at(if e.starts_with("tag") { "tag" } else { "name" })));
     }
+    check_paths(&mut spec, &mut errors);
+    let base = open_bases(&spec, &mut errors);
+    check_annotations(&spec, base.as_ref(), &mut errors, &mut warnings);
+    let architecture = settled_architecture(&spec, base.as_ref(), &mut errors);
+    let cmd = settled_cmd(&spec, &mut errors);
+    targets::apply(&mut spec, cmd.as_deref(), base.as_ref(), &opts.urunc, &mut errors, &mut warnings);
+    let created = creation_time(&spec, opts, &mut errors);
+    check_binary_content(&spec, base.as_ref(), &mut errors);
 
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    Ok(Checked {
+        entrypoint: spec.entrypoint.clone(),
+        cmd,
+        architecture: architecture.unwrap_or_default(),
+        created,
+        warnings,
+        base,
+        spec,
+    })
+}
+
+/// Checks every source and target path (files, workingDir, the generated
+/// rootfs) and sets the annotations a generated rootfs implies.
+fn check_paths(spec: &mut Spec, errors: &mut Vec<String>) {
+    let loc = &spec.locations;
     let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
     for f in &spec.files {
         if let Err(e) = check_entry_target(f) {
@@ -61,7 +85,7 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
     }
 
     if let Some(rootfs) = &spec.rootfs {
-        apply_rootfs(&mut spec.annotations, rootfs, &loc, &mut errors);
+        apply_rootfs(&mut spec.annotations, rootfs, loc, errors);
         for f in &rootfs.files {
             if let Err(e) = check_entry_target(f) {
                 errors.push(format!("{}: {e}", loc.at(&f.key)));
@@ -77,9 +101,14 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
             errors.push(format!("{}: {} is also the target of a files entry", loc.at("rootfs.target"), rootfs.target));
         }
     }
+}
 
+/// Opens the base image (`fromImage`), and checks that the rootfs's
+/// `fromImage` opens.
+fn open_bases(spec: &Spec, errors: &mut Vec<String>) -> Option<Base> {
+    let loc = &spec.locations;
     let base = match &spec.from_image {
-        Some(path) => match open_base(path, &spec) {
+        Some(path) => match open_base(path, spec) {
             Ok(b) => Some(b),
             Err(e) => {
                 errors.push(format!("{}: {e:#}", loc.at("fromImage")));
@@ -90,14 +119,20 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
     };
     if let Some(rootfs) = &spec.rootfs
         && let Some(path) = &rootfs.from_image
-        && let Err(e) = Image::open_for(path, architecture_hint(&spec).as_deref())
+        && let Err(e) = Image::open_for(path, architecture_hint(spec).as_deref())
     {
         errors.push(format!("{}: {e:#}", loc.at("rootfs.fromImage")));
     }
+    base
+}
 
+/// Applies urunc's rules to the annotations, with the files the image will
+/// hold (its own, then the base's).
+fn check_annotations(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>, warnings: &mut Vec<String>) {
+    let loc = &spec.locations;
     let generated = spec.rootfs.as_ref().map(|r| r.target.clone());
-    let file_kind = |path: &str| match image_file_kind(&spec, generated.as_deref(), path) {
-        FileKind::Missing => base.as_ref().map_or(FileKind::Missing, |b| listing_kind(&b.listing, path)),
+    let file_kind = |path: &str| match image_file_kind(spec, generated.as_deref(), path) {
+        FileKind::Missing => base.map_or(FileKind::Missing, |b| listing_kind(&b.listing, path)),
         kind => kind,
     };
     for p in urunc::check(&spec.annotations, &file_kind) {
@@ -110,48 +145,38 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
             Severity::Warning => warnings.push(format!("{at}: {}", p.message)),
         }
     }
+}
 
-    let mut architecture = architecture(&spec, base.as_ref(), &mut errors);
-    if let (Some(b), Some(arch)) = (&base, &architecture) {
+/// The image's architecture, which a base image must share.
+fn settled_architecture(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>) -> Option<String> {
+    let architecture = architecture(spec, base, errors);
+    if let (Some(b), Some(arch)) = (base, &architecture) {
         let base_arch = &b.image.config.architecture;
         if base_arch != arch {
             errors.push(format!(
                 "{}: the base image is {}/{base_arch}, but this image is linux/{arch}; use a base of the same architecture",
-                loc.at("fromImage"),
+                spec.locations.at("fromImage"),
                 b.image.config.os
             ));
-            architecture = None;
+            return None;
         }
     }
+    architecture
+}
 
-    let mut cmd = spec.cmd.clone();
+/// The Cmd: as given, or, with neither entrypoint nor cmd, the words of the
+/// `cmdline` annotation.
+fn settled_cmd(spec: &Spec, errors: &mut Vec<String>) -> Option<Vec<String>> {
     if spec.entrypoint.is_none()
-        && cmd.is_none()
+        && spec.cmd.is_none()
         && let Some(line) = spec.annotations.get("cmdline")
     {
         match crate::rules::words::split(line) {
-            Ok(words) => cmd = Some(words),
-            Err(e) => errors.push(format!("{}: {e}", loc.at("annotations.cmdline"))),
+            Ok(words) => return Some(words),
+            Err(e) => errors.push(format!("{}: {e}", spec.locations.at("annotations.cmdline"))),
         }
     }
-
-    targets::apply(&mut spec, cmd.as_deref(), base.as_ref(), &opts.urunc, &mut errors, &mut warnings);
-
-    let created = creation_time(&spec, opts, &mut errors);
-    check_binary_content(&spec, base.as_ref(), &mut errors);
-
-    if !errors.is_empty() {
-        bail!("{}", errors.join("\n"));
-    }
-    Ok(Checked {
-        entrypoint: spec.entrypoint.clone(),
-        cmd,
-        architecture: architecture.unwrap_or_default(),
-        created,
-        warnings,
-        base,
-        spec,
-    })
+    spec.cmd.clone()
 }
 
 /// Sets the annotations a generated rootfs implies, unless the user set

@@ -79,6 +79,15 @@ fn many_text(many: &ManyReport) -> String {
 /// The report as text for people.
 pub fn render_text(report: &Report) -> String {
     let mut out = String::new();
+    summary_text(&mut out, report);
+    keys_text(&mut out, report);
+    contents_text(&mut out, report);
+    verdict_text(&mut out, report);
+    out
+}
+
+/// The archive, the digests and the config's run settings, one per line.
+fn summary_text(out: &mut String, report: &Report) {
     let compressed = match report.archive_compression.as_str() {
         "none" => String::new(),
         other => format!(" ({other}-compressed)"),
@@ -102,19 +111,28 @@ pub fn render_text(report: &Report) -> String {
     for (label, value) in fields {
         out.push_str(&format!("{label:<11} {value}\n"));
     }
-    section(&mut out, "env", report.env.iter().map(String::to_string));
-    section(&mut out, "labels", pairs(&report.labels));
-    section(&mut out, "manifest annotations", pairs(&report.manifest_annotations));
+}
+
+/// The env, the labels and annotations, urunc's keys and the binary's
+/// architecture.
+fn keys_text(out: &mut String, report: &Report) {
+    section(out, "env", report.env.iter().map(String::to_string));
+    section(out, "labels", pairs(&report.labels));
+    section(out, "manifest annotations", pairs(&report.manifest_annotations));
     let json_title = format!("urunc.json ({})", report.urunc_json.status);
-    section(&mut out, &json_title, pairs(&report.urunc_json.values));
+    section(out, &json_title, pairs(&report.urunc_json.values));
     let effective_title = format!("urunc keys in effect (from {})", report.effective_source);
-    section(&mut out, &effective_title, pairs(&report.effective));
+    section(out, &effective_title, pairs(&report.effective));
     out.push_str(&format!(
         "binary architecture: {}\n",
         report.binary_architecture.as_deref().unwrap_or("(not recognised)")
     ));
+}
+
+/// The layers and the files they hold.
+fn contents_text(out: &mut String, report: &Report) {
     section(
-        &mut out,
+        out,
         "layers",
         report.layers.iter().enumerate().map(|(i, layer)| {
             let entries = layer.entries.map_or("?".to_string(), |n| n.to_string());
@@ -130,7 +148,7 @@ pub fn render_text(report: &Report) -> String {
         }),
     );
     section(
-        &mut out,
+        out,
         "files",
         report.files.iter().map(|f| {
             let size = f.size.map_or("-".to_string(), |s| s.to_string());
@@ -146,15 +164,19 @@ pub fn render_text(report: &Report) -> String {
         ));
     }
     if !report.skipped.is_empty() {
-        section(&mut out, "skipped", report.skipped.iter().map(String::to_string));
+        section(out, "skipped", report.skipped.iter().map(String::to_string));
     }
+}
+
+/// The digest check, the problems, the urunc versions and the result.
+fn verdict_text(out: &mut String, report: &Report) {
     out.push_str(&format!(
         "{:<11} {}\n",
         "digests:",
         if report.digests_ok { "all match" } else { "MISMATCH (see problems)" }
     ));
     section(
-        &mut out,
+        out,
         "problems",
         report.problems.iter().map(|p| {
             let key = p.key.as_ref().map_or(String::new(), |k| format!(" {k}:"));
@@ -162,7 +184,7 @@ pub fn render_text(report: &Report) -> String {
         }),
     );
     let title = format!("urunc versions (* = targeted: {})", report.targets);
-    section(&mut out, &title, report.compatibility.iter().map(|row| row.line()));
+    section(out, &title, report.compatibility.iter().map(|row| row.line()));
     let count = |severity: &str| report.problems.iter().filter(|p| p.severity == severity).count();
     out.push_str(&format!(
         "{:<11} {} ({} errors, {} warnings)\n",
@@ -171,7 +193,6 @@ pub fn render_text(report: &Report) -> String {
         count("error"),
         count("warning")
     ));
-    out
 }
 
 /// The files a layer provides, the first few by name.

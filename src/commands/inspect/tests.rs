@@ -1,6 +1,7 @@
-use serde_json::json;
+//! Tests of `inspect`: reports on small images built in memory, their text
+//! and JSON renderings, multi-image archives and urunc version checks.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::imageread::tests::{E, TestImage, layer, write_dir, write_tar};

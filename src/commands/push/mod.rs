@@ -1,19 +1,19 @@
 //! `bimanix push`: publishes an image archive or OCI layout to a registry.
 //! Everything that can fail without the network is settled first (the
-//! reference, the image's documents, the digest a `@digest` reference
-//! pins, the credentials); then the registry is asked which blobs it lacks,
-//! those are checked and uploaded, and the manifests are put.
+//! digest file's place, the reference, the image's documents, the digest a
+//! `@digest` reference pins, the credentials); then the registry is asked
+//! which blobs it lacks, those are checked and uploaded, and the manifests
+//! are put.
 
 mod progress;
 
-use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use crate::image::compress::{self, Compression};
-use crate::image::output::{self, Output};
+use crate::image::output::{self, Output, Protected};
 use crate::imageread::open_store;
 use crate::model::reference::Reference;
 use crate::registry::client::{Client, Connect, Identity};
@@ -30,9 +30,9 @@ pub struct Options {
     pub image: PathBuf,
     /// Where to.
     pub reference: Reference,
-    /// `--creds USER[:PASSWORD]`, split at the first `:`.
-    pub creds: Option<(String, Option<String>)>,
-    /// `--password-stdin`: the password is standard input.
+    /// `--creds`: the user name and password.
+    pub creds: Option<(String, String)>,
+    /// `--password-stdin`: the password came from standard input.
     pub password_stdin: bool,
     /// TLS or plain HTTP.
     pub connect: Connect,
@@ -45,6 +45,9 @@ pub struct Options {
 /// Pushes the image and prints the reference it went to, with its digest.
 pub fn run(options: &Options) -> Result<Pushed> {
     let reference = &options.reference;
+    if let Some(path) = &options.digestfile {
+        check_digestfile(path, &options.image).context("--digestfile")?;
+    }
     let store = open_store(&options.image)?;
     let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
     if let Some(name) = &options.compression {
@@ -85,17 +88,20 @@ pub fn run(options: &Options) -> Result<Pushed> {
     Ok(pushed)
 }
 
-/// Writes the digest file: a regular file (or a new one) is replaced as a
-/// whole, never left half-written; a device or FIFO (`/dev/stdout`, a pipe)
-/// is written into, not replaced.
+/// Refuses, before the image is read or the registry asked, a digest file
+/// that could not be written after the push, and one that is or is inside
+/// the image.
+fn check_digestfile(path: &Path, image: &Path) -> Result<()> {
+    let out = Output::Path(path.to_path_buf());
+    output::precheck(&out, false)?;
+    output::refuse_inputs(&out, &[Protected { path: image.to_path_buf(), what: "the image to push".to_string() }])
+}
+
+/// Writes the digest file as any output is written: a regular file (or a
+/// new one) is replaced as a whole, never left half-written; a device or
+/// FIFO (`/dev/stdout`, a pipe) is written into, not replaced.
 fn write_digest(path: &Path, digest: &str) -> Result<()> {
-    match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => {
-            let mut out = OpenOptions::new().write(true).open(path)?;
-            Ok(out.write_all(digest.as_bytes())?)
-        }
-        _ => output::file(&Output::Path(path.to_path_buf()), |file| Ok(file.write_all(digest.as_bytes())?)),
-    }
+    output::file(&Output::Path(path.to_path_buf()), |file| Ok(file.write_all(digest.as_bytes())?))
 }
 
 /// Says, once, when the manifest is written here rather than copied.
@@ -116,16 +122,7 @@ fn identity(options: &Options) -> Result<Identity> {
         let found = credentials::find(&Places::from_env(), &options.reference.registry, &options.reference.repository)?;
         return Ok(Identity { credentials: found.credentials, searched: found.searched });
     };
-    let password = match password {
-        Some(password) => password.clone(),
-        None => {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("cannot read the password from standard input")?;
-            let text = text.strip_suffix('\n').unwrap_or(&text);
-            text.strip_suffix('\r').unwrap_or(text).to_string()
-        }
-    };
-    let secret = Secret::Password { username: username.clone(), password };
+    let secret = Secret::Password { username: username.clone(), password: password.clone() };
     let source = if options.password_stdin { "--creds and --password-stdin" } else { "--creds" };
     Ok(Identity { credentials: Some(Credentials { secret, source: source.to_string() }), searched: Vec::new() })
 }

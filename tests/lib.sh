@@ -1,0 +1,83 @@
+# The helpers the shell suites share, sourced by each of them (POSIX sh, so
+# the sh suites and the bash suites can both use it). Every check prints
+# "ok - ..." or "not ok - ..." and counts itself; `finish` (or the suite's
+# own last lines) prints "N passed, M failed".
+#
+# Usage: `. "$root/tests/lib.sh"` near the top of a suite. `try` writes its
+# command's output to "$tmp/log", so the suite sets tmp before calling it.
+
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+
+# notok DESCRIPTION [DETAILS]: DETAILS shown indented under the line, with
+# unprintable bytes as `?`.
+notok() {
+    failed=$((failed + 1))
+    echo "not ok - $1"
+    [ $# -gt 1 ] && printf '%s\n' "$2" | LC_ALL=C tr -c '[:print:]\n' '?' | sed 's/^/#   /'
+    return 0
+}
+
+# pass and fail: the names the Nix suites use for ok and notok.
+pass() { ok "$1"; }
+fail() { notok "$1"; }
+
+# finish: prints the summary and exits, 1 when anything failed.
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit $?
+}
+
+# check DESCRIPTION COMMAND...: ok when COMMAND succeeds; its output is
+# shown only on failure.
+check() {
+    local desc="$1" out
+    shift
+    if out=$("$@" 2>&1); then ok "$desc"; else notok "$desc" "$out"; fi
+}
+
+# try DESCRIPTION COMMAND...: as check, but the output goes through
+# "$tmp/log" and is shown indented by four spaces; returns 1 on failure, so
+# `try ... || finish` stops the suite.
+try() {
+    local desc="$1"
+    shift
+    if "$@" >"$tmp/log" 2>&1; then pass "$desc"; else fail "$desc"; sed 's/^/    /' "$tmp/log"; return 1; fi
+}
+
+# same DESCRIPTION EXPECTED ACTUAL
+same() {
+    if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "expected: $2
+actual:   $3"; fi
+}
+
+# contains DESCRIPTION HAYSTACK NEEDLE...
+contains() {
+    local desc="$1" hay="$2" n
+    shift 2
+    for n in "$@"; do
+        case $hay in
+            *"$n"*) ;;
+            *) notok "$desc" "missing: $n
+in: $hay"; return 0 ;;
+        esac
+    done
+    ok "$desc"
+}
+
+# fails DESCRIPTION STATUS NEEDLE COMMAND...: COMMAND exits with STATUS and
+# its standard error holds NEEDLE.
+fails() {
+    local desc="$1" status="$2" needle="$3" out rc
+    shift 3
+    out=$("$@" 2>&1 >/dev/null)
+    rc=$?
+    if [ "$rc" -ne "$status" ]; then
+        notok "$desc" "exit status $rc, not $status: $out"
+    else
+        contains "$desc" "$out" "$needle"
+    fi
+}
