@@ -1667,3 +1667,47 @@ fn convert_writes_awkward_names_as_relative_strings() {
     let moved = bx(&fx.path("moved"), ["build", "nix/args.nix", "-o", "-"]).ok().stdout;
     assert!(image == moved, "the converted args.nix builds another image once moved");
 }
+
+/// Runs bimanix with at most 1 GiB of address space and 60 s: what a
+/// hostile file may cost before bimanix refuses it.
+fn bx_bounded(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new("timeout")
+        .args(["60", "sh", "-c", "ulimit -v 1048576 && exec \"$0\" \"$@\"", BIN])
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot start timeout");
+    Run { code: out.status.code(), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+#[test]
+fn variables_that_double_line_by_line_stop_at_the_expansion_limit() {
+    let fx = Fx::new();
+    let doubling: String = (0..40).map(|_| "ENV A=$A$A\n").collect();
+    let ctx = containerfile(&fx, &format!("ENV A=0123456789abcdef\n{doubling}CMD [\"$A\"]\n"));
+    // Line 5 + k expands 32 << k bytes, so the lines up to 23 expand just
+    // under 16 MiB in all, and line 24's first `$A` goes past.
+    let run = bx_bounded(&ctx, &["check", "Containerfile", "-t", "x"]);
+    let run = run.fails_with(&["Containerfile:24:7: ENV: variables expand to more than 16 MiB"]);
+    assert_eq!(run.stderr.matches("16 MiB").count(), 1, "reported once, then reading stops:\n{}", run.stderr);
+    let ctx = containerfile(&fx, "ENV A=0123456789abcdef\nENV A=$A$A\nENV B=$A$A$A\nCMD [\"$B\"]\n");
+    bx(&ctx, ["check", "Containerfile", "-t", "x"]).ok();
+}
+
+#[test]
+fn bunnyfile_aliases_of_aliases_stop_at_the_copy_limit() {
+    let fx = Fx::new();
+    let mut text = String::from(
+        "version: v0.1\nplatforms:\n  framework: unikraft\n  monitor: qemu\n  architecture: x86\n\
+         kernel:\n  from: local\n  path: kernel\nrootfs:\n  from: scratch\n\
+         a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n",
+    );
+    for i in 1..12 {
+        text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 9].join(", ")));
+    }
+    let ctx = bunnyfile(&fx, &text);
+    fx.write("ctx/kernel", &kernel());
+    let run = bx_bounded(&ctx, &["check", "bunnyfile", "-t", "x"]);
+    run.fails_with(&["bunnyfile:15:", "anchors and aliases copy more than 100000 values"]);
+}

@@ -2,7 +2,9 @@
 //! value, using saphyr's event parser. Every scalar is a string (as
 //! bunny's Go decoder reads `version: 0.1` into a string field) except the
 //! plain null forms (`~`, `null`, nothing). A key given twice is an error,
-//! as it is for bunny; aliases take a copy of their anchor's value.
+//! as it is for bunny; aliases take a copy of their anchor's value, and
+//! the copies are bounded (`COPY_LIMIT`), so that a "billion laughs" file
+//! of aliases of aliases fails instead of filling the memory.
 
 use std::collections::BTreeMap;
 
@@ -10,16 +12,72 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::model::value::{Field, Kind, Pos, Value};
 
+/// The most values that anchors and aliases may copy in one file, in all.
+/// A bunnyfile has a few dozen values; a file of aliases of aliases
+/// doubles (or more) with every line.
+const COPY_LIMIT: usize = 100_000;
+
 /// A container being read.
 enum Frame {
     List(Vec<Value>, Pos, usize),
     Map(BTreeMap<String, Field>, Pos, usize, Option<(String, Pos)>),
 }
 
+/// A container being read, with how many values it holds so far (itself
+/// included), to know what copying it costs.
+struct Open {
+    frame: Frame,
+    values: usize,
+}
+
+/// The anchored values, each with its size in values, and what copies may
+/// still take.
+struct Anchors {
+    values: BTreeMap<usize, (Value, usize)>,
+    left: usize,
+}
+
+impl Anchors {
+    /// Records `value` (of `size` values) under `anchor`, if it has one.
+    fn record(&mut self, anchor: usize, value: &Value, size: usize, pos: Pos) -> Result<(), (Pos, String)> {
+        if anchor > 0 {
+            self.spend(size, pos)?;
+            self.values.insert(anchor, (value.clone(), size));
+        }
+        Ok(())
+    }
+
+    /// A copy of the value anchored as `id`, and its size.
+    fn copy(&mut self, id: usize, pos: Pos) -> Result<(Value, usize), (Pos, String)> {
+        let Some(&(_, size)) = self.values.get(&id) else {
+            return Err((pos, "alias of an unknown anchor".into()));
+        };
+        self.spend(size, pos)?;
+        let (value, _) = &self.values[&id];
+        Ok((Value { kind: value.kind.clone(), pos: Some(pos) }, size))
+    }
+
+    fn spend(&mut self, size: usize, pos: Pos) -> Result<(), (Pos, String)> {
+        match self.left.checked_sub(size) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err((
+                pos,
+                format!(
+                    "anchors and aliases copy more than {COPY_LIMIT} values in this file; a bunnyfile needs \
+                     far fewer (are aliases nested in aliases?)"
+                ),
+            )),
+        }
+    }
+}
+
 /// Parses one YAML document; an error is `(position, message)`.
 pub(super) fn parse(text: &str) -> Result<Value, (Pos, String)> {
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: BTreeMap<usize, Value> = BTreeMap::new();
+    let mut stack: Vec<Open> = Vec::new();
+    let mut anchors = Anchors { values: BTreeMap::new(), left: COPY_LIMIT };
     let mut root: Option<Value> = None;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
@@ -27,64 +85,68 @@ pub(super) fn parse(text: &str) -> Result<Value, (Pos, String)> {
             (Pos { line: m.line() as u32, col: m.col() as u32 + 1 }, e.info().to_string())
         })?;
         let pos = pos(&span);
-        let value = match event {
+        let (value, size) = match event {
             Event::DocumentStart(_) if root.is_some() => {
                 return Err((pos, "the file holds more than one YAML document; a bunnyfile is one".into()));
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map(BTreeMap::new(), pos, anchor, None));
+                stack.push(Open { frame: Frame::Map(BTreeMap::new(), pos, anchor, None), values: 1 });
                 continue;
             }
             Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::List(Vec::new(), pos, anchor));
+                stack.push(Open { frame: Frame::List(Vec::new(), pos, anchor), values: 1 });
                 continue;
             }
-            Event::MappingEnd | Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Map(map, at, anchor, _)) => {
-                    anchored(&mut anchors, anchor, Value { kind: Kind::Attrs(map), pos: Some(at) })
-                }
-                Some(Frame::List(items, at, anchor)) => {
-                    anchored(&mut anchors, anchor, Value { kind: Kind::List(items), pos: Some(at) })
-                }
-                None => continue,
-            },
+            Event::MappingEnd | Event::SequenceEnd => {
+                let Some(Open { frame, values }) = stack.pop() else { continue };
+                let (kind, at, anchor) = match frame {
+                    Frame::Map(map, at, anchor, _) => (Kind::Attrs(map), at, anchor),
+                    Frame::List(items, at, anchor) => (Kind::List(items), at, anchor),
+                };
+                let value = Value { kind, pos: Some(at) };
+                anchors.record(anchor, &value, values, at)?;
+                (value, values)
+            }
             Event::Scalar(text, style, anchor, _) => {
                 let null = style == ScalarStyle::Plain && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL");
                 let kind = if null { Kind::Null } else { Kind::Str(text.into_owned()) };
-                anchored(&mut anchors, anchor, Value { kind, pos: Some(pos) })
+                let value = Value { kind, pos: Some(pos) };
+                anchors.record(anchor, &value, 1, pos)?;
+                (value, 1)
             }
-            Event::Alias(id) => match anchors.get(&id) {
-                Some(v) => Value { kind: v.kind.clone(), pos: Some(pos) },
-                None => return Err((pos, "alias of an unknown anchor".into())),
-            },
+            Event::Alias(id) => anchors.copy(id, pos)?,
             _ => continue,
         };
-        match stack.last_mut() {
-            None => root = Some(value),
-            Some(Frame::List(items, ..)) => items.push(value),
-            Some(Frame::Map(map, _, _, pending)) => match pending.take() {
-                None => match value.kind {
-                    Kind::Str(key) => *pending = Some((key, pos)),
-                    Kind::Null => *pending = Some((String::new(), pos)),
-                    _ => return Err((pos, "a key must be a plain string".into())),
-                },
-                Some((key, key_pos)) => {
-                    if map.contains_key(&key) {
-                        return Err((key_pos, format!("`{key}` is given twice")));
-                    }
-                    map.insert(key, Field { key_pos: Some(key_pos), value });
-                }
-            },
-        }
+        let Some(open) = stack.last_mut() else {
+            root = Some(value);
+            continue;
+        };
+        open.values += size;
+        add(&mut open.frame, value, pos)?;
     }
     Ok(root.unwrap_or(Value { kind: Kind::Null, pos: Some(Pos { line: 1, col: 1 }) }))
 }
 
-fn anchored(anchors: &mut BTreeMap<usize, Value>, anchor: usize, value: Value) -> Value {
-    if anchor > 0 {
-        anchors.insert(anchor, value.clone());
+/// Adds a finished value to the container being read: an item, a key, or
+/// the value of the pending key.
+fn add(frame: &mut Frame, value: Value, pos: Pos) -> Result<(), (Pos, String)> {
+    match frame {
+        Frame::List(items, ..) => items.push(value),
+        Frame::Map(map, _, _, pending) => match pending.take() {
+            None => match value.kind {
+                Kind::Str(key) => *pending = Some((key, pos)),
+                Kind::Null => *pending = Some((String::new(), pos)),
+                _ => return Err((pos, "a key must be a plain string".into())),
+            },
+            Some((key, key_pos)) => {
+                if map.contains_key(&key) {
+                    return Err((key_pos, format!("`{key}` is given twice")));
+                }
+                map.insert(key, Field { key_pos: Some(key_pos), value });
+            }
+        },
     }
-    value
+    Ok(())
 }
 
 fn pos(span: &Span) -> Pos {
@@ -127,5 +189,22 @@ mod tests {
     fn aliases_copy_their_anchor() {
         let v = parse("a: &x [1]\nb: *x\n").unwrap();
         assert_eq!(get(&v, "a").value.kind, get(&v, "b").value.kind);
+    }
+
+    #[test]
+    fn aliases_of_aliases_stop_at_the_copy_limit() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let (pos, msg) = parse(&text).unwrap_err();
+        assert!(msg.contains("more than 100000 values"), "{msg}");
+        assert!(pos.line > 3 && pos.line <= 7, "stops within a few lines: {pos:?}");
+        // Anchoring is charged too, so nested anchors around one big value stop as well.
+        let big = vec!["x"; 60_000].join(", ");
+        assert!(parse(&format!("a: &a [&b [{big}]]\n")).is_err());
+        assert!(parse(&format!("a: &a [{big}]\nb: *a\n")).is_err());
+        assert!(parse(&format!("a: [{big}]\n")).is_ok(), "plain values cost nothing");
     }
 }

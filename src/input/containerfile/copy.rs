@@ -137,7 +137,7 @@ impl Reader {
             None => (raw.clone(), None),
         };
         let lookup = self.vars();
-        let value = match value.map(|v| super::words::word(v, self.escape, &lookup)).transpose() {
+        let value = match value.map(|v| super::words::word(v, self.escape, &lookup, &self.budget)).transpose() {
             Ok(v) => v,
             Err((pos, msg)) => {
                 self.err(pos, kw, msg);
@@ -207,7 +207,7 @@ impl Reader {
                         if matches!(c, '\'' | '"' | '\\') { vec![(self.escape, p), (c, p)] } else { vec![(c, p)] }
                     })
                     .collect();
-                match super::words::word(&escaped, self.escape, &lookup) {
+                match super::words::word(&escaped, self.escape, &lookup, &self.budget) {
                     Ok(w) => out.push((w, first[0].1)),
                     Err((pos, msg)) => {
                         self.err(pos, kw, msg);
@@ -219,7 +219,7 @@ impl Reader {
         }
         let mut out = Vec::new();
         for word in raw {
-            match words(word, self.escape, &lookup) {
+            match words(word, self.escape, &lookup, &self.budget) {
                 Ok(ws) => out.extend(ws.into_iter().map(|w| (w, word[0].1))),
                 Err((pos, msg)) => {
                     self.err(pos, kw, msg);

@@ -1,6 +1,8 @@
 //! The instructions of the last stage: what each sets in the spec, and
 //! the errors for those that would need a container engine.
 
+use std::rc::Rc;
+
 use super::Reader;
 use super::lines::{Char, Instruction};
 use super::words::{split_pair, split_raw, text};
@@ -43,8 +45,8 @@ impl Reader {
             "ARG" => {
                 for (name, value) in self.declare_args(ins, global) {
                     match value {
-                        Some(v) => self.image.args.insert(name, v),
-                        None => self.image.args.remove(&name),
+                        Some(v) => Rc::make_mut(&mut self.image.args).insert(name, v),
+                        None => Rc::make_mut(&mut self.image.args).remove(&name),
                     };
                 }
             }
@@ -125,7 +127,7 @@ impl Reader {
             let default = match default {
                 Some(v) => {
                     let lookup = |n: &str| self.lookup(n).or_else(|| outer(n));
-                    match super::words::word(v, self.escape, &lookup) {
+                    match super::words::word(v, self.escape, &lookup, &self.budget) {
                         Ok(v) => Some(v),
                         Err((pos, msg)) => {
                             self.err(pos, "ARG", msg);
@@ -171,8 +173,8 @@ impl Reader {
             }
             // The old form: the first word is the key, the rest the value.
             let start = raw[1..].first().map_or(ins.args.len(), |w| offset(&ins.args, w));
-            let key = super::words::word(raw[0], self.escape, &lookup);
-            let value = super::words::word(&ins.args[start..], self.escape, &lookup);
+            let key = super::words::word(raw[0], self.escape, &lookup, &self.budget);
+            let value = super::words::word(&ins.args[start..], self.escape, &lookup, &self.budget);
             match (key, value) {
                 (Ok(k), Ok(v)) => out.push((k, v, raw[0][0].1)),
                 (Err((pos, msg)), _) | (_, Err((pos, msg))) => {
@@ -186,7 +188,10 @@ impl Reader {
                 self.errors.push(format!("{}:{}: {kw}: {:?} is not KEY=VALUE", self.file, word[0].1, text(word)));
                 continue;
             };
-            match (super::words::word(k, self.escape, &lookup), super::words::word(v, self.escape, &lookup)) {
+            match (
+                super::words::word(k, self.escape, &lookup, &self.budget),
+                super::words::word(v, self.escape, &lookup, &self.budget),
+            ) {
                 (Ok(k), Ok(v)) => out.push((k, v, word[0].1)),
                 (Err((pos, msg)), _) | (_, Err((pos, msg))) => {
                     self.errors.push(format!("{}:{pos}: {kw}: {msg}", self.file))
@@ -208,7 +213,7 @@ impl Reader {
             if first_env {
                 self.set_at("env", "ENV", pos);
             }
-            self.image.vars.insert(key.clone(), value.clone());
+            Rc::make_mut(&mut self.image.vars).insert(key.clone(), value.clone());
             match self.image.env.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = value,
                 None => self.image.env.push((key, value)),
@@ -285,7 +290,7 @@ impl Reader {
 
     fn workdir(&mut self, ins: &Instruction) {
         let lookup = self.vars();
-        let dir = match super::words::word(&ins.args, self.escape, &lookup) {
+        let dir = match super::words::word(&ins.args, self.escape, &lookup, &self.budget) {
             Ok(d) if !d.is_empty() => d,
             Ok(_) => return self.err(ins.pos, "WORKDIR", "write WORKDIR /path"),
             Err((pos, msg)) => return self.err(pos, "WORKDIR", msg),

@@ -18,6 +18,7 @@ mod words;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{Result, bail};
 
@@ -54,6 +55,7 @@ pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Res
         stages: Vec::new(),
         image: Building::default(),
         loc: Locations { file: shown.to_string(), ..Locations::default() },
+        budget: words::Budget::new(words::EXPANSION_LIMIT),
     };
     r.name_keys();
     r.run(&parsed.instructions);
@@ -114,10 +116,12 @@ struct Building {
     annotations: BTreeMap<String, String>,
     labels: BTreeMap<String, String>,
     env: Vec<(String, String)>,
-    /// Variables for expansion: the base image's Env, then ENV.
-    vars: BTreeMap<String, String>,
-    /// ARG values declared in this stage.
-    args: BTreeMap<String, String>,
+    /// Variables for expansion: the base image's Env, then ENV. Shared
+    /// with the lookups taken while an instruction is read, so that taking
+    /// one costs no copy.
+    vars: Rc<BTreeMap<String, String>>,
+    /// ARG values declared in this stage (shared likewise).
+    args: Rc<BTreeMap<String, String>>,
     entrypoint: Option<Vec<String>>,
     cmd: Option<Vec<String>>,
     working_dir: Option<String>,
@@ -141,6 +145,8 @@ struct Reader {
     stages: Vec<Stage>,
     image: Building,
     loc: Locations,
+    /// What variable expansion may still produce in this file.
+    budget: words::Budget,
 }
 
 impl Reader {
@@ -188,7 +194,7 @@ impl Reader {
 
     /// [`Reader::lookup`] as an owned closure, for use while `self` changes.
     fn vars(&self) -> impl Fn(&str) -> Option<String> + 'static {
-        let (vars, args) = (self.image.vars.clone(), self.image.args.clone());
+        let (vars, args) = (Rc::clone(&self.image.vars), Rc::clone(&self.image.args));
         move |name: &str| vars.get(name).or_else(|| args.get(name)).cloned()
     }
 

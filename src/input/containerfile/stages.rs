@@ -5,6 +5,7 @@
 //! container engine.
 
 use std::path::Path;
+use std::rc::Rc;
 
 use super::lines::{Char, Instruction};
 use super::words::{self, split_raw, text};
@@ -25,6 +26,9 @@ impl Reader {
         };
         let mut global = std::collections::BTreeMap::new();
         for ins in &instructions[..froms[0]] {
+            if self.budget.overdrawn() {
+                return;
+            }
             if ins.keyword == "ARG" {
                 for (name, value) in self.declare_args(ins, &|n| global.get(n).cloned()) {
                     global.insert(name, value.unwrap_or_default());
@@ -35,6 +39,9 @@ impl Reader {
         }
         let global_lookup = |n: &str| global.get(n).cloned();
         for (k, &at) in froms.iter().enumerate() {
+            if self.budget.overdrawn() {
+                return;
+            }
             let end = froms.get(k + 1).copied().unwrap_or(instructions.len());
             let Some((stage, pos)) = self.from(&instructions[at], &global_lookup) else { continue };
             if at != last {
@@ -57,6 +64,9 @@ impl Reader {
                 self.base(path, instructions[at].pos);
             }
             for ins in &instructions[at + 1..end] {
+                if self.budget.overdrawn() {
+                    return;
+                }
                 self.instruction(ins, &global_lookup);
             }
             self.finish();
@@ -207,7 +217,7 @@ impl Reader {
         };
         for kv in &image.config.env {
             if let Some((k, v)) = kv.split_once('=') {
-                self.image.vars.insert(k.to_string(), v.to_string());
+                Rc::make_mut(&mut self.image.vars).insert(k.to_string(), v.to_string());
             }
         }
         for (key, value) in &image.config.labels {
@@ -222,7 +232,7 @@ impl Reader {
 
     /// One raw word, expanded; an error is recorded.
     pub(super) fn expand(&mut self, raw: &[Char], vars: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-        match words::word(raw, self.escape, vars) {
+        match words::word(raw, self.escape, vars, &self.budget) {
             Ok(w) => Some(w),
             Err((pos, msg)) => {
                 self.err(pos, "syntax", msg);

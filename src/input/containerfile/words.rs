@@ -7,11 +7,51 @@
 //! next character literal. Nothing is run: there is no command
 //! substitution.
 
+use std::cell::Cell;
+
 use super::lines::Char;
 use crate::model::value::Pos;
 
 /// A problem at a position.
 pub(super) type Problem = (Pos, String);
+
+/// The most bytes variable expansion may produce in one file, in all. A
+/// file of at most 4 MiB (the most bimanix reads) that doubles a variable
+/// line by line (`ENV A=$A$A`) would otherwise take time and memory
+/// without bound; a real Containerfile expands a few KiB.
+pub(super) const EXPANSION_LIMIT: usize = 16 << 20;
+
+/// What variable expansion may still produce in the file being read;
+/// `None` once overdrawn.
+#[derive(Debug)]
+pub(super) struct Budget(Cell<Option<usize>>);
+
+impl Budget {
+    /// A budget of `limit` bytes.
+    pub(super) fn new(limit: usize) -> Budget {
+        Budget(Cell::new(Some(limit)))
+    }
+
+    /// Whether an expansion overdrew the budget: the reader stops there,
+    /// rather than report the same error for every line after it.
+    pub(super) fn overdrawn(&self) -> bool {
+        self.0.get().is_none()
+    }
+
+    /// Takes `n` bytes from the budget, or says it is spent.
+    fn spend(&self, n: usize) -> Result<(), String> {
+        let left = self.0.get().and_then(|left| left.checked_sub(n));
+        self.0.set(left);
+        match left {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "variables expand to more than {} MiB in this file, and bimanix stops there \
+                 (is a variable doubled line by line, as in ENV A=$A$A?)",
+                EXPANSION_LIMIT >> 20
+            )),
+        }
+    }
+}
 
 /// Splits at blanks outside quotes, keeping quotes and escapes in place.
 pub(super) fn split_raw(chars: &[Char], escape: char) -> Vec<&[Char]> {
@@ -73,9 +113,14 @@ pub(super) fn text(chars: &[Char]) -> String {
 }
 
 /// Expands one raw word into one string (quotes removed, variables
-/// expanded, nothing split).
-pub(super) fn word(chars: &[Char], escape: char, vars: &dyn Fn(&str) -> Option<String>) -> Result<String, Problem> {
-    let mut lexer = Lexer { chars, at: 0, escape, vars, split: false, words: Vec::new(), current: None };
+/// expanded from `vars` within `budget`, nothing split).
+pub(super) fn word(
+    chars: &[Char],
+    escape: char,
+    vars: &dyn Fn(&str) -> Option<String>,
+    budget: &Budget,
+) -> Result<String, Problem> {
+    let mut lexer = Lexer { chars, at: 0, escape, vars, budget, split: false, words: Vec::new(), current: None };
     lexer.run(None)?;
     Ok(lexer.current.unwrap_or_default())
 }
@@ -86,8 +131,9 @@ pub(super) fn words(
     chars: &[Char],
     escape: char,
     vars: &dyn Fn(&str) -> Option<String>,
+    budget: &Budget,
 ) -> Result<Vec<String>, Problem> {
-    let mut lexer = Lexer { chars, at: 0, escape, vars, split: true, words: Vec::new(), current: None };
+    let mut lexer = Lexer { chars, at: 0, escape, vars, budget, split: true, words: Vec::new(), current: None };
     lexer.run(None)?;
     let mut out = lexer.words;
     out.extend(lexer.current);
@@ -99,6 +145,7 @@ struct Lexer<'a> {
     at: usize,
     escape: char,
     vars: &'a dyn Fn(&str) -> Option<String>,
+    budget: &'a Budget,
     /// Whether expanded text outside quotes splits into words.
     split: bool,
     words: Vec<String>,
@@ -202,8 +249,15 @@ impl Lexer<'_> {
         Err((start, "unterminated double quote".into()))
     }
 
-    /// After a `$`: the value of `$NAME` or `${...}`, or `$` itself.
+    /// After a `$`: the value of `$NAME` or `${...}`, or `$` itself, taken
+    /// from the budget.
     fn dollar(&mut self, pos: Pos) -> Result<String, Problem> {
+        let value = self.expansion(pos)?;
+        self.budget.spend(value.len()).map_err(|e| (pos, e))?;
+        Ok(value)
+    }
+
+    fn expansion(&mut self, pos: Pos) -> Result<String, Problem> {
         let braced = self.chars.get(self.at).is_some_and(|(c, _)| *c == '{');
         if braced {
             self.at += 1;
@@ -252,6 +306,7 @@ impl Lexer<'_> {
             at: self.at,
             escape: self.escape,
             vars: self.vars,
+            budget: self.budget,
             split: false,
             words: Vec::new(),
             current: None,
@@ -291,8 +346,12 @@ mod tests {
         }
     }
 
+    fn plenty() -> Budget {
+        Budget::new(EXPANSION_LIMIT)
+    }
+
     fn one(s: &str) -> String {
-        word(&chars(s), '\\', &vars).unwrap()
+        word(&chars(s), '\\', &vars, &plenty()).unwrap()
     }
 
     #[test]
@@ -313,10 +372,10 @@ mod tests {
         assert_eq!(one("${A:+alt}${NOPE:+alt}${E+set}"), "altset");
         assert_eq!(one("\"$A\" and $ alone $"), "x y and $ alone $");
         assert_eq!(one("${NOPE:-'lit $A'}"), "lit $A");
-        assert!(word(&chars("${NOPE:?need it}"), '\\', &vars).unwrap_err().1.contains("need it"));
-        assert!(word(&chars("${A"), '\\', &vars).is_err());
-        assert!(word(&chars("\"open"), '\\', &vars).is_err());
-        assert!(word(&chars("'open"), '\\', &vars).is_err());
+        assert!(word(&chars("${NOPE:?need it}"), '\\', &vars, &plenty()).unwrap_err().1.contains("need it"));
+        assert!(word(&chars("${A"), '\\', &vars, &plenty()).is_err());
+        assert!(word(&chars("\"open"), '\\', &vars, &plenty()).is_err());
+        assert!(word(&chars("'open"), '\\', &vars, &plenty()).is_err());
     }
 
     #[test]
@@ -324,9 +383,9 @@ mod tests {
         let c = chars(r#"a "b c" 'd e' f\ g"#);
         let raw: Vec<String> = split_raw(&c, '\\').iter().map(|w| text(w)).collect();
         assert_eq!(raw, ["a", "\"b c\"", "'d e'", "f\\ g"]);
-        assert_eq!(words(&chars("$A"), '\\', &vars).unwrap(), ["x", "y"]);
-        assert_eq!(words(&chars("\"$A\""), '\\', &vars).unwrap(), ["x y"]);
-        assert_eq!(words(&chars("\"\""), '\\', &vars).unwrap(), [""]);
+        assert_eq!(words(&chars("$A"), '\\', &vars, &plenty()).unwrap(), ["x", "y"]);
+        assert_eq!(words(&chars("\"$A\""), '\\', &vars, &plenty()).unwrap(), ["x y"]);
+        assert_eq!(words(&chars("\"\""), '\\', &vars, &plenty()).unwrap(), [""]);
     }
 
     #[test]
@@ -335,5 +394,20 @@ mod tests {
         let (k, v) = split_pair(&c, '\\').unwrap();
         assert_eq!((text(k), text(v)), ("\"k=1\"".to_string(), "v=w".to_string()));
         assert!(split_pair(&chars("novalue"), '\\').is_none());
+    }
+
+    #[test]
+    fn expansion_stops_at_its_budget() {
+        let budget = Budget::new(6);
+        assert_eq!(word(&chars("$A$A"), '\\', &vars, &budget).unwrap(), "x yx y");
+        let (pos, msg) = word(&chars("a $A"), '\\', &vars, &budget).unwrap_err();
+        assert_eq!((pos.line, pos.col), (1, 3), "at the `$` that overdraws");
+        assert!(msg.contains("more than 16 MiB"), "{msg}");
+        assert!(budget.overdrawn());
+        assert_eq!(word(&chars("no variables"), '\\', &vars, &budget).unwrap(), "no variables");
+        assert!(word(&chars("$E"), '\\', &vars, &budget).is_err(), "an overdrawn budget stays overdrawn");
+        let exact = Budget::new(3);
+        assert_eq!(word(&chars("$A"), '\\', &vars, &exact).unwrap(), "x y");
+        assert!(!exact.overdrawn(), "spending all of it is no overdraft");
     }
 }
