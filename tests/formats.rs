@@ -1449,6 +1449,15 @@ fn copy_from_a_stage_uses_its_from_platform() {
     fx.write("ctx/Containerfile", text.as_bytes());
     bx(&ctx, ["check", "Containerfile", "-t", "t"])
         .fails_with(&["Containerfile:1:6: FROM --platform: is \"arm64\", but /k is built for amd64"]);
+    // On scratch too, the last FROM's platform sets the architecture.
+    let text = format!("FROM --platform=linux/arm64 scratch\nCOPY kamd /k\n{UNIKRAFT_K}\n");
+    fx.write("ctx/Containerfile", text.as_bytes());
+    bx(&ctx, ["check", "Containerfile", "-t", "t"])
+        .fails_with(&["Containerfile:1:6: FROM --platform: is \"arm64\", but /k is built for amd64"]);
+    let text = format!("FROM --platform=linux/arm64 base.tar AS b\nFROM --platform=linux/arm64 scratch\nCOPY --from=b /kernel /k\n{UNIKRAFT_K}\n");
+    fx.write("ctx/Containerfile", text.as_bytes());
+    let img = build_checked(&ctx, "Containerfile", &["-t", "t"]);
+    assert_eq!(img.config["architecture"], json!("arm64"));
     // An args file's entry picks the image with `architecture`, which needs fromImage.
     let entry = |extra: &str| {
         format!(

@@ -106,6 +106,9 @@ enum Source {
 struct Stage {
     name: Option<String>,
     source: Source,
+    /// The architecture `--platform` chose and where, whatever the source
+    /// (`FROM --platform=linux/arm64 scratch` sets it too).
+    platform: Option<(String, Pos)>,
 }
 
 /// What the last stage has set so far.

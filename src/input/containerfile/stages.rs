@@ -50,11 +50,11 @@ impl Reader {
                 continue;
             }
             self.loc.keys.insert("annotations".into(), instructions[at].pos);
-            if let Source::Archive(path, platform) = &stage.source {
-                if let Some((arch, at)) = platform {
-                    self.image.architecture = Some(arch.clone());
-                    self.set_at("architecture", "FROM --platform", *at);
-                }
+            if let Some((arch, at)) = &stage.platform {
+                self.image.architecture = Some(arch.clone());
+                self.set_at("architecture", "FROM --platform", *at);
+            }
+            if let Source::Archive(path, _) = &stage.source {
                 self.image.from = Some(path.clone());
                 self.loc.keys.insert("fromImage".into(), pos);
                 // Until an instruction sets them, these come from the base image.
@@ -114,15 +114,15 @@ impl Reader {
             }
         };
         let reference = self.expand(image, vars)?;
-        let source = match (self.source(&reference, image[0].1, "FROM")?, platform) {
-            (Source::Archive(path, _), Some(platform)) => Source::Archive(path, Some(platform)),
+        let source = match (self.source(&reference, image[0].1, "FROM")?, &platform) {
+            (Source::Archive(path, _), Some(platform)) => Source::Archive(path, Some(platform.clone())),
             (source, _) => source,
         };
         let name = match name {
             Some(n) => Some(self.stage_name(n)?),
             None => None,
         };
-        Some((Stage { name, source }, image[0].1))
+        Some((Stage { name, source, platform }, image[0].1))
     }
 
     fn stage_name(&mut self, raw: &[Char]) -> Option<String> {
