@@ -1454,7 +1454,9 @@ fn copy_from_a_stage_uses_its_from_platform() {
     fx.write("ctx/Containerfile", text.as_bytes());
     bx(&ctx, ["check", "Containerfile", "-t", "t"])
         .fails_with(&["Containerfile:1:6: FROM --platform: is \"arm64\", but /k is built for amd64"]);
-    let text = format!("FROM --platform=linux/arm64 base.tar AS b\nFROM --platform=linux/arm64 scratch\nCOPY --from=b /kernel /k\n{UNIKRAFT_K}\n");
+    let text = format!(
+        "FROM --platform=linux/arm64 base.tar AS b\nFROM --platform=linux/arm64 scratch\nCOPY --from=b /kernel /k\n{UNIKRAFT_K}\n"
+    );
     fx.write("ctx/Containerfile", text.as_bytes());
     let img = build_checked(&ctx, "Containerfile", &["-t", "t"]);
     assert_eq!(img.config["architecture"], json!("arm64"));

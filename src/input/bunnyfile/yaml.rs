@@ -3,8 +3,9 @@
 //! bunny's Go decoder reads `version: 0.1` into a string field) except the
 //! plain null forms (`~`, `null`, nothing). A key given twice is an error,
 //! as it is for bunny; aliases take a copy of their anchor's value, and
-//! the copies are bounded (`COPY_LIMIT`), so that a "billion laughs" file
-//! of aliases of aliases fails instead of filling the memory.
+//! the copies are bounded (`COPY_VALUES`, `COPY_BYTES`), so that a
+//! "billion laughs" file of aliases of aliases, or of aliases of long
+//! strings, fails instead of filling the memory.
 
 use std::collections::BTreeMap;
 
@@ -12,10 +13,11 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::model::value::{Field, Kind, Pos, Value};
 
-/// The most values that anchors and aliases may copy in one file, in all.
-/// A bunnyfile has a few dozen values; a file of aliases of aliases
-/// doubles (or more) with every line.
-const COPY_LIMIT: usize = 100_000;
+/// The most values, and the most bytes of text, that anchors and aliases
+/// may copy in one file, in all. A bunnyfile has a few dozen short values;
+/// a file of aliases of aliases grows with every line.
+const COPY_VALUES: usize = 100_000;
+const COPY_BYTES: usize = 16 << 20;
 
 /// A container being read.
 enum Frame {
@@ -23,23 +25,40 @@ enum Frame {
     Map(BTreeMap<String, Field>, Pos, usize, Option<(String, Pos)>),
 }
 
-/// A container being read, with how many values it holds so far (itself
-/// included), to know what copying it costs.
-struct Open {
-    frame: Frame,
+/// What copying a value costs: the values in it (itself included) and the
+/// bytes of their text.
+#[derive(Clone, Copy, Default)]
+struct Size {
     values: usize,
+    bytes: usize,
 }
 
-/// The anchored values, each with its size in values, and what copies may
-/// still take.
+impl Size {
+    fn of_scalar(text: &str) -> Size {
+        Size { values: 1, bytes: text.len() }
+    }
+
+    fn add(&mut self, other: Size) {
+        self.values += other.values;
+        self.bytes += other.bytes;
+    }
+}
+
+/// A container being read, with the size of what it holds so far.
+struct Open {
+    frame: Frame,
+    size: Size,
+}
+
+/// The anchored values, each with its size, and what copies may still take.
 struct Anchors {
-    values: BTreeMap<usize, (Value, usize)>,
-    left: usize,
+    values: BTreeMap<usize, (Value, Size)>,
+    left: Size,
 }
 
 impl Anchors {
-    /// Records `value` (of `size` values) under `anchor`, if it has one.
-    fn record(&mut self, anchor: usize, value: &Value, size: usize, pos: Pos) -> Result<(), (Pos, String)> {
+    /// Records `value` (of `size`) under `anchor`, if it has one.
+    fn record(&mut self, anchor: usize, value: &Value, size: Size, pos: Pos) -> Result<(), (Pos, String)> {
         if anchor > 0 {
             self.spend(size, pos)?;
             self.values.insert(anchor, (value.clone(), size));
@@ -48,7 +67,7 @@ impl Anchors {
     }
 
     /// A copy of the value anchored as `id`, and its size.
-    fn copy(&mut self, id: usize, pos: Pos) -> Result<(Value, usize), (Pos, String)> {
+    fn copy(&mut self, id: usize, pos: Pos) -> Result<(Value, Size), (Pos, String)> {
         let Some(&(_, size)) = self.values.get(&id) else {
             return Err((pos, "alias of an unknown anchor".into()));
         };
@@ -57,17 +76,20 @@ impl Anchors {
         Ok((Value { kind: value.kind.clone(), pos: Some(pos) }, size))
     }
 
-    fn spend(&mut self, size: usize, pos: Pos) -> Result<(), (Pos, String)> {
-        match self.left.checked_sub(size) {
-            Some(left) => {
-                self.left = left;
+    fn spend(&mut self, size: Size, pos: Pos) -> Result<(), (Pos, String)> {
+        let values = self.left.values.checked_sub(size.values);
+        let bytes = self.left.bytes.checked_sub(size.bytes);
+        match values.zip(bytes) {
+            Some((values, bytes)) => {
+                self.left = Size { values, bytes };
                 Ok(())
             }
             None => Err((
                 pos,
                 format!(
-                    "anchors and aliases copy more than {COPY_LIMIT} values in this file; a bunnyfile needs \
-                     far fewer (are aliases nested in aliases?)"
+                    "anchors and aliases copy more than {COPY_VALUES} values or {} MiB in this file; a \
+                     bunnyfile needs far less (are aliases nested in aliases?)",
+                    COPY_BYTES >> 20
                 ),
             )),
         }
@@ -77,7 +99,7 @@ impl Anchors {
 /// Parses one YAML document; an error is `(position, message)`.
 pub(super) fn parse(text: &str) -> Result<Value, (Pos, String)> {
     let mut stack: Vec<Open> = Vec::new();
-    let mut anchors = Anchors { values: BTreeMap::new(), left: COPY_LIMIT };
+    let mut anchors = Anchors { values: BTreeMap::new(), left: Size { values: COPY_VALUES, bytes: COPY_BYTES } };
     let mut root: Option<Value> = None;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
@@ -90,29 +112,33 @@ pub(super) fn parse(text: &str) -> Result<Value, (Pos, String)> {
                 return Err((pos, "the file holds more than one YAML document; a bunnyfile is one".into()));
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Open { frame: Frame::Map(BTreeMap::new(), pos, anchor, None), values: 1 });
+                stack.push(Open {
+                    frame: Frame::Map(BTreeMap::new(), pos, anchor, None),
+                    size: Size { values: 1, bytes: 0 },
+                });
                 continue;
             }
             Event::SequenceStart(anchor, _) => {
-                stack.push(Open { frame: Frame::List(Vec::new(), pos, anchor), values: 1 });
+                stack.push(Open { frame: Frame::List(Vec::new(), pos, anchor), size: Size { values: 1, bytes: 0 } });
                 continue;
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                let Some(Open { frame, values }) = stack.pop() else { continue };
+                let Some(Open { frame, size }) = stack.pop() else { continue };
                 let (kind, at, anchor) = match frame {
                     Frame::Map(map, at, anchor, _) => (Kind::Attrs(map), at, anchor),
                     Frame::List(items, at, anchor) => (Kind::List(items), at, anchor),
                 };
                 let value = Value { kind, pos: Some(at) };
-                anchors.record(anchor, &value, values, at)?;
-                (value, values)
+                anchors.record(anchor, &value, size, at)?;
+                (value, size)
             }
             Event::Scalar(text, style, anchor, _) => {
                 let null = style == ScalarStyle::Plain && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+                let size = Size::of_scalar(&text);
                 let kind = if null { Kind::Null } else { Kind::Str(text.into_owned()) };
                 let value = Value { kind, pos: Some(pos) };
-                anchors.record(anchor, &value, 1, pos)?;
-                (value, 1)
+                anchors.record(anchor, &value, size, pos)?;
+                (value, size)
             }
             Event::Alias(id) => anchors.copy(id, pos)?,
             _ => continue,
@@ -121,7 +147,7 @@ pub(super) fn parse(text: &str) -> Result<Value, (Pos, String)> {
             root = Some(value);
             continue;
         };
-        open.values += size;
+        open.size.add(size);
         add(&mut open.frame, value, pos)?;
     }
     Ok(root.unwrap_or(Value { kind: Kind::Null, pos: Some(Pos { line: 1, col: 1 }) }))
@@ -199,12 +225,18 @@ mod tests {
             text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
         }
         let (pos, msg) = parse(&text).unwrap_err();
-        assert!(msg.contains("more than 100000 values"), "{msg}");
+        assert!(msg.contains("more than 100000 values or 16 MiB"), "{msg}");
         assert!(pos.line > 3 && pos.line <= 7, "stops within a few lines: {pos:?}");
         // Anchoring is charged too, so nested anchors around one big value stop as well.
         let big = vec!["x"; 60_000].join(", ");
         assert!(parse(&format!("a: &a [&b [{big}]]\n")).is_err());
         assert!(parse(&format!("a: &a [{big}]\nb: *a\n")).is_err());
         assert!(parse(&format!("a: [{big}]\n")).is_ok(), "plain values cost nothing");
+        // Few values but long ones: the bytes are counted too.
+        let long = "x".repeat(1 << 20);
+        let text = format!("a: &a [\"{long}\", \"{long}\", \"{long}\"]\nb: [{}]\n", vec!["*a"; 3000].join(", "));
+        let (pos, msg) = parse(&text).unwrap_err();
+        assert_eq!(pos.line, 2, "{msg}");
+        assert!(parse(&format!("a: &a [\"{long}\"]\nb: [*a, *a]\n")).is_ok(), "a few copies of a long value are fine");
     }
 }
