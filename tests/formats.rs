@@ -1704,6 +1704,10 @@ fn variables_that_double_line_by_line_stop_at_the_expansion_limit() {
     assert_eq!(run.stderr.matches("16 MiB").count(), 1, "reported once, then reading stops:\n{}", run.stderr);
     let ctx = containerfile(&fx, "ENV A=0123456789abcdef\nENV A=$A$A\nENV B=$A$A$A\nCMD [\"$B\"]\n");
     bx(&ctx, ["check", "Containerfile", "-t", "x"]).ok();
+    let nested = format!("ENV A={}x{}\n", "${A:-".repeat(21_000), "}".repeat(21_000));
+    let ctx = containerfile(&fx, &nested);
+    bx_bounded(&ctx, &["check", "Containerfile", "-t", "x"])
+        .fails_with(&["Containerfile:4:", "ENV: variable expansions nest more than 100 deep"]);
 }
 
 #[test]

@@ -21,6 +21,10 @@ pub(super) type Problem = (Pos, String);
 /// without bound; a real Containerfile expands a few KiB.
 pub(super) const EXPANSION_LIMIT: usize = 16 << 20;
 
+/// How deep `${A:-${B:-...}}` may nest: each level is a recursion, and a
+/// real Containerfile nests two or three.
+const MAX_NESTING: usize = 100;
+
 /// What variable expansion may still produce in the file being read;
 /// `None` once overdrawn.
 #[derive(Debug)]
@@ -120,7 +124,8 @@ pub(super) fn word(
     vars: &dyn Fn(&str) -> Option<String>,
     budget: &Budget,
 ) -> Result<String, Problem> {
-    let mut lexer = Lexer { chars, at: 0, escape, vars, budget, split: false, words: Vec::new(), current: None };
+    let mut lexer =
+        Lexer { chars, at: 0, escape, vars, budget, depth: 0, split: false, words: Vec::new(), current: None };
     lexer.run(None)?;
     Ok(lexer.current.unwrap_or_default())
 }
@@ -133,7 +138,8 @@ pub(super) fn words(
     vars: &dyn Fn(&str) -> Option<String>,
     budget: &Budget,
 ) -> Result<Vec<String>, Problem> {
-    let mut lexer = Lexer { chars, at: 0, escape, vars, budget, split: true, words: Vec::new(), current: None };
+    let mut lexer =
+        Lexer { chars, at: 0, escape, vars, budget, depth: 0, split: true, words: Vec::new(), current: None };
     lexer.run(None)?;
     let mut out = lexer.words;
     out.extend(lexer.current);
@@ -146,6 +152,8 @@ struct Lexer<'a> {
     escape: char,
     vars: &'a dyn Fn(&str) -> Option<String>,
     budget: &'a Budget,
+    /// How many `${...}` operands this lexer is inside.
+    depth: usize,
     /// Whether expanded text outside quotes splits into words.
     split: bool,
     words: Vec<String>,
@@ -301,12 +309,16 @@ impl Lexer<'_> {
 
     /// The word after a `${NAME:-` up to its `}`, itself expanded.
     fn operand(&mut self) -> Result<String, Problem> {
+        if self.depth == MAX_NESTING {
+            return Err((self.pos(), format!("variable expansions nest more than {MAX_NESTING} deep")));
+        }
         let mut inner = Lexer {
             chars: self.chars,
             at: self.at,
             escape: self.escape,
             vars: self.vars,
             budget: self.budget,
+            depth: self.depth + 1,
             split: false,
             words: Vec::new(),
             current: None,
@@ -409,5 +421,14 @@ mod tests {
         let exact = Budget::new(3);
         assert_eq!(word(&chars("$A"), '\\', &vars, &exact).unwrap(), "x y");
         assert!(!exact.overdrawn(), "spending all of it is no overdraft");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let nested = |n: usize| format!("{}x{}", "${A:-".repeat(n), "}".repeat(n));
+        assert_eq!(one(&nested(MAX_NESTING)), "x y");
+        assert_eq!(word(&chars(&nested(MAX_NESTING).replace('A', "NOPE")), '\\', &vars, &plenty()).unwrap(), "x");
+        let (_, msg) = word(&chars(&nested(100_000).replace('A', "NOPE")), '\\', &vars, &plenty()).unwrap_err();
+        assert!(msg.contains("nest more than 100 deep"), "{msg}");
     }
 }
