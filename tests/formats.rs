@@ -1726,3 +1726,13 @@ fn bunnyfile_aliases_of_aliases_stop_at_the_copy_limit() {
     let run = bx_bounded(&ctx, &["check", "bunnyfile", "-t", "x"]);
     run.fails_with(&["bunnyfile:15:", "anchors and aliases copy more than 100000 values"]);
 }
+
+#[test]
+fn a_hundred_thousand_env_lines_are_read_in_linear_time() {
+    let fx = Fx::new();
+    let lines: String = (0..100_000).map(|i| format!("ENV V{i}=x\n")).collect();
+    let ctx = containerfile(&fx, &format!("{lines}ENV V7=again\n"));
+    let out = bx_bounded(&ctx, &["convert", "Containerfile", "-t", "x", "-o", "-"]).ok().stdout();
+    assert_eq!(out.matches("\"V7=again\"").count(), 1, "a variable set again keeps its place");
+    assert!(out.find("\"V7=again\"") < out.find("\"V8=x\""), "in its first place");
+}

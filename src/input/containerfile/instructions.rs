@@ -214,9 +214,12 @@ impl Reader {
                 self.set_at("env", "ENV", pos);
             }
             Rc::make_mut(&mut self.image.vars).insert(key.clone(), value.clone());
-            match self.image.env.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => self.image.env.push((key, value)),
+            match self.image.env_slots.get(&key) {
+                Some(&slot) => self.image.env[slot].1 = value,
+                None => {
+                    self.image.env_slots.insert(key.clone(), self.image.env.len());
+                    self.image.env.push((key, value));
+                }
             }
         }
     }

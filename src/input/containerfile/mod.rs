@@ -119,6 +119,8 @@ struct Building {
     annotations: BTreeMap<String, String>,
     labels: BTreeMap<String, String>,
     env: Vec<(String, String)>,
+    /// Where each variable of `env` sits in it.
+    env_slots: BTreeMap<String, usize>,
     /// Variables for expansion: the base image's Env, then ENV. Shared
     /// with the lookups taken while an instruction is read, so that taking
     /// one costs no copy.
