@@ -289,6 +289,15 @@ same "--digestfile holds the manifest digest" "$built_digest" "$(cat "$tmp/diges
 same "the first push uploads every blob of the image, once" "$(blobs "$tmp/hello.tar")" "$(uploaded "$tmp/basic.access" "$m")"
 same "and nothing else" "$blob_count" "$(uploads "$tmp/basic.access" "$m")"
 contains "push says per blob that it was pushed" "$(cat "$tmp/push.err")" "config sha256:" "layer 1 sha256:" "pushed"
+# --digestfile /dev/stdout with standard output appended to a file: the
+# file keeps what it held (it is written into, not replaced), and gets the
+# digest alone; the reference line goes to standard error.
+echo "earlier line" >"$tmp/ci.log"
+"$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --digestfile /dev/stdout >>"$tmp/ci.log" 2>"$tmp/push2.err"
+same "--digestfile /dev/stdout appends the digest to a redirected standard output" \
+    "$(printf 'earlier line\n%s' "$built_digest")" "$(cat "$tmp/ci.log")"
+contains "and the reference line goes to standard error" "$(cat "$tmp/push2.err")" "$reg/test/hello:1.0@$built_digest"
 skopeo=(skopeo --command-timeout 60s)
 raw=$("${skopeo[@]}" inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/hello:1.0" 2>&1)
 same "skopeo inspect --raw: the manifest is byte for byte the archive's" "$manifest_bytes" "$raw"
@@ -332,7 +341,7 @@ same "a second push starts no upload at all" 0 "$(since "$tmp/basic.access" "$m"
 contains "a second push says the blobs exist" "$(cat "$tmp/push.err")" "config sha256:" "exists"
 out=$("$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret \
     --digestfile /dev/stdout 2>/dev/null)
-same "--digestfile /dev/stdout writes into the pipe, before the last line" "$built_digest$reg/test/hello:1.0@$built_digest" "$out"
+same "--digestfile /dev/stdout writes into the pipe, the digest alone" "$built_digest" "$out"
 check "/dev/stdout is left as it was" test -L /dev/stdout
 case $(cat "$tmp/push.err") in
     *$'\e'*) notok "without a terminal, push writes plain lines (no escape codes)" "$(cat "$tmp/push.err")" ;;

@@ -84,7 +84,11 @@ pub fn run(options: &Options) -> Result<Pushed> {
     }
     let shown =
         Reference { tag: Some(target).filter(|t| !t.starts_with("sha256:")), digest: None, ..reference.clone() };
-    println!("{shown}@{}", pushed.digest);
+    // When the digest went to standard output, it stays alone there.
+    match options.digestfile.as_deref().map(digest_output) {
+        Some(Output::Stdout) => eprintln!("{shown}@{}", pushed.digest),
+        _ => println!("{shown}@{}", pushed.digest),
+    }
     Ok(pushed)
 }
 
@@ -92,16 +96,23 @@ pub fn run(options: &Options) -> Result<Pushed> {
 /// that could not be written after the push, and one that is or is inside
 /// the image.
 fn check_digestfile(path: &Path, image: &Path) -> Result<()> {
-    let out = Output::Path(path.to_path_buf());
+    let out = digest_output(path);
     output::precheck(&out, false)?;
     output::refuse_inputs(&out, &[Protected { path: image.to_path_buf(), what: "the image to push".to_string() }])
 }
 
 /// Writes the digest file as any output is written: a regular file (or a
 /// new one) is replaced as a whole, never left half-written; a device or
-/// FIFO (`/dev/stdout`, a pipe) is written into, not replaced.
+/// FIFO (a pipe) is written into, not replaced.
 fn write_digest(path: &Path, digest: &str) -> Result<()> {
-    output::file(&Output::Path(path.to_path_buf()), |file| Ok(file.write_all(digest.as_bytes())?))
+    output::file(&digest_output(path), |file| Ok(file.write_all(digest.as_bytes())?))
+}
+
+/// Where `--digestfile` writes: `-` and `/dev/stdout` (and its aliases)
+/// are standard output, as for `build -o`, so that standard output
+/// redirected into a file appends to it instead of replacing it.
+fn digest_output(path: &Path) -> Output {
+    path.to_str().map_or_else(|| Output::Path(path.to_path_buf()), Output::named)
 }
 
 /// Says, once, when the manifest is written here rather than copied.
