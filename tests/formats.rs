@@ -1460,6 +1460,17 @@ fn copy_from_a_stage_uses_its_from_platform() {
     fx.write("ctx/Containerfile", text.as_bytes());
     let img = build_checked(&ctx, "Containerfile", &["-t", "t"]);
     assert_eq!(img.config["architecture"], json!("arm64"));
+    // Docker's automatic platform variables are not set: the message says so.
+    for (platform, says) in [
+        ("$BUILDPLATFORM", "--platform=$BUILDPLATFORM expands to \"\": bimanix sets none of Docker's automatic"),
+        ("windows/amd64", "--platform=windows/amd64: urunc images are linux/<arch>"),
+    ] {
+        fx.write(
+            "ctx/Containerfile",
+            format!("FROM --platform={platform} scratch\nCOPY kamd /k\n{UNIKRAFT_K}\n").as_bytes(),
+        );
+        bx(&ctx, ["check", "Containerfile", "-t", "t"]).fails_with(&["Containerfile:1:6: FROM: ", says]);
+    }
     // An args file's entry picks the image with `architecture`, which needs fromImage.
     let entry = |extra: &str| {
         format!(

@@ -153,11 +153,17 @@ impl Reader {
         match (parts.next(), parts.next()) {
             (Some("linux"), Some(arch)) if !arch.is_empty() => Some(crate::input::foreign::oci_arch(arch)),
             _ => {
-                self.err(
-                    flag[0].1,
-                    "FROM",
-                    format_args!("--platform={value}: urunc images are linux/<arch>, e.g. linux/amd64"),
-                );
+                let written = text(flag);
+                let why = if written.contains('$') {
+                    format!(
+                        "{written} expands to {value:?}: bimanix sets none of Docker's automatic platform \
+                         variables (BUILDPLATFORM, TARGETPLATFORM, ...); write --platform=linux/<arch>, e.g. \
+                         linux/amd64"
+                    )
+                } else {
+                    format!("--platform={value}: urunc images are linux/<arch>, e.g. linux/amd64")
+                };
+                self.err(flag[0].1, "FROM", why);
                 None
             }
         }
