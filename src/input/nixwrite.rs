@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::model::spec::{FileSpec, FsType, LayerMode, RootfsSpec, RootfsType, Spec};
 use crate::model::urunc;
@@ -32,7 +32,7 @@ pub fn write(spec: &Spec, dir: &Path, header: &[String]) -> Result<String> {
         w.field(1, "urunc", &string(urunc)?);
     }
     if let Some(from) = &spec.from_image {
-        w.field(1, "fromImage", &w.path(from));
+        w.field(1, "fromImage", &w.path(from)?);
     }
     if !spec.files.is_empty() {
         w.files(1, &spec.files)?;
@@ -122,13 +122,13 @@ impl Writer {
             let mut parts = Vec::new();
             match &f.from_image {
                 Some(image) => {
-                    parts.push(format!("fromImage = {};", self.path(image)));
+                    parts.push(format!("fromImage = {};", self.path(image)?));
                     if let Some(arch) = &f.architecture {
                         parts.push(format!("architecture = {};", string(arch)?));
                     }
-                    parts.push(format!("source = {};", string(&f.source.display().to_string())?));
+                    parts.push(format!("source = {};", string(utf8(&f.source)?)?));
                 }
-                None => parts.push(format!("source = {};", self.path(&f.source))),
+                None => parts.push(format!("source = {};", self.path(&f.source)?)),
             }
             parts.push(format!("target = {};", string(&f.target)?));
             if let Some(mode) = f.mode {
@@ -164,7 +164,7 @@ impl Writer {
         self.field(2, "type", &string(kind)?);
         self.field(2, "target", &string(&rootfs.target)?);
         if let Some(from) = &rootfs.from_image {
-            self.field(2, "fromImage", &self.path(from));
+            self.field(2, "fromImage", &self.path(from)?);
         }
         if !rootfs.files.is_empty() {
             self.files(2, &rootfs.files)?;
@@ -187,14 +187,20 @@ impl Writer {
     /// space, `@`, a quote) is written as the same path in a string, which
     /// the args reader (and the Nix side) resolve against the args file's
     /// directory just as they do a literal.
-    fn path(&self, p: &Path) -> String {
+    fn path(&self, p: &Path) -> Result<String> {
         let text = match relative(p, &self.dir) {
-            Some(r) if r.starts_with("..") => r.display().to_string(),
-            Some(r) => format!("./{}", r.display()),
-            None => p.display().to_string(),
+            Some(r) if r.starts_with("..") => utf8(&r)?.to_string(),
+            Some(r) => format!("./{}", utf8(&r)?),
+            None => utf8(p)?.to_string(),
         };
-        if path_literal_ok(&text) { text } else { string(&text).unwrap_or_else(|_| format!("{text:?}")) }
+        if path_literal_ok(&text) { Ok(text) } else { string(&text) }
     }
+}
+
+/// `p` as text: an args file is UTF-8, so a name that is not cannot be
+/// written into one (a lossy spelling would name another file).
+fn utf8(p: &Path) -> Result<&str> {
+    p.to_str().with_context(|| format!("{}: the name is not UTF-8, which an args file cannot spell", p.display()))
 }
 
 /// `p` relative to `dir`, both absolute and clean, with `..` steps up.
@@ -271,6 +277,7 @@ mod tests {
     use super::*;
     use crate::input::args::{self, Syntax};
     use crate::model::spec::Locations;
+    use std::os::unix::ffi::OsStrExt;
 
     fn file(source: &str, from_image: Option<&str>, target: &str, mode: Option<u32>) -> FileSpec {
         let from_image = from_image.map(PathBuf::from);
@@ -375,14 +382,17 @@ mod tests {
     #[test]
     fn paths_are_literals_relative_to_the_directory_when_they_can_be() {
         let w = Writer { out: String::new(), dir: PathBuf::from("/ctx/sub") };
-        assert_eq!(w.path(Path::new("/ctx/sub/a.hvt")), "./a.hvt");
-        assert_eq!(w.path(Path::new("/ctx/sub/d/b+c_1-2")), "./d/b+c_1-2");
-        assert_eq!(w.path(Path::new("/ctx/other/k")), "../other/k");
-        assert_eq!(w.path(Path::new("/elsewhere/deep/k")), "/elsewhere/deep/k");
-        assert_eq!(w.path(Path::new("/ctx/sub/with space")), "\"./with space\"");
-        assert_eq!(w.path(Path::new("/ctx/a@b")), "\"../a@b\"");
-        assert_eq!(w.path(Path::new("/ctx/sub/q\"${x}")), "\"./q\\\"\\${x}\"");
-        assert_eq!(w.path(Path::new("/elsewhere/deep/with space")), "\"/elsewhere/deep/with space\"");
-        assert_eq!(w.path(Path::new("/ctx/sub")), "/ctx/sub");
+        assert_eq!(w.path(Path::new("/ctx/sub/a.hvt")).unwrap(), "./a.hvt");
+        assert_eq!(w.path(Path::new("/ctx/sub/d/b+c_1-2")).unwrap(), "./d/b+c_1-2");
+        assert_eq!(w.path(Path::new("/ctx/other/k")).unwrap(), "../other/k");
+        assert_eq!(w.path(Path::new("/elsewhere/deep/k")).unwrap(), "/elsewhere/deep/k");
+        assert_eq!(w.path(Path::new("/ctx/sub/with space")).unwrap(), "\"./with space\"");
+        assert_eq!(w.path(Path::new("/ctx/a@b")).unwrap(), "\"../a@b\"");
+        assert_eq!(w.path(Path::new("/ctx/sub/q\"${x}")).unwrap(), "\"./q\\\"\\${x}\"");
+        assert_eq!(w.path(Path::new("/elsewhere/deep/with space")).unwrap(), "\"/elsewhere/deep/with space\"");
+        assert_eq!(w.path(Path::new("/ctx/sub")).unwrap(), "/ctx/sub");
+        let latin1 = std::ffi::OsStr::from_bytes(b"/ctx/sub/caf\xe9");
+        let e = w.path(Path::new(latin1)).unwrap_err().to_string();
+        assert!(e.contains("is not UTF-8, which an args file cannot spell"), "{e}");
     }
 }
