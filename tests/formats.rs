@@ -1321,6 +1321,8 @@ fn copy_follows_links_inside_the_context_only() {
     std::os::unix::fs::symlink("/etc", ctx.join("d2/etc")).expect("link");
     // An absolute link target starts at the context's root, as in docker build.
     std::os::unix::fs::symlink("/kernel", ctx.join("abs")).expect("link");
+    // A missing directory and `..` come back to `hostlink`, which is still a link.
+    std::os::unix::fs::symlink("nothere/../hostlink", ctx.join("a")).expect("link");
     let out = ctx.join("out.tar");
     bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "out.tar"]).fails_with(&[
         "Containerfile:4:6: COPY: hostlink leads through a symbolic link to",
@@ -1330,6 +1332,8 @@ fn copy_follows_links_inside_the_context_only() {
     for (src, message) in [
         ("d2/etc/hostname", "Containerfile:4:6: COPY: d2/etc/hostname leads through a symbolic link"),
         ("d2/etc/host*", "Containerfile:4:6: COPY: d2/etc/host*: no file in the build context matches"),
+        ("a", "Containerfile:4:6: COPY: a leads through a symbolic link"),
+        ("nothere/../a", "Containerfile:4:6: COPY: nothere/../a leads through a symbolic link"),
         ("../Containerfile", "is outside the build context"),
     ] {
         let body = format!(
@@ -1343,10 +1347,11 @@ fn copy_follows_links_inside_the_context_only() {
     fx.write("ctx/etc/hostname", b"the context's own\n");
     fx.write(
         "ctx/Containerfile",
-        b"FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY hostlink /p\nCOPY d2/etc/hostname /q\nCOPY abs /r\n",
+        b"FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY hostlink /p\nCOPY d2/etc/hostname /q\nCOPY abs /r\nCOPY a /s\n",
     );
     let img = build_checked(&ctx, "Containerfile", &["-t", "x"]);
     assert_eq!(img.file("p"), b"the context's own\n");
+    assert_eq!(img.file("s"), b"the context's own\n");
     assert_eq!(img.file("q"), b"the context's own\n");
     assert_eq!(img.file("r"), kernel().as_slice());
     let host = host_hostname();
@@ -1374,6 +1379,11 @@ fn bunnyfile_local_paths_stay_in_the_context() {
             "bunnyfile:9:7: rootfs.include[0]: ../../../../etc/hostname is outside the build context",
         ),
         (text("hostlink", "vmlinuz"), "bunnyfile:9:7: rootfs.include[0]: hostlink leads through a symbolic link"),
+        (
+            text("nothere/../hostlink", "vmlinuz"),
+            "bunnyfile:9:7: rootfs.include[0]: nothere/../hostlink leads through a symbolic link",
+        ),
+        (text("vmlinuz", "nothere/../hostlink"), "bunnyfile:12:9: kernel.path: nothere/../hostlink leads through"),
         (text("vmlinuz", KERNEL), "bunnyfile:12:9: kernel.path: "),
         (text("vmlinuz", "../ctx/../../k"), "kernel.path: ../ctx/../../k is outside the build context"),
     ];
@@ -1384,10 +1394,12 @@ fn bunnyfile_local_paths_stay_in_the_context() {
     }
     // Inside the context, a link is followed there.
     fx.write("ctx/etc/hostname", b"the context's own\n");
-    bunnyfile(&fx, &text("hostlink", "vmlinuz"));
-    let img = build_checked(&ctx, "bunnyfile", &["-t", "x"]);
-    assert_eq!(img.file("h"), b"the context's own\n");
-    assert!(img.files.values().all(|(data, _)| *data != host_hostname()));
+    for include in ["hostlink", "nothere/../hostlink", "x/y/../../hostlink"] {
+        bunnyfile(&fx, &text(include, "vmlinuz"));
+        let img = build_checked(&ctx, "bunnyfile", &["-t", "x"]);
+        assert_eq!(img.file("h"), b"the context's own\n", "{include}");
+        assert!(img.files.values().all(|(data, _)| *data != host_hostname()), "{include}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1710,4 +1722,48 @@ fn bunnyfile_aliases_of_aliases_stop_at_the_copy_limit() {
     fx.write("ctx/kernel", &kernel());
     let run = bx_bounded(&ctx, &["check", "bunnyfile", "-t", "x"]);
     run.fails_with(&["bunnyfile:15:", "anchors and aliases copy more than 100000 values"]);
+}
+
+#[test]
+fn copy_wildcards_do_not_descend_through_links_to_directories() {
+    let fx = Fx::new();
+    // Seven levels through ten links to `.` were 11^7 candidates (hours, tens of GB).
+    let ctx = containerfile(&fx, "COPY */*/*/*/*/*/*/kernel /d/\nCOPY s*/*/kernel /e/\nCOPY l*/sub/deep/kernel /f/\n");
+    for i in 0..10 {
+        std::os::unix::fs::symlink(".", ctx.join(format!("l{i}"))).expect("link");
+    }
+    fx.write("ctx/sub/deep/kernel", b"deep\n");
+    let run = bx_bounded(&ctx, &["check", "Containerfile", "-t", "x"]);
+    let run = run.fails_with(&[
+        "Containerfile:4:6: COPY: */*/*/*/*/*/*/kernel: no file in the build context matches",
+        "Containerfile:6:6: COPY: l*/sub/deep/kernel: no file in the build context matches",
+    ]);
+    assert!(!run.stderr.contains(":5:"), "{}", run.stderr);
+    // Through real directories, and through links before the first wildcard, wildcards match.
+    fx.write(
+        "ctx/Containerfile",
+        b"FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY s*/*/kernel /e/\nCOPY l3/sub/d*/kernel /f/\n",
+    );
+    let img = build_checked(&ctx, "Containerfile", &["-t", "x"]);
+    assert_eq!(img.file("e/kernel"), b"deep\n");
+    assert_eq!(img.file("f/kernel"), b"deep\n");
+}
+
+#[test]
+fn copy_wildcards_match_names_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "COPY n* /n\n");
+    let name = std::ffi::OsStr::from_bytes(b"n\xffb");
+    fs::write(ctx.join(name), b"not utf-8\n").expect("write");
+    // (Not build_checked: an args.nix is text and cannot name this source.)
+    let img = read_image(&bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "-"]).ok().stdout);
+    assert_eq!(img.file("n"), b"not utf-8\n");
+    // Into a directory, the name would have to be written as text.
+    fx.write(
+        "ctx/Containerfile",
+        b"FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY n* /d/\n",
+    );
+    bx(&ctx, ["check", "Containerfile", "-t", "x"])
+        .fails_with(&["Containerfile:4:6: COPY: n* matches", "whose name is not UTF-8"]);
 }

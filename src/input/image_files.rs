@@ -40,7 +40,9 @@ pub fn extract(spec: &mut Spec) -> Result<Option<Named>> {
     }
     let scratch = temp::dir_in(&std::env::temp_dir(), "extract").context("check TMPDIR")?;
     for (n, ((image_path, arch), files)) in by_image.into_iter().enumerate() {
-        let at = loc.at(&files[0].key);
+        // An entry's own `architecture` picked the image: a platform missing from the archive is its fault.
+        let own = format!("{}.architecture", files[0].key);
+        let at = if loc.keys.contains_key(&own) { loc.at(&own) } else { loc.at(&files[0].key) };
         let image = Image::open_for(&image_path, arch.as_deref()).map_err(|e| open_error(e, &image_path, &at, &loc))?;
         let listing = image.listing().with_context(|| at.clone())?;
         let mut resolved = Vec::new();
