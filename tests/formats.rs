@@ -53,6 +53,16 @@ impl Run {
         self
     }
 
+    /// Fails as a usage error (exit 2) that holds every one of `texts`.
+    #[track_caller]
+    fn misused(self, texts: &[&str]) -> Run {
+        assert_eq!(self.code, Some(2), "expected exit 2, got {:?}:\n{}", self.code, self.stderr);
+        for t in texts {
+            assert!(self.stderr.contains(t), "error lacks {t:?}:\n{}", self.stderr);
+        }
+        self
+    }
+
     fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
@@ -1204,7 +1214,15 @@ fn without_tag_the_image_is_named_after_the_context_and_tag_overrides_args_nix()
     let bad = bx(&dir, ["build", "args.nix", "-t", "Upper:case"]);
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
     assert!(bad.stderr.contains("must be lowercase"), "{}", bad.stderr);
-    bx(&dir, ["check", "args.nix", "--base", "a=b"]).fails_with(&["--base applies to Containerfiles and bunnyfiles"]);
+    // Flags that do not fit the input are usage errors.
+    bx(&dir, ["check", "args.nix", "--base", "a=b"]).misused(&["--base applies to Containerfiles and bunnyfiles"]);
+    bx(&dir, ["check", "args.nix", "--build-arg", "A=1"])
+        .misused(&["--build-arg applies to Containerfiles only; args.nix is an args file"]);
+    bx(&dir, ["check", "-f", "args.nix", "."]).misused(&["a build context directory (with -f) applies to"]);
+    // The Nix builder's JSON has its own name and tag, and no context.
+    for [flag, value] in [["--tag", "x"], ["--base", "a=b"], ["--build-arg", "A=1"], ["--input-format", "nix"]] {
+        bx(&dir, ["check", "--args-from-env", "A", flag, value]).misused(&["cannot be used with", flag]);
+    }
 }
 
 #[test]
@@ -1554,7 +1572,7 @@ fn build_args_apply_to_containerfiles_and_an_unset_one_keeps_the_default() {
         "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nkernel:\n  from: local\n  path: vmlinuz\n",
     );
     bx(&ctx, ["check", "bunnyfile", "-t", "x", "--build-arg", "A=1"])
-        .fails_with(&["--build-arg A: --build-arg applies to Containerfiles", "is a bunnyfile"]);
+        .misused(&["--build-arg A: --build-arg applies to Containerfiles", "is a bunnyfile"]);
 }
 
 #[test]
