@@ -1785,3 +1785,32 @@ fn copy_wildcards_match_names_that_are_not_utf8() {
     bx(&ctx, ["check", "Containerfile", "-t", "x"])
         .fails_with(&["Containerfile:4:6: COPY: n* matches", "whose name is not UTF-8"]);
 }
+
+#[test]
+fn a_multi_platform_from_names_the_field_that_picks_one_and_nothing_more() {
+    let fx = Fx::new();
+    let ctx = two_platform_base(&fx);
+    let text = |arch: &str| {
+        format!(
+            "version: v0.1\nplatforms:\n  framework: unikraft\n  monitor: qemu\n{arch}kernel:\n  from: base:1\n  path: /kernel\n"
+        )
+    };
+    let base = format!("base:1={}", ctx.join("base.tar").display());
+    fx.write("ctx/bunnyfile", text("").as_bytes());
+    let run = bx(&ctx, ["check", "bunnyfile", "-t", "x", "--base", &base]).fails_with(&[
+        "bunnyfile:6:9: kernel.from: cannot read image",
+        "the archive holds several images",
+        "pick one with platforms.architecture",
+    ]);
+    // The kernel is in each image: no false follow-on error about the path.
+    assert!(!run.stderr.contains("kernel.path"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    fx.write("ctx/bunnyfile", text("  architecture: aarch64\n").as_bytes());
+    let img = build_checked(&ctx, "bunnyfile", &["-t", "x", "--base", &base]);
+    assert_eq!(img.config["architecture"], json!("arm64"));
+    // An args file's fromImage says the same with its own field.
+    let args = "{ name = \"x\"; fromImage = ./base.tar; annotations = { unikernelType = \"unikraft\"; hypervisor = \"qemu\"; binary = \"/kernel\"; }; }\n";
+    fx.write("ctx/a.nix", args.as_bytes());
+    let run = bx(&ctx, ["check", "a.nix"]).fails_with(&["a.nix:1:15: fromImage:", "pick one with `architecture`"]);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}

@@ -68,16 +68,9 @@ pub fn extract(spec: &mut Spec) -> Result<Option<Named>> {
 /// An image that cannot be opened, at `at`; for an archive of several
 /// platforms, with the field that picks one.
 fn open_error(e: anyhow::Error, image: &Path, at: &str, loc: &Locations) -> anyhow::Error {
-    let Some(several) = crate::imageread::several_images(&e) else {
-        return e.context(at.to_string());
-    };
-    let how = match loc.names.get("architecture") {
-        Some(name) => name.clone(),
-        None => "`architecture`, for the image or on this files entry".to_string(),
-    };
-    anyhow!(
-        "{at}: cannot read image {}: the archive holds several images: {}; pick one with {how}",
-        image.display(),
-        several.images
-    )
+    let fallback = "`architecture`, for the image or on this files entry";
+    match crate::rules::validate::several_images(&e, image, loc, fallback) {
+        Some(message) => anyhow!("{at}: {message}"),
+        None => e.context(at.to_string()),
+    }
 }
