@@ -12,7 +12,7 @@ use bimanix::commands;
 use bimanix::image::archive::Format;
 use bimanix::image::compress::Compression;
 use bimanix::imageread::Platform;
-use bimanix::input::detect::Kind;
+use bimanix::input::detect::{self, Kind};
 use bimanix::input::foreign;
 use bimanix::model::reference::{self, Reference};
 use bimanix::model::spec::LayerMode;
@@ -165,21 +165,21 @@ struct Source {
     #[arg(long, value_name = "VAR")]
     args_from_env: Option<String>,
     /// The kind of FILE, when its name and content do not tell.
-    #[arg(long, value_enum, value_name = "KIND")]
+    #[arg(long, value_enum, value_name = "KIND", conflicts_with = "args_from_env")]
     input_format: Option<KindArg>,
     /// Image name and tag (default tag: latest). A Containerfile or
     /// bunnyfile carries none: without --tag the image is named after the
     /// build context directory. For an args file it overrides name and tag.
-    #[arg(short, long, value_name = "NAME[:TAG]", value_parser = tag)]
+    #[arg(short, long, value_name = "NAME[:TAG]", value_parser = tag, conflicts_with = "args_from_env")]
     tag: Option<(String, String)>,
     /// The image archive (docker-archive, OCI archive or layout) for an
     /// image reference that a FROM, COPY --from or bunnyfile `from:` names;
     /// bimanix never pulls. Repeatable.
-    #[arg(long, value_name = "REFERENCE=ARCHIVE", value_parser = base)]
+    #[arg(long, value_name = "REFERENCE=ARCHIVE", value_parser = base, conflicts_with = "args_from_env")]
     base: Vec<(String, PathBuf)>,
     /// A Containerfile ARG value (NAME alone takes it from the environment;
     /// unset there, the ARG default applies). Repeatable.
-    #[arg(long, value_name = "NAME=VALUE", value_parser = build_arg)]
+    #[arg(long, value_name = "NAME=VALUE", value_parser = build_arg, conflicts_with = "args_from_env")]
     build_arg: Vec<(String, Option<String>)>,
 }
 
@@ -250,6 +250,7 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        Err(e) if e.downcast_ref::<detect::Misfit>().is_some() => usage(&format!("{e:#}")),
         Err(e) => {
             eprintln!("bimanix: error: {e:#}");
             ExitCode::from(1)

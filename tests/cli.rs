@@ -3030,3 +3030,36 @@ fn push_checks_the_password_and_the_digest_file_before_any_network_use() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!registry.asked());
 }
+
+#[test]
+fn list_form_files_entries_are_reported_at_their_position() {
+    let fx = Fx::new();
+    let (args, _) = fx.args("in/args.nix", &base_args());
+    fx.write("in/kernel", &kernel());
+    bx(fx.tmp.path()).arg("build").arg(&args).arg("-o").arg(fx.path("in/amd.tar")).run().ok();
+    let entry = |fields: &str| {
+        format!(
+            "{{\n  name = \"t\";\n  files = [\n    {{ source = ./kernel; target = \"/boot/kernel\"; }}\n    {{\n{fields}    }}\n  ];\n  annotations = {{ unikernelType = \"linux\"; hypervisor = \"qemu\"; binary = \"/boot/kernel\"; }};\n}}\n"
+        )
+    };
+    let cases = [
+        // An architecture the archive does not hold: the entry's own `architecture`, line 9.
+        (
+            "      fromImage = ./amd.tar;\n      source = \"/boot/kernel\";\n      target = \"/k\";\n      architecture = \"arm64\";\n",
+            "e.nix:9:7: files[1].architecture: cannot read image",
+        ),
+        // A source that cannot be read: the entry, line 5.
+        ("      source = ./nothere;\n      target = \"/n\";\n", "e.nix:5:5: files[1]: source"),
+        // A path missing from the image: the entry.
+        (
+            "      fromImage = ./amd.tar;\n      source = \"/nothere\";\n      target = \"/n\";\n",
+            "e.nix:5:5: files[1]: /nothere in image",
+        ),
+    ];
+    for (fields, message) in cases {
+        fx.write("in/e.nix", entry(fields).as_bytes());
+        let run = bx(&fx.path("in")).args(["check", "e.nix"]).run();
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        assert!(run.stderr.contains(message), "want {message:?} in:\n{}", run.stderr);
+    }
+}

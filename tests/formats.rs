@@ -53,6 +53,16 @@ impl Run {
         self
     }
 
+    /// Fails as a usage error (exit 2) that holds every one of `texts`.
+    #[track_caller]
+    fn misused(self, texts: &[&str]) -> Run {
+        assert_eq!(self.code, Some(2), "expected exit 2, got {:?}:\n{}", self.code, self.stderr);
+        for t in texts {
+            assert!(self.stderr.contains(t), "error lacks {t:?}:\n{}", self.stderr);
+        }
+        self
+    }
+
     fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
@@ -1204,7 +1214,15 @@ fn without_tag_the_image_is_named_after_the_context_and_tag_overrides_args_nix()
     let bad = bx(&dir, ["build", "args.nix", "-t", "Upper:case"]);
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
     assert!(bad.stderr.contains("must be lowercase"), "{}", bad.stderr);
-    bx(&dir, ["check", "args.nix", "--base", "a=b"]).fails_with(&["--base applies to Containerfiles and bunnyfiles"]);
+    // Flags that do not fit the input are usage errors.
+    bx(&dir, ["check", "args.nix", "--base", "a=b"]).misused(&["--base applies to Containerfiles and bunnyfiles"]);
+    bx(&dir, ["check", "args.nix", "--build-arg", "A=1"])
+        .misused(&["--build-arg applies to Containerfiles only; args.nix is an args file"]);
+    bx(&dir, ["check", "-f", "args.nix", "."]).misused(&["a build context directory (with -f) applies to"]);
+    // The Nix builder's JSON has its own name and tag, and no context.
+    for [flag, value] in [["--tag", "x"], ["--base", "a=b"], ["--build-arg", "A=1"], ["--input-format", "nix"]] {
+        bx(&dir, ["check", "--args-from-env", "A", flag, value]).misused(&["cannot be used with", flag]);
+    }
 }
 
 #[test]
@@ -1321,6 +1339,8 @@ fn copy_follows_links_inside_the_context_only() {
     std::os::unix::fs::symlink("/etc", ctx.join("d2/etc")).expect("link");
     // An absolute link target starts at the context's root, as in docker build.
     std::os::unix::fs::symlink("/kernel", ctx.join("abs")).expect("link");
+    // A missing directory and `..` come back to `hostlink`, which is still a link.
+    std::os::unix::fs::symlink("nothere/../hostlink", ctx.join("a")).expect("link");
     let out = ctx.join("out.tar");
     bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "out.tar"]).fails_with(&[
         "Containerfile:4:6: COPY: hostlink leads through a symbolic link to",
@@ -1330,6 +1350,8 @@ fn copy_follows_links_inside_the_context_only() {
     for (src, message) in [
         ("d2/etc/hostname", "Containerfile:4:6: COPY: d2/etc/hostname leads through a symbolic link"),
         ("d2/etc/host*", "Containerfile:4:6: COPY: d2/etc/host*: no file in the build context matches"),
+        ("a", "Containerfile:4:6: COPY: a leads through a symbolic link"),
+        ("nothere/../a", "Containerfile:4:6: COPY: nothere/../a leads through a symbolic link"),
         ("../Containerfile", "is outside the build context"),
     ] {
         let body = format!(
@@ -1343,10 +1365,11 @@ fn copy_follows_links_inside_the_context_only() {
     fx.write("ctx/etc/hostname", b"the context's own\n");
     fx.write(
         "ctx/Containerfile",
-        b"FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY hostlink /p\nCOPY d2/etc/hostname /q\nCOPY abs /r\n",
+        b"FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY hostlink /p\nCOPY d2/etc/hostname /q\nCOPY abs /r\nCOPY a /s\n",
     );
     let img = build_checked(&ctx, "Containerfile", &["-t", "x"]);
     assert_eq!(img.file("p"), b"the context's own\n");
+    assert_eq!(img.file("s"), b"the context's own\n");
     assert_eq!(img.file("q"), b"the context's own\n");
     assert_eq!(img.file("r"), kernel().as_slice());
     let host = host_hostname();
@@ -1374,6 +1397,11 @@ fn bunnyfile_local_paths_stay_in_the_context() {
             "bunnyfile:9:7: rootfs.include[0]: ../../../../etc/hostname is outside the build context",
         ),
         (text("hostlink", "vmlinuz"), "bunnyfile:9:7: rootfs.include[0]: hostlink leads through a symbolic link"),
+        (
+            text("nothere/../hostlink", "vmlinuz"),
+            "bunnyfile:9:7: rootfs.include[0]: nothere/../hostlink leads through a symbolic link",
+        ),
+        (text("vmlinuz", "nothere/../hostlink"), "bunnyfile:12:9: kernel.path: nothere/../hostlink leads through"),
         (text("vmlinuz", KERNEL), "bunnyfile:12:9: kernel.path: "),
         (text("vmlinuz", "../ctx/../../k"), "kernel.path: ../ctx/../../k is outside the build context"),
     ];
@@ -1384,10 +1412,12 @@ fn bunnyfile_local_paths_stay_in_the_context() {
     }
     // Inside the context, a link is followed there.
     fx.write("ctx/etc/hostname", b"the context's own\n");
-    bunnyfile(&fx, &text("hostlink", "vmlinuz"));
-    let img = build_checked(&ctx, "bunnyfile", &["-t", "x"]);
-    assert_eq!(img.file("h"), b"the context's own\n");
-    assert!(img.files.values().all(|(data, _)| *data != host_hostname()));
+    for include in ["hostlink", "nothere/../hostlink", "x/y/../../hostlink"] {
+        bunnyfile(&fx, &text(include, "vmlinuz"));
+        let img = build_checked(&ctx, "bunnyfile", &["-t", "x"]);
+        assert_eq!(img.file("h"), b"the context's own\n", "{include}");
+        assert!(img.files.values().all(|(data, _)| *data != host_hostname()), "{include}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1564,7 +1594,7 @@ fn build_args_apply_to_containerfiles_and_an_unset_one_keeps_the_default() {
         "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nkernel:\n  from: local\n  path: vmlinuz\n",
     );
     bx(&ctx, ["check", "bunnyfile", "-t", "x", "--build-arg", "A=1"])
-        .fails_with(&["--build-arg A: --build-arg applies to Containerfiles", "is a bunnyfile"]);
+        .misused(&["--build-arg A: --build-arg applies to Containerfiles", "is a bunnyfile"]);
 }
 
 #[test]
@@ -1746,4 +1776,80 @@ fn a_hundred_thousand_env_lines_are_read_in_linear_time() {
     let out = bx_bounded(&ctx, &["convert", "Containerfile", "-t", "x", "-o", "-"]).ok().stdout();
     assert_eq!(out.matches("\"V7=again\"").count(), 1, "a variable set again keeps its place");
     assert!(out.find("\"V7=again\"") < out.find("\"V8=x\""), "in its first place");
+}
+
+#[test]
+fn copy_wildcards_do_not_descend_through_links_to_directories() {
+    let fx = Fx::new();
+    // Seven levels through ten links to `.` were 11^7 candidates (hours, tens of GB).
+    let ctx = containerfile(&fx, "COPY */*/*/*/*/*/*/kernel /d/\nCOPY s*/*/kernel /e/\nCOPY l*/sub/deep/kernel /f/\n");
+    for i in 0..10 {
+        std::os::unix::fs::symlink(".", ctx.join(format!("l{i}"))).expect("link");
+    }
+    fx.write("ctx/sub/deep/kernel", b"deep\n");
+    let run = bx_bounded(&ctx, &["check", "Containerfile", "-t", "x"]);
+    let run = run.fails_with(&[
+        "Containerfile:4:6: COPY: */*/*/*/*/*/*/kernel: no file in the build context matches",
+        "Containerfile:6:6: COPY: l*/sub/deep/kernel: no file in the build context matches",
+    ]);
+    assert!(!run.stderr.contains(":5:"), "{}", run.stderr);
+    // Through real directories, and through links before the first wildcard, wildcards match.
+    fx.write(
+        "ctx/Containerfile",
+        b"FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY s*/*/kernel /e/\nCOPY l3/sub/d*/kernel /f/\n",
+    );
+    let img = build_checked(&ctx, "Containerfile", &["-t", "x"]);
+    assert_eq!(img.file("e/kernel"), b"deep\n");
+    assert_eq!(img.file("f/kernel"), b"deep\n");
+}
+
+#[test]
+fn copy_wildcards_match_names_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let fx = Fx::new();
+    let ctx = containerfile(&fx, "COPY n* /n\n");
+    let name = std::ffi::OsStr::from_bytes(b"n\xffb");
+    fs::write(ctx.join(name), b"not utf-8\n").expect("write");
+    // Not build_checked: an args file is text and cannot name this source.
+    let img = read_image(&bx(&ctx, ["build", "Containerfile", "-t", "x", "-o", "-"]).ok().stdout);
+    assert_eq!(img.file("n"), b"not utf-8\n");
+    // convert refuses it rather than spell another file's name.
+    bx(&ctx, ["convert", "Containerfile", "-t", "x", "-o", "-"])
+        .fails_with(&["is not UTF-8, which an args file cannot spell"]);
+    // Into a directory, the name would have to be written as text.
+    fx.write(
+        "ctx/Containerfile",
+        b"FROM scratch\nCOPY kernel /boot/kernel\nLABEL com.urunc.unikernel.unikernelType=linux com.urunc.unikernel.hypervisor=qemu com.urunc.unikernel.binary=/boot/kernel\nCOPY n* /d/\n",
+    );
+    bx(&ctx, ["check", "Containerfile", "-t", "x"])
+        .fails_with(&["Containerfile:4:6: COPY: n* matches", "whose name is not UTF-8"]);
+}
+
+#[test]
+fn a_multi_platform_from_names_the_field_that_picks_one_and_nothing_more() {
+    let fx = Fx::new();
+    let ctx = two_platform_base(&fx);
+    let text = |arch: &str| {
+        format!(
+            "version: v0.1\nplatforms:\n  framework: unikraft\n  monitor: qemu\n{arch}kernel:\n  from: base:1\n  path: /kernel\n"
+        )
+    };
+    let base = format!("base:1={}", ctx.join("base.tar").display());
+    fx.write("ctx/bunnyfile", text("").as_bytes());
+    let run = bx(&ctx, ["check", "bunnyfile", "-t", "x", "--base", &base]).fails_with(&[
+        "bunnyfile:6:9: kernel.from: cannot read image",
+        "the archive holds several images",
+        "pick one with platforms.architecture",
+    ]);
+    // The kernel is in each image: no false follow-on error about the path.
+    assert!(!run.stderr.contains("kernel.path"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    fx.write("ctx/bunnyfile", text("  architecture: aarch64\n").as_bytes());
+    let img = build_checked(&ctx, "bunnyfile", &["-t", "x", "--base", &base]);
+    assert_eq!(img.config["architecture"], json!("arm64"));
+    // An args file's fromImage says the same with its own field.
+    let args = "{ name = \"x\"; fromImage = ./base.tar; annotations = { unikernelType = \"unikraft\"; hypervisor = \"qemu\"; binary = \"/kernel\"; }; }\n";
+    fx.write("ctx/a.nix", args.as_bytes());
+    let run = bx(&ctx, ["check", "a.nix"]).fails_with(&["a.nix:1:15: fromImage:", "pick one with `architecture`"]);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }

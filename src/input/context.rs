@@ -56,22 +56,31 @@ pub fn climbs_out(written: &str) -> bool {
 
 /// Resolves `rel` (relative to the context; a leading `/` is the context's
 /// root) inside `context`, following every link, the last one too.
+///
+/// A missing component is taken as written, as BuildKit takes it, and so
+/// are those after it: none of them exists, so none is a link. A `..` that
+/// climbs back above the missing one returns to directories that exist,
+/// whose links are followed (within the context) again.
 pub fn resolve(context: &Path, rel: &Path) -> io::Result<Resolved> {
     let mut done: Vec<OsString> = Vec::new();
     let mut pending: Vec<OsString> = Vec::new();
     push_components(&mut pending, rel);
     let mut links = 0;
-    let mut missing = false;
+    // How many components of `done` exist, once one is missing.
+    let mut missing_at: Option<usize> = None;
     while let Some(c) = pending.pop() {
         if c == ".." {
             done.pop();
+            if missing_at.is_some_and(|at| done.len() <= at) {
+                missing_at = None;
+            }
             continue;
         }
-        let candidate = join(context, &done).join(&c);
-        if missing {
+        if missing_at.is_some() {
             done.push(c);
             continue;
         }
+        let candidate = join(context, &done).join(&c);
         match std::fs::symlink_metadata(&candidate) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 links += 1;
@@ -89,7 +98,7 @@ pub fn resolve(context: &Path, rel: &Path) -> io::Result<Resolved> {
             }
             Ok(_) => done.push(c),
             Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
-                missing = true;
+                missing_at = Some(done.len());
                 done.push(c);
             }
             Err(e) => return Err(e),
@@ -99,39 +108,36 @@ pub fn resolve(context: &Path, rel: &Path) -> io::Result<Resolved> {
 }
 
 /// The paths inside `context` that `pattern` (relative to the context, `/`
-/// separated, with `*`, `?` and `[...]` wildcards) matches, sorted, each
-/// with the name it matched as. A wildcard matches names in directories
-/// reached inside the context only; what a match names is resolved as
-/// [`resolve`] does.
-pub fn glob(context: &Path, pattern: &str) -> io::Result<Vec<(Resolved, String)>> {
-    let opts = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: false,
-    };
-    // Each candidate: the resolved path relative to the context, the name it matched as, links followed.
-    let mut found: Vec<(PathBuf, String, bool)> = vec![(PathBuf::new(), String::new(), false)];
-    for part in pattern.split('/').filter(|c| !c.is_empty() && *c != ".") {
+/// separated, lexically clean, with `*`, `?` and `[...]` wildcards)
+/// matches, sorted, each with the name it matched as.
+///
+/// As in BuildKit, the part before the first wildcard is resolved as
+/// [`resolve`] does, and the rest is matched against the tree as it is:
+/// a symbolic link to a directory is not descended into (which also keeps
+/// a link to `.` from multiplying the matches), though a link that is the
+/// match itself is followed. A name that is not UTF-8 is matched as its
+/// lossy text and kept as it is.
+pub fn glob(context: &Path, pattern: &str) -> io::Result<Vec<(Resolved, OsString)>> {
+    let parts: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    // Each candidate: the path relative to the context, the name it matched as, links followed.
+    let mut found: Vec<(PathBuf, OsString, bool)> = vec![(PathBuf::new(), OsString::new(), false)];
+    let mut walking = false;
+    for (i, part) in parts.iter().enumerate() {
+        let wild = part.contains(['*', '?', '[']);
+        walking |= wild;
+        let last = i + 1 == parts.len();
         let mut next = Vec::new();
         for (dir, _, via) in &found {
-            let names = if part.contains(['*', '?', '[']) {
-                let pat =
-                    glob::Pattern::new(part).map_err(|e| io::Error::other(format!("bad wildcard {part}: {e}")))?;
-                let mut names: Vec<String> = match std::fs::read_dir(context.join(dir)) {
-                    Ok(entries) => entries
-                        .filter_map(|e| e.ok())
-                        .filter_map(|e| e.file_name().into_string().ok())
-                        .filter(|n| pat.matches_with(n, opts))
-                        .collect(),
-                    Err(_) => Vec::new(),
-                };
-                names.sort();
-                names
-            } else {
-                vec![part.to_string()]
-            };
+            let names = if wild { matching(&context.join(dir), part)? } else { vec![OsString::from(part)] };
             for name in names {
-                let r = resolve(context, &dir.join(&name))?;
+                let rel = dir.join(&name);
+                if walking && !last {
+                    if std::fs::symlink_metadata(context.join(&rel)).is_ok_and(|m| m.is_dir()) {
+                        next.push((rel, name, *via));
+                    }
+                    continue;
+                }
+                let r = resolve(context, &rel)?;
                 if std::fs::symlink_metadata(&r.host).is_ok() {
                     let rel = r.host.strip_prefix(context).map(Path::to_path_buf).unwrap_or_default();
                     next.push((rel, name, *via || r.via_link));
@@ -141,6 +147,25 @@ pub fn glob(context: &Path, pattern: &str) -> io::Result<Vec<(Resolved, String)>
         found = next;
     }
     Ok(found.into_iter().map(|(rel, name, via_link)| (Resolved { host: context.join(rel), via_link }, name)).collect())
+}
+
+/// The names in `dir` that the wildcard `part` matches, sorted (none when
+/// `dir` is not a directory).
+fn matching(dir: &Path, part: &str) -> io::Result<Vec<OsString>> {
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    let pat = glob::Pattern::new(part).map_err(|e| io::Error::other(format!("bad wildcard {part}: {e}")))?;
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let mut names: Vec<OsString> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| pat.matches_with(&n.to_string_lossy(), opts))
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Pushes the components of `path` onto `stack` so that the first pops first.
@@ -207,12 +232,29 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_directory_and_dotdot_do_not_skip_the_link_check() {
+        let (tmp, ctx) = context();
+        symlink(tmp.path().join("secret"), ctx.join("out")).unwrap();
+        symlink("nothere/../out", ctx.join("a")).unwrap();
+        std::fs::write(ctx.join("file"), b"f").unwrap();
+        let r = |p: &str| resolve(&ctx, Path::new(p)).unwrap();
+        for path in ["nothere/../out", "a", "x/y/../../out", "file/x/../../out", "nothere/deeper/../../a"] {
+            let got = r(path);
+            assert!(got.host.starts_with(&ctx) && got.via_link && !got.host.exists(), "{path}: {got:?}");
+        }
+        // Climbing back to a directory that exists is resolution as usual.
+        assert_eq!(r("nothere/../sub/deep/k"), Resolved { host: ctx.join("sub/deep/k"), via_link: false });
+        // Not climbing back keeps the rest as written.
+        assert_eq!(r("nothere/x/../out").host, ctx.join("nothere/out"));
+    }
+
+    #[test]
     fn wildcards_match_inside_the_context_only() {
         let (tmp, ctx) = context();
         std::fs::write(ctx.join("a.conf"), b"a").unwrap();
         std::fs::write(ctx.join("b.conf"), b"b").unwrap();
         symlink(tmp.path(), ctx.join("host")).unwrap();
-        let names = |p: &str| -> Vec<(PathBuf, String)> {
+        let names = |p: &str| -> Vec<(PathBuf, OsString)> {
             glob(&ctx, p).unwrap().into_iter().map(|(r, n)| (r.host, n)).collect()
         };
         assert_eq!(names("*.conf"), [(ctx.join("a.conf"), "a.conf".into()), (ctx.join("b.conf"), "b.conf".into())]);
@@ -220,6 +262,40 @@ mod tests {
         // `host` names the context's own copy of the temporary directory's path, which it lacks.
         assert!(names("host/secre?").is_empty());
         assert!(names("host/ctx/*.conf").is_empty());
+    }
+
+    #[test]
+    fn wildcards_do_not_descend_through_links() {
+        let (_tmp, ctx) = context();
+        for i in 0..10 {
+            symlink(".", ctx.join(format!("l{i}"))).unwrap();
+        }
+        symlink("sub", ctx.join("subl")).unwrap();
+        symlink("sub/deep/k", ctx.join("kl")).unwrap();
+        let names = |p: &str| -> Vec<(PathBuf, OsString)> {
+            glob(&ctx, p).unwrap().into_iter().map(|(r, n)| (r.host, n)).collect()
+        };
+        // Through real directories only: `subl` and `l0`..`l9` are links.
+        assert_eq!(names("*/*/k"), [(ctx.join("sub/deep/k"), "k".into())]);
+        assert!(names("*/*/*/*/*/*/*/*/k").is_empty());
+        assert!(names("s*/deep/k").len() == 1);
+        // A link that is the match itself is followed (inside the context).
+        assert_eq!(names("k*"), [(ctx.join("sub/deep/k"), "kl".into())]);
+        // Before the first wildcard, links are followed as `resolve` does.
+        assert_eq!(names("subl/*/k"), [(ctx.join("sub/deep/k"), "k".into())]);
+        assert_eq!(names("l3/sub/d*/k"), [(ctx.join("sub/deep/k"), "k".into())]);
+    }
+
+    #[test]
+    fn wildcards_match_names_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let (_tmp, ctx) = context();
+        let name = std::ffi::OsStr::from_bytes(b"n\xffb");
+        std::fs::write(ctx.join(name), b"n").unwrap();
+        let found = glob(&ctx, "n*").unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0.host, ctx.join(name));
+        assert_eq!(found[0].1, name);
     }
 
     #[test]

@@ -5,10 +5,24 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::args::{self, Syntax};
 use super::foreign::{Options, Read};
+
+/// A flag that does not fit the kind of input file (`--build-arg` with a
+/// bunnyfile, `--base` with an args file): a usage error, which `main`
+/// reports with exit status 2.
+#[derive(Debug)]
+pub struct Misfit(pub String);
+
+impl std::fmt::Display for Misfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Misfit {}
 
 /// The kinds of input file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,20 +110,27 @@ fn is_bunny_key(k: &str) -> bool {
 /// resolve against `context` (default: the file's directory). `--tag`
 /// overrides an args file's name and tag; `--base` and a context directory
 /// apply to Containerfiles and bunnyfiles only, `--build-arg` to
-/// Containerfiles only.
+/// Containerfiles only; given with another kind they are a [`Misfit`].
 pub fn read(path: &Path, context: Option<&Path>, kind: Kind, opts: &Options) -> Result<Read> {
     match kind {
         Kind::Nix | Kind::Json => {
+            let file = path.display();
             if context.is_some() {
-                bail!(
-                    "a build context directory applies to Containerfiles and bunnyfiles; an args file's paths are relative to itself, so name it alone"
+                return Err(Misfit(format!(
+                    "a build context directory (with -f) applies to Containerfiles and bunnyfiles; {file} is an \
+                     args file, whose paths are relative to itself, so name it alone"
+                ))
+                .into());
+            }
+            if !opts.bases.is_empty() {
+                return Err(
+                    Misfit(format!("--base applies to Containerfiles and bunnyfiles; {file} is an args file")).into()
                 );
             }
-            if let Some((flag, _)) = [("--base", !opts.bases.is_empty()), ("--build-arg", !opts.build_args.is_empty())]
-                .into_iter()
-                .find(|(_, given)| *given)
-            {
-                bail!("{flag} applies to Containerfiles and bunnyfiles; {} is an args file", path.display());
+            if !opts.build_args.is_empty() {
+                return Err(
+                    Misfit(format!("--build-arg applies to Containerfiles only; {file} is an args file")).into()
+                );
             }
             let syntax = if kind == Kind::Json { Syntax::Json } else { Syntax::Nix };
             let mut spec = args::read(path, syntax)?;
@@ -126,11 +147,12 @@ pub fn read(path: &Path, context: Option<&Path>, kind: Kind, opts: &Options) -> 
         Kind::Containerfile => super::containerfile::read(path, context, opts),
         Kind::Bunnyfile => {
             if let Some((name, _)) = opts.build_args.first() {
-                bail!(
+                return Err(Misfit(format!(
                     "--build-arg {name}: --build-arg applies to Containerfiles (their ARG lines); {} is a bunnyfile, \
                      which has no variables",
                     path.display()
-                );
+                ))
+                .into());
             }
             super::bunnyfile::read(path, context, opts)
         }

@@ -40,7 +40,9 @@ pub fn extract(spec: &mut Spec) -> Result<Option<Named>> {
     }
     let scratch = temp::dir_in(&std::env::temp_dir(), "extract").context("check TMPDIR")?;
     for (n, ((image_path, arch), files)) in by_image.into_iter().enumerate() {
-        let at = loc.at(&files[0].key);
+        // An entry's own `architecture` picked the image: a platform missing from the archive is its fault.
+        let own = format!("{}.architecture", files[0].key);
+        let at = if loc.keys.contains_key(&own) { loc.at(&own) } else { loc.at(&files[0].key) };
         let image = Image::open_for(&image_path, arch.as_deref()).map_err(|e| open_error(e, &image_path, &at, &loc))?;
         let listing = image.listing().with_context(|| at.clone())?;
         let mut resolved = Vec::new();
@@ -66,16 +68,9 @@ pub fn extract(spec: &mut Spec) -> Result<Option<Named>> {
 /// An image that cannot be opened, at `at`; for an archive of several
 /// platforms, with the field that picks one.
 fn open_error(e: anyhow::Error, image: &Path, at: &str, loc: &Locations) -> anyhow::Error {
-    let Some(several) = crate::imageread::several_images(&e) else {
-        return e.context(at.to_string());
-    };
-    let how = match loc.names.get("architecture") {
-        Some(name) => name.clone(),
-        None => "`architecture`, for the image or on this files entry".to_string(),
-    };
-    anyhow!(
-        "{at}: cannot read image {}: the archive holds several images: {}; pick one with {how}",
-        image.display(),
-        several.images
-    )
+    let fallback = "`architecture`, for the image or on this files entry";
+    match crate::rules::validate::several_images(&e, image, loc, fallback) {
+        Some(message) => anyhow!("{at}: {message}"),
+        None => e.context(at.to_string()),
+    }
 }

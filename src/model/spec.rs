@@ -154,14 +154,15 @@ impl Locations {
     }
 
     /// The position of a key, or of the nearest enclosing key that has one
-    /// (a missing `annotations.binary` points at `annotations`).
+    /// (a missing `annotations.binary` points at `annotations`, and
+    /// `files[2]` at `files`).
     pub fn pos(&self, key: &str) -> Option<Pos> {
         let mut key = key;
         loop {
             if let Some(pos) = self.keys.get(key) {
                 return Some(*pos);
             }
-            key = &key[..key.rfind('.')?];
+            key = &key[..key.rfind(['.', '['])?];
         }
     }
 }

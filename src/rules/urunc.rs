@@ -136,6 +136,9 @@ pub enum FileKind {
     Dir,
     /// Anything else: a symlink, device, fifo or socket.
     Other,
+    /// Cannot be told: the base image that would hold it could not be read
+    /// (an error of its own), so no path in it is reported.
+    Unknown,
 }
 
 /// Checks a set of urunc keys against the rules every urunc version shares
@@ -327,7 +330,7 @@ fn name_check(value: &str, known: &[&str]) -> Result<(), String> {
 fn file_check(path: &str, file_kind: &dyn Fn(&str) -> FileKind) -> Result<(), String> {
     check_path(path)?;
     match file_kind(path) {
-        FileKind::File => Ok(()),
+        FileKind::File | FileKind::Unknown => Ok(()),
         FileKind::Missing => Err(format!("`{path}` is not in the image")),
         FileKind::Dir => Err(format!("`{path}` is a directory; urunc needs a regular file")),
         FileKind::Other => Err(format!(

@@ -14,7 +14,7 @@ use anyhow::{Result, bail};
 use crate::image::plan::{Base, Checked};
 use crate::imageread::Image;
 use crate::model::fstree::{Content, Node, Tree, rel};
-use crate::model::spec::{FileSpec, RootfsType, Spec};
+use crate::model::spec::{FileSpec, Locations, RootfsType, Spec};
 use crate::rules::urunc::{self, FileKind, Severity};
 use crate::rules::{compat, targets, versions};
 
@@ -111,7 +111,8 @@ fn open_bases(spec: &Spec, errors: &mut Vec<String>) -> Option<Base> {
         Some(path) => match open_base(path, spec) {
             Ok(b) => Some(b),
             Err(e) => {
-                errors.push(format!("{}: {e:#}", loc.at("fromImage")));
+                let why = several_images(&e, path, loc, "`architecture`").unwrap_or_else(|| format!("{e:#}"));
+                errors.push(format!("{}: {why}", loc.at("fromImage")));
                 None
             }
         },
@@ -121,9 +122,23 @@ fn open_bases(spec: &Spec, errors: &mut Vec<String>) -> Option<Base> {
         && let Some(path) = &rootfs.from_image
         && let Err(e) = Image::open_for(path, architecture_hint(spec).as_deref())
     {
-        errors.push(format!("{}: {e:#}", loc.at("rootfs.fromImage")));
+        let why = several_images(&e, path, loc, "`architecture`").unwrap_or_else(|| format!("{e:#}"));
+        errors.push(format!("{}: {why}", loc.at("rootfs.fromImage")));
     }
     base
+}
+
+/// For an archive of several images that `image` could not pick from, the
+/// message naming the field that picks one (the input's `architecture`,
+/// else `fallback`).
+pub fn several_images(e: &anyhow::Error, image: &Path, loc: &Locations, fallback: &str) -> Option<String> {
+    let several = crate::imageread::several_images(e)?;
+    let how = loc.names.get("architecture").map_or(fallback, String::as_str);
+    Some(format!(
+        "cannot read image {}: the archive holds several images: {}; pick one with {how}",
+        image.display(),
+        several.images
+    ))
 }
 
 /// Applies urunc's rules to the annotations, with the files the image will
@@ -131,9 +146,11 @@ fn open_bases(spec: &Spec, errors: &mut Vec<String>) -> Option<Base> {
 fn check_annotations(spec: &Spec, base: Option<&Base>, errors: &mut Vec<String>, warnings: &mut Vec<String>) {
     let loc = &spec.locations;
     let generated = spec.rootfs.as_ref().map(|r| r.target.clone());
-    let file_kind = |path: &str| match image_file_kind(spec, generated.as_deref(), path) {
-        FileKind::Missing => base.map_or(FileKind::Missing, |b| listing_kind(&b.listing, path)),
-        kind => kind,
+    let file_kind = |path: &str| match (image_file_kind(spec, generated.as_deref(), path), base) {
+        (FileKind::Missing, Some(b)) => listing_kind(&b.listing, path),
+        // The base could not be opened (reported already): what it holds is unknown.
+        (FileKind::Missing, None) if spec.from_image.is_some() => FileKind::Unknown,
+        (kind, _) => kind,
     };
     for p in urunc::check(&spec.annotations, &file_kind) {
         let at = match p.key {

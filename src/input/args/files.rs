@@ -52,6 +52,10 @@ impl Reader {
             self.err(&entry_key, item.pos, "must be { source = ...; target = \"/...\"; }");
             return None;
         };
+        // Messages about the entry as a whole (its source cannot be read, its image cannot be opened) point at it.
+        if let Some(pos) = item.pos {
+            self.loc.keys.insert(entry_key.clone(), pos);
+        }
         self.note_keys(&entry_key, attrs);
         self.unknown_keys(&entry_key, attrs, &["source", "target", "mode", "fromImage", "architecture"]);
         let from_image = match attrs.get("fromImage") {

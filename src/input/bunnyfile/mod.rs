@@ -216,6 +216,8 @@ impl Reader {
         let map = self.map("platforms", v, &["framework", "monitor", "version", "architecture"])?;
         self.loc.keys.insert("annotations".into(), v.pos.unwrap_or(Pos { line: 1, col: 1 }));
         self.loc.names.insert("annotations".into(), "platforms".into());
+        // Also when absent: it is what picks the image of a multi-platform `from:`.
+        self.loc.names.insert("architecture".into(), "platforms.architecture".into());
         let framework = self.required("platforms", map, "framework", v.pos);
         let monitor = self.required("platforms", map, "monitor", v.pos);
         if let Some((version, pos)) = self.string("platforms", map, "version").filter(|(s, _)| !s.is_empty()) {
@@ -224,7 +226,6 @@ impl Reader {
         if let Some((arch, pos)) = self.string("platforms", map, "architecture") {
             self.spec.architecture = Some(super::foreign::oci_arch(&arch));
             self.loc.keys.insert("architecture".into(), pos);
-            self.loc.names.insert("architecture".into(), "platforms.architecture".into());
         }
         let (monitor, pos) = monitor?;
         self.annotate("hypervisor", monitor, pos, "platforms.monitor");

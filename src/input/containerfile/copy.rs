@@ -3,6 +3,7 @@
 //! in `/` is a directory; `--chmod` sets a file's mode. ADD copies local
 //! files only: it downloads nothing and unpacks nothing.
 
+use std::ffi::OsString;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +29,7 @@ struct Flags {
 /// it is a directory.
 struct Found {
     source: PathBuf,
-    name: String,
+    name: OsString,
     is_dir: bool,
 }
 
@@ -118,7 +119,19 @@ impl Reader {
         if is_dir && chmod.is_some() {
             return self.err(written.1, kw, "--chmod applies to files here: the files in a copied directory get 0644 or 0755 by their executable bit");
         }
-        let target = if dst_is_dir && !is_dir { image_path(dst, &name) } else { dst.to_string() };
+        let target = match (dst_is_dir && !is_dir, name.to_str()) {
+            (false, _) => dst.to_string(),
+            (true, Some(name)) => image_path(dst, name),
+            (true, None) => {
+                let msg = format!(
+                    "{} matches {}, whose name is not UTF-8, so it cannot be named under {dst}; \
+                     COPY it to a target of its own, or COPY its directory",
+                    written.0,
+                    source.display()
+                );
+                return self.err(written.1, kw, msg);
+            }
+        };
         let key = format!("files[{}]", self.image.files.len());
         self.loc.keys.insert(key.clone(), written.1);
         self.loc.names.insert(key.clone(), format!("{kw} {}", written.0));
@@ -255,7 +268,7 @@ impl Reader {
                 }
             })
         } else {
-            let name = rel.rsplit('/').next().unwrap_or_default().to_string();
+            let name = OsString::from(rel.rsplit('/').next().unwrap_or_default());
             context::resolve(&self.context, Path::new(&rel)).map(|r| vec![(r, name)])
         };
         let resolved = match resolved {
@@ -299,7 +312,7 @@ impl Reader {
         match crate::imageread::extract::resolve(listing, &path) {
             Ok(resolved) => {
                 let is_dir = resolved.is_empty() || matches!(listing.get(&resolved), Some(Node::Dir { .. }));
-                let name = path.rsplit('/').next().unwrap_or_default().to_string();
+                let name = OsString::from(path.rsplit('/').next().unwrap_or_default());
                 Some(Found { source: PathBuf::from(path), name, is_dir })
             }
             Err(e) => {
