@@ -19,14 +19,7 @@ pub type Reader = fn(&str, &str, &Path, &Options) -> anyhow::Result<Read>;
 pub fn context() -> &'static (PathBuf, Options) {
     static CONTEXT: OnceLock<(PathBuf, Options)> = OnceLock::new();
     CONTEXT.get_or_init(|| {
-        // Kept for the life of the process.
-        let dir = tempfile::tempdir().expect("a temporary directory").keep().join("ctx");
-        std::fs::create_dir_all(dir.join("d")).expect("mkdir");
-        std::fs::write(dir.join("k"), elf()).expect("k");
-        std::fs::write(dir.join("d/f"), b"f\n").expect("d/f");
-        std::os::unix::fs::symlink("k", dir.join("l")).expect("l");
-        std::os::unix::fs::symlink("..", dir.join("up")).expect("up");
-        std::fs::write(dir.join("base.tar"), base_archive()).expect("base.tar");
+        let dir = shared_context().join("ctx");
         let opts = Options {
             tag: None,
             bases: vec![("base".to_string(), dir.join("base.tar"))],
@@ -34,6 +27,30 @@ pub fn context() -> &'static (PathBuf, Options) {
         };
         (dir, opts)
     })
+}
+
+/// The directory holding the context: one per version of it in TMPDIR,
+/// made once (in a temporary directory renamed into place, so that
+/// processes starting together agree) and reused by every later run
+/// rather than left behind by each.
+fn shared_context() -> PathBuf {
+    let shared = std::env::temp_dir().join("bimanix-fuzz-context-1");
+    if shared.is_dir() {
+        return shared;
+    }
+    let new = tempfile::tempdir().expect("a temporary directory");
+    let dir = new.path().join("ctx");
+    std::fs::create_dir_all(dir.join("d")).expect("mkdir");
+    std::fs::write(dir.join("k"), elf()).expect("k");
+    std::fs::write(dir.join("d/f"), b"f\n").expect("d/f");
+    std::os::unix::fs::symlink("k", dir.join("l")).expect("l");
+    std::os::unix::fs::symlink("..", dir.join("up")).expect("up");
+    std::fs::write(dir.join("base.tar"), base_archive()).expect("base.tar");
+    // Another process may have won the race; its context is the same.
+    if std::fs::rename(new.path(), &shared).is_err() {
+        assert!(shared.is_dir(), "cannot make {}", shared.display());
+    }
+    shared
 }
 
 /// Reads `text` with `read`; when that succeeds, writes the spec as
