@@ -20,6 +20,11 @@
 //!   value tree, the filesystem tree, OCI documents and digests, image
 //!   references, times, and urunc's keys and encodings.
 
+// The fuzz targets' shared code, which the regression tests reuse, names
+// the crate as the fuzz crate does.
+#[cfg(test)]
+extern crate self as bimanix;
+
 pub mod commands;
 pub mod filesystem;
 pub mod image;

@@ -1,10 +1,16 @@
 //! The inputs with which fuzzing found bugs (`fuzz/regressions/<target>/`),
 //! each fed to what its fuzz target exercises: every one must end in a
-//! value or an error, never a panic.
+//! value or an error, never a panic (and, for the Containerfile and
+//! bunnyfile readers, convert to an args.nix that reads back the same).
 
 use std::path::{Path, PathBuf};
 
 use crate::rules::compat::Options;
+
+// The build context and the path through `check` and `convert` that the
+// `containerfile` and `bunnyfile` targets share.
+#[path = "../../fuzz/fuzz_targets/foreign/mod.rs"]
+mod foreign;
 
 fn inputs(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions").join(target);
@@ -40,5 +46,37 @@ fn fuzz_regressions_end_in_a_value_or_an_error() {
         }
         count += 1;
     }
+    for path in inputs("containerfile") {
+        if let Ok(text) = String::from_utf8(std::fs::read(&path).unwrap()) {
+            let _ = foreign::run(crate::input::containerfile::read_text, "Containerfile", &text);
+        }
+        count += 1;
+    }
+    for path in inputs("bunnyfile") {
+        if let Ok(text) = String::from_utf8(std::fs::read(&path).unwrap()) {
+            let _ = foreign::run(crate::input::bunnyfile::read_text, "bunnyfile", &text);
+        }
+        count += 1;
+    }
     assert!(count > 0, "fuzz/regressions holds no inputs");
+}
+
+#[test]
+fn the_fuzz_seeds_build_and_convert_in_the_fuzz_context() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let mut count = 0;
+    for (target, read, shown) in [
+        ("containerfile", crate::input::containerfile::read_text as foreign::Reader, "Containerfile"),
+        ("bunnyfile", crate::input::bunnyfile::read_text, "bunnyfile"),
+    ] {
+        for entry in std::fs::read_dir(seeds.join(target)).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if let Err(e) = foreign::run(read, shown, &text) {
+                panic!("{}: {e:#}", path.display());
+            }
+            count += 1;
+        }
+    }
+    assert_eq!(count, 6, "fuzz/seeds holds three Containerfiles and three bunnyfiles");
 }

@@ -19,6 +19,11 @@ use crate::model::value::{Field, Kind, Pos, Value};
 const COPY_VALUES: usize = 100_000;
 const COPY_BYTES: usize = 16 << 20;
 
+/// How deep mappings and lists may nest. A bunnyfile needs three levels;
+/// the bound keeps the value tree shallow enough for the recursion that
+/// reads and drops it (a 100000-deep `- - - x` overflowed the stack).
+const MAX_NESTING: usize = 100;
+
 /// A container being read.
 enum Frame {
     List(Vec<Value>, Pos, usize),
@@ -110,6 +115,9 @@ pub(super) fn parse(text: &str) -> Result<Value, (Pos, String)> {
         let (value, size) = match event {
             Event::DocumentStart(_) if root.is_some() => {
                 return Err((pos, "the file holds more than one YAML document; a bunnyfile is one".into()));
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) if stack.len() >= MAX_NESTING => {
+                return Err((pos, format!("mappings and lists are nested more than {MAX_NESTING} levels deep")));
             }
             Event::MappingStart(anchor, _) => {
                 stack.push(Open {
@@ -209,6 +217,14 @@ mod tests {
         let (pos, _) = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(pos.line >= 2);
         assert!(parse("a: 1\n---\nb: 2\n").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_at_the_level_too_deep() {
+        let (pos, msg) = parse(&"- ".repeat(100_000)).unwrap_err();
+        assert_eq!(pos, Pos { line: 1, col: 2 * MAX_NESTING as u32 + 1 }, "{msg}");
+        assert!(msg.contains("nested more than 100 levels"), "{msg}");
+        assert!(parse(&format!("{}x", "- ".repeat(MAX_NESTING))).is_ok());
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Res
         warnings,
         listings: BTreeMap::new(),
         stages: Vec::new(),
+        stage_names: BTreeMap::new(),
         image: Building::default(),
         loc: Locations { file: shown.to_string(), ..Locations::default() },
         budget: words::Budget::new(words::EXPANSION_LIMIT),
@@ -148,6 +149,9 @@ struct Reader {
     /// architecture chosen in it.
     listings: BTreeMap<(PathBuf, Option<String>), Result<Tree, String>>,
     stages: Vec<Stage>,
+    /// The index in `stages` of each named stage, so that a file of many
+    /// stages is read in linear time.
+    stage_names: BTreeMap<String, usize>,
     image: Building,
     loc: Locations,
     /// What variable expansion may still produce in this file.

@@ -46,6 +46,9 @@ impl Reader {
             let Some((stage, pos)) = self.from(&instructions[at], &global_lookup) else { continue };
             if at != last {
                 self.earlier_stage(&stage, &instructions[at + 1..end]);
+                if let Some(name) = &stage.name {
+                    self.stage_names.entry(name.clone()).or_insert(self.stages.len());
+                }
                 self.stages.push(stage);
                 continue;
             }
@@ -139,7 +142,7 @@ impl Reader {
             );
             return None;
         }
-        if self.stages.iter().any(|s| s.name.as_deref() == Some(&name)) {
+        if self.stage_names.contains_key(&name) {
             self.err(raw[0].1, "FROM", format_args!("stage name {name:?} is used twice"));
             return None;
         }
@@ -177,8 +180,8 @@ impl Reader {
             return Some(Source::Scratch);
         }
         let lower = reference.to_ascii_lowercase();
-        if let Some(stage) = self.stages.iter().find(|s| s.name.as_deref() == Some(&lower)) {
-            return Some(stage.source.clone());
+        if let Some(&i) = self.stage_names.get(&lower) {
+            return Some(self.stages[i].source.clone());
         }
         if let Ok(n) = reference.parse::<usize>() {
             return match self.stages.get(n) {
@@ -254,4 +257,25 @@ fn looks_like_path(reference: &str) -> bool {
         || reference.starts_with("./")
         || reference.starts_with("../")
         || [".tar", ".tar.gz", ".tgz", ".tar.zst"].iter().any(|s| reference.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::input::foreign::Options;
+
+    fn read(text: &str) -> anyhow::Result<crate::input::foreign::Read> {
+        super::super::read_text(text, "Containerfile", Path::new("/nonexistent/ctx"), &Options::default())
+    }
+
+    #[test]
+    fn stage_names_are_found_among_many_and_refused_twice() {
+        let stages: String = (0..20_000).map(|i| format!("FROM scratch AS s{i}\n")).collect();
+        let spec = read(&format!("{stages}FROM s19999\nFROM S7\nCMD [\"x\"]\n")).unwrap().spec;
+        assert_eq!(spec.from_image, None, "s7 is a scratch stage");
+        assert_eq!(spec.cmd, Some(vec!["x".to_string()]));
+        let e = read(&format!("{stages}FROM scratch AS s12345\n")).unwrap_err().to_string();
+        assert!(e.contains("Containerfile:20001:") && e.contains("stage name \"s12345\" is used twice"), "{e}");
+    }
 }
