@@ -228,15 +228,18 @@ fn relative(p: &Path, dir: &Path) -> Option<PathBuf> {
 }
 
 /// Whether Nix reads `s` as one path literal: `[A-Za-z0-9._+-]` in each
-/// of at least two components, no empty ones, no trailing slash.
+/// of at least two components, no empty ones, no trailing slash, and none
+/// longer than the args reader takes in a row outside a string.
 fn path_literal_ok(s: &str) -> bool {
     let Some(rest) = s.strip_prefix('/').or_else(|| s.strip_prefix("./")).or_else(|| s.strip_prefix("../")) else {
         return false;
     };
     !rest.is_empty()
-        && rest
-            .split('/')
-            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b)))
+        && rest.split('/').all(|c| {
+            !c.is_empty()
+                && c.len() <= super::nixeval::MAX_RUN
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+        })
 }
 
 /// A Nix string literal that reads back as exactly `s`.
@@ -391,6 +394,12 @@ mod tests {
         assert_eq!(w.path(Path::new("/ctx/sub/q\"${x}")).unwrap(), "\"./q\\\"\\${x}\"");
         assert_eq!(w.path(Path::new("/elsewhere/deep/with space")).unwrap(), "\"/elsewhere/deep/with space\"");
         assert_eq!(w.path(Path::new("/ctx/sub")).unwrap(), "/ctx/sub");
+        let long = format!("/ctx/sub/{}", "h".repeat(1025));
+        assert_eq!(
+            w.path(Path::new(&long)).unwrap(),
+            format!("\"./{}\"", "h".repeat(1025)),
+            "too long a run for a literal"
+        );
         let latin1 = std::ffi::OsStr::from_bytes(b"/ctx/sub/caf\xe9");
         let e = w.path(Path::new(latin1)).unwrap_err().to_string();
         assert!(e.contains("is not UTF-8, which an args file cannot spell"), "{e}");

@@ -19,6 +19,8 @@ mod scan;
 mod strings;
 mod syntax;
 
+pub(crate) use scan::MAX_RUN;
+
 use std::cell::Cell;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -21,7 +21,7 @@
 pub(super) const MAX_NESTING: usize = 500;
 
 /// The longest run of name characters (`[A-Za-z0-9_.+-]`) outside strings.
-pub(super) const MAX_RUN: usize = 1024;
+pub(crate) const MAX_RUN: usize = 1024;
 
 /// What rnix's tokenizer may spend rescanning runs, in characters.
 const RUN_BUDGET: u64 = 1 << 26;
