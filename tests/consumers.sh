@@ -69,16 +69,7 @@ for t in docker dockerd podman skopeo ctr containerd tar base64 sed; do
 done
 
 # --- The images ---------------------------------------------------------------
-bimanix=${BIMANIX:-}
-if [ -z "$bimanix" ]; then
-    bimanix=${CARGO_TARGET_DIR:-$root/target}/release/bimanix
-    (cd "$root" && cargo build --release --locked >"$tmp/cargo.log" 2>&1) || { echo "# cargo build failed:"; tail -n 20 "$tmp/cargo.log"; }
-fi
-if [ ! -x "$bimanix" ]; then
-    notok "the release bimanix exists at $bimanix"
-    echo "$passed passed, $failed failed"
-    exit 1
-fi
+release_bimanix "$root"
 
 tag=t$$
 name=bimanix-consumers-test/hello

@@ -22,16 +22,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-bimanix=${BIMANIX:-}
-if [ -z "$bimanix" ]; then
-    bimanix=${CARGO_TARGET_DIR:-$root/target}/release/bimanix
-    (cd "$root" && cargo build --release --locked >"$tmp/cargo.log" 2>&1) || { echo "# cargo build failed:"; tail -n 20 "$tmp/cargo.log"; }
-fi
-if [ ! -x "$bimanix" ]; then
-    notok "the release bimanix exists at $bimanix"
-    echo "$passed passed, $failed failed"
-    exit 1
-fi
+release_bimanix "$root"
 
 # A build that takes a while: a 3 GiB sparse file reads fast but is copied
 # whole into the layer (and fits a newc initrd, which stops at 4 GiB).

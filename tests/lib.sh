@@ -81,3 +81,40 @@ fails() {
         contains "$desc" "$out" "$needle"
     fi
 }
+
+# release_bimanix ROOT: sets `bimanix` to $BIMANIX, else to ROOT's release
+# build, built first (cargo's output in "$tmp/cargo.log"); ends the suite
+# when there is no binary to test.
+release_bimanix() {
+    bimanix=${BIMANIX:-}
+    if [ -z "$bimanix" ]; then
+        bimanix=${CARGO_TARGET_DIR:-$1/target}/release/bimanix
+        (cd "$1" && cargo build --release --locked >"$tmp/cargo.log" 2>&1) || { echo "# cargo build failed:"; tail -n 20 "$tmp/cargo.log"; }
+    fi
+    if [ ! -x "$bimanix" ]; then
+        notok "the release bimanix exists at $bimanix"
+        finish
+    fi
+}
+
+# apt_install PACKAGE: apt may be busy installing in the background, so wait
+# for its lock; update the lists only when the package is not found.
+apt_install() {
+    apt-get -o DPkg::Lock::Timeout=600 install -y "$1" ||
+        { apt-get -o DPkg::Lock::Timeout=600 update && apt-get -o DPkg::Lock::Timeout=600 install -y "$1"; }
+}
+
+# nix_setup: Debian's Nix as the Nix suites use it. No substituters: nothing
+# is downloaded, and no time is lost trying. No sandbox: the cargo-built tool
+# is linked against the host's libc. Without nix-setup-systemd (apt
+# --no-install-recommends) there are no build users: build as root.
+nix_setup() {
+    NIX_CONFIG="experimental-features = nix-command flakes
+substituters =
+sandbox = false"
+    getent group nixbld >/dev/null || NIX_CONFIG="$NIX_CONFIG
+build-users-group ="
+    export NIX_CONFIG
+    mkdir -p /nix/var/nix
+    unset SOURCE_DATE_EPOCH
+}

@@ -17,27 +17,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # One-time setup of a fresh machine: Debian's Nix (single-user as root) and skopeo.
-# apt may be busy installing in the background: wait for its lock.
-apt_install() {
-    apt-get -o DPkg::Lock::Timeout=600 install -y "$1" ||
-        { apt-get -o DPkg::Lock::Timeout=600 update && apt-get -o DPkg::Lock::Timeout=600 install -y "$1"; }
-}
 for need in nix-build:nix-bin skopeo:skopeo; do
     if ! command -v "${need%%:*}" >/dev/null; then
         try "apt-get install ${need#*:}" apt_install "${need#*:}" || finish
     fi
 done
-# No substituters: nothing is downloaded, and no time is lost trying. No
-# sandbox: the cargo-built tool is linked against the host's libc.
-NIX_CONFIG="experimental-features = nix-command flakes
-substituters =
-sandbox = false"
-# Without nix-setup-systemd (apt --no-install-recommends) there are no build users: build as root.
-getent group nixbld >/dev/null || NIX_CONFIG="$NIX_CONFIG
-build-users-group ="
-export NIX_CONFIG
-mkdir -p /nix/var/nix
-unset SOURCE_DATE_EPOCH
+nix_setup
 
 try "cargo build --release" sh -c "cd '$repo' && cargo build --release --quiet" || finish
 bin=$repo/target/release/bimanix

@@ -17,17 +17,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 if ! command -v nix-build >/dev/null; then
-    try "apt-get install nix-bin" sh -c 'apt-get -o DPkg::Lock::Timeout=600 install -y nix-bin ||
-        { apt-get -o DPkg::Lock::Timeout=600 update && apt-get -o DPkg::Lock::Timeout=600 install -y nix-bin; }' || finish
+    try "apt-get install nix-bin" apt_install nix-bin || finish
 fi
-NIX_CONFIG="experimental-features = nix-command flakes
-substituters =
-sandbox = false"
-getent group nixbld >/dev/null || NIX_CONFIG="$NIX_CONFIG
-build-users-group ="
-export NIX_CONFIG
-mkdir -p /nix/var/nix
-unset SOURCE_DATE_EPOCH
+nix_setup
 
 try "cargo build --release" sh -c "cd '$repo' && cargo build --release --quiet" || finish
 bin=$repo/target/release/bimanix

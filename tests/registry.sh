@@ -73,16 +73,7 @@ for t in docker-registry htpasswd openssl skopeo docker dockerd ctr containerd p
     if command -v "$t" >/dev/null 2>&1; then ok "$t is installed"; else notok "$t is installed"; fi
 done
 
-bimanix=${BIMANIX:-}
-if [ -z "$bimanix" ]; then
-    bimanix=${CARGO_TARGET_DIR:-$root/target}/release/bimanix
-    (cd "$root" && cargo build --release --locked >"$tmp/cargo.log" 2>&1) || { echo "# cargo build failed:"; tail -n 20 "$tmp/cargo.log"; }
-fi
-if [ ! -x "$bimanix" ]; then
-    notok "the release bimanix exists at $bimanix"
-    echo "$passed passed, $failed failed"
-    exit 1
-fi
+release_bimanix "$root"
 
 # --- Certificates, passwords and registries ----------------------------------
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
