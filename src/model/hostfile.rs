@@ -47,13 +47,6 @@ pub fn read_regular(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// What kind of file `path` is (symlinks followed), when it is neither a
-/// regular file nor a directory: `Some("a FIFO")`, ...
-pub fn special_kind(path: &Path) -> Option<&'static str> {
-    let kind = fs::metadata(path).ok()?.file_type();
-    (!kind.is_file() && !kind.is_dir()).then(|| kind_name(kind))
-}
-
 /// A file type as a user would say it.
 pub fn kind_name(kind: fs::FileType) -> &'static str {
     if kind.is_dir() {
@@ -89,8 +82,8 @@ mod tests {
         let err = read_regular(Path::new("/dev/zero"), 1 << 20, "args files").unwrap_err().to_string();
         assert!(err.ends_with("is a character device, not a regular file"), "{err}");
         assert!(open_regular(dir.path()).unwrap_err().to_string().contains("a directory"));
-        assert_eq!(special_kind(&fifo), Some("a FIFO"));
-        assert_eq!(special_kind(dir.path()), None);
+        assert_eq!(kind_name(fs::metadata(&fifo).unwrap().file_type()), "a FIFO");
+        assert_eq!(kind_name(fs::metadata(dir.path()).unwrap().file_type()), "a directory");
     }
 
     #[test]

@@ -489,10 +489,11 @@ fn check_source(src: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(src).map_err(|e| format!("source {} cannot be read: {e}", src.display()))?;
     if meta.is_dir() {
         std::fs::read_dir(src).map_err(|e| format!("source directory {} cannot be read: {e}", src.display()))?;
-    } else if let Some(kind) = crate::model::hostfile::special_kind(src) {
+    } else if !meta.is_file() {
         return Err(format!(
-            "source {} is {kind}; bimanix copies regular files, directories and symlinks only",
-            src.display()
+            "source {} is {}; bimanix copies regular files, directories and symlinks only",
+            src.display(),
+            crate::model::hostfile::kind_name(meta.file_type())
         ));
     } else {
         crate::model::hostfile::open_regular(src).map_err(|e| format!("source cannot be read: {e:#}"))?;

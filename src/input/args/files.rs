@@ -59,11 +59,11 @@ impl Reader {
         self.note_keys(&entry_key, attrs);
         self.unknown_keys(&entry_key, attrs, &["source", "target", "mode", "fromImage", "architecture"]);
         let from_image = match attrs.get("fromImage") {
-            Some(f) => Some(Some(self.path(&format!("{entry_key}.fromImage"), &f.value)?)),
-            None => Some(None),
+            Some(f) => Some(self.path(&format!("{entry_key}.fromImage"), &f.value)?),
+            None => None,
         };
         let source = match (attrs.get("source"), &from_image) {
-            (Some(f), Some(Some(_))) => self.image_path(&format!("{entry_key}.source"), &f.value),
+            (Some(f), Some(_)) => self.image_path(&format!("{entry_key}.source"), &f.value),
             (Some(f), _) => self.path(&format!("{entry_key}.source"), &f.value),
             (None, _) => {
                 self.err(&entry_key, item.pos, "missing source");
@@ -80,7 +80,7 @@ impl Reader {
         let mode = self.mode(&entry_key, attrs);
         let architecture = match (attrs.get("architecture"), &from_image) {
             (None, _) => Some(None),
-            (Some(f), Some(Some(_))) => self.image_architecture(&format!("{entry_key}.architecture"), &f.value),
+            (Some(f), Some(_)) => self.image_architecture(&format!("{entry_key}.architecture"), &f.value).map(Some),
             (Some(f), _) => {
                 let at = format!("{entry_key}.architecture");
                 self.err(
@@ -93,7 +93,7 @@ impl Reader {
         };
         Some(FileSpec {
             source: source?,
-            from_image: from_image?,
+            from_image,
             architecture: architecture?,
             target: target?,
             mode: mode?,
@@ -102,14 +102,14 @@ impl Reader {
     }
 
     /// The `architecture` of an entry with `fromImage`: one bimanix knows.
-    fn image_architecture(&mut self, key: &str, v: &Value) -> Option<Option<String>> {
+    fn image_architecture(&mut self, key: &str, v: &Value) -> Option<String> {
         let arch = self.string(key, v)?;
         if !crate::rules::arch::KNOWN.contains(&arch.as_str()) {
             let known = crate::rules::arch::KNOWN.join(", ");
             self.err(key, v.pos, format_args!("unknown architecture {arch:?}; bimanix knows {known}"));
             return None;
         }
-        Some(Some(arch))
+        Some(arch)
     }
 
     /// The `source` of an entry with `fromImage`: an absolute path in that image.

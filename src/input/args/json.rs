@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::model::value::{Field, Kind, Value};
@@ -16,7 +16,7 @@ use crate::model::value::{Field, Kind, Value};
 pub(super) fn read(path: &Path, shown: &str) -> Result<Value> {
     let bytes = crate::model::hostfile::read_regular(path, crate::input::MAX_ARGS_FILE, "args files")
         .with_context(|| format!("cannot read {shown}"))?;
-    parse(&bytes).map_err(|e| anyhow!("{shown}:{e}"))
+    super::parse_json(&bytes, shown)
 }
 
 /// Parses JSON text; errors start with `line:col: `.

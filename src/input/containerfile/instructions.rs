@@ -126,7 +126,8 @@ impl Reader {
             }
             let default = match default {
                 Some(v) => {
-                    let lookup = |n: &str| self.lookup(n).or_else(|| outer(n));
+                    let vars = self.vars();
+                    let lookup = |n: &str| vars(n).or_else(|| outer(n));
                     match super::words::word(v, self.escape, &lookup, &self.budget) {
                         Ok(v) => Some(v),
                         Err((pos, msg)) => {
@@ -177,15 +178,13 @@ impl Reader {
             let value = super::words::word(&ins.args[start..], self.escape, &lookup, &self.budget);
             match (key, value) {
                 (Ok(k), Ok(v)) => out.push((k, v, raw[0][0].1)),
-                (Err((pos, msg)), _) | (_, Err((pos, msg))) => {
-                    self.errors.push(format!("{}:{pos}: {kw}: {msg}", self.file))
-                }
+                (Err((pos, msg)), _) | (_, Err((pos, msg))) => self.err(pos, &kw, msg),
             }
             return out;
         }
         for word in raw {
             let Some((k, v)) = split_pair(word, self.escape) else {
-                self.errors.push(format!("{}:{}: {kw}: {:?} is not KEY=VALUE", self.file, word[0].1, text(word)));
+                self.err(word[0].1, &kw, format_args!("{:?} is not KEY=VALUE", text(word)));
                 continue;
             };
             match (
@@ -193,9 +192,7 @@ impl Reader {
                 super::words::word(v, self.escape, &lookup, &self.budget),
             ) {
                 (Ok(k), Ok(v)) => out.push((k, v, word[0].1)),
-                (Err((pos, msg)), _) | (_, Err((pos, msg))) => {
-                    self.errors.push(format!("{}:{pos}: {kw}: {msg}", self.file))
-                }
+                (Err((pos, msg)), _) | (_, Err((pos, msg))) => self.err(pos, &kw, msg),
             }
         }
         out

@@ -43,7 +43,6 @@ pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Res
     let mut warnings = Vec::new();
     let (name, tag) = super::foreign::name_and_tag(opts, context, &mut warnings);
     let mut r = Reader {
-        file: shown.to_string(),
         context: context.to_path_buf(),
         escape: parsed.escape,
         bases: Bases::new(opts),
@@ -135,7 +134,6 @@ struct Building {
 }
 
 struct Reader {
-    file: String,
     context: PathBuf,
     escape: char,
     bases: Bases,
@@ -160,11 +158,11 @@ struct Reader {
 
 impl Reader {
     fn err(&mut self, pos: Pos, what: &str, msg: impl std::fmt::Display) {
-        self.errors.push(format!("{}:{pos}: {what}: {msg}", self.file));
+        self.errors.push(format!("{}:{pos}: {what}: {msg}", self.loc.file));
     }
 
     fn warn(&mut self, pos: Pos, what: &str, msg: impl std::fmt::Display) {
-        self.warnings.push(format!("{}:{pos}: {what}: {msg}", self.file));
+        self.warnings.push(format!("{}:{pos}: {what}: {msg}", self.loc.file));
     }
 
     /// Records that the instruction `name` at `pos` set the spec's `key`,
@@ -195,13 +193,9 @@ impl Reader {
         }
     }
 
-    /// The value of a variable for expansion in the last stage: ENV (and
-    /// the base image's Env) win over ARG.
-    fn lookup(&self, name: &str) -> Option<String> {
-        self.image.vars.get(name).or_else(|| self.image.args.get(name)).cloned()
-    }
-
-    /// [`Reader::lookup`] as an owned closure, for use while `self` changes.
+    /// The value of a variable for expansion in the last stage (ENV and the
+    /// base image's Env win over ARG), as an owned closure, for use while
+    /// `self` changes.
     fn vars(&self) -> impl Fn(&str) -> Option<String> + 'static {
         let (vars, args) = (Rc::clone(&self.image.vars), Rc::clone(&self.image.args));
         move |name: &str| vars.get(name).or_else(|| args.get(name)).cloned()
