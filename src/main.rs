@@ -399,9 +399,7 @@ impl PushArgs {
                 tls: TlsOptions { verify: self.tls_verify, cert_dir: self.cert_dir },
                 plain_http: self.plain_http,
             },
-            compression: self
-                .compression
-                .map(|c| c.to_possible_value().map_or(String::new(), |v| v.get_name().to_string())),
+            compression: self.compression.map(Compression::from),
             digestfile: self.digestfile,
         })
     }

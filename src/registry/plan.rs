@@ -311,11 +311,9 @@ pub fn layer_media_type(compression: Compression, manifest_type: &str) -> Result
     let docker = manifest_type == DOCKER_MANIFEST_TYPE;
     Ok(match compression {
         Compression::Gzip if docker => "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
         Compression::Zstd if docker => bail!("a Docker schema 2 manifest cannot hold zstd layers; use gzip"),
-        Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
         _ if docker => "application/vnd.docker.image.rootfs.diff.tar",
-        _ => oci::LAYER_TYPE,
+        _ => compression.layer_media_type(),
     })
 }
 

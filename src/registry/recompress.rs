@@ -8,31 +8,28 @@
 //! the image `build --compression` would have written.
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Read, Write};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::plan::{Blob, Document, Plan, Source, layer_media_type};
+use crate::image::blob::write_stream;
 use crate::imageread::{Compression, Store};
-use crate::model::oci::{self, Hashing};
-
-/// An encoder: compresses everything `input` reads into `output`.
-pub type Encode<'a> = &'a dyn Fn(&mut dyn Read, &mut dyn Write) -> Result<()>;
+use crate::model::oci;
 
 /// The media types of image layers, which are recompressed; other blobs
 /// (an artifact's) are kept as they are.
 const LAYER_TYPES: [&str; 5] = [
     oci::LAYER_TYPE,
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
+    oci::LAYER_GZIP_TYPE,
+    oci::LAYER_ZSTD_TYPE,
     "application/vnd.docker.image.rootfs.diff.tar",
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
 ];
 
-/// Encodes every layer of `plan` with `encode` (which writes
-/// `compression`), and rewrites the documents to match.
-pub fn recompress(store: &Store, plan: Plan, compression: Compression, encode: Encode) -> Result<Plan> {
+/// Encodes every layer of `plan` with `compression`, and rewrites the
+/// documents to match.
+pub fn recompress(store: &Store, plan: Plan, compression: Compression) -> Result<Plan> {
     // Old manifest digest -> new descriptor fields, for the indexes above.
     let mut renamed: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut documents = Vec::new();
@@ -44,7 +41,7 @@ pub fn recompress(store: &Store, plan: Plan, compression: Compression, encode: E
             blobs
         } else {
             let context = format!("{what} {digest}");
-            encode_layers(store, &mut value, blobs, &media_type, compression, encode).context(context)?
+            encode_layers(store, &mut value, blobs, &media_type, compression).context(context)?
         };
         let bytes = serde_json::to_vec(&value).context("cannot write the rewritten manifest")?;
         let new_digest = oci::sha256_digest(&bytes);
@@ -76,7 +73,6 @@ fn encode_layers(
     blobs: Vec<Blob>,
     manifest_type: &str,
     compression: Compression,
-    encode: Encode,
 ) -> Result<Vec<Blob>> {
     let media_type = layer_media_type(compression, manifest_type)?;
     let mut out = Vec::new();
@@ -91,7 +87,7 @@ fn encode_layers(
             out.push(blob);
             continue;
         }
-        let encoded = encode_layer(store, &blob, compression, encode)?;
+        let encoded = encode_layer(store, &blob, compression)?;
         descriptor["mediaType"] = json!(media_type);
         descriptor["digest"] = json!(encoded.digest);
         descriptor["size"] = json!(encoded.size);
@@ -100,19 +96,18 @@ fn encode_layers(
     Ok(out)
 }
 
-/// Encodes one layer into a temporary file, checking its tar against the
-/// diff_id on the way.
-fn encode_layer(store: &Store, blob: &Blob, compression: Compression, encode: Encode) -> Result<Blob> {
+/// Encodes one layer into a temporary file with the writer `bimanix build`
+/// uses for base layers, checking its tar against the diff_id on the way.
+fn encode_layer(store: &Store, blob: &Blob, compression: Compression) -> Result<Blob> {
     let Source::Archive(name) = &blob.source else {
         bail!("{}: encoded twice", blob.what);
     };
     let what = format!("{} ({})", blob.what, blob.digest);
     let file =
         tempfile::tempfile().context("cannot create a temporary file for a recompressed layer (check TMPDIR)")?;
-    let mut tar = Hashing::new(store.layer_reader(name)?);
-    let mut out = Hashing::new(BufWriter::with_capacity(1 << 20, file));
-    encode(&mut tar, &mut out).with_context(|| format!("{what}: cannot encode it as {}", compression.name()))?;
-    let (diff_id, _) = tar.finish();
+    let encoded = write_stream(&file, &mut store.layer_reader(name)?, compression)
+        .with_context(|| format!("{what}: cannot encode it as {}", compression.name()))?;
+    let diff_id = encoded.diff_id;
     if let Some(want) = &blob.diff_id
         && *want != diff_id
     {
@@ -120,12 +115,9 @@ fn encode_layer(store: &Store, blob: &Blob, compression: Compression, encode: En
             "{what}: its uncompressed tar hashes to {diff_id}, but the config's diff_id is {want} (corrupted or edited)"
         );
     }
-    let (digest, out) = out.finish();
-    let file = out.into_inner().map_err(|e| e.into_error()).context("cannot write a temporary file")?;
-    let size = file.metadata().context("cannot stat a temporary file")?.len();
     Ok(Blob {
-        digest,
-        size,
+        digest: encoded.descriptor.digest,
+        size: encoded.descriptor.size,
         what: blob.what.clone(),
         source: Source::File(file),
         diff_id: Some(diff_id),
@@ -135,18 +127,13 @@ fn encode_layer(store: &Store, blob: &Blob, compression: Compression, encode: En
 
 #[cfg(test)]
 mod tests {
-    use std::io::Seek;
+    use std::io::{Read, Seek};
 
     use super::*;
     use crate::imageread::open_store;
     use crate::imageread::tests::{E, TestImage, layer, sha, write_dir};
     use crate::registry::plan::plan;
     use crate::registry::plan::tests::multi_platform;
-
-    /// The build's gzip encoder, as `push --compression gzip` uses it.
-    fn gzip(input: &mut dyn Read, output: &mut dyn Write) -> Result<()> {
-        crate::image::compress::compress(Compression::Gzip, input, output).map(drop)
-    }
 
     fn contents(source: &Source) -> Vec<u8> {
         let Source::File(file) = source else { panic!("not recompressed") };
@@ -164,7 +151,7 @@ mod tests {
         let store = open_store(dir.path()).unwrap();
         let before = plan(&store).unwrap();
         let old: Vec<String> = before.documents.iter().map(|d| d.digest.clone()).collect();
-        let after = recompress(&store, before, Compression::Gzip, &gzip).unwrap();
+        let after = recompress(&store, before, Compression::Gzip).unwrap();
         let index: Value = serde_json::from_slice(&after.top().bytes).unwrap();
         for (i, document) in after.documents[..2].iter().enumerate() {
             assert_ne!(document.digest, old[i]);
@@ -204,7 +191,7 @@ mod tests {
         files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
         write_dir(dir.path(), &files);
         let store = open_store(dir.path()).unwrap();
-        let err = format!("{:#}", recompress(&store, plan(&store).unwrap(), Compression::Gzip, &gzip).unwrap_err());
+        let err = format!("{:#}", recompress(&store, plan(&store).unwrap(), Compression::Gzip).unwrap_err());
         assert!(err.contains("layer 1") && err.contains("but the config's diff_id is"), "{err}");
     }
 }

@@ -7,12 +7,12 @@
 
 mod progress;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::image::compress::{self, Compression};
+use crate::image::compress::Compression;
 use crate::image::output::{self, Output, Protected};
 use crate::imageread::open_store;
 use crate::model::reference::Reference;
@@ -36,8 +36,8 @@ pub struct Options {
     pub password_stdin: bool,
     /// TLS or plain HTTP.
     pub connect: Connect,
-    /// `--compression`: `none`, `gzip` or `zstd`.
-    pub compression: Option<String>,
+    /// `--compression`: the layers encoded anew.
+    pub compression: Option<Compression>,
     /// `--digestfile`: where to write the digest pushed.
     pub digestfile: Option<PathBuf>,
 }
@@ -50,13 +50,10 @@ pub fn run(options: &Options) -> Result<Pushed> {
     }
     let store = open_store(&options.image)?;
     let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
-    if let Some(name) = &options.compression {
-        let compression = Compression::parse(name).with_context(|| format!("unknown compression {name:?}"))?;
+    if let Some(compression) = options.compression {
         // The encoders `build --compression` writes with, so the bytes are the same.
-        let encode =
-            |input: &mut dyn Read, output: &mut dyn Write| compress::compress(compression, input, output).map(drop);
-        plan = recompress(&store, plan, compression, &encode)
-            .with_context(|| format!("cannot recompress {} with {name}", options.image.display()))?;
+        plan = recompress(&store, plan, compression)
+            .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
     }
     let digest = plan.top().digest.clone();
     if let Some(pinned) = &reference.digest
