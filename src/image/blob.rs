@@ -87,8 +87,8 @@ fn write_compressed(
     Ok(LayerBlob { descriptor: Descriptor { media_type, digest: hashed.digest, size: hashed.size }, diff_id })
 }
 
-/// Writes the tar of `tree` into the sink, letting the kernel copy host
-/// files.
+/// Writes the tar of `tree` into the sink, reading host files and
+/// temporary files (a generated rootfs) straight into the sink's buffer.
 fn tar_fast(tree: &Tree, mtime: u64, sink: &mut Sink) -> Result<()> {
     let mut w = TarWriter::new(sink, mtime);
     for (path, node) in tree.iter() {
@@ -98,10 +98,22 @@ fn tar_fast(tree: &Tree, mtime: u64, sink: &mut Sink) -> Result<()> {
             Node::File { content: Content::Host(host), size, mode } => {
                 w.file_with(path, *mode, *size, |sink| copy_host(sink, host, *size, path))?
             }
+            Node::File { content: Content::Range { file, offset }, size, mode } => {
+                w.file_with(path, *mode, *size, |sink| copy_range(sink, &file.0, *offset, *size, path))?
+            }
             Node::File { content, size, mode } => w.file(path, *mode, *size, content)?,
         }
     }
     w.finish()?;
+    Ok(())
+}
+
+/// Copies the `size` bytes at `offset` of a temporary file into the sink.
+fn copy_range(sink: &mut Sink, file: &File, offset: u64, size: u64, path: &bstr::BStr) -> Result<()> {
+    let copied = sink.copy_file(file, offset, size).with_context(|| format!("reading /{path}"))?;
+    if copied != size {
+        bail!("internal: /{path} ends {} bytes early in its temporary file", size - copied);
+    }
     Ok(())
 }
 
