@@ -111,6 +111,26 @@ pub fn split_lenient(s: &str) -> Option<(Vec<String>, bool)> {
     split(&format!("{s}{quote}")).ok().map(|words| (words, true))
 }
 
+/// How [`split_cmdline`] split a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// As a shell would.
+    Words,
+    /// With an unbalanced quote closed at the end ([`split_lenient`]).
+    QuoteClosed,
+    /// At spaces, as bunny does, when even that fails.
+    AtSpaces,
+}
+
+/// Splits the cmdline of an old packager's file into Cmd words.
+pub fn split_cmdline(s: &str) -> (Vec<String>, Split) {
+    match split_lenient(s) {
+        Some((words, false)) => (words, Split::Words),
+        Some((words, true)) => (words, Split::QuoteClosed),
+        None => (s.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect(), Split::AtSpaces),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

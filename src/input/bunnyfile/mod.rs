@@ -269,11 +269,8 @@ impl Reader {
                 // quote is read as if the quote closed at the end of the line
                 // (bunny splits it at spaces, leaving a stray quote in an
                 // argument), and one that cannot be split at all is split at spaces.
-                if self.spec.entrypoint.is_none() && crate::rules::words::split(&line).is_err() {
-                    let words = match crate::rules::words::split_lenient(&line) {
-                        Some((words, _)) => words,
-                        None => line.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect(),
-                    };
+                let (words, how) = crate::rules::words::split_cmdline(&line);
+                if self.spec.entrypoint.is_none() && how != crate::rules::words::Split::Words {
                     self.warnings.push(format!(
                         "{}:{pos}: cmdline: has an unbalanced quote; read as closed at the end of the line, Cmd is {words:?}",
                         self.loc.file

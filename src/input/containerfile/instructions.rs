@@ -10,6 +10,7 @@ use crate::input::foreign::image_path;
 use crate::model::urunc;
 use crate::model::value::Pos;
 use crate::rules::suggest::did_you_mean;
+use crate::rules::words::{Split, split_cmdline};
 
 /// Every instruction bimanix knows, for suggestions.
 const KNOWN: &[&str] = &[
@@ -339,21 +340,18 @@ impl Reader {
             self.loc.keys.insert("cmd".into(), pos);
             self.loc.names.insert("cmd".into(), format!("LABEL {}", urunc::full_key("cmdline")));
         }
-        let message = match crate::rules::words::split_lenient(line) {
-            Some((_, false)) => return,
-            Some((words, true)) => {
-                let message = format!(
-                    "the cmdline has an unbalanced quote; read as closed at the end of the line, Cmd is {words:?}"
-                );
-                image.cmd = Some(words);
-                message
+        let (words, how) = split_cmdline(line);
+        let message = match how {
+            Split::Words => return,
+            Split::QuoteClosed => {
+                format!("the cmdline has an unbalanced quote; read as closed at the end of the line, Cmd is {words:?}")
             }
-            None => {
-                image.cmd = Some(line.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect());
+            Split::AtSpaces => {
                 "the cmdline cannot be split into words, so Cmd is the cmdline split at spaces (as bunny does)"
                     .to_string()
             }
         };
+        image.cmd = Some(words);
         let pos = self.loc.keys.get("annotations.cmdline").copied().unwrap_or(Pos { line: 1, col: 1 });
         self.warn(pos, "LABEL", &message);
     }
