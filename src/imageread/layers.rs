@@ -144,18 +144,11 @@ impl Image {
         let mut skipped = Vec::new();
         let mut layer_entries: Vec<usize> = Vec::new();
         let mut layer_of = BTreeMap::new();
-        // For each layer, the last of the run of copies of it that follow
-        // it directly, which is the layer whose entries the tree shows.
-        let mut shown_as: Vec<usize> = Vec::new();
         for i in 0..self.layers.len() {
             if i > 0 && self.layers[i].name == self.layers[i - 1].name {
                 layer_entries.push(layer_entries[i - 1]);
-                let run_start = shown_as[i - 1];
-                shown_as.iter_mut().filter(|s| **s == run_start).for_each(|s| *s = i);
-                shown_as.push(i);
                 continue;
             }
-            shown_as.push(i);
             let label = self.layer_label(i);
             let entries = self
                 .apply_layer(i, &mut tree, store, &mut skipped, &mut layer_of)
@@ -166,6 +159,14 @@ impl Image {
             let more = skipped.len() - MAX_SKIPPED_SHOWN;
             skipped.truncate(MAX_SKIPPED_SHOWN);
             skipped.push(format!("and {more} more"));
+        }
+        // For each layer, the last of the run of copies of it that follow
+        // it directly, which is the layer whose entries the tree shows.
+        let mut shown_as: Vec<usize> = (0..self.layers.len()).collect();
+        for j in (1..self.layers.len()).rev() {
+            if self.layers[j - 1].name == self.layers[j].name {
+                shown_as[j - 1] = shown_as[j];
+            }
         }
         layer_of.retain(|path, _| tree.get(path).is_some());
         for layer in layer_of.values_mut() {
