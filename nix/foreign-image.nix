@@ -107,7 +107,7 @@ else if !(urunc == null || (isString urunc && urunc != "")) then
   fail "urunc must be a version string such as \"0.8\", \"0.5,0.8\" or \"0.6-main\", not ${describe urunc}"
 else
   derivation {
-    name = import ./store-name.nix (builtins.replaceStrings [ "/" ] [ "-" ] name + "-${tag}") + suffix;
+    name = import ./store-name.nix "${name}-${tag}" + suffix;
     inherit system;
     builder = program;
     args = [

@@ -24,7 +24,7 @@ let
   ];
   # oci-layout is a directory; the archives are single tar files.
   suffix = if format == "oci-layout" then "" else ".tar";
-  baseName = import ./store-name.nix (builtins.replaceStrings [ "/" ] [ "-" ] json.name + "-${json.tag}");
+  baseName = import ./store-name.nix "${json.name}-${json.tag}";
 in
 if !(format == null || builtins.elem format formats) then
   throw "${what}: format must be one of ${builtins.concatStringsSep ", " formats}, not ${builtins.toJSON format}"

@@ -41,7 +41,7 @@ let
   ) numbered;
   paths = map (n: import ./source.nix { what = "${what}: ${n.at}"; } n.image) numbered;
   suffix = if format == "oci-layout" then "" else ".tar";
-  baseName = import ./store-name.nix (builtins.replaceStrings [ "/" ] [ "-" ] name + "-${tag}");
+  baseName = import ./store-name.nix "${name}-${tag}";
 in
 if unknown != [ ] then
   fail "unknown field `${builtins.head unknown}`; allowed: ${builtins.concatStringsSep ", " allowed}"

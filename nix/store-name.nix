@@ -1,6 +1,7 @@
 # A valid store path name made from any string: characters Nix does not
 # allow become "-", leading dots go, and an empty result becomes "source".
-# Used to name copies of user files, whose names may hold spaces or colons.
+# Used to name copies of user files, whose names may hold spaces or colons,
+# and images ("ghcr.io/me/hello-1.0" becomes "ghcr.io-me-hello-1.0").
 string:
 let
   pieces = builtins.split "[^A-Za-z0-9+._?=-]+" string;
