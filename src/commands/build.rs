@@ -1,14 +1,11 @@
 //! `bimanix build`: reads and checks the input, plans the image and writes
 //! it, then says where it went and the manifest digest.
 
-use std::path::PathBuf;
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-
-use crate::commands::{Input, load};
+use crate::commands::{Input, image_output, load};
 use crate::image::archive::Format;
 use crate::image::compress::Compression;
-use crate::image::output::{self, Output};
 use crate::model::spec::LayerMode;
 
 /// How `build` writes the image, beyond what the input says.
@@ -32,19 +29,8 @@ pub fn run(input: &Input, output: Option<&str>, settings: &Settings) -> Result<(
     // `loaded` keeps files copied out of images until the image is written.
     let loaded = load(input)?;
     let (checked, inputs) = (loaded.checked, loaded.inputs);
-    let out = match output {
-        Some(arg) => Output::named(arg),
-        None => Output::Path(PathBuf::from(format!(
-            "{}-{}{}",
-            checked.spec.name.replace('/', "-"),
-            checked.spec.tag,
-            if format == Format::OciLayout { "" } else { ".tar" }
-        ))),
-    };
-    let which = if output.is_none() { "the default output name (give another with -o)" } else { "-o" };
-    output::precheck(&out, format == Format::OciLayout).context(which)?;
-    output::refuse_inputs(&out, &inputs).context(which)?;
     let (name, tag) = (checked.spec.name.clone(), checked.spec.tag.clone());
+    let (out, shown) = image_output(output, (&name, &tag), format, &inputs)?;
     let mut plan = crate::image::plan::plan(checked)?;
     if let Some(compression) = settings.compression {
         plan.compression = compression;
@@ -53,10 +39,6 @@ pub fn run(input: &Input, output: Option<&str>, settings: &Settings) -> Result<(
         plan.layer_mode = layers;
     }
     let written = crate::image::rootfs::write(plan, format, &out)?;
-    let shown = match &out {
-        Output::Path(p) => p.display().to_string(),
-        _ => "standard output".to_string(),
-    };
     eprintln!("bimanix: wrote {name}:{tag} to {shown} (manifest {})", written.manifest.digest);
     Ok(())
 }

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::commands::image_output;
 use crate::image::archive::Format;
 use crate::image::index;
-use crate::image::output::{self, Output, Protected};
+use crate::image::output::Protected;
 use crate::imageread::{self, Select};
 
 /// What `index` is asked to do.
@@ -31,25 +32,10 @@ pub fn run(request: &Request) -> Result<()> {
     crate::image::temp::remove_on_signals()?;
     let images = request.images.iter().map(|p| open_one(p)).collect::<Result<Vec<_>>>()?;
     let plan = index::plan(images, request.name.as_deref(), request.tag.as_deref())?;
-    let out = match request.output.as_deref() {
-        Some(arg) => Output::named(arg),
-        None => Output::Path(PathBuf::from(format!(
-            "{}-{}{}",
-            plan.name.replace('/', "-"),
-            plan.tag,
-            if request.format == Format::OciLayout { "" } else { ".tar" }
-        ))),
-    };
-    let which = if request.output.is_none() { "the default output name (give another with -o)" } else { "-o" };
-    output::precheck(&out, request.format == Format::OciLayout).context(which)?;
     let inputs: Vec<Protected> =
         request.images.iter().map(|p| Protected { path: p.clone(), what: "an image".to_string() }).collect();
-    output::refuse_inputs(&out, &inputs).context(which)?;
+    let (out, shown) = image_output(request.output.as_deref(), (&plan.name, &plan.tag), request.format, &inputs)?;
     let written = index::write(&plan, request.format, &out)?;
-    let shown = match &out {
-        Output::Path(p) => p.display().to_string(),
-        _ => "standard output".to_string(),
-    };
     let platforms: Vec<String> = plan.members.iter().map(index::Member::platform).collect();
     eprintln!(
         "bimanix: wrote {}:{} for {} to {shown} (index {})",

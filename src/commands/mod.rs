@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::image::output::Protected;
+use crate::image::archive::Format;
+use crate::image::output::{self, Output, Protected};
 use crate::image::plan::Checked;
 use crate::input::args::{self, Syntax};
 use crate::input::detect::{self, Kind};
@@ -138,6 +139,33 @@ pub fn load(input: &Input) -> Result<Loaded> {
         eprintln!("bimanix: warning: {w}");
     }
     Ok(Loaded { checked, inputs, _extracted: extracted })
+}
+
+/// Where `build` or `index` writes the image `name:tag`: `-o` (`arg`), else
+/// `<name>-<tag>.tar` (a directory for a layout), checked, before anything
+/// is written, to be writable and to replace none of `inputs`; with the
+/// way messages show it.
+pub fn image_output(
+    arg: Option<&str>,
+    (name, tag): (&str, &str),
+    format: Format,
+    inputs: &[Protected],
+) -> Result<(Output, String)> {
+    let layout = format == Format::OciLayout;
+    let out = match arg {
+        Some(arg) => Output::named(arg),
+        None => {
+            Output::Path(PathBuf::from(format!("{}-{tag}{}", name.replace('/', "-"), if layout { "" } else { ".tar" })))
+        }
+    };
+    let which = if arg.is_none() { "the default output name (give another with -o)" } else { "-o" };
+    output::precheck(&out, layout).context(which)?;
+    output::refuse_inputs(&out, inputs).context(which)?;
+    let shown = match &out {
+        Output::Path(p) => p.display().to_string(),
+        _ => "standard output".to_string(),
+    };
+    Ok((out, shown))
 }
 
 /// Everything `spec` (read from `input`) reads, which an output must not
