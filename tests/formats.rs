@@ -1102,6 +1102,21 @@ fn bunnyfile_raw_rootfs_with_includes_on_an_image() {
 }
 
 #[test]
+fn bunnyfile_raw_includes_go_into_the_layer_and_obey_its_name_rules() {
+    let fx = Fx::new();
+    fx.write("ctx/vmlinux", &kernel());
+    fx.write("ctx/x", b"x\n");
+    // A raw rootfs's includes land in the image layer, where a whiteout name
+    // would delete a file of the base instead of adding one: the check of
+    // layer names reports it at its line, as for any file of the layer.
+    let ctx = bunnyfile(
+        &fx,
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nrootfs:\n  from: scratch\n  type: raw\n  include:\n    - x:/.wh.x\nkernel:\n  from: local\n  path: vmlinux\ncmd: [/x]\n",
+    );
+    bx(&ctx, ["check", "bunnyfile", "-t", "x"]).fails_with(&["bunnyfile:", "\"/.wh.x\""]);
+}
+
+#[test]
 fn bunnyfile_cmd_wins_over_the_deprecated_cmdline_with_a_warning() {
     let fx = Fx::new();
     fx.write("ctx/k", &kernel());

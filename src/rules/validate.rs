@@ -64,7 +64,7 @@ fn check_paths(spec: &mut Spec, errors: &mut Vec<String>) {
     let loc = &spec.locations;
     let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
     for f in &spec.files {
-        if let Err(e) = check_entry_target(f) {
+        if let Err(e) = check_entry_target(f, true) {
             errors.push(format!("{}: {e}", loc.at(&f.key)));
         } else if f.target == "/urunc.json" {
             errors.push(format!(
@@ -87,7 +87,7 @@ fn check_paths(spec: &mut Spec, errors: &mut Vec<String>) {
     if let Some(rootfs) = &spec.rootfs {
         apply_rootfs(&mut spec.annotations, rootfs, loc, errors);
         for f in &rootfs.files {
-            if let Err(e) = check_entry_target(f) {
+            if let Err(e) = check_entry_target(f, false) {
                 errors.push(format!("{}: {e}", loc.at(&f.key)));
             }
             if let Err(e) = check_source(&f.source) {
@@ -351,14 +351,15 @@ fn listing_kind(listing: &Tree, path: &str) -> FileKind {
     }
 }
 
-/// Checks the target of a `files` entry. A directory's contents may fill
+/// Checks the target of a `files` entry, one of the image layer's when
+/// `in_layer` (not a generated rootfs's). A directory's contents may fill
 /// the root, so `/` is a fine target for a directory.
-fn check_entry_target(f: &FileSpec) -> Result<(), String> {
+fn check_entry_target(f: &FileSpec, in_layer: bool) -> Result<(), String> {
     if f.target == "/" && f.source.is_dir() {
         return Ok(());
     }
     check_target(&f.target)?;
-    check_target_names(&f.target, !f.key.starts_with("rootfs."))
+    check_target_names(&f.target, in_layer)
 }
 
 /// Checks each name of a target: what Linux allows, and, in the image
