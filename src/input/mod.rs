@@ -37,3 +37,24 @@ pub fn read_text(path: &std::path::Path, shown: &str) -> anyhow::Result<String> 
         )
     })
 }
+
+/// A file mode written in octal (`755`, `0644`), at most `0o7777`: digits
+/// only, since `u32::from_str_radix` alone would take `+755`.
+pub fn octal_mode(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| matches!(b, b'0'..=b'7')) {
+        return None;
+    }
+    u32::from_str_radix(s, 8).ok().filter(|m| *m <= 0o7777)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn octal_modes_are_digits_only() {
+        assert_eq!(super::octal_mode("0755"), Some(0o755));
+        assert_eq!(super::octal_mode("7777"), Some(0o7777));
+        for bad in ["", "+755", "-1", "8", "17777", "u+x"] {
+            assert_eq!(super::octal_mode(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -163,10 +163,9 @@ impl Reader {
         let key = format!("{key}.mode");
         match &f.value.kind {
             Kind::Null => Some(None),
-            // from_str_radix alone would take "+755".
-            Kind::Str(s) => match u32::from_str_radix(s, 8) {
-                Ok(m) if !s.is_empty() && s.bytes().all(|b| matches!(b, b'0'..=b'7')) && m <= 0o7777 => Some(Some(m)),
-                _ => {
+            Kind::Str(s) => match crate::input::octal_mode(s) {
+                Some(m) => Some(Some(m)),
+                None => {
                     self.err(
                         &key,
                         f.value.pos,

@@ -161,9 +161,9 @@ impl Reader {
         let known: &[&str] =
             if kw == "ADD" { &["--chmod", "--chown", "--link"] } else { &["--chmod", "--chown", "--link", "--from"] };
         match (name.as_str(), value) {
-            ("--chmod", Some(v)) if known.contains(&"--chmod") => match u32::from_str_radix(&v, 8) {
-                Ok(m) if !v.is_empty() && m <= 0o7777 => flags.chmod = Some(m),
-                _ => {
+            ("--chmod", Some(v)) if known.contains(&"--chmod") => match crate::input::octal_mode(&v) {
+                Some(m) => flags.chmod = Some(m),
+                None => {
                     self.err(pos, kw, format_args!("--chmod={v}: bimanix takes an octal mode such as 755 or 0644"));
                     return false;
                 }
