@@ -53,6 +53,16 @@ enum Command {
         /// args file's `layers`. [default: the args file's, else auto]
         #[arg(long, value_enum, value_name = "LAYERS")]
         layers: Option<LayersArg>,
+        /// Attach an SBOM of the image (CycloneDX 1.6 JSON) beside it, as
+        /// an OCI artifact whose subject is the image; oci-archive and
+        /// oci-layout only.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        sbom: Option<SbomArg>,
+        /// Attach a build attestation (an unsigned in-toto statement with a
+        /// SLSA provenance v1 predicate) beside the image; oci-archive and
+        /// oci-layout only.
+        #[arg(long)]
+        provenance: bool,
     },
     /// Check an input file as `build` does, writing nothing.
     Check {
@@ -223,6 +233,11 @@ enum FormatArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum SbomArg {
+    Cyclonedx,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LayersArg {
     Auto,
     Single,
@@ -260,7 +275,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<bool> {
     match command {
-        Command::Build { input, output, format, compression, layers } => {
+        Command::Build { input, output, format, compression, layers, sbom, provenance } => {
             let format = match format {
                 FormatArg::DockerArchive => Format::DockerArchive,
                 FormatArg::OciArchive => Format::OciArchive,
@@ -270,8 +285,9 @@ fn run(command: Command) -> Result<bool> {
                 LayersArg::Auto => LayerMode::Auto,
                 LayersArg::Single => LayerMode::Single,
             });
-            let settings =
-                commands::build::Settings { format, compression: compression.map(Compression::from), layers };
+            let compression = compression.map(Compression::from);
+            let sbom = sbom.is_some();
+            let settings = commands::build::Settings { format, compression, layers, sbom, provenance };
             commands::build::run(&input.into_checked(), output.as_deref(), &settings)?;
             Ok(true)
         }

@@ -8,11 +8,12 @@
 //! Docker 25 has no manifest; one is made for it (config and layers as
 //! they are, media types by their bytes). The index lists the manifests
 //! sorted by platform, each with `os`, `architecture` and the `variant`
-//! the architecture has (`v8` for arm64), and `index.json` names the index
+//! the architecture has (`v8` for arm64) and the `org.opencontainers.image.*`
+//! labels the images share as its annotations, and `index.json` names the index
 //! the way containerd and Docker 25+ do. Two images for one platform, or
 //! images of different names, are errors.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -25,6 +26,7 @@ use crate::image::archive::{self, Format};
 use crate::image::output::{self, Output};
 use crate::image::sink;
 use crate::imageread::{Image, Platform};
+use crate::model::metadata;
 use crate::model::oci::{self, Descriptor, IndexEntry};
 use crate::model::reference;
 
@@ -176,6 +178,16 @@ pub fn write(plan: &IndexPlan, format: Format, out: &Output) -> Result<Written> 
     }
 }
 
+/// The `org.opencontainers.image.*` labels every member carries with the
+/// same value: what describes the index as a whole.
+fn shared_metadata(members: &[Member]) -> BTreeMap<String, String> {
+    let mut shared = members.first().map(|m| metadata::of(&m.image.config.labels)).unwrap_or_default();
+    for m in members {
+        shared.retain(|k, v| m.image.config.labels.get(k) == Some(v));
+    }
+    shared
+}
+
 /// Where blobs go: an archive or a layout directory.
 trait Store {
     /// Writes layer `i` of `image` unless a blob of its declared digest is
@@ -194,7 +206,7 @@ fn write_with(plan: &IndexPlan, store: &mut dyn Store) -> Result<Written> {
         let Platform { os, architecture, variant } = m.platform.clone();
         entries.push(IndexEntry { manifest, os, architecture, variant });
     }
-    let index = oci::image_index(&entries);
+    let index = oci::image_index(&entries, &shared_metadata(&plan.members));
     let index_desc = Descriptor::of(oci::INDEX_TYPE, &index);
     store.small(&index_desc, &index)?;
     store.close(&oci::index(&index_desc, &reference::qualified(&plan.name), &plan.tag))?;

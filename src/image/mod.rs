@@ -6,15 +6,20 @@
 //! the side, compressed by [`compress`] when asked. [`index`] combines
 //! images of several platforms into one OCI image index. [`output`] puts
 //! the result where it goes without destroying what is there, through the
-//! temporaries of [`temp`].
+//! temporaries of [`temp`]. [`attach`] adds documents about an image
+//! beside it (its [`sbom`] and [`provenance`]), each naming the image
+//! manifest as its subject.
 
 pub mod archive;
+pub mod attach;
 pub mod blob;
 pub mod compress;
 pub mod index;
 pub mod layers;
 pub mod output;
 pub mod plan;
+pub mod provenance;
 pub mod rootfs;
+pub mod sbom;
 pub mod sink;
 pub mod temp;

@@ -261,8 +261,9 @@ pub struct IndexEntry {
     pub variant: Option<String>,
 }
 
-/// An OCI image index: one manifest per platform, in the order given.
-pub fn image_index(entries: &[IndexEntry]) -> Vec<u8> {
+/// An OCI image index: one manifest per platform, in the order given,
+/// with `annotations` when there are any.
+pub fn image_index(entries: &[IndexEntry], annotations: &BTreeMap<String, String>) -> Vec<u8> {
     let manifests: Vec<Value> = entries
         .iter()
         .map(|e| {
@@ -275,7 +276,11 @@ pub fn image_index(entries: &[IndexEntry]) -> Vec<u8> {
             d
         })
         .collect();
-    to_bytes(&json!({ "schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests }))
+    let mut index = json!({ "schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": manifests });
+    if !annotations.is_empty() {
+        index["annotations"] = json!(annotations);
+    }
+    to_bytes(&index)
 }
 
 /// The variant an architecture has when its images do not say: `v8` for

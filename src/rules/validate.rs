@@ -36,6 +36,7 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
         errors.push(format!("{}: {e}", spec.locations.at(if e.starts_with("tag") { "tag" } else { "name" })));
     }
     check_paths(&mut spec, &mut errors);
+    crate::rules::metadata::check(&spec, &mut errors);
     let base = open_bases(&spec, &mut errors);
     check_annotations(&spec, base.as_ref(), &mut errors, &mut warnings);
     let architecture = settled_architecture(&spec, base.as_ref(), &mut errors);

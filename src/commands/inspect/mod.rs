@@ -6,7 +6,8 @@
 //! `/urunc.json`), its layers and the files of its flattened root
 //! filesystem, then the problems found: broken digests, keys urunc would
 //! reject, the places disagreeing with each other, and a platform that
-//! does not match the kernel; and last how each known urunc version would
+//! does not match the kernel; the documents attached to it (SBOM,
+//! attestations) with their subjects checked; and last how each known urunc version would
 //! take the image (`versions`), with the problems of the targeted ones.
 
 use std::collections::BTreeMap;
@@ -34,12 +35,14 @@ pub const MAX_LISTED_FILES: usize = 100_000;
 /// How many symlinks are followed to resolve one path, as Linux allows.
 const MAX_SYMLINKS: usize = 40;
 
+mod attached;
 mod many;
 mod render;
 #[cfg(test)]
 mod tests;
 mod versions;
 
+pub use attached::AttachedReport;
 pub use many::{Inspected, ManyReport, inspect_path};
 pub use render::{render_inspected, render_json, render_text};
 pub use versions::VersionReport;
@@ -75,6 +78,9 @@ pub struct Report {
     pub labels: BTreeMap<String, String>,
     /// The manifest's annotations.
     pub manifest_annotations: BTreeMap<String, String>,
+    /// The documents attached to the image (OCI artifacts whose subject
+    /// is its manifest).
+    pub attached: Vec<AttachedReport>,
     /// `/urunc.json`, decoded.
     pub urunc_json: UruncJson,
     /// The urunc keys urunc would use (full names, plain values).
@@ -193,7 +199,8 @@ pub fn inspect_image(image: &Image, opts: &Options) -> Result<Report> {
     let binary_architecture = check_architecture(image, &fs, &mut problems);
     check_arguments(image, &fs.effective, &mut problems);
     let compatibility = versions::table(image, &fs, &merged, opts, &mut problems);
-    let checked = Checked { binary_architecture, digests_ok: verified.is_empty(), compatibility };
+    let attached = attached::attached(image, &mut problems);
+    let checked = Checked { binary_architecture, digests_ok: verified.is_empty(), compatibility, attached };
     Ok(report(image, fs, checked, problems, opts))
 }
 
@@ -372,6 +379,7 @@ struct Checked {
     binary_architecture: Option<&'static str>,
     digests_ok: bool,
     compatibility: Vec<VersionReport>,
+    attached: Vec<AttachedReport>,
 }
 
 /// Puts the report together.
@@ -414,6 +422,7 @@ fn report(image: &Image, fs: Filesystem, checked: Checked, problems: Problems, o
         working_dir: config.working_dir.clone(),
         labels: config.labels.clone(),
         manifest_annotations: image.manifest_annotations.clone(),
+        attached: checked.attached,
         urunc_json: UruncJson { status: urunc_status.to_string(), values: urunc_values },
         effective: urunc::labels(&fs.effective),
         effective_source: fs.effective_source.to_string(),
