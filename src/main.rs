@@ -287,6 +287,12 @@ fn run(command: Command) -> Result<bool> {
             });
             let compression = compression.map(Compression::from);
             let sbom = sbom.is_some();
+            if (sbom || provenance) && format == Format::DockerArchive {
+                usage(
+                    "--sbom and --provenance attach documents beside the image, which a docker-archive cannot \
+                     carry (docker load drops them); add --format oci-archive or --format oci-layout",
+                );
+            }
             let settings = commands::build::Settings { format, compression, layers, sbom, provenance };
             commands::build::run(&input.into_checked(), output.as_deref(), &settings)?;
             Ok(true)

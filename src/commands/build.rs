@@ -33,10 +33,7 @@ pub struct Settings {
 pub fn run(input: &Input, output: Option<&str>, settings: &Settings) -> Result<()> {
     let format = settings.format;
     if (settings.sbom || settings.provenance) && format == Format::DockerArchive {
-        bail!(
-            "--sbom and --provenance attach documents beside the image, which a docker-archive cannot carry \
-             (docker load drops them); use --format oci-archive or oci-layout"
-        );
+        bail!("--sbom and --provenance need --format oci-archive or oci-layout; a docker-archive cannot carry them");
     }
     crate::image::temp::remove_on_signals()?;
     // `loaded` keeps files copied out of images until the image is written.

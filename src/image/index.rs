@@ -178,12 +178,19 @@ pub fn write(plan: &IndexPlan, format: Format, out: &Output) -> Result<Written> 
     }
 }
 
-/// The `org.opencontainers.image.*` labels every member carries with the
-/// same value: what describes the index as a whole.
+/// The `org.opencontainers.image.*` keys every member carries with the
+/// same value (in its config labels or manifest annotations): what
+/// describes the index as a whole.
 fn shared_metadata(members: &[Member]) -> BTreeMap<String, String> {
-    let mut shared = members.first().map(|m| metadata::of(&m.image.config.labels)).unwrap_or_default();
+    let keys = |m: &Member| {
+        let mut keys = metadata::of(&m.image.manifest_annotations);
+        keys.extend(metadata::of(&m.image.config.labels));
+        keys
+    };
+    let mut shared = members.first().map(keys).unwrap_or_default();
     for m in members {
-        shared.retain(|k, v| m.image.config.labels.get(k) == Some(v));
+        let theirs = keys(m);
+        shared.retain(|k, v| theirs.get(k) == Some(v));
     }
     shared
 }

@@ -151,11 +151,13 @@ pub fn plan(checked: Checked) -> Result<Plan> {
         inherit(&mut config, image);
         describe_base(&mut config.labels, image);
     }
-    config.labels.insert(metadata::CREATED.into(), config.created.clone());
     // The manifest carries urunc's keys (urunc reads them there) and the
-    // OCI pre-defined ones, as the config's labels have them.
+    // OCI pre-defined ones, as the config's labels have them, and the
+    // creation time, which the config holds in its own `created` (a label
+    // too would change the bytes of every image bimanix 0.1 wrote).
     let mut annotations = urunc::labels(&spec.annotations);
     annotations.extend(metadata::of(&config.labels));
+    annotations.insert(metadata::CREATED.into(), config.created.clone());
     add_default_path(&mut config.env);
     let artifacts = ["binary", "initrd", "block"]
         .iter()

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# The OCI metadata and the documents attached beside an image, checked with
+# real tools: the SBOM (build --sbom cyclonedx) by cyclonedx-python-lib's
+# strict CycloneDX 1.6 JSON schema validator, the attestation
+# (build --provenance) by in-toto-attestation's Statement and SLSA
+# provenance v1 protobufs and a JSON schema of SLSA's required fields;
+# every document reproducible byte for byte; the image manifest digest the
+# same with and without them; skopeo reading the archive back (the image
+# by its tag, the referrers index by its sha256-<hex> tag); bimanix inspect
+# listing the documents and checking their subjects, for bimanix's images
+# and for layouts written the way other tools write them; the
+# org.opencontainers.image.* labels in the config, the manifest and an
+# index, and base.name/base.digest from a base image.
+#
+# Usage: tests/provenance.sh (from anywhere). The validators come from PyPI
+# into a virtualenv under ${BIMANIX_PYENV:-$HOME/.cache/bimanix-tests/pyenv},
+# made once. Set BIMANIX to test another binary. The last line is
+# "N passed, M failed"; exit 1 when anything failed.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+. "$root/tests/lib.sh"
+
+bx=${BIMANIX:-$root/target/release/bimanix}
+tmp=$(mktemp -d /tmp/bimanix-provenance.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export TMPDIR=$tmp
+
+pyenv=${BIMANIX_PYENV:-$HOME/.cache/bimanix-tests/pyenv}
+if ! "$pyenv/bin/python" -c 'import cyclonedx.validation.json, in_toto_attestation, jsonschema' 2>/dev/null; then
+    rm -rf "$pyenv"
+    try "virtualenv with the validators from PyPI" sh -c "python3 -m venv '$pyenv' &&
+        timeout 600 '$pyenv/bin/pip' install -q 'cyclonedx-python-lib[json-validation]' in-toto-attestation jsonschema" ||
+        finish
+fi
+validate() { "$pyenv/bin/python" "$root/tests/provenance/validate.py" "$@"; }
+py() { "$pyenv/bin/python" -c "$@"; }
+
+# A Linux guest with an initrd bimanix generates, OCI labels, a urunc target.
+cd "$tmp"
+mkdir -p src/init
+cp "$root/example/hello/hello.bzImage" src/kernel
+printf 'init script\n' > src/init/init
+cat > args.nix <<'EOF'
+{
+  name = "ghcr.io/example/prov";
+  tag = "1.0";
+  files = { "./src/kernel" = "/boot/kernel"; };
+  annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/boot/kernel"; cmdline = "console=ttyS0"; };
+  rootfs = { type = "initrd"; target = "/boot/initrd"; files = { "./src/init" = "/"; }; };
+  labels = {
+    "org.opencontainers.image.title" = "prov";
+    "org.opencontainers.image.licenses" = "MIT";
+    "org.opencontainers.image.revision" = "0123abc";
+    "org.example.team" = "unikernels";
+  };
+  urunc = "0.6,0.8";
+}
+EOF
+
+# json FILE EXPR: prints EXPR of the JSON document j read from FILE.
+json() { py "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+# blob DIR DIGEST: the path of a blob in a layout.
+blob() { echo "$1/blobs/sha256/${2#sha256:}"; }
+
+try "build oci-archive with --sbom cyclonedx --provenance" \
+    "$bx" build args.nix --format oci-archive --sbom cyclonedx --provenance -o with.tar || finish
+try "build the same image without documents" "$bx" build args.nix --format oci-archive -o plain.tar || finish
+mkdir with plain
+tar -xf with.tar -C with && tar -xf plain.tar -C plain
+manifest=$(json with/index.json 'j["manifests"][0]["digest"]')
+same "the image manifest digest is the same with and without documents" \
+    "$(json plain/index.json 'j["manifests"][0]["digest"]')" "$manifest"
+same "index.json lists the image, then the referrers index tagged sha256-<hex>" \
+    "latest? no: 1.0 sha256-${manifest#sha256:}" \
+    "latest? no: $(json with/index.json '" ".join(m["annotations"]["org.opencontainers.image.ref.name"] for m in j["manifests"])')"
+
+# The referrers index and the two artifact manifests.
+refidx=$(blob with "$(json with/index.json 'j["manifests"][1]["digest"]')")
+same "the referrers index lists an SBOM and an attestation" \
+    "application/vnd.cyclonedx+json application/vnd.in-toto+json" \
+    "$(json "$refidx" '" ".join(m["artifactType"] for m in j["manifests"])')"
+sbom_manifest=$(blob with "$(json "$refidx" 'j["manifests"][0]["digest"]')")
+att_manifest=$(blob with "$(json "$refidx" 'j["manifests"][1]["digest"]')")
+for m in "$sbom_manifest" "$att_manifest"; do
+    same "artifact manifest $(basename "$m" | cut -c1-12): subject is the image, config is the empty blob" \
+        "$manifest application/vnd.oci.empty.v1+json 2" \
+        "$(json "$m" 'j["subject"]["digest"], j["config"]["mediaType"], j["config"]["size"]' | tr -d "(),'")"
+done
+sbom=$(blob with "$(json "$sbom_manifest" 'j["layers"][0]["digest"]')")
+att=$(blob with "$(json "$att_manifest" 'j["layers"][0]["digest"]')")
+
+check "the SBOM is valid CycloneDX 1.6 (cyclonedx-python-lib, strict)" validate cyclonedx "$sbom"
+check "the attestation is a valid in-toto statement with a SLSA provenance v1 predicate" validate slsa "$att"
+printf '{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"x","predicate":{"a":1}}' > bad.json
+if validate slsa bad.json >/dev/null 2>&1; then notok "the attestation validator refuses a statement without subjects"; else
+    ok "the attestation validator refuses a statement without subjects"; fi
+
+kernel_sha=$(sha256sum src/kernel | cut -d' ' -f1)
+same "the SBOM lists /boot/kernel as the kernel with its SHA-256 and size" \
+    "kernel $kernel_sha $(stat -c %s src/kernel)" \
+    "$(json "$sbom" '" ".join([{p["name"]:p["value"] for p in c["properties"]}["bimanix:role"] + " " + c["hashes"][0]["content"] + " " + {p["name"]:p["value"] for p in c["properties"]}["bimanix:size"] for c in j["components"] if c["name"]=="/boot/kernel"])')"
+same "the SBOM lists the generated initrd and the file inside it" \
+    "initrd /init" \
+    "$(json "$sbom" '" ".join([{p["name"]:p["value"] for p in c["properties"]}["bimanix:role"] + " " + c["components"][0]["name"] for c in j["components"] if c["name"]=="/boot/initrd"])')"
+init_sha=$(sha256sum src/init/init | cut -d' ' -f1)
+same "the file inside the initrd has its SHA-256" "$init_sha" \
+    "$(json "$sbom" '[c["components"][0]["hashes"][0]["content"] for c in j["components"] if c["name"]=="/boot/initrd"][0]')"
+same "the SBOM names urunc.json, the image digest, bimanix's version and the urunc versions checked" \
+    "urunc.json ${manifest#sha256:} $("$bx" --version | awk '{print $2}') 0.6,0.8" \
+    "$(json "$sbom" '" ".join([[p["value"] for p in c["properties"]][0] for c in j["components"] if c["name"]=="/urunc.json"] + [j["metadata"]["component"]["hashes"][0]["content"], j["metadata"]["tools"]["components"][0]["version"], ",".join(p["value"] for p in j["metadata"]["component"]["properties"] if p["name"]=="bimanix:urunc.checked")])')"
+same "the SBOM's serial number is derived from the manifest digest, its timestamp is created" \
+    "1970-01-01T00:00:00Z" "$(json "$sbom" 'j["metadata"]["timestamp"]')"
+same "the attestation's subject is the image manifest" "${manifest#sha256:}" \
+    "$(json "$att" 'j["subject"][0]["digest"]["sha256"]')"
+same "the attestation lists the input file and the kernel with their digests" \
+    "args.nix $(sha256sum args.nix | cut -d' ' -f1) /boot/kernel $kernel_sha" \
+    "$(json "$att" '" ".join(d["name"] + " " + d["digest"]["sha256"] for d in j["predicate"]["buildDefinition"]["resolvedDependencies"] if d["name"] in ("args.nix", "/boot/kernel"))')"
+
+# Reproducible: another build, elsewhere, at another time, gives the same bytes.
+sleep 1
+mkdir again && cp -r src args.nix again/
+(cd again && "$bx" build args.nix --format oci-archive --sbom cyclonedx --provenance -o ../again.tar 2>/dev/null)
+check "the archive with its documents is byte-for-byte reproducible" cmp with.tar again.tar
+try "build an oci-layout with the documents" "$bx" build args.nix --format oci-layout --sbom cyclonedx --provenance -o layout
+check "the layout holds the same SBOM blob" cmp "$sbom" "$(blob layout "sha256:$(sha256sum "$sbom" | cut -d' ' -f1)")"
+
+# skopeo reads the image by its tag and the referrers index by its fallback tag.
+check "skopeo inspect oci-archive:with.tar:1.0" skopeo inspect "oci-archive:with.tar:1.0"
+check "skopeo copy oci-archive:with.tar:1.0 to an oci: directory" \
+    skopeo copy -q "oci-archive:with.tar:1.0" "oci:copied:1.0"
+contains "skopeo reads the referrers index by its sha256-<hex> tag" \
+    "$(skopeo inspect --raw "oci-archive:with.tar:sha256-${manifest#sha256:}" 2>&1)" "application/vnd.cyclonedx+json"
+
+# inspect lists the documents and checks their subjects.
+out=$("$bx" inspect with.tar 2>&1)
+contains "inspect lists the SBOM and the attestation with their subjects ok" "$out" \
+    "application/vnd.cyclonedx+json" "application/vnd.in-toto+json" "subject ok"
+same "inspect --json: two attached documents, both ok" "2 True" \
+    "$("$bx" inspect --json with.tar 2>/dev/null | py 'import json,sys; a=json.load(sys.stdin)["attached"]; print(len(a), all(x["ok"] for x in a))')"
+contains "inspect of an image without documents says none" "$("$bx" inspect plain.tar 2>&1)" "attached documents: (none)"
+cp -r layout broken
+printf 'changed' > "$(blob broken "sha256:$(sha256sum "$sbom" | cut -d' ' -f1)")"
+contains "inspect warns about a document whose blob was changed" "$("$bx" inspect broken 2>&1)" \
+    "warning [attached] document" "not the $(stat -c %s "$sbom") its descriptor says"
+
+# A layout as oras writes one: the artifact manifest listed in index.json itself.
+cp -r plain oras
+py '
+import hashlib, json, sys
+d = sys.argv[1]
+def put(b):
+    h = hashlib.sha256(b).hexdigest(); open(f"{d}/blobs/sha256/{h}", "wb").write(b); return "sha256:" + h, len(b)
+idx = json.load(open(f"{d}/index.json"))
+img = idx["manifests"][0]
+doc = put(b"{\"spdxVersion\":\"SPDX-2.3\"}")
+empty = put(b"{}")
+m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+     "artifactType": "application/spdx+json",
+     "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty[0], "size": empty[1]},
+     "layers": [{"mediaType": "application/spdx+json", "digest": doc[0], "size": doc[1]}],
+     "subject": {"mediaType": img["mediaType"], "digest": img["digest"], "size": img["size"]}}
+md = put(json.dumps(m).encode())
+idx["manifests"].append({"mediaType": m["mediaType"], "digest": md[0], "size": md[1], "artifactType": m["artifactType"]})
+json.dump(idx, open(f"{d}/index.json", "w"))
+' oras
+out=$("$bx" inspect oras 2>&1)
+contains "inspect of an oras-style layout reads the image and lists its SPDX document" "$out" \
+    "application/spdx+json" "in index.json, subject ok"
+
+# Refused where documents cannot go.
+"$bx" build args.nix --sbom cyclonedx -o x.tar >out 2>&1
+same "--sbom with a docker-archive is a usage error (exit 2)" 2 $?
+contains "the message names the formats that carry documents" "$(cat out)" "oci-archive"
+
+# OCI metadata: labels in the config and the manifest, created from SOURCE_DATE_EPOCH.
+SOURCE_DATE_EPOCH=1700000000 "$bx" build args.nix --format oci-archive -o dated.tar 2>/dev/null
+mkdir dated && tar -xf dated.tar -C dated
+dm=$(blob dated "$(json dated/index.json 'j["manifests"][0]["digest"]')")
+same "the manifest carries the OCI labels and created (from SOURCE_DATE_EPOCH)" \
+    "2023-11-14T22:13:20Z MIT 0123abc prov" \
+    "$(json "$dm" '" ".join(j["annotations"]["org.opencontainers.image." + k] for k in ["created", "licenses", "revision", "title"])')"
+dc=$(blob dated "$(json "$dm" 'j["config"]["digest"]')")
+same "the config carries the same created and OCI labels" "2023-11-14T22:13:20Z MIT" \
+    "$(json "$dc" 'j["created"] + " " + j["config"]["Labels"]["org.opencontainers.image.licenses"]')"
+same "a label that is not an OCI key stays out of the manifest annotations" "False" \
+    "$(json "$dm" '"org.example.team" in j["annotations"]')"
+sed 's/image.licenses/image.licences/' args.nix > typo.nix
+contains "a misspelt OCI key is an error with a suggestion" "$("$bx" check typo.nix 2>&1)" \
+    "typo.nix:" "did you mean org.opencontainers.image.licenses"
+
+# A base image: base.name and base.digest filled in, its OCI labels not inherited.
+cat > derived.nix <<'EOF'
+{
+  name = "derived";
+  fromImage = ./plain.tar;
+  files = { "./src/init/init" = "/etc/extra"; };
+  annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/boot/kernel"; initrd = "/boot/initrd"; };
+}
+EOF
+try "build on the base image" "$bx" build derived.nix --format oci-archive -o derived.tar
+mkdir derived && tar -xf derived.tar -C derived
+dvm=$(blob derived "$(json derived/index.json 'j["manifests"][0]["digest"]')")
+same "base.name and base.digest name the base image; its title is not inherited" \
+    "ghcr.io/example/prov:1.0 $manifest False" \
+    "$(json "$dvm" 'j["annotations"]["org.opencontainers.image.base.name"], j["annotations"]["org.opencontainers.image.base.digest"], "org.opencontainers.image.title" in j["annotations"]' | tr -d "(),'")"
+
+# An index carries the OCI labels its images share.
+# An arm64 Image header: "ARM\x64" at offset 56.
+py 'import sys; h = bytearray(4096); h[56:60] = b"ARM\x64"; open(sys.argv[1], "wb").write(h)' src/Image
+sed -e 's|"./src/kernel"|"./src/Image"|' args.nix > arm.nix
+"$bx" build arm.nix --format oci-archive -o arm.tar >/dev/null 2>&1
+try "index of two platforms" "$bx" index plain.tar arm.tar -o index.tar
+mkdir index && tar -xf index.tar -C index
+ix=$(blob index "$(json index/index.json 'j["manifests"][0]["digest"]')")
+same "the index's annotations are the OCI labels both images share" "MIT prov" \
+    "$(json "$ix" '" ".join(j["annotations"]["org.opencontainers.image." + k] for k in ["licenses", "title"])')"
+
+finish
