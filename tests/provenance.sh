@@ -216,4 +216,52 @@ ix=$(blob index "$(json index/index.json 'j["manifests"][0]["digest"]')")
 same "the index's annotations are the OCI labels both images share" "MIT prov" \
     "$(json "$ix" '" ".join(j["annotations"]["org.opencontainers.image." + k] for k in ["licenses", "title"])')"
 
+# The Nix functions: sbom and provenance with a derivation among the files,
+# and flake = self filling the revision label and created.
+nix_setup
+cat > nix-test.nix <<EOF
+let
+  lib = import $root/nix/lib.nix { bimanix = $bx; };
+  kernel = derivation {
+    name = "kernel";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "read -r line < $tmp/src/init/init; echo \"\\\$line\" > \$out" ];
+  };
+in
+{
+  inherit kernel;
+  drv = builtins.unsafeDiscardStringContext kernel.drvPath;
+  image = lib.mkUruncImage {
+    name = "nixprov";
+    files = [ { source = kernel; target = "/kernel"; } ];
+    annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/kernel"; };
+    architecture = "amd64";
+    sbom = "cyclonedx";
+    provenance = true;
+    flake = { lastModifiedDate = "20240501120000"; rev = "0123456789abcdef"; };
+  };
+}
+EOF
+if try "mkUruncImage with sbom, provenance and flake" nix-build nix-test.nix -A image -o nix.result; then
+    kout=$(nix-build nix-test.nix -A kernel --no-out-link 2>/dev/null)
+    kdrv=$(nix-instantiate --eval nix-test.nix -A drv 2>/dev/null | tr -d '"')
+    mkdir nixout && tar -xf nix.result -C nixout
+    nm=$(blob nixout "$(json nixout/index.json 'j["manifests"][0]["digest"]')")
+    same "flake = self: created from lastModifiedDate, the revision label from rev" \
+        "2024-05-01T12:00:00Z 0123456789abcdef" \
+        "$(json "$nm" 'j["annotations"]["org.opencontainers.image.created"] + " " + j["annotations"]["org.opencontainers.image.revision"]')"
+    nref=$(blob nixout "$(json nixout/index.json 'j["manifests"][1]["digest"]')")
+    nsbom=$(blob nixout "$(json "$(blob nixout "$(json "$nref" 'j["manifests"][0]["digest"]')")" 'j["layers"][0]["digest"]')")
+    natt=$(blob nixout "$(json "$(blob nixout "$(json "$nref" 'j["manifests"][1]["digest"]')")" 'j["layers"][0]["digest"]')")
+    check "the Nix-built SBOM is valid CycloneDX 1.6" validate cyclonedx "$nsbom"
+    check "the Nix-built attestation is valid in-toto/SLSA v1" validate slsa "$natt"
+    same "the SBOM names the kernel's store path and derivation (sbomnix's property names)" "$kout $kdrv" \
+        "$(json "$nsbom" '" ".join(p["value"] for c in j["components"] if c["name"]=="/kernel" for p in c["properties"] if p["name"] in ("nix:output_path", "nix:drv_path"))')"
+    same "the attestation names the Nix derivation built" "nixprov-latest.tar" \
+        "$(json "$natt" 'j["predicate"]["buildDefinition"]["internalParameters"]["nix"]["name"]')"
+    check "nix-build --check rebuilds the image and its documents identically" \
+        nix-build nix-test.nix -A image --check --no-out-link
+fi
+
 finish
