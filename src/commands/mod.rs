@@ -3,7 +3,8 @@
 //! [`inspect`] reads an image of any tool and checks it against urunc's
 //! rules; [`convert`] writes the args.nix a Containerfile or bunnyfile
 //! stands for; [`index`] combines images of several platforms into one;
-//! [`push`] publishes an image to a registry.
+//! [`push`] publishes an image to a registry; [`report`] prints errors
+//! as rustc does.
 
 pub mod build;
 pub mod check;
@@ -11,6 +12,7 @@ pub mod convert;
 pub mod index;
 pub mod inspect;
 pub mod push;
+pub mod report;
 #[cfg(test)]
 mod regressions;
 

@@ -17,8 +17,9 @@ mod rootfs;
 
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
+use crate::model::diagnostic::Diagnostics;
 use crate::model::spec::{Locations, Spec};
 use crate::model::value::Value;
 
@@ -101,9 +102,7 @@ pub fn to_spec(value: &Value, file: String, base: &Path) -> Result<Spec> {
         errors: Vec::new(),
     };
     let spec = r.spec(value);
-    if !r.errors.is_empty() {
-        bail!("{}", r.errors.join("\n"));
-    }
+    Diagnostics(std::mem::take(&mut r.errors)).into_result()?;
     spec.context("internal: reader produced no spec and no error")
 }
 
