@@ -21,9 +21,11 @@ pub fn colour() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
 }
 
-/// clap's colour setting for help and usage, the same choice as ours.
+/// clap's colour setting for help (usage errors are rendered here): never
+/// with `NO_COLOR`, else on a terminal, which clap tells for the stream it
+/// writes to (help goes to standard output).
 pub fn clap_colour() -> clap::ColorChoice {
-    if colour() { clap::ColorChoice::Always } else { clap::ColorChoice::Never }
+    if std::env::var_os("NO_COLOR").is_some() { clap::ColorChoice::Never } else { clap::ColorChoice::Auto }
 }
 
 /// An error as it is printed on standard error, ending in a line break.
@@ -137,6 +139,7 @@ fn token(line: &str, col: usize) -> std::ops::Range<usize> {
             close.map_or(rest.len(), |(i, c)| i + c.len_utf8())
         }
         Some((_, c)) if is_delimiter(c) => c.len_utf8(),
+        Some((_, c)) if c.is_whitespace() => c.len_utf8(),
         Some(_) => rest.find(|c: char| c.is_whitespace() || is_delimiter(c)).unwrap_or(rest.len()),
     };
     start..start + len
