@@ -317,6 +317,8 @@ eval_error "a misspelt annotation gets a suggestion" 'is not a urunc annotation;
 eval_error "a misspelt layers mode gets a suggestion" 'not "singel"; did you mean `single`?' "$good layers = \"singel\";"
 eval_error "a misspelt key of a files entry is named at its position" ": mkUruncImage: files[0]: unknown key \`mdoe\`; allowed: source, target, mode, fromImage, architecture; did you mean \`mode\`?" \
     "$good files = [ { source = $bin; target = \"/k\"; mdoe = \"0755\"; } ];"
+eval_error "a missing source suggests a near file name" "files[0].source: $tmp/other/kernel.bim does not exist; did you mean \`kernel.bin\`?" \
+    "$good files = [ { source = $tmp/other/kernel.bim; target = \"/k\"; } ];"
 eval_error "a missing name is refused" 'mkUruncImage: missing `name`' \
     'annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/k"; };'
 eval_error "a missing binary annotation is refused" 'mkUruncImage: annotations.binary is required' \
