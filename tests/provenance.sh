@@ -187,7 +187,7 @@ same "a label that is not an OCI key stays out of the manifest annotations" "Fal
     "$(json "$dm" '"org.example.team" in j["annotations"]')"
 sed 's/image.licenses/image.licences/' args.nix > typo.nix
 contains "a misspelt OCI key is an error with a suggestion" "$("$bx" check typo.nix 2>&1)" \
-    "typo.nix:" "did you mean org.opencontainers.image.licenses"
+    "typo.nix:" "did you mean \`org.opencontainers.image.licenses\`?"
 
 # A base image: base.name and base.digest filled in, its OCI labels not inherited.
 cat > derived.nix <<'EOF'
