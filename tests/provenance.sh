@@ -168,6 +168,13 @@ out=$("$bx" inspect oras 2>&1)
 contains "inspect of an oras-style layout reads the image and lists its SPDX document" "$out" \
     "application/spdx+json" "in index.json, subject ok"
 
+# push sends the image of an archive with documents (not the documents yet):
+# pinned to the image's digest, it gets as far as the registry.
+port=$(py 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HOME=/nonexistent "$bx" push with.tar "docker://127.0.0.1:$port/x/prov@$manifest" >out 2>&1
+contains "push of an archive with documents picks the image and reaches for the registry" "$(cat out)" \
+    "cannot connect to 127.0.0.1:$port"
+
 # Refused where documents cannot go.
 "$bx" build args.nix --sbom cyclonedx -o x.tar >out 2>&1
 same "--sbom with a docker-archive is a usage error (exit 2)" 2 $?

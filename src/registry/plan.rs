@@ -130,10 +130,16 @@ impl Desc {
 }
 
 /// The one image index.json names. An OCI layout may name several (by
-/// tag or platform); a push sends one image, so that is refused.
+/// tag or platform); a push sends one image, so that is refused. The
+/// documents attached beside it (a `sha256-<hex>` referrers index, an
+/// artifact) are not images and are left out.
 fn top_descriptor(index: &[u8]) -> Result<Desc> {
     let index: Value = serde_json::from_slice(index).context("index.json is not JSON")?;
-    let manifests = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut manifests = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
+    manifests.retain(|m| {
+        let name = m.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str);
+        m.get("artifactType").is_none() && !name.is_some_and(crate::imageread::is_fallback_tag)
+    });
     match manifests.as_slice() {
         [] => bail!("index.json lists no image"),
         [one] => Desc::from_json(one, "index.json: manifests[0]"),
