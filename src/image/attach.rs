@@ -274,3 +274,35 @@ impl std::io::Write for HashWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(digest: &str, artifact_type: &str) -> Value {
+        json!({ "mediaType": oci::MANIFEST_TYPE, "digest": digest, "size": 1, "artifactType": artifact_type })
+    }
+
+    #[test]
+    fn the_referrers_index_keeps_what_another_tool_listed() {
+        let theirs = entry("sha256:aa", "application/vnd.dev.cosign.artifact.sig.v1+json");
+        let ours = entry("sha256:bb", CYCLONEDX_TYPE);
+        let merged = referrers_index(vec![theirs, ours.clone()], vec![ours, entry("sha256:cc", IN_TOTO_TYPE)]);
+        let merged: Value = serde_json::from_slice(&merged).unwrap();
+        let digests: Vec<&str> =
+            merged["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap()).collect();
+        assert_eq!(digests, ["sha256:aa", "sha256:bb", "sha256:cc"], "kept, not doubled, appended");
+        assert_eq!(merged["mediaType"], oci::INDEX_TYPE);
+    }
+
+    #[test]
+    fn index_json_lists_the_image_first_and_tags_the_referrers_index() {
+        let image = Descriptor::of(oci::MANIFEST_TYPE, b"{}");
+        let index = oci::index(&image, "docker.io/library/x", "1.0");
+        assert_eq!(with_tag_entry(&index, &None).unwrap(), index);
+        let tag = json!({ "digest": "sha256:dd", "annotations": { metadata::REF_NAME: fallback_tag(&image.digest) } });
+        let both: Value = serde_json::from_slice(&with_tag_entry(&index, &Some(tag)).unwrap()).unwrap();
+        assert_eq!(both["manifests"][0]["digest"], image.digest);
+        assert_eq!(both["manifests"][1]["annotations"][metadata::REF_NAME], format!("sha256-{}", image.hex()));
+    }
+}

@@ -82,38 +82,27 @@ impl Image {
     /// was listed as a referrer of `subject`, so a different subject is a
     /// problem to show.
     fn referrer(&self, desc: &super::Descriptor, subject: &str, found: &str, listed: bool) -> Result<Referrer> {
-        let mut problems = Vec::new();
         let name = blob_name(&desc.digest)?;
+        // A manifest that cannot be read is listed with what is wrong.
+        let unread = |problem: String| Referrer {
+            digest: desc.digest.clone(),
+            artifact_type: desc.artifact_type.clone().unwrap_or_default(),
+            blobs: Vec::new(),
+            found: found.into(),
+            problems: vec![problem],
+        };
         let bytes = match self.source.read_small(&name) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                problems.push(format!("{e:#}"));
-                let artifact_type = desc.artifact_type.clone().unwrap_or_default();
-                return Ok(Referrer {
-                    digest: desc.digest.clone(),
-                    artifact_type,
-                    blobs: Vec::new(),
-                    found: found.into(),
-                    problems,
-                });
-            }
+            Err(e) => return Ok(unread(format!("{e:#}"))),
         };
         if crate::model::oci::sha256_digest(&bytes) != desc.digest {
-            problems.push(format!("{name} does not hash to its digest"));
+            return Ok(unread(format!("{name} does not hash to its digest")));
         }
         let manifest: ArtifactManifest = match serde_json::from_slice(&bytes) {
             Ok(m) => m,
-            Err(e) => {
-                problems.push(format!("{name} is not an image manifest: {e}"));
-                return Ok(Referrer {
-                    digest: desc.digest.clone(),
-                    artifact_type: desc.artifact_type.clone().unwrap_or_default(),
-                    blobs: Vec::new(),
-                    found: found.into(),
-                    problems,
-                });
-            }
+            Err(e) => return Ok(unread(format!("{name} is not an image manifest: {e}"))),
         };
+        let mut problems = Vec::new();
         match &manifest.subject {
             Some(s) if s.digest == subject => {}
             Some(s) => problems.push(format!("its subject is {}, not this image", s.digest)),
