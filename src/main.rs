@@ -1,5 +1,5 @@
 //! The `bimanix` command line: `build`, `check`, `inspect`, `convert`,
-//! `index` and `push`.
+//! `index` and `push`, with `completions` and `manpage` for packagers.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use bimanix::commands;
+use bimanix::commands::report::Verbosity;
+use bimanix::commands::{self, UsageError, examples};
 use bimanix::image::archive::Format;
 use bimanix::image::compress::Compression;
 use bimanix::imageread::Platform;
@@ -23,8 +24,16 @@ use bimanix::rules::versions::Targets;
 
 /// Package unikernels and Linux guests as reproducible container images for urunc.
 #[derive(Parser)]
-#[command(name = "bimanix", version, about, long_about = None)]
+#[command(name = "bimanix", version = env!("BIMANIX_VERSION"), about, long_about = None,
+          after_help = examples::TOP)]
 struct Cli {
+    /// Print errors and warnings only: no status lines, no progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print the progress of long steps as lines where no bar is drawn
+    /// (a pipe, a CI log), and more detail.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,9 +41,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build an image archive from an args file, a Containerfile or a bunnyfile.
+    #[command(after_help = examples::BUILD)]
     Build {
         #[command(flatten)]
         input: Input,
+        #[command(flatten)]
+        platform: PlatformArg,
         /// Output path; `-` writes to standard output.
         /// [default: <name>-<tag>.tar, with `/` in the name turned into `-`]
         #[arg(short, long, value_name = "OUT")]
@@ -53,14 +65,27 @@ enum Command {
         /// args file's `layers`. [default: the args file's, else auto]
         #[arg(long, value_enum, value_name = "LAYERS")]
         layers: Option<LayersArg>,
+        /// Write the manifest digest (sha256:...) to FILE (`-` is standard
+        /// output).
+        #[arg(long, value_name = "FILE")]
+        digestfile: Option<PathBuf>,
+        /// Write what was built to FILE as JSON: name, tags, the manifest,
+        /// config and layer digests and sizes, the platform, and docker
+        /// buildx's keys (containerimage.digest, ...).
+        #[arg(long, value_name = "FILE")]
+        metadata_file: Option<PathBuf>,
     },
     /// Check an input file as `build` does, writing nothing.
+    #[command(after_help = examples::CHECK)]
     Check {
         #[command(flatten)]
         input: Input,
+        #[command(flatten)]
+        platform: PlatformArg,
     },
     /// Print the args.nix that a Containerfile, bunnyfile or JSON args file
     /// stands for; building it gives the same image, byte for byte.
+    #[command(after_help = examples::CONVERT)]
     Convert {
         #[command(flatten)]
         source: Source,
@@ -75,6 +100,7 @@ enum Command {
     /// Show an image archive or OCI layout (from any tool) and check it
     /// against urunc's rules. Exits 1 when the image is broken or urunc
     /// would reject it.
+    #[command(after_help = examples::INSPECT)]
     Inspect {
         /// A docker-archive, OCI archive or OCI layout directory.
         image: PathBuf,
@@ -98,6 +124,7 @@ enum Command {
     /// Combine single-platform images (of bimanix or any tool) into one
     /// multi-platform OCI image index under one name and tag. Blobs are
     /// copied as they are.
+    #[command(after_help = examples::INDEX)]
     Index {
         /// The images: docker-archives, OCI archives or OCI layouts, one
         /// platform each, all of one name.
@@ -120,7 +147,37 @@ enum Command {
     },
     /// Push an image archive or OCI layout to a registry: only the blobs
     /// the registry lacks are uploaded, and the manifest goes byte for byte.
+    #[command(after_help = examples::PUSH)]
     Push(Box<PushArgs>),
+    /// Print a shell completion script.
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (troff), or write one per command to a
+    /// directory.
+    #[command(after_help = examples::MANPAGE)]
+    Manpage {
+        /// Write bimanix.1 and bimanix-COMMAND.1 into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `--platform` of build and check.
+#[derive(clap::Args)]
+struct PlatformArg {
+    /// The image's platform, linux/ARCH (e.g. linux/arm64): sets the
+    /// architecture over the input's; refused when the kernel is built
+    /// for another. [default: the kernel's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = target_platform)]
+    platform: Option<String>,
+}
+
+fn target_platform(text: &str) -> Result<String, String> {
+    commands::target_platform(text).map_err(|e| format!("{e:#}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -247,10 +304,17 @@ impl From<CompressionArg> for Compression {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    commands::report::init(match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    });
     match run(cli.command) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(e) if e.downcast_ref::<detect::Misfit>().is_some() => usage(&format!("{e:#}")),
+        Err(e) if e.downcast_ref::<detect::Misfit>().is_some() || e.downcast_ref::<UsageError>().is_some() => {
+            usage(&format!("{e:#}"))
+        }
         Err(e) => {
             eprintln!("bimanix: error: {e:#}");
             ExitCode::from(1)
@@ -260,7 +324,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<bool> {
     match command {
-        Command::Build { input, output, format, compression, layers } => {
+        Command::Build { input, platform, output, format, compression, layers, digestfile, metadata_file } => {
             let format = match format {
                 FormatArg::DockerArchive => Format::DockerArchive,
                 FormatArg::OciArchive => Format::OciArchive,
@@ -270,13 +334,31 @@ fn run(command: Command) -> Result<bool> {
                 LayersArg::Auto => LayerMode::Auto,
                 LayersArg::Single => LayerMode::Single,
             });
-            let settings =
-                commands::build::Settings { format, compression: compression.map(Compression::from), layers };
-            commands::build::run(&input.into_checked(), output.as_deref(), &settings)?;
+            let settings = commands::build::Settings {
+                format,
+                compression: compression.map(Compression::from),
+                layers,
+                digestfile,
+                metadata_file,
+            };
+            commands::build::run(&input.into_checked(platform.platform), output.as_deref(), &settings)?;
             Ok(true)
         }
-        Command::Check { input } => {
-            commands::check::run(&input.into_checked())?;
+        Command::Check { input, platform } => {
+            commands::check::run(&input.into_checked(platform.platform))?;
+            Ok(true)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "bimanix", &mut std::io::stdout());
+            Ok(true)
+        }
+        Command::Manpage { dir } => {
+            let cmd = Cli::command();
+            match dir {
+                Some(dir) => clap_mangen::generate_to(cmd, &dir)
+                    .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?,
+                None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).context("writing the manual page")?,
+            }
             Ok(true)
         }
         Command::Push(args) => {
@@ -285,7 +367,7 @@ fn run(command: Command) -> Result<bool> {
         }
         Command::Convert { source, output, force } => {
             let input = Input { source, no_pair_check: false, urunc: None };
-            commands::convert::run(&input.into_checked(), output.as_deref(), force)?;
+            commands::convert::run(&input.into_checked(None), output.as_deref(), force)?;
             Ok(true)
         }
         Command::Inspect { image, json, platform, no_pair_check, urunc } => {
@@ -309,7 +391,7 @@ fn run(command: Command) -> Result<bool> {
 impl Input {
     /// The input options, once the flags that clap cannot relate are
     /// checked (a usage error exits with 2).
-    fn into_checked(self) -> commands::Input {
+    fn into_checked(self, architecture: Option<String>) -> commands::Input {
         let Input { source: s, no_pair_check, urunc } = self;
         if let Err(e) = foreign::check_bases(&s.base) {
             usage(&format!("{e:#}"));
@@ -328,6 +410,7 @@ impl Input {
             urunc,
             kind,
             options: foreign::Options { tag: s.tag, bases: s.base, build_args: s.build_arg },
+            architecture,
         }
     }
 }
