@@ -423,9 +423,9 @@ struct PushArgs {
     /// Where to: [docker://]REGISTRY/NAME[:TAG][@DIGEST]. Without a
     /// registry, Docker Hub (`hello` is docker.io/library/hello); without
     /// a tag, `latest`.
-    #[arg(value_parser = parse_reference)]
-    reference: Reference,
-    /// Credentials: USER:PASSWORD, or USER with --password-stdin.
+    reference: String,
+    /// Credentials: USER:PASSWORD, or USER with --password-stdin, or USER
+    /// alone to be asked for the password on the terminal.
     /// [default: from the auth files and credential helpers docker and podman use]
     #[arg(long, value_name = "USER[:PASSWORD]")]
     creds: Option<String>,
@@ -453,29 +453,34 @@ struct PushArgs {
     digestfile: Option<PathBuf>,
 }
 
-fn parse_reference(text: &str) -> std::result::Result<Reference, String> {
-    Reference::parse(text)
-}
-
 impl PushArgs {
     /// The options, once the flags that clap cannot relate are checked
     /// (a usage error exits with 2).
     fn into_options(self) -> Result<commands::push::Options> {
+        if let Err(e) = commands::push::hints::check_order(&self.image, &self.reference) {
+            usage(&e.0);
+        }
+        let reference = Reference::parse(&self.reference).unwrap_or_else(|e| {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("invalid value '{}' for '<REFERENCE>': {e}", self.reference),
+                )
+                .exit()
+        });
         let creds = match self.creds.as_deref().map(|c| c.split_once(':').map_or((c, None), |(u, p)| (u, Some(p)))) {
             Some(("", _)) => usage("--creds needs a user name: --creds USER:PASSWORD"),
             Some((_, Some(_))) if self.password_stdin => {
                 usage("--password-stdin reads the password, so --creds takes the user name only")
             }
-            Some((_, None)) if !self.password_stdin => {
-                usage("--creds USER needs the password: --creds USER:PASSWORD, or --creds USER --password-stdin")
-            }
+            Some((user, None)) if !self.password_stdin => Some((user.to_string(), password_from_terminal(user, &reference)?)),
             Some((user, Some(password))) => Some((user.to_string(), password.to_string())),
             Some((user, None)) => Some((user.to_string(), password_from_stdin()?)),
             None => None,
         };
         Ok(commands::push::Options {
             image: self.image,
-            reference: self.reference,
+            reference,
             creds,
             password_stdin: self.password_stdin,
             connect: Connect {
@@ -486,6 +491,24 @@ impl PushArgs {
             digestfile: self.digestfile,
         })
     }
+}
+
+/// The password for `--creds USER`, asked on the terminal without echo, as
+/// skopeo does; without a terminal, a usage error that says how to pass it.
+fn password_from_terminal(user: &str, reference: &Reference) -> Result<String> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        usage(&format!(
+            "--creds {user} needs the password, and standard input is not a terminal to ask on: pass it with \
+             --password-stdin (printf %s \"$PASSWORD\" | bimanix push ... --creds {user} --password-stdin)"
+        ));
+    }
+    let prompt = format!("Password for {user} at {}: ", reference.registry);
+    let password = rpassword::prompt_password(prompt).context("cannot read the password from the terminal")?;
+    if password.is_empty() {
+        usage("--creds: no password was typed");
+    }
+    Ok(password)
 }
 
 /// The password `--password-stdin` reads: standard input without its final
