@@ -15,6 +15,7 @@ use bimanix::image::compress::Compression;
 use bimanix::imageread::Platform;
 use bimanix::input::detect::{self, Kind};
 use bimanix::input::foreign;
+use bimanix::model::progress;
 use bimanix::model::reference::{self, Reference};
 use bimanix::model::spec::LayerMode;
 use bimanix::registry::client::Connect;
@@ -31,7 +32,7 @@ struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
     /// Print the progress of long steps as lines where no bar is drawn
-    /// (a pipe, a CI log), and more detail.
+    /// (a pipe, a CI log).
     #[arg(short, long, global = true)]
     verbose: bool,
     #[command(subcommand)]
@@ -372,8 +373,10 @@ fn run(command: Command) -> Result<bool> {
         }
         Command::Inspect { image, json, platform, no_pair_check, urunc } => {
             let opts = Options { targets: urunc, pair_check: !no_pair_check };
+            let step = progress::step(|| format!("inspecting {}", image.display()), None, progress::Counted::Output);
             let inspected = commands::inspect::inspect_path(&image, &opts, platform.as_deref())
                 .with_context(|| format!("inspecting {}", image.display()))?;
+            drop(step);
             print!("{}", commands::inspect::render_inspected(&inspected, json));
             Ok(inspected.ok())
         }

@@ -86,6 +86,7 @@ pub fn read(input: &Input) -> Result<Spec> {
         None => {
             let (file, context) = locate(input)?;
             let kind = input.kind.unwrap_or_else(|| Kind::of(&file));
+            let _step = crate::model::progress::step(|| format!("reading {}", file.display()), None, Counted::Output);
             detect::read(&file, context.as_deref(), kind, &input.options)?
         }
     };

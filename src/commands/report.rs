@@ -19,7 +19,7 @@ pub enum Verbosity {
     Quiet,
     /// Status lines, and progress bars on a terminal.
     Normal,
-    /// `-v`: progress lines where there are no bars, and more detail.
+    /// `-v`: progress lines where there are no bars.
     Verbose,
 }
 
@@ -57,13 +57,6 @@ pub fn bars_shown() -> bool {
 /// Prints a status line (`bimanix: wrote ...`), unless quiet.
 pub fn status(text: &str) {
     if level() != Verbosity::Quiet {
-        eprintln!("bimanix: {text}");
-    }
-}
-
-/// Prints a detail line, with `--verbose` only.
-pub fn detail(text: &str) {
-    if level() == Verbosity::Verbose {
         eprintln!("bimanix: {text}");
     }
 }
