@@ -48,8 +48,9 @@ enum Command {
         input: Input,
         #[command(flatten)]
         platform: PlatformArg,
-        /// Output path; `-` writes to standard output.
-        /// [default: <name>-<tag>.tar, with `/` in the name turned into `-`]
+        /// Output path; `-` writes to standard output (not a terminal).
+        /// [default: <name>-<tag>.tar, runs of characters other than
+        /// letters, digits, `.`, `_` and `-` turned into one `-`]
         #[arg(short, long, value_name = "OUT")]
         output: Option<String>,
         /// Archive format: docker-archive loads in docker, podman, skopeo and
@@ -131,8 +132,9 @@ enum Command {
         /// platform each, all of one name.
         #[arg(value_name = "IMAGE", required = true)]
         images: Vec<PathBuf>,
-        /// Output path; `-` writes to standard output.
-        /// [default: <name>-<tag>.tar, with `/` in the name turned into `-`]
+        /// Output path; `-` writes to standard output (not a terminal).
+        /// [default: <name>-<tag>.tar, runs of characters other than
+        /// letters, digits, `.`, `_` and `-` turned into one `-`]
         #[arg(short, long, value_name = "OUT")]
         output: Option<String>,
         /// oci-archive writes one tar (podman, skopeo oci-archive:,
@@ -476,7 +478,9 @@ impl PushArgs {
             Some((_, Some(_))) if self.password_stdin => {
                 usage("--password-stdin reads the password, so --creds takes the user name only")
             }
-            Some((user, None)) if !self.password_stdin => Some((user.to_string(), password_from_terminal(user, &reference)?)),
+            Some((user, None)) if !self.password_stdin => {
+                Some((user.to_string(), password_from_terminal(user, &reference)?))
+            }
             Some((user, Some(password))) => Some((user.to_string(), password.to_string())),
             Some((user, None)) => Some((user.to_string(), password_from_stdin()?)),
             None => None,

@@ -21,7 +21,11 @@ const COMMANDS: &[&str] = &["build", "check", "convert", "inspect", "index", "pu
 /// Runs bimanix in `dir` with no terminal: (status, stdout, stderr).
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).current_dir(dir).stdin(Stdio::null()).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// Runs bimanix in `dir` on a terminal (a pty `script` makes): its status
@@ -128,7 +132,8 @@ fn version_names_the_commit() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, _) = run(dir.path(), &["--version"]);
     assert_eq!(code, 0);
-    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(env!("CARGO_MANIFEST_DIR")).output();
+    let head =
+        Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(env!("CARGO_MANIFEST_DIR")).output();
     match head {
         // A checkout: the commit it was built from.
         Ok(head) if head.status.success() => {
@@ -306,8 +311,10 @@ fn platform_sets_the_architecture_the_kernel_must_agree_with() {
     std::fs::write(dir.join("uk.json"), args).unwrap();
     let (code, _, err) = run(dir, &["check", "uk.json"]);
     assert_eq!(code, 1, "{err}");
-    let (code, _, err) =
-        run(dir, &["build", "uk.json", "--platform", "linux/arm64/v8", "-o", "uk.tar", "--metadata-file", "uk.json.out"]);
+    let (code, _, err) = run(
+        dir,
+        &["build", "uk.json", "--platform", "linux/arm64/v8", "-o", "uk.tar", "--metadata-file", "uk.json.out"],
+    );
     assert_eq!(code, 0, "{err}");
     let meta: Value = serde_json::from_slice(&std::fs::read(dir.join("uk.json.out")).unwrap()).unwrap();
     assert_eq!(meta["platform"], serde_json::json!({ "os": "linux", "architecture": "arm64" }));
@@ -319,7 +326,18 @@ fn metadata_and_digest_files_describe_the_archive() {
     let dir = p.path();
     let (code, _, err) = run(
         dir,
-        &["build", "args.json", "-o", "a.tar", "--compression", "zstd", "--metadata-file", "m.json", "--digestfile", "d"],
+        &[
+            "build",
+            "args.json",
+            "-o",
+            "a.tar",
+            "--compression",
+            "zstd",
+            "--metadata-file",
+            "m.json",
+            "--digestfile",
+            "d",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let digest = std::fs::read_to_string(dir.join("d")).unwrap();
@@ -347,12 +365,14 @@ fn metadata_and_digest_files_describe_the_archive() {
     let manifest: Value = {
         let mut archive = tar::Archive::new(std::fs::File::open(dir.join("a.tar")).unwrap());
         let hex = digest.strip_prefix("sha256:").unwrap().to_string();
-        let mut entry = archive.entries().unwrap().map(Result::unwrap).find(|e| e.path().unwrap().ends_with(&hex)).unwrap();
+        let mut entry =
+            archive.entries().unwrap().map(Result::unwrap).find(|e| e.path().unwrap().ends_with(&hex)).unwrap();
         let mut text = String::new();
         entry.read_to_string(&mut text).unwrap();
         serde_json::from_str(&text).unwrap()
     };
-    let strip = |l: &Value| serde_json::json!({ "mediaType": l["mediaType"], "digest": l["digest"], "size": l["size"] });
+    let strip =
+        |l: &Value| serde_json::json!({ "mediaType": l["mediaType"], "digest": l["digest"], "size": l["size"] });
     assert_eq!(manifest["layers"], Value::from(layers.iter().map(strip).collect::<Vec<_>>()));
     // Standard output takes the metadata when the image goes to a file.
     let (code, out, err) = run(dir, &["build", "args.json", "-o", "b.tar", "--metadata-file", "-"]);

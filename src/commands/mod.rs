@@ -14,9 +14,9 @@ pub mod examples;
 pub mod index;
 pub mod inspect;
 pub mod push;
-pub mod report;
 #[cfg(test)]
 mod regressions;
+pub mod report;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -94,7 +94,9 @@ fn style(total: Option<u64>, counting: bool) -> ProgressStyle {
         (None, true) => "{spinner} {msg} {binary_bytes} {binary_bytes_per_sec} {elapsed}",
         (None, false) => "{spinner} {msg} {elapsed}",
     };
-    ProgressStyle::with_template(template).map(|s| s.progress_chars("=> ")).unwrap_or_else(|_| ProgressStyle::default_spinner())
+    ProgressStyle::with_template(template)
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 struct BarStep {

@@ -17,10 +17,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
 use crate::image::blob::{self, LayerBlob};
+use crate::image::compress::Compression;
 use crate::image::layers;
 use crate::image::output::{self, Output};
 use crate::image::plan::Plan;
-use crate::image::compress::Compression;
 use crate::model::fstree::{Node, Tree};
 use crate::model::oci::{self, Descriptor};
 use crate::model::progress::{self, Counted, Step};

@@ -67,9 +67,8 @@ pub fn run(options: &Options) -> Result<Pushed> {
     let identity = identity(options)?;
     let mut progress = Progress::new();
     announce(&plan, &progress);
-    let mut client = Client::connect(reference, &options.connect, identity, progress.notice()).map_err(|e| {
-        if options.connect.plain_http { hints::plain_http(e, reference.api_host()) } else { e }
-    })?;
+    let mut client = Client::connect(reference, &options.connect, identity, progress.notice())
+        .map_err(|e| if options.connect.plain_http { hints::plain_http(e, reference.api_host()) } else { e })?;
     let pushed = push(&store, &plan, &mut client, &target, &mut |event| progress.event(event))?;
     progress.finish();
     progress.line(&format!(
