@@ -38,7 +38,7 @@ Examples:
 pub const INSPECT: &str = "\
 Examples:
   bimanix inspect hello.tar
-  bimanix inspect hello.tar --json | jq .images[0].config
+  bimanix inspect hello.tar --json | jq .compatibility
   bimanix inspect multi.tar --platform linux/arm64 --urunc 0.5-0.8";
 
 /// `bimanix index --help`.
