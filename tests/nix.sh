@@ -494,4 +494,53 @@ if [ -f "$repo/args.nix" ]; then
         nix-instantiate --eval --strict "$tmp/flake-test.nix" -A checks.x86_64-linux.image-reproducible.script
 fi
 
+# The package's install step: nix/package.nix evaluated with a stub lib,
+# stdenv and buildRustPackage (nixpkgs cannot be fetched here), and its
+# postInstall run as the build runs it, with the cargo-built program as
+# $out/bin/bimanix. What buildRustPackage itself does is not tested here.
+cat >"$tmp/package-test.nix" <<EOF
+let
+  lib = {
+    importTOML = f: builtins.fromTOML (builtins.readFile f);
+    fileset = { toSource = { root, fileset }: root; unions = l: l; };
+    optionalString = c: s: if c then s else "";
+    optionalAttrs = c: a: if c then a else { };
+    platforms.linux = [ ];
+  };
+  package = native: import $repo/nix/package.nix {
+    inherit lib;
+    stdenv = { buildPlatform.canExecute = _: native; hostPlatform = { }; };
+    rustPlatform.buildRustPackage = attrs: attrs;
+    cpio = null;
+    e2fsprogs = null;
+    commit = "0123456789ab";
+  };
+in
+{
+  native = (package true).postInstall;
+  cross = (package false).postInstall;
+  commit = (package true).env.BIMANIX_COMMIT;
+}
+EOF
+got=$(nix-instantiate --eval --strict "$tmp/package-test.nix" -A commit 2>&1)
+if [ "$got" = '"0123456789ab"' ]; then pass "the package hands its commit to build.rs"; else fail "the package's commit: $got"; fi
+got=$(nix-instantiate --eval --strict "$tmp/package-test.nix" -A cross 2>&1)
+if [ "$got" = '""' ]; then pass "a cross build installs no pages it cannot generate"; else fail "cross postInstall: $got"; fi
+pkg=$tmp/package-out
+mkdir -p "$pkg/bin" && cp "$bin" "$pkg/bin/bimanix"
+if nix eval --raw --file "$tmp/package-test.nix" native >"$tmp/postInstall" 2>"$tmp/log" &&
+    out=$pkg sh -e "$tmp/postInstall" >>"$tmp/log" 2>&1 &&
+    grep -q '^\.TH bimanix 1' "$pkg/share/man/man1/bimanix.1" &&
+    grep -q '^\.TH bimanix-build 1' "$pkg/share/man/man1/bimanix-build.1" &&
+    grep -q 'metadata.*file' "$pkg/share/man/man1/bimanix-build.1" &&
+    grep -q 'complete -F _bimanix' "$pkg/share/bash-completion/completions/bimanix" &&
+    head -1 "$pkg/share/zsh/site-functions/_bimanix" | grep -q '^#compdef bimanix' &&
+    grep -q 'complete -c bimanix' "$pkg/share/fish/vendor_completions.d/bimanix.fish"; then
+    pass "the package installs the manual pages and the bash, zsh and fish completions where nixpkgs looks"
+else
+    fail "the package installs the manual pages and completions"
+    sed 's/^/    /' "$tmp/log"
+    find "$pkg" -type f | sed 's/^/    /'
+fi
+
 finish

@@ -369,6 +369,15 @@ out=$("$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --tls-verify=false 
 same "--tls-verify=false pushes without the CA" "$reg/test/hello:1.0@$built_digest" "$(printf '%s\n' "$out" | tail -n 1)"
 fails "--plain-http with --cert-dir is a usage error" 2 "cannot be used with" \
     "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --plain-http --cert-dir "$tmp/certs"
+fails "--plain-http against an HTTPS registry says that it speaks HTTPS" 1 "speaks HTTPS, not plain HTTP: leave out --plain-http" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --plain-http
+# A TLS server that drops a plain request unanswered is told by one HTTPS request.
+s_port=$(free_port)
+openssl s_server -accept "$s_port" -cert "$tmp/pki/srv.crt" -key "$tmp/pki/srv.key" -www -quiet >"$tmp/s_server.log" 2>&1 &
+pids+=($!)
+wait_port "$s_port" || notok "openssl s_server starts" "$(cat "$tmp/s_server.log")"
+fails "--plain-http against a TLS server that drops plain requests says that it speaks HTTPS" 1 "speaks HTTPS" \
+    "$bimanix" push "$tmp/hello.tar" "127.0.0.1:$s_port/test/hello:1.0" --plain-http
 
 # --- Credentials from where docker and podman keep them --------------------------
 printf '{"auths": {"%s": {"auth": "%s"}}}' "$reg" "$(printf alice:s3cret | base64)" >"$tmp/auth.json"
