@@ -115,8 +115,17 @@ fn spec_of(value: &Value, loc: Locations, base: &Path) -> Result<Spec> {
         errors: Vec::new(),
     };
     let spec = r.spec(value);
-    Diagnostics(std::mem::take(&mut r.errors)).into_result()?;
-    spec.context("internal: reader produced no spec and no error")
+    let errors = std::mem::take(&mut r.errors);
+    match spec {
+        Some(mut spec) => {
+            spec.locations.errors = errors;
+            Ok(spec)
+        }
+        None => {
+            Diagnostics(errors).into_result()?;
+            anyhow::bail!("internal: reader produced no spec and no error")
+        }
+    }
 }
 
 /// Cleans a path lexically: drops `.`, resolves `..` against what precedes it.
