@@ -14,9 +14,9 @@ pub mod examples;
 pub mod index;
 pub mod inspect;
 pub mod push;
-pub mod report;
 #[cfg(test)]
 mod regressions;
+pub mod report;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -31,6 +31,7 @@ use crate::image::plan::Checked;
 use crate::input::args::{self, Syntax};
 use crate::input::detect::{self, Kind};
 use crate::input::foreign::{self, Read};
+use crate::model::diagnostic::Diagnostics;
 use crate::model::progress::Counted;
 use crate::model::spec::Spec;
 use crate::model::value::Pos;
@@ -80,8 +81,17 @@ pub struct Loaded {
     _extracted: Option<crate::image::temp::Named>,
 }
 
-/// Reads the input into the input model, printing the reader's warnings.
+/// Reads the input into the input model, printing the reader's warnings;
+/// any error of the reader is an error.
 pub fn read(input: &Input) -> Result<Spec> {
+    let spec = read_unchecked(input)?;
+    Diagnostics(spec.locations.errors.clone()).into_result()?;
+    Ok(spec)
+}
+
+/// Reads the input, leaving in the spec the reader's errors that still
+/// gave one, for validation to report with its own.
+fn read_unchecked(input: &Input) -> Result<Spec> {
     let read = match &input.args_from_env {
         Some(var) => {
             let p = std::env::var_os(var)
@@ -163,19 +173,22 @@ pub fn locate(input: &Input) -> Result<(PathBuf, Option<PathBuf>)> {
 
 /// Reads and validates the input, printing the warnings.
 pub fn load(input: &Input) -> Result<Loaded> {
-    let mut spec = read(input)?;
+    let mut spec = read_unchecked(input)?;
     if let Some(arch) = &input.architecture {
         spec.architecture = Some(arch.clone());
         // Errors about it name the flag, not the file's field.
         spec.locations.keys.remove("architecture");
         spec.locations.names.insert("architecture".to_string(), format!("--platform linux/{arch}"));
     }
+    // The reader's errors come first: a step before validation may fail because of them.
+    let pending = spec.locations.errors.clone();
+    let first = |e: anyhow::Error| if pending.is_empty() { e } else { Diagnostics(pending.clone()).into() };
     // Before extraction turns files in images into scratch copies.
-    let inputs = protected(input, &spec)?;
+    let inputs = protected(input, &spec).map_err(first)?;
     let file = spec.locations.file.clone();
     let step = crate::model::progress::step(|| format!("checking {file}"), None, Counted::Output);
-    let extracted = crate::input::image_files::extract(&mut spec)?;
-    let targets = targets(input, &spec)?;
+    let extracted = crate::input::image_files::extract(&mut spec).map_err(first)?;
+    let targets = targets(input, &spec).map_err(first)?;
     let opts = validate::Options {
         urunc: compat::Options { targets, pair_check: input.pair_check },
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
