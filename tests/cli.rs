@@ -2793,7 +2793,8 @@ fn index_carries_annotations_on_the_index_sorted() {
         (".hidden=v", "is not an annotation key"),
         ("k=\u{7}bell", "control character U+0007"),
     ] {
-        let run = bx(fx.tmp.path()).arg("index").arg(&amd64).args(["--annotation", flag, "-o"]).arg(fx.path("x.tar")).run();
+        let run =
+            bx(fx.tmp.path()).arg("index").arg(&amd64).args(["--annotation", flag, "-o"]).arg(fx.path("x.tar")).run();
         assert_eq!(run.code, Some(2), "{flag:?} is a usage error: {}", run.stderr);
         assert!(run.stderr.contains("--annotation") && run.stderr.contains(says), "{flag:?}: {}", run.stderr);
     }

@@ -34,8 +34,7 @@ pub struct Request {
 pub fn run(request: &Request) -> Result<()> {
     crate::image::temp::remove_on_signals()?;
     let images = request.images.iter().map(|p| open_one(p)).collect::<Result<Vec<_>>>()?;
-    let plan =
-        index::plan(images, request.name.as_deref(), request.tag.as_deref(), request.annotations.clone())?;
+    let plan = index::plan(images, request.name.as_deref(), request.tag.as_deref(), request.annotations.clone())?;
     let inputs: Vec<Protected> =
         request.images.iter().map(|p| Protected { path: p.clone(), what: "an image".to_string() }).collect();
     let (out, shown) = image_output(request.output.as_deref(), (&plan.name, &plan.tag), request.format, &inputs)?;

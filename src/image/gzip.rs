@@ -129,8 +129,7 @@ impl<W: Write> ParallelGzip<W> {
     /// Waits for the oldest block in flight and writes it.
     fn write_oldest(&mut self) -> io::Result<()> {
         let Some(result) = self.waiting.pop_front() else { return Ok(()) };
-        let done =
-            result.recv().map_err(|_| io::Error::other("internal: a gzip compression thread stopped"))??;
+        let done = result.recv().map_err(|_| io::Error::other("internal: a gzip compression thread stopped"))??;
         self.write_done(done)
     }
 
@@ -138,7 +137,6 @@ impl<W: Write> ParallelGzip<W> {
         self.crc.combine(&done.crc);
         self.out.write_all(&done.deflated)
     }
-
 }
 
 impl<W: Write> Write for ParallelGzip<W> {

@@ -256,7 +256,8 @@ mod tests {
         files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
         write_dir(dir.path(), &files);
         let store = open_store(dir.path()).unwrap();
-        let err = format!("{:#}", recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every).unwrap_err());
+        let err =
+            format!("{:#}", recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every).unwrap_err());
         assert!(err.contains("layer 1") && err.contains("but the config's diff_id is"), "{err}");
     }
 }

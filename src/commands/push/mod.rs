@@ -53,7 +53,8 @@ pub fn run(options: &Options) -> Result<Pushed> {
     let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
     let local = plan.top().digest.clone();
     // As docker and skopeo push: a registry's users pull gzip, not plain tar.
-    let (compression, which) = options.compression.map_or((Compression::Gzip, Layers::Uncompressed), |c| (c, Layers::Every));
+    let (compression, which) =
+        options.compression.map_or((Compression::Gzip, Layers::Uncompressed), |c| (c, Layers::Every));
     // The encoders `build --compression` writes with, so the bytes are the same.
     plan = recompress(&store, plan, compression, which)
         .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
@@ -61,7 +62,8 @@ pub fn run(options: &Options) -> Result<Pushed> {
     if let Some(pinned) = &reference.digest
         && *pinned != digest
     {
-        let hint = if *pinned == local { " (the local image's is the pinned one: --compression none keeps it)" } else { "" };
+        let hint =
+            if *pinned == local { " (the local image's is the pinned one: --compression none keeps it)" } else { "" };
         bail!("{reference} pins digest {pinned}, but the image's {} is {digest} as pushed{hint}", plan.top().what);
     }
     let target = reference.tag.clone().unwrap_or_else(|| reference.digest.clone().unwrap_or("latest".to_string()));
