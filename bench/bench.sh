@@ -21,7 +21,7 @@
 # Usage: bash bench/bench.sh [WORKDIR]   (needs ~12 GiB free in WORKDIR; the push
 # section needs docker-registry, skopeo, openssl and python3, as tests/setup.sh installs;
 # section 7 installs pigz and zstd with apt-get when they are missing)
-# BENCH_ONLY=7 runs section 7 alone.
+# BENCH_ONLY=7 runs section 7 alone; BENCH_SIZES (default "256M 1G") sets its inputs.
 # Not part of the test suite: timings are reported, not asserted.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -85,7 +85,7 @@ bench_compression() {
         cat "$work/all-libs.more" >>"$work/all-libs"
     done
     printf '%-8s %-6s %-5s %10s %10s %7s %12s %12s %9s\n' input cores algo bimanix reference ratio "bimanix B" "reference B" "peak RSS"
-    for size in 256M 1G; do
+    for size in ${BENCH_SIZES:-256M 1G}; do
         head -c "$size" "$work/all-libs" >"$work/c7.img"
         args "$work/c7.json" c7 c7.img ""
         for cores in 1 all; do
