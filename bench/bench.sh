@@ -76,7 +76,7 @@ bench_compression() {
         apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
             || { echo "bench: section 7 needs ${need[*]} (apt-get install failed)"; return 1; }
     fi
-    local size label cores pin c ref t r
+    local size label cores pin c ref s
     # The shared libraries of /usr/lib, concatenated in a fixed order and
     # repeated when there are fewer than 1 GiB of them.
     find /usr/lib -type f -size -20M -print0 | sort -z | xargs -0 cat 2>/dev/null | head -c 1G >"$work/all-libs" || true
@@ -96,23 +96,20 @@ bench_compression() {
                 zstd) ref=(zstd -q -3 -T0 -c "$work/c7.img") ;;
                 esac
                 label="$size-$cores-$c"
-                for _ in 1 2; do
+                for _ in $(seq "${BENCH_ROUNDS7:-2}"); do
                     run "b-$label" "${pin[@]}" "$bimanix" build "$work/c7.json" --compression "$c" -o "$work/out-c7.tar"
+                    mv "$work/out-c7.tar" "$work/c7-$cores-$c.tar"
                     run "r-$label" "${pin[@]}" sh -c '"$@" >"'"$work"'/out-ref"' sh "${ref[@]}"
                 done
-                "${pin[@]}" "$bimanix" build "$work/c7.json" --compression "$c" -o "$work/c7-$c.tar" 2>/dev/null
-                "${ref[@]}" >"$work/c7-ref"
                 printf '%-8s %-6s %-5s %9ss %9ss %6sx %12s %12s %9s\n' "$size" "$cores" "$c" "${BEST[b-$label]}" \
                     "${BEST[r-$label]}" "$(ratio "${BEST[b-$label]}" "${BEST[r-$label]}")" \
-                    "$(stat -c %s "$work/c7-$c.tar")" "$(stat -c %s "$work/c7-ref")" "$(mib "${RSS[b-$label]}")"
+                    "$(stat -c %s "$work/c7-$cores-$c.tar")" "$(stat -c %s "$work/out-ref")" "$(mib "${RSS[b-$label]}")"
             done
         done
         # The same bytes on one core as on all.
         for c in gzip zstd; do
-            taskset -c 0 "$bimanix" build "$work/c7.json" --compression "$c" -o "$work/c7-one.tar" 2>/dev/null
-            "$bimanix" build "$work/c7.json" --compression "$c" -o "$work/c7-all.tar" 2>/dev/null
-            if cmp -s "$work/c7-one.tar" "$work/c7-all.tar"; then s="the same"; else s="DIFFERENT"; fi
-            echo "$size $c: one core and $(nproc) cores write $s bytes"
+            if cmp -s "$work/c7-1-$c.tar" "$work/c7-all-$c.tar"; then s="the same"; else s="DIFFERENT"; fi
+            echo "$size $c: one core and $(nproc) cores wrote $s bytes"
         done
     done
     echo "(bimanix: a whole build, tar and both hashes included; reference: the tool on the bare file;"
