@@ -147,6 +147,11 @@ enum Command {
         /// The index's tag. [default: the tag the images share, else latest]
         #[arg(long, value_name = "TAG", value_parser = image_tag)]
         tag: Option<String>,
+        /// An annotation on the index itself, e.g.
+        /// org.opencontainers.image.description=TEXT (GHCR shows a
+        /// multi-platform package's description from it); repeat for more.
+        #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = annotation)]
+        annotations: Vec<(String, String)>,
     },
     /// Push an image archive or OCI layout to a registry: only the blobs
     /// the registry lacks are uploaded, and the manifest goes byte for byte.
@@ -388,12 +393,13 @@ fn run(command: Command) -> Result<bool> {
             print!("{}", commands::inspect::render_inspected(&inspected, json));
             Ok(inspected.ok())
         }
-        Command::Index { images, output, format, name, tag } => {
+        Command::Index { images, output, format, name, tag, annotations } => {
             let format = match format {
                 IndexFormatArg::OciArchive => Format::OciArchive,
                 IndexFormatArg::OciLayout => Format::OciLayout,
             };
-            commands::index::run(&commands::index::Request { images, output, format, name, tag })?;
+            let annotations = unique_annotations(annotations);
+            commands::index::run(&commands::index::Request { images, output, format, name, tag, annotations })?;
             Ok(true)
         }
     }
@@ -456,13 +462,32 @@ struct PushArgs {
     /// Speak plain HTTP to the registry instead of HTTPS.
     #[arg(long)]
     plain_http: bool,
-    /// Recompress the layers for the push, with the bytes `bimanix build
-    /// --compression` writes (the manifest digest changes).
+    /// Encode every layer for the push with the bytes `bimanix build
+    /// --compression` writes; none pushes them uncompressed, so an image
+    /// built uncompressed keeps its local digest. [default: layers stored
+    /// uncompressed are gzipped and
+    /// compressed ones go as they are, as docker and skopeo push; the
+    /// digest then differs from an uncompressed build's, and push says so]
     #[arg(long, value_enum)]
     compression: Option<CompressionArg>,
     /// Write the digest of the pushed manifest (or index) to FILE.
     #[arg(long, value_name = "FILE")]
     digestfile: Option<PathBuf>,
+}
+
+fn annotation(text: &str) -> std::result::Result<(String, String), String> {
+    bimanix::model::oci::parse_annotation(text)
+}
+
+/// The annotations as a map; a key given twice is a usage error.
+fn unique_annotations(given: Vec<(String, String)>) -> std::collections::BTreeMap<String, String> {
+    let mut annotations = std::collections::BTreeMap::new();
+    for (key, value) in given {
+        if annotations.insert(key.clone(), value).is_some() {
+            usage(&format!("--annotation {key} is given twice; give each key once"));
+        }
+    }
+    annotations
 }
 
 impl PushArgs {

@@ -2541,7 +2541,7 @@ fn v_with_base(fx: &Fx) -> Value {
 /// The pinned digests of the example kernel's layer (the layer of
 /// `/boot/kernel` in `base_args()`), compressed. A change means the
 /// compressor's output changed: note it in CHANGELOG.md.
-const GZIP_KERNEL_LAYER: &str = "sha256:f553b51f1440f98200e135185bdecba919bb7c9fde6baf1af3b368bc8f58bc30";
+const GZIP_KERNEL_LAYER: &str = "sha256:63f4814d8662e61bbe13df74358cd46fabbb95907ee3fb2e1fb0e312e01929db";
 const ZSTD_KERNEL_LAYER: &str = "sha256:8929ee0ba4d19dbae350ead98b676e89eadc7252a39076187d7e6b9fe910f271";
 
 #[test]
@@ -2740,6 +2740,74 @@ fn index_is_reproducible_whatever_the_order_of_its_images() {
     let moved = fx.dir("elsewhere");
     fs::rename(&amd64, moved.join("x.tar")).expect("mv");
     assert_eq!(run(&moved.join("x.tar"), &arm64, "c.tar", 0o022), first, "the images' location changes nothing");
+}
+
+/// `--annotation` puts annotations on the image index itself (where GHCR
+/// reads a multi-platform package's description), sorted, whatever the
+/// order of the flags; bad keys, bad values and repeated keys are usage
+/// errors that name the fault.
+#[test]
+fn index_carries_annotations_on_the_index_sorted() {
+    let fx = Fx::new();
+    let (amd64, arm64) = two_platforms(&fx, "multi", "v2", &[]);
+    let description = "org.opencontainers.image.description=A unikernel = fast\nsecond line";
+    let source = "org.opencontainers.image.source=https://example.org/multi";
+    let run = |flags: [&str; 2], out: &str| {
+        let target = fx.path(out);
+        bx(fx.tmp.path())
+            .arg("index")
+            .arg(&amd64)
+            .arg(&arm64)
+            .args(["--annotation", flags[0], "--annotation", flags[1], "-o"])
+            .arg(&target)
+            .run()
+            .ok();
+        fs::read(&target).expect("index")
+    };
+    let first = run([description, source], "a.tar");
+    assert_eq!(run([source, description], "b.tar"), first, "the flags' order changes nothing");
+    let mut files = BTreeMap::new();
+    for e in tar_entries(&first) {
+        if e.kind == b'0' {
+            files.insert(e.path, e.data);
+        }
+    }
+    let read = IndexRead::from_files(files);
+    assert_eq!(
+        read.index["annotations"],
+        json!({
+            "org.opencontainers.image.description": "A unikernel = fast\nsecond line",
+            "org.opencontainers.image.source": "https://example.org/multi",
+        })
+    );
+    let raw = blob(&read.files, &read.index_json["manifests"][0], "application/vnd.oci.image.index.v1+json");
+    let raw = String::from_utf8_lossy(raw);
+    assert!(raw.starts_with(r#"{"annotations":{"org.opencontainers.image.description":"#), "{raw}");
+    assert_eq!(read.platforms().len(), 2);
+    for m in read.index["manifests"].as_array().expect("manifests") {
+        assert!(m.get("annotations").is_none(), "the annotations are the index's, not its entries': {m}");
+    }
+
+    for (flag, says) in [
+        ("no-equals-sign", "is not KEY=VALUE"),
+        ("bad key=v", "is not an annotation key"),
+        (".hidden=v", "is not an annotation key"),
+        ("k=\u{7}bell", "control character U+0007"),
+    ] {
+        let run =
+            bx(fx.tmp.path()).arg("index").arg(&amd64).args(["--annotation", flag, "-o"]).arg(fx.path("x.tar")).run();
+        assert_eq!(run.code, Some(2), "{flag:?} is a usage error: {}", run.stderr);
+        assert!(run.stderr.contains("--annotation") && run.stderr.contains(says), "{flag:?}: {}", run.stderr);
+    }
+    let run = bx(fx.tmp.path())
+        .arg("index")
+        .arg(&amd64)
+        .args(["--annotation", "a.b=1", "--annotation", "a.b=2", "-o"])
+        .arg(fx.path("x.tar"))
+        .run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--annotation a.b is given twice"), "{}", run.stderr);
+    assert!(!fx.path("x.tar").exists(), "a refused index leaves no output");
 }
 
 #[test]

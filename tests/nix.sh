@@ -237,6 +237,13 @@ rec {
   arm64 = image "arm64";
   index = lib.mkUruncIndex { name = "tests/multi"; tag = "1.0"; images = [ amd64 arm64 ]; };
   layout = lib.mkUruncIndex { name = "tests/multi"; tag = "1.0"; images = [ arm64 amd64 ]; format = "oci-layout"; };
+  annotated = lib.mkUruncIndex {
+    name = "tests/multi"; tag = "1.0"; images = [ amd64 arm64 ];
+    annotations = {
+      "org.opencontainers.image.source" = "https://example.org/multi";
+      "org.opencontainers.image.description" = "Hello, urunc";
+    };
+  };
 }
 EOF
 if try "mkUruncImage with layers and compression, for amd64 and arm64" \
@@ -260,6 +267,25 @@ if try "mkUruncImage with layers and compression, for amd64 and arm64" \
             pass "skopeo reads the index with both platforms" ;;
         *) fail "skopeo reads the index with both platforms: $raw" ;;
         esac
+    fi
+    # Annotations on the index itself, read back by skopeo, sorted, and the
+    # same bytes as bimanix index --annotation (given in another order).
+    if try "mkUruncIndex with annotations" nix-build "$tmp/index-test.nix" -A annotated -o "$tmp/multi/annotated"; then
+        raw=$(skopeo inspect --raw "oci-archive:$tmp/multi/annotated" 2>&1)
+        case $raw in
+        '{"annotations":{"org.opencontainers.image.description":"Hello, urunc","org.opencontainers.image.source":"https://example.org/multi"},"manifests":'*)
+            pass "... skopeo reads the index's annotations, sorted" ;;
+        *) fail "... skopeo reads the index's annotations, sorted: $raw" ;;
+        esac
+        if "$bin" index "$tmp/multi/result" "$tmp/multi/result-2" --name tests/multi --tag 1.0 -o "$tmp/multi/cli-ann.tar" \
+            --annotation org.opencontainers.image.source=https://example.org/multi \
+            --annotation "org.opencontainers.image.description=Hello, urunc" \
+            >"$tmp/log" 2>&1 && cmp "$tmp/multi/annotated" "$tmp/multi/cli-ann.tar" >>"$tmp/log" 2>&1; then
+            pass "... byte-identical to bimanix index --annotation"
+        else
+            fail "... byte-identical to bimanix index --annotation"
+            sed 's/^/    /' "$tmp/log"
+        fi
     fi
     if try "mkUruncIndex as an OCI layout" nix-build "$tmp/index-test.nix" -A layout -o "$tmp/multi/layout"; then
         if [ -f "$tmp/multi/layout/index.json" ] && [ -f "$tmp/multi/layout/oci-layout" ]; then
@@ -290,8 +316,15 @@ index_error "mkUruncIndex refuses an empty list" 'mkUruncIndex: `images` must be
 index_error "mkUruncIndex refuses an unknown format" \
     'mkUruncIndex: format must be one of oci-archive, oci-layout, not "docker-archive"' \
     'name = "tests/multi"; images = [ i.amd64 ]; format = "docker-archive";'
-index_error "mkUruncIndex refuses an unknown field" 'mkUruncIndex: unknown field `image`; allowed: name, tag, images, format' \
+index_error "mkUruncIndex refuses an unknown field" \
+    'mkUruncIndex: unknown field `image`; allowed: name, tag, images, format, annotations' \
     'name = "x"; image = i.amd64;'
+index_error "mkUruncIndex refuses a bad annotation key" \
+    'mkUruncIndex: annotations: the key "bad key" is not an annotation key' \
+    'name = "tests/multi"; images = [ i.amd64 ]; annotations = { "bad key" = "v"; };'
+index_error "mkUruncIndex refuses an annotation that is not a string" \
+    'mkUruncIndex: annotations.a.b must be a string, not' \
+    'name = "tests/multi"; images = [ i.amd64 ]; annotations = { "a.b" = 1; };'
 
 # Bad args fail at evaluation, naming the field at fault.
 # Usage: eval_error WHAT EXPECTED-MESSAGE ARGS-ATTRSET [EXTRA-MKURUNCIMAGE-ARGS]

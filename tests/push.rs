@@ -85,10 +85,19 @@ fn an_image_that_cannot_be_pushed_fails_before_the_network() {
     assert!(stderr.contains("cannot read image missing.tar"), "{stderr}");
 
     let other = format!("{to}@sha256:{}", "0".repeat(64));
-    let (code, _, stderr) = run(&["push", &image, &other]);
+    let (code, _, stderr) = run(&["push", &image, &other, "--compression", "none"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains(&format!("pins digest sha256:{}, but the image's manifest is {digest}", "0".repeat(64))),
+        "{stderr}"
+    );
+    // By default the uncompressed layer is gzipped, so the local digest is not the pushed one.
+    let local = format!("{to}@{digest}");
+    let (code, _, stderr) = run(&["push", &image, &local]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("pins digest {digest}, but the image's manifest is sha256:"))
+            && stderr.contains("the local image's is the pinned one: --compression none keeps it"),
         "{stderr}"
     );
 
@@ -105,7 +114,8 @@ fn the_right_digest_gets_as_far_as_the_registry() {
     let to = nowhere();
     let digestfile = dir.path().join("digest");
     let reference = format!("docker://{to}/x/hello@{digest}");
-    let (code, stdout, stderr) = run(&["push", &image, &reference, "--digestfile", digestfile.to_str().unwrap()]);
+    let (code, stdout, stderr) =
+        run(&["push", &image, &reference, "--compression", "none", "--digestfile", digestfile.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains(&format!("cannot connect to {to}: connection refused")), "{stderr}");
     assert!(stdout.is_empty() && !digestfile.exists(), "{stdout}");

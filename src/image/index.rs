@@ -12,7 +12,7 @@
 //! the way containerd and Docker 25+ do. Two images for one platform, or
 //! images of different names, are errors.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -38,6 +38,9 @@ pub struct IndexPlan {
     pub tag: String,
     /// The images, sorted by platform.
     pub members: Vec<Member>,
+    /// The index's own annotations (GHCR shows a multi-platform package's
+    /// `org.opencontainers.image.description` from here).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// One image of an index.
@@ -70,8 +73,14 @@ pub struct Written {
 
 /// Checks `images` and settles the name and tag: `name` when given (every
 /// image that has a name must have this one), else the name they share;
-/// `tag` when given, else the tag they share, else `latest`.
-pub fn plan(images: Vec<Image>, name: Option<&str>, tag: Option<&str>) -> Result<IndexPlan> {
+/// `tag` when given, else the tag they share, else `latest`. `annotations`
+/// go on the index itself.
+pub fn plan(
+    images: Vec<Image>,
+    name: Option<&str>,
+    tag: Option<&str>,
+    annotations: BTreeMap<String, String>,
+) -> Result<IndexPlan> {
     if images.is_empty() {
         bail!("an index needs at least one image");
     }
@@ -90,7 +99,7 @@ pub fn plan(images: Vec<Image>, name: Option<&str>, tag: Option<&str>) -> Result
     let name = settle_name(&members, name)?;
     let tag = settle_tag(&members, tag)?;
     reference::check(&name, &tag).map_err(anyhow::Error::msg)?;
-    Ok(IndexPlan { name, tag, members })
+    Ok(IndexPlan { name, tag, members, annotations })
 }
 
 fn member(image: Image) -> Result<Member> {
@@ -195,7 +204,7 @@ fn write_with(plan: &IndexPlan, store: &mut dyn Store) -> Result<Written> {
         let Platform { os, architecture, variant } = m.platform.clone();
         entries.push(IndexEntry { manifest, os, architecture, variant });
     }
-    let index = oci::image_index(&entries);
+    let index = oci::image_index(&entries, &plan.annotations);
     let index_desc = Descriptor::of(oci::INDEX_TYPE, &index);
     store.small(&index_desc, &index)?;
     store.close(&oci::index(&index_desc, &reference::qualified(&plan.name), &plan.tag))?;

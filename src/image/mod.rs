@@ -11,6 +11,7 @@
 pub mod archive;
 pub mod blob;
 pub mod compress;
+pub mod gzip;
 pub mod index;
 pub mod layers;
 pub mod output;

@@ -21,7 +21,7 @@ use crate::registry::client::{Client, Connect, Identity};
 use crate::registry::credentials::{self, Credentials, Places, Secret};
 use crate::registry::plan::{Plan, plan};
 use crate::registry::push::{Pushed, push};
-use crate::registry::recompress::recompress;
+use crate::registry::recompress::{Layers, recompress};
 use progress::Progress;
 
 /// What `push` was asked to do.
@@ -37,7 +37,8 @@ pub struct Options {
     pub password_stdin: bool,
     /// TLS or plain HTTP.
     pub connect: Connect,
-    /// `--compression`: the layers encoded anew.
+    /// `--compression`: every layer encoded anew. Without it, the layers
+    /// stored uncompressed are gzipped and compressed ones go as they are.
     pub compression: Option<Compression>,
     /// `--digestfile`: where to write the digest pushed.
     pub digestfile: Option<PathBuf>,
@@ -52,16 +53,20 @@ pub fn run(options: &Options) -> Result<Pushed> {
     };
     let store = open_store(&options.image)?;
     let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
-    if let Some(compression) = options.compression {
-        // The encoders `build --compression` writes with, so the bytes are the same.
-        plan = recompress(&store, plan, compression)
-            .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
-    }
+    let local = plan.top().digest.clone();
+    // As docker and skopeo push: a registry's users pull gzip, not plain tar.
+    let (compression, which) =
+        options.compression.map_or((Compression::Gzip, Layers::Uncompressed), |c| (c, Layers::Every));
+    // The encoders `build --compression` writes with, so the bytes are the same.
+    plan = recompress(&store, plan, compression, which)
+        .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
     let digest = plan.top().digest.clone();
     if let Some(pinned) = &reference.digest
         && *pinned != digest
     {
-        bail!("{reference} pins digest {pinned}, but the image's {} is {digest}", plan.top().what);
+        let hint =
+            if *pinned == local { " (the local image's is the pinned one: --compression none keeps it)" } else { "" };
+        bail!("{reference} pins digest {pinned}, but the image's {} is {digest} as pushed{hint}", plan.top().what);
     }
     let target = reference.tag.clone().unwrap_or_else(|| reference.digest.clone().unwrap_or("latest".to_string()));
     let identity = identity(options)?;
@@ -78,6 +83,15 @@ pub fn run(options: &Options) -> Result<Pushed> {
         indicatif::HumanBytes(pushed.uploaded_bytes),
         pushed.existing
     ));
+    if pushed.digest != local {
+        let how = match options.compression {
+            None => "its uncompressed layers were gzipped, as docker and skopeo push them (--compression none keeps \
+                     them as built)"
+                .to_string(),
+            Some(c) => format!("its layers were encoded with --compression {}", c.name()),
+        };
+        progress.line(&format!("the pushed digest {} differs from the local image's {local}: {how}", pushed.digest));
+    }
     if let (Some(out), Some(path)) = (&digest_out, &options.digestfile) {
         write_side(out, pushed.digest.as_bytes())
             .with_context(|| format!("the image was pushed, but the digest file {} was not written", path.display()))?;
