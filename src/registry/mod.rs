@@ -11,6 +11,7 @@
 //! - [`client`]: the HTTP side: one repository, authenticated, with retries.
 //! - [`endpoint`]: the one judge of URLs: where a request may go and what it may carry.
 //! - [`timeouts`]: the deadline of every network wait, from `--timeout`.
+//! - [`fuzz`]: what the registry fuzz targets run, shared with `cargo test`.
 //! - [`answer`]: registries' error bodies and headers, read as text.
 //! - [`auth`]: `WWW-Authenticate` challenges and Docker's token protocol.
 //! - [`credentials`]: auth files and credential helpers, as docker and podman keep them.
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod client;
 pub mod credentials;
 pub mod endpoint;
+pub mod fuzz;
 pub mod plan;
 pub mod push;
 pub mod recompress;

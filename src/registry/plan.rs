@@ -447,6 +447,30 @@ pub(crate) mod tests {
         assert_eq!(plan.documents[1].blobs[1].what, "layer 1 (linux/arm64)");
     }
 
+    /// Indexes 4 deep, each listing the one below 40 times: 40^4 paths to
+    /// one manifest, planned as 5 documents, each read once.
+    #[test]
+    fn plans_each_distinct_document_once_however_the_layout_is_drawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = TestImage::new(vec![hello()]).oci();
+        let index: Value = serde_json::from_slice(file(&files, "index.json")).unwrap();
+        let mut entry = index["manifests"][0].clone();
+        entry.as_object_mut().unwrap().remove("annotations");
+        for _ in 0..4 {
+            let nested = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": oci::INDEX_TYPE,
+                "manifests": vec![entry.clone(); 40]}))
+            .unwrap();
+            entry = json!({"mediaType": oci::INDEX_TYPE, "digest": sha(&nested), "size": nested.len()});
+            files.push((blob_path(&nested), nested));
+        }
+        files.push(("index.json".into(), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [entry]})).unwrap()));
+        write_dir(dir.path(), &files);
+        let plan = plan(&open_store(dir.path()).unwrap()).unwrap();
+        let shown: Vec<&str> = plan.documents.iter().map(|d| d.what.as_str()).collect();
+        assert_eq!(shown, ["manifest", "index", "index", "index", "index"]);
+        assert_eq!(plan.documents.iter().map(|d| d.blobs.len()).sum::<usize>(), 2);
+    }
+
     #[test]
     fn refuses_what_it_cannot_push_faithfully() {
         let dir = tempfile::tempdir().unwrap();
