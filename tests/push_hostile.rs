@@ -191,6 +191,25 @@ fn a_401_from_an_upload_host_elsewhere_sends_credentials_nowhere() {
 }
 
 #[test]
+fn a_registry_that_echoes_the_credentials_does_not_get_them_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = image(dir.path(), "docker-archive");
+    let server = Server::start(false, |r| match r.header("authorization") {
+        None => answer(401, &[("WWW-Authenticate", r#"Basic realm="r""#)], ""),
+        Some(auth) => {
+            let body = format!(r#"{{"errors":[{{"code":"DENIED","message":"you sent {auth} ({SECRET})"}}]}}"#);
+            answer(400, &[], &body)
+        }
+    });
+    let to = format!("{}/x/hello:1", server.addr());
+    let creds = format!("alice:{SECRET}");
+    let (code, stderr, _) = run(&["push", &image, &to, "--plain-http", "--creds", &creds, "--timeout", "2"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    let encoded = base64(&format!("alice:{SECRET}"));
+    assert!(stderr.contains("you sent Basic [secret]") && !stderr.contains(SECRET) && !stderr.contains(&encoded), "{stderr}");
+}
+
+#[test]
 fn credentials_follow_no_redirect_and_no_downgrade() {
     let dir = tempfile::tempdir().unwrap();
     let image = image(dir.path(), "docker-archive");

@@ -516,7 +516,26 @@ impl Client {
     /// body that stalls is cut where it stalled).
     fn error_text(&self, mut response: Response<Body>) -> String {
         let body = response.body_mut().with_config().limit(MAX_ANSWER).read_to_string().unwrap_or_default();
-        answer::error_summary(&body)
+        self.redact(answer::error_summary(&body))
+    }
+
+    /// `text` with every secret bimanix holds cut out: a hostile server
+    /// may echo a password or token back in its error body.
+    fn redact(&self, mut text: String) -> String {
+        let mut secrets: Vec<String> = Vec::new();
+        match self.identity.credentials.as_ref().map(|c| &c.secret) {
+            Some(Secret::Password { username, password }) => {
+                secrets.push(password.clone());
+                secrets.extend(auth::basic_header(username, password).strip_prefix("Basic ").map(str::to_string));
+            }
+            Some(Secret::IdentityToken(token)) => secrets.push(token.clone()),
+            None => {}
+        }
+        secrets.extend(self.authorization.as_deref().and_then(|a| a.split_once(' ')).map(|(_, v)| v.to_string()));
+        for secret in secrets.iter().filter(|s| s.len() >= 3) {
+            text = text.replace(secret.as_str(), "[secret]");
+        }
+        text
     }
 
     /// The final error for a 401 that renewing did not cure.
