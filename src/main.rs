@@ -19,6 +19,7 @@ use bimanix::model::progress;
 use bimanix::model::reference::{self, Reference};
 use bimanix::model::spec::LayerMode;
 use bimanix::registry::client::Connect;
+use bimanix::registry::timeouts::Timeouts;
 use bimanix::registry::tls::TlsOptions;
 use bimanix::rules::compat::Options;
 use bimanix::rules::versions::Targets;
@@ -462,6 +463,13 @@ struct PushArgs {
     /// Speak plain HTTP to the registry instead of HTTPS.
     #[arg(long)]
     plain_http: bool,
+    /// The longest wait for any progress from the registry or its token
+    /// service (connecting, the TLS handshake, each read and write): SECONDS,
+    /// or a number with ms, s or m. A request must end within 4 times it (a
+    /// blob upload gets its size at 64 KiB/s more), and a failed request is
+    /// not retried once 4 times it have passed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    timeout: std::time::Duration,
     /// Encode every layer for the push with the bytes `bimanix build
     /// --compression` writes; none pushes them uncompressed, so an image
     /// built uncompressed keeps its local digest. [default: layers stored
@@ -488,6 +496,10 @@ fn unique_annotations(given: Vec<(String, String)>) -> std::collections::BTreeMa
         }
     }
     annotations
+}
+
+fn parse_timeout(text: &str) -> std::result::Result<std::time::Duration, String> {
+    bimanix::registry::timeouts::parse(text)
 }
 
 impl PushArgs {
@@ -523,6 +535,7 @@ impl PushArgs {
             connect: Connect {
                 tls: TlsOptions { verify: self.tls_verify, cert_dir: self.cert_dir },
                 plain_http: self.plain_http,
+                timeouts: Timeouts { idle: self.timeout },
             },
             compression: self.compression.map(Compression::from),
             digestfile: self.digestfile,

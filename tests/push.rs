@@ -126,7 +126,7 @@ fn help_lists_every_flag() {
     let (code, stdout, _) = run(&["push", "--help"]);
     assert_eq!(code, 0);
     for flag in
-        ["--creds", "--password-stdin", "--cert-dir", "--tls-verify", "--plain-http", "--compression", "--digestfile"]
+        ["--creds", "--password-stdin", "--cert-dir", "--tls-verify", "--plain-http", "--compression", "--digestfile", "--timeout"]
     {
         assert!(stdout.contains(flag), "{flag}: {stdout}");
     }

@@ -60,7 +60,7 @@ pub struct Measured {
 /// Opens the archive or OCI layout directory at `path` for its blobs.
 pub fn open_store(path: &Path) -> Result<Store> {
     let open = || -> Result<Store> {
-        let source = if path.is_dir() { Source::Dir(path.to_path_buf()) } else { Source::open_tar(path)?.0 };
+        let source = if path.is_dir() { Source::dir(path)? } else { Source::open_tar(path)?.0 };
         let format = match (source.contains("manifest.json"), source.contains("index.json"), &source) {
             (true, true, _) => Format::DockerOciArchive,
             (true, false, _) => Format::DockerArchive,

@@ -28,6 +28,13 @@ pub(super) enum TarItem {
 }
 
 impl Source {
+    /// The OCI layout directory at `path`, by its canonical path: the
+    /// directory its blobs must be inside.
+    pub(super) fn dir(path: &Path) -> Result<Source> {
+        let root = std::fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+        Ok(Source::Dir(root))
+    }
+
     /// Indexes the tar at `path`, decompressing it first when the whole
     /// archive is compressed.
     pub(super) fn open_tar(path: &Path) -> Result<(Source, Compression)> {
@@ -69,7 +76,7 @@ impl Source {
     pub(super) fn open(&self, name: &str) -> Result<(Box<dyn Read + '_>, u64)> {
         match self {
             Source::Dir(root) => {
-                let path = root.join(name);
+                let path = inside(root, name)?;
                 let file = crate::model::hostfile::open_regular(&path)
                     .with_context(|| format!("{name} is missing or unreadable"))?;
                 let size = file.metadata().with_context(|| format!("cannot stat {name}"))?.len();
@@ -112,6 +119,28 @@ impl Source {
         let bytes = self.read_small(name)?;
         serde_json::from_slice(&bytes).with_context(|| format!("{name} is not the JSON document expected"))
     }
+}
+
+/// The path of `name` in the layout directory `root` (canonical), with
+/// every link resolved: a link may point within the layout, but a blob
+/// (or `blobs/sha256` itself) that leads out of it is refused, even when
+/// what it points at has the right digest: a layout hands over its own
+/// files and nothing else on the machine.
+fn inside(root: &Path, name: &str) -> Result<PathBuf> {
+    let path = root.join(name);
+    let real = match std::fs::canonicalize(&path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(path),
+        Err(e) => return Err(e).with_context(|| format!("cannot resolve {name} in {}", root.display())),
+    };
+    if !real.starts_with(root) {
+        bail!(
+            "{name} leads out of the layout {} (to {}); a layout's files must be inside it",
+            root.display(),
+            real.display()
+        );
+    }
+    Ok(real)
 }
 
 /// Decompresses a whole archive into the unnamed file `plain`, which it
