@@ -1,7 +1,6 @@
 //! The `bimanix` command line: `build`, `check`, `inspect`, `convert`,
 //! `index` and `push`.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,6 +13,7 @@ use bimanix::image::compress::Compression;
 use bimanix::imageread::Platform;
 use bimanix::input::detect::{self, Kind};
 use bimanix::input::foreign;
+use bimanix::model::hostfile;
 use bimanix::model::reference::{self, Reference};
 use bimanix::model::spec::LayerMode;
 use bimanix::registry::client::Connect;
@@ -405,11 +405,22 @@ impl PushArgs {
     }
 }
 
-/// The password `--password-stdin` reads: standard input without its final
-/// line break. An empty one is a usage error, as `docker login` has it.
+/// The most `--password-stdin` reads: tokens used as passwords run to a
+/// few KiB.
+const MAX_PASSWORD: u64 = 64 << 10;
+
+/// How long `--password-stdin` waits for the password's line.
+const PASSWORD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The password `--password-stdin` reads: the first line of standard input
+/// (without its line break), at most [`MAX_PASSWORD`] bytes, within
+/// [`PASSWORD_WAIT`]. An empty one is a usage error, as `docker login` has
+/// it. No message shows a byte of it.
 fn password_from_stdin() -> Result<String> {
-    let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).context("cannot read the password from standard input")?;
+    let bytes =
+        hostfile::read_stdin(MAX_PASSWORD, "the password", true, Some(PASSWORD_WAIT)).context("--password-stdin")?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("--password-stdin: the password is not UTF-8 text"))?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let password = text.strip_suffix('\r').unwrap_or(text);
     if password.is_empty() {

@@ -3,12 +3,14 @@
 //! `O_NONBLOCK` and checked to be a regular file before a byte is read, so
 //! a FIFO, a terminal or `/dev/zero` is refused with a message instead of
 //! blocking forever or reading without end; and reads of whole files are
-//! bounded.
+//! bounded. Standard input, when it stands for a file (`build -`,
+//! `--password-stdin`), is read with the same bound.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rustix::fs::OFlags;
@@ -43,6 +45,49 @@ pub fn read_regular(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     file.take(max + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.len() as u64 > max {
         bail!("{} grew past {max} bytes while it was read", path.display());
+    }
+    Ok(bytes)
+}
+
+/// Reads standard input as a bounded file: at most `max` bytes (more is
+/// an error naming `what`), a terminal refused (it would wait for typing
+/// nobody was asked for). With `line`, reading stops at the first line
+/// break, so that a writer that stays open after it does not stall the
+/// read; with `deadline`, input that neither ends nor gives a line in
+/// time is an error. No message quotes what was read.
+pub fn read_stdin(max: u64, what: &str, line: bool, deadline: Option<Duration>) -> Result<Vec<u8>> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        bail!("standard input is a terminal; pipe {what} in");
+    }
+    let read = move || -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        let mut stdin = std::io::stdin().lock().take(max + 1);
+        if line {
+            stdin.read_until(b'\n', &mut bytes)?
+        } else {
+            stdin.read_to_end(&mut bytes)?
+        };
+        Ok(bytes)
+    };
+    let bytes = match deadline {
+        None => read(),
+        Some(deadline) => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            // On a timeout the thread stays blocked on the read until bimanix exits.
+            std::thread::spawn(move || tx.send(read()));
+            rx.recv_timeout(deadline).map_err(|_| {
+                anyhow::anyhow!(
+                    "standard input gave no {} within {} s",
+                    if line { "line" } else { "end" },
+                    deadline.as_secs()
+                )
+            })?
+        }
+    }
+    .context("cannot read standard input")?;
+    if bytes.len() as u64 > max {
+        bail!("standard input holds more than {max} bytes; {what} is not that large");
     }
     Ok(bytes)
 }

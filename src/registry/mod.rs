@@ -11,12 +11,14 @@
 //! - [`client`]: the HTTP side: one repository, authenticated, with retries.
 //! - [`auth`]: `WWW-Authenticate` challenges and Docker's token protocol.
 //! - [`credentials`]: auth files and credential helpers, as docker and podman keep them.
+//! - [`process`]: helper programs run with a deadline and a cap on their answer.
 //! - [`tls`]: system roots, certificate directories, and what a TLS failure means.
 
 pub mod auth;
 pub mod client;
 pub mod credentials;
 pub mod plan;
+pub mod process;
 pub mod push;
 pub mod recompress;
 pub mod tls;
