@@ -153,11 +153,13 @@ struct Source {
     /// The input file: args.nix, a .json file with the same fields, a
     /// Containerfile/Dockerfile or a bunnyfile (told by name, else by
     /// content); or a directory, the build context, holding one of them
-    /// (or the context of -f). [default: args.nix]
+    /// (or the context of -f); `-` reads it from standard input, with paths
+    /// relative to the current directory. [default: args.nix]
     #[arg(value_name = "FILE", conflicts_with = "args_from_env")]
     args: Option<PathBuf>,
     /// The Containerfile or bunnyfile, with FILE as its build context
-    /// directory (as `docker build -f` and `bima build -f`).
+    /// directory (as `docker build -f` and `bima build -f`); `-` reads it
+    /// from standard input.
     #[arg(short = 'f', long = "file", value_name = "PATH", conflicts_with = "args_from_env")]
     file: Option<PathBuf>,
     /// Read the path of a JSON args file from environment variable VAR.

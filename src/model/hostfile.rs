@@ -60,6 +60,11 @@ pub fn read_stdin(max: u64, what: &str, line: bool, deadline: Option<Duration>) 
     if std::io::stdin().is_terminal() {
         bail!("standard input is a terminal; pipe {what} in");
     }
+    if let Ok(stat) = rustix::fs::fstat(std::io::stdin())
+        && rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory
+    {
+        bail!("standard input is a directory, not {what}; redirect a file into it");
+    }
     let read = move || -> std::io::Result<Vec<u8>> {
         let mut bytes = Vec::new();
         let mut stdin = std::io::stdin().lock().take(max + 1);
