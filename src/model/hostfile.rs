@@ -28,6 +28,7 @@ pub fn open_regular(path: &Path) -> Result<File> {
     if !kind.is_file() {
         bail!("{} is {}, not a regular file", path.display(), kind_name(kind));
     }
+    refuse_pseudo(rustix::fs::fstatfs(&file), path)?;
     // O_NONBLOCK means nothing for a regular file; reads wait for the disk as usual.
     Ok(file)
 }
@@ -97,6 +98,42 @@ pub fn read_stdin(max: u64, what: &str, line: bool, deadline: Option<Duration>) 
     Ok(bytes)
 }
 
+/// Refuses a path on a pseudo file system (/proc, /sys and the like):
+/// their files say they are empty (or 4096 bytes) whatever they hold, so
+/// they would be packed wrong. For directories before they are listed;
+/// files are checked as they are opened.
+pub fn refuse_pseudo_dir(dir: &Path) -> Result<()> {
+    refuse_pseudo(rustix::fs::statfs(dir), dir)
+}
+
+fn refuse_pseudo(stat: rustix::io::Result<rustix::fs::StatFs>, path: &Path) -> Result<()> {
+    // The magic numbers of linux/magic.h.
+    const PSEUDO: &[(u64, &str)] = &[
+        (0x9fa0, "procfs (/proc)"),
+        (0x6265_6572, "sysfs (/sys)"),
+        (0x6462_6720, "debugfs"),
+        (0x7472_6163, "tracefs"),
+        (0x7363_6673, "securityfs"),
+        (0x0027_e0eb, "cgroupfs"),
+        (0x6367_7270, "cgroup2fs"),
+        (0x6265_6570, "configfs"),
+        (0xde5e_81e4, "efivarfs"),
+        (0x6165_676c, "pstore"),
+        (0xcafe_4a11, "bpffs"),
+    ];
+    let Ok(stat) = stat else { return Ok(()) };
+    #[allow(clippy::unnecessary_cast)] // c_long or u32, by target
+    let magic = (stat.f_type as u64) & 0xffff_ffff;
+    if let Some((_, name)) = PSEUDO.iter().find(|(m, _)| *m == magic) {
+        bail!(
+            "{} is on {name}, whose files do not say their true size; copy what it holds into a regular file \
+             first (cat it into one)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// A file type as a user would say it.
 pub fn kind_name(kind: fs::FileType) -> &'static str {
     if kind.is_dir() {
@@ -134,6 +171,19 @@ mod tests {
         assert!(open_regular(dir.path()).unwrap_err().to_string().contains("a directory"));
         assert_eq!(kind_name(fs::metadata(&fifo).unwrap().file_type()), "a FIFO");
         assert_eq!(kind_name(fs::metadata(dir.path()).unwrap().file_type()), "a directory");
+    }
+
+    #[test]
+    fn pseudo_files_are_refused_not_read_as_empty() {
+        // /proc files say they are empty.
+        assert_eq!(fs::metadata("/proc/self/status").unwrap().len(), 0);
+        let err = open_regular(Path::new("/proc/self/status")).unwrap_err().to_string();
+        assert!(
+            err.contains("/proc/self/status is on procfs (/proc), whose files do not say their true size"),
+            "{err}"
+        );
+        assert!(refuse_pseudo_dir(Path::new("/proc/self")).is_err());
+        refuse_pseudo_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
     }
 
     #[test]

@@ -489,6 +489,7 @@ pub fn check_target(t: &str) -> Result<(), String> {
 fn check_source(src: &Path) -> Result<(), String> {
     let meta = std::fs::metadata(src).map_err(|e| format!("source {} cannot be read: {e}", src.display()))?;
     if meta.is_dir() {
+        crate::model::hostfile::refuse_pseudo_dir(src).map_err(|e| format!("{e:#}"))?;
         std::fs::read_dir(src).map_err(|e| format!("source directory {} cannot be read: {e}", src.display()))?;
     } else if !meta.is_file() {
         return Err(format!(
