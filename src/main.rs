@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use bimanix::commands;
+use bimanix::commands::report;
 use bimanix::image::archive::Format;
 use bimanix::image::compress::Compression;
 use bimanix::imageread::Platform;
@@ -166,6 +167,11 @@ struct Source {
     /// This is how the Nix builder calls bimanix (passAsFile).
     #[arg(long, value_name = "VAR")]
     args_from_env: Option<String>,
+    /// With --args-from-env: read where each key of the arguments was
+    /// written (JSON `{ file; keys = { KEY = [ LINE COL ]; }; }`) from the
+    /// file environment variable VAR names, for errors to name it.
+    #[arg(long, value_name = "VAR", requires = "args_from_env", hide = true)]
+    positions_from_env: Option<String>,
     /// The kind of FILE, when its name and content do not tell.
     #[arg(long, value_enum, value_name = "KIND", conflicts_with = "args_from_env")]
     input_format: Option<KindArg>,
@@ -248,13 +254,14 @@ impl From<CompressionArg> for Compression {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().color(report::clap_colour()).try_get_matches().unwrap_or_else(|e| usage_exit(e));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| usage_exit(e));
     match run(cli.command) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) if e.downcast_ref::<detect::Misfit>().is_some() => usage(&format!("{e:#}")),
         Err(e) => {
-            eprintln!("bimanix: error: {e:#}");
+            eprint!("{}", report::render(&e, report::colour()));
             ExitCode::from(1)
         }
     }
@@ -326,6 +333,7 @@ impl Input {
             args: s.args,
             file: s.file,
             args_from_env: s.args_from_env,
+            positions_from_env: s.positions_from_env,
             pair_check: !no_pair_check,
             urunc,
             kind,
@@ -433,7 +441,18 @@ fn password_from_stdin() -> Result<String> {
     Ok(password.to_string())
 }
 
-/// Exits with clap's usage error (status 2).
+/// Exits with a usage error (status 2).
 fn usage(message: &str) -> ! {
-    Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
+    usage_exit(Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message))
+}
+
+/// Exits as clap does (help and version on standard output, status 0), but
+/// with usage errors in the form of bimanix's other errors.
+fn usage_exit(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        e.exit()
+    }
+    eprint!("{}", report::render_usage(&e, report::colour()));
+    std::process::exit(2)
 }

@@ -3,7 +3,8 @@
 //! [`inspect`] reads an image of any tool and checks it against urunc's
 //! rules; [`convert`] writes the args.nix a Containerfile or bunnyfile
 //! stands for; [`index`] combines images of several platforms into one;
-//! [`push`] publishes an image to a registry.
+//! [`push`] publishes an image to a registry; [`report`] prints errors
+//! as rustc does.
 
 pub mod build;
 pub mod check;
@@ -11,9 +12,11 @@ pub mod convert;
 pub mod index;
 pub mod inspect;
 pub mod push;
+pub mod report;
 #[cfg(test)]
 mod regressions;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -26,6 +29,7 @@ use crate::input::detect::{self, Kind};
 use crate::input::foreign::{self, Read};
 use crate::model::hostfile;
 use crate::model::spec::Spec;
+use crate::model::value::Pos;
 use crate::rules::compat;
 use crate::rules::validate;
 use crate::rules::versions::Targets;
@@ -43,6 +47,9 @@ pub struct Input {
     /// An environment variable holding the path of a JSON args file (the
     /// Nix builder's way in); overrides `args`.
     pub args_from_env: Option<String>,
+    /// With `args_from_env`: an environment variable holding the path of
+    /// the positions of the arguments' keys in the file the Nix user wrote.
+    pub positions_from_env: Option<String>,
     /// Refuse unikernel type / hypervisor pairs urunc does not run.
     pub pair_check: bool,
     /// The urunc versions the image must work on (`--urunc`); overrides the
@@ -72,7 +79,11 @@ pub fn read(input: &Input) -> Result<Spec> {
         Some(var) => {
             let p = std::env::var_os(var)
                 .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
-            let spec = args::read_as(Path::new(&p), Syntax::Json, "mkUruncImage arguments".to_string())?;
+            let (shown, keys) = match &input.positions_from_env {
+                Some(var) => positions(var)?,
+                None => ("mkUruncImage arguments".to_string(), Default::default()),
+            };
+            let spec = args::read_positioned(Path::new(&p), Syntax::Json, shown, keys)?;
             Read { spec, warnings: Vec::new() }
         }
         None => {
@@ -91,6 +102,24 @@ pub fn read(input: &Input) -> Result<Spec> {
         eprintln!("bimanix: warning: {w}");
     }
     Ok(read.spec)
+}
+
+/// The positions file `--positions-from-env VAR` names: the args file as
+/// messages name it and where each key stood. Without positions (JSON
+/// arguments), the file is "mkUruncImage arguments".
+fn positions(var: &str) -> Result<(String, BTreeMap<String, Pos>)> {
+    #[derive(serde::Deserialize)]
+    struct Positions {
+        file: Option<String>,
+        keys: BTreeMap<String, (u32, u32)>,
+    }
+    let path = std::env::var_os(var)
+        .with_context(|| format!("environment variable {var} (from --positions-from-env) is not set"))?;
+    let bytes = crate::model::hostfile::read_regular(Path::new(&path), crate::input::MAX_ARGS_FILE, "input files")
+        .context("cannot read the positions of the arguments")?;
+    let read: Positions = serde_json::from_slice(&bytes).context("the positions of the arguments")?;
+    let keys = read.keys.into_iter().map(|(k, (line, col))| (k, Pos { line, col })).collect();
+    Ok((read.file.unwrap_or_else(|| "mkUruncImage arguments".to_string()), keys))
 }
 
 /// The file the input is read from: the args file, Containerfile or

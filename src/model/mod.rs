@@ -1,4 +1,5 @@
-//! The shared vocabulary, below every stage: what an args file asks for
+//! The shared vocabulary, below every stage: errors that point into an
+//! input file ([`diagnostic`]), what an args file asks for
 //! ([`spec`], read into the [`value`] tree first), the filesystem a layer,
 //! an initrd or a block image holds ([`fstree`]), opening the user's files
 //! without hanging on FIFOs or devices ([`hostfile`]), the OCI documents and
@@ -6,6 +7,7 @@
 //! ([`time`]), and urunc's annotation keys with their two encodings
 //! ([`urunc`]).
 
+pub mod diagnostic;
 pub mod fstree;
 pub mod hostfile;
 pub mod oci;

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::model::diagnostic::{Diagnostic, split_help};
 use crate::model::oci::Compression;
 use crate::model::value::Pos;
 
@@ -151,6 +152,15 @@ impl Locations {
             Some(pos) => format!("{}:{pos}: {shown}", self.file),
             None => format!("{}: {shown}", self.file),
         }
+    }
+
+    /// An error about a key path: at the key's position (or its nearest
+    /// enclosing key's), the message after the key as the input file says
+    /// it, a trailing "did you mean" as the suggestion.
+    pub fn diag(&self, key: &str, message: impl std::fmt::Display) -> Diagnostic {
+        let shown = self.names.get(key).map_or(key, String::as_str);
+        let (message, help) = split_help(&message.to_string());
+        Diagnostic::new(&self.file, self.pos(key), format_args!("{shown}: {message}")).help(help)
     }
 
     /// The position of a key, or of the nearest enclosing key that has one
