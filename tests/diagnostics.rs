@@ -109,9 +109,15 @@ fn usage_errors_have_the_same_form() {
     assert!(err.contains("= usage: bimanix build [OPTIONS] [FILE]"), "{err}");
     let (code, err) = run(dir.path(), &["push"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.starts_with("bimanix: error: the following required arguments were not provided: <IMAGE>, <REFERENCE>\n"), "{err}");
+    assert!(
+        err.starts_with("bimanix: error: the following required arguments were not provided: <IMAGE>, <REFERENCE>\n"),
+        "{err}"
+    );
     for line in err.lines() {
-        assert!(line.starts_with("bimanix: error: ") || line.trim_start().starts_with(['|', '=']), "{line:?} in\n{err}");
+        assert!(
+            line.starts_with("bimanix: error: ") || line.trim_start().starts_with(['|', '=']),
+            "{line:?} in\n{err}"
+        );
     }
     // Help still goes to standard output with status 0.
     let out = Command::new(BIN).arg("--help").output().unwrap();
@@ -192,7 +198,8 @@ fn the_documented_sample_error_is_what_bimanix_prints() {
         .expect("the hello-rumprun example");
     assert!(example.contains("hypervisor = \"hvt\";"));
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("args.nix"), example.replace("hypervisor = \"hvt\";", "hypervisor = \"qemuu\";")).unwrap();
+    fs::write(dir.path().join("args.nix"), example.replace("hypervisor = \"hvt\";", "hypervisor = \"qemuu\";"))
+        .unwrap();
     fs::copy(KERNEL, dir.path().join("hello.hvt")).unwrap();
     let (code, err) = run(dir.path(), &["check", "args.nix"]);
     assert_eq!(code, Some(1), "{err}");

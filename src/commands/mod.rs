@@ -12,9 +12,9 @@ pub mod convert;
 pub mod index;
 pub mod inspect;
 pub mod push;
-pub mod report;
 #[cfg(test)]
 mod regressions;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -160,7 +160,8 @@ impl Sources {
     fn line(&mut self, file: &str, n: u32) -> Option<&str> {
         let text = self.0.entry(file.to_string()).or_insert_with(|| {
             let bytes =
-                crate::model::hostfile::read_regular(Path::new(file), crate::input::MAX_ARGS_FILE, "input files").ok()?;
+                crate::model::hostfile::read_regular(Path::new(file), crate::input::MAX_ARGS_FILE, "input files")
+                    .ok()?;
             String::from_utf8(bytes).ok()
         });
         text.as_deref()?.lines().nth(n.checked_sub(1)? as usize)
@@ -204,6 +205,9 @@ mod tests {
         assert_eq!(render(&e, false), "bimanix: error: reading x: one\nbimanix: error: two\n");
         let unreadable = Diagnostic::new("/nonexistent/args.nix", Some(Pos { line: 1, col: 1 }), "name: missing");
         let e = anyhow::Error::from(Diagnostics(vec![unreadable])).context("in y");
-        assert_eq!(render(&e, false), "bimanix: error: in y\nbimanix: error: /nonexistent/args.nix:1:1: name: missing\n");
+        assert_eq!(
+            render(&e, false),
+            "bimanix: error: in y\nbimanix: error: /nonexistent/args.nix:1:1: name: missing\n"
+        );
     }
 }

@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(d.headline(), "args.nix:9:5: annotations.hypervisor: unknown `qemuu`");
         assert_eq!(d.to_string(), "args.nix:9:5: annotations.hypervisor: unknown `qemuu`; did you mean `qemu`?");
         let none = Diagnostic::new("args.json", None, "name: missing");
-        assert_eq!(Diagnostics(vec![none.clone(), none]).to_string(), "args.json: name: missing\nargs.json: name: missing");
+        assert_eq!(
+            Diagnostics(vec![none.clone(), none]).to_string(),
+            "args.json: name: missing\nargs.json: name: missing"
+        );
     }
 
     #[test]

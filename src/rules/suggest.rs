@@ -31,11 +31,8 @@ const MAX_ENTRIES: usize = 10_000;
 pub fn near_file(path: &std::path::Path) -> Option<String> {
     let wanted = path.file_name()?.to_str()?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let names: Vec<String> = std::fs::read_dir(dir)
-        .ok()?
-        .take(MAX_ENTRIES)
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
+    let names: Vec<String> =
+        std::fs::read_dir(dir).ok()?.take(MAX_ENTRIES).filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
     let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
     // read_dir's order is the filesystem's: sort, so that ties are broken alike everywhere.
     names.sort_unstable();

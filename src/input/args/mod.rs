@@ -109,11 +109,7 @@ pub fn to_spec(value: &Value, file: String, base: &Path) -> Result<Spec> {
 
 /// Turns an evaluated args value into a `Spec`, starting from `loc`.
 fn spec_of(value: &Value, loc: Locations, base: &Path) -> Result<Spec> {
-    let mut r = reader::Reader {
-        loc,
-        base: base.to_path_buf(),
-        errors: Vec::new(),
-    };
+    let mut r = reader::Reader { loc, base: base.to_path_buf(), errors: Vec::new() };
     let spec = r.spec(value);
     Diagnostics(std::mem::take(&mut r.errors)).into_result()?;
     spec.context("internal: reader produced no spec and no error")

@@ -40,8 +40,9 @@ pub fn read(path: &Path, context: Option<&Path>, opts: &Options) -> Result<Read>
 /// Reads bunnyfile text named `shown`, with `context` the directory local
 /// paths are relative to.
 pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Result<Read> {
-    let value = yaml::parse(text)
-        .map_err(|(pos, msg)| Diagnostics(vec![Diagnostic::new(shown, Some(pos), format_args!("invalid YAML: {msg}"))]))?;
+    let value = yaml::parse(text).map_err(|(pos, msg)| {
+        Diagnostics(vec![Diagnostic::new(shown, Some(pos), format_args!("invalid YAML: {msg}"))])
+    })?;
     let mut warnings = Vec::new();
     let (name, tag) = super::foreign::name_and_tag(opts, context, &mut warnings);
     let mut r = Reader {

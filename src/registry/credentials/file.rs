@@ -11,6 +11,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::Secret;
+use crate::model::urunc::json_kind;
 
 /// The largest auth file read: real ones hold a few entries in a few KiB.
 pub const MAX_AUTH_FILE: u64 = 1 << 20;
@@ -86,7 +87,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<AuthFile> {
         let helpers = object(helpers, "credHelpers")?;
         for (key, name) in helpers {
             let Value::String(name) = name else {
-                bail!("credHelpers.{key:?} must be a string (a helper name), not {}", type_name(name))
+                bail!("credHelpers.{key:?} must be a string (a helper name), not {}", json_kind(name))
             };
             file.cred_helpers.push((key.clone(), name.clone()));
         }
@@ -101,7 +102,7 @@ fn present<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 }
 
 fn object<'a>(value: &'a Value, at: &str) -> Result<&'a Map<String, Value>> {
-    value.as_object().ok_or_else(|| anyhow!("{at} must be a JSON object, not {}", type_name(value)))
+    value.as_object().ok_or_else(|| anyhow!("{at} must be a JSON object, not {}", json_kind(value)))
 }
 
 /// The string field `key` of `map` (at `at`), if set.
@@ -111,20 +112,8 @@ fn string(map: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => {
             let place = if at == "the top level" { key.to_string() } else { format!("{at}.{key}") };
-            bail!("{place} must be a string, not {}", type_name(other))
+            bail!("{place} must be a string, not {}", json_kind(other))
         }
-    }
-}
-
-/// The kind of a JSON value, never the value.
-pub(super) fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -25,7 +25,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 use super::process::{self, Limits};
-use file::{AuthFile, type_name};
+use crate::model::urunc::json_kind;
+use file::AuthFile;
 
 /// How long a credential helper may take, and how much it may print.
 pub const HELPER_LIMITS: Limits = Limits { deadline: Duration::from_secs(30), max_output: 64 << 10 };
@@ -266,12 +267,12 @@ fn run_helper(
 /// is wrong, never what it holds.
 fn reply(stdout: &[u8]) -> Result<(String, String)> {
     let value: Value = serde_json::from_slice(stdout).map_err(|_| anyhow!("its answer is not JSON"))?;
-    let Some(fields) = value.as_object() else { bail!("its answer is {}, not an object", type_name(&value)) };
+    let Some(fields) = value.as_object() else { bail!("its answer is {}, not an object", json_kind(&value)) };
     let field = |name: &str| match fields.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(anyhow!("its {name} is empty")),
         None | Some(Value::Null) => Err(anyhow!("its answer has no {name}")),
-        Some(other) => Err(anyhow!("its {name} is {}, not a string", type_name(other))),
+        Some(other) => Err(anyhow!("its {name} is {}, not a string", json_kind(other))),
     };
     Ok((field("Username")?, field("Secret")?))
 }
