@@ -1,7 +1,6 @@
 //! The `bimanix` command line: `build`, `check`, `inspect`, `convert`,
 //! `index` and `push`, with `completions` and `manpage` for packagers.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,6 +15,7 @@ use bimanix::imageread::Platform;
 use bimanix::input::detect::{self, Kind};
 use bimanix::input::foreign;
 use bimanix::model::progress;
+use bimanix::model::hostfile;
 use bimanix::model::reference::{self, Reference};
 use bimanix::model::spec::LayerMode;
 use bimanix::registry::client::Connect;
@@ -219,11 +219,13 @@ struct Source {
     /// The input file: args.nix, a .json file with the same fields, a
     /// Containerfile/Dockerfile or a bunnyfile (told by name, else by
     /// content); or a directory, the build context, holding one of them
-    /// (or the context of -f). [default: args.nix]
+    /// (or the context of -f); `-` reads it from standard input, with paths
+    /// relative to the current directory. [default: args.nix]
     #[arg(value_name = "FILE", conflicts_with = "args_from_env")]
     args: Option<PathBuf>,
     /// The Containerfile or bunnyfile, with FILE as its build context
-    /// directory (as `docker build -f` and `bima build -f`).
+    /// directory (as `docker build -f` and `bima build -f`); `-` reads it
+    /// from standard input.
     #[arg(short = 'f', long = "file", value_name = "PATH", conflicts_with = "args_from_env")]
     file: Option<PathBuf>,
     /// Read the path of a JSON args file from environment variable VAR.
@@ -561,11 +563,22 @@ fn password_from_terminal(user: &str, reference: &Reference) -> Result<String> {
     Ok(password)
 }
 
-/// The password `--password-stdin` reads: standard input without its final
-/// line break. An empty one is a usage error, as `docker login` has it.
+/// The most `--password-stdin` reads: tokens used as passwords run to a
+/// few KiB.
+const MAX_PASSWORD: u64 = 64 << 10;
+
+/// How long `--password-stdin` waits for the password's line.
+const PASSWORD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The password `--password-stdin` reads: the first line of standard input
+/// (without its line break), at most [`MAX_PASSWORD`] bytes, within
+/// [`PASSWORD_WAIT`]. An empty one is a usage error, as `docker login` has
+/// it. No message shows a byte of it.
 fn password_from_stdin() -> Result<String> {
-    let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).context("cannot read the password from standard input")?;
+    let bytes =
+        hostfile::read_stdin(MAX_PASSWORD, "the password", true, Some(PASSWORD_WAIT)).context("--password-stdin")?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("--password-stdin: the password is not UTF-8 text"))?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let password = text.strip_suffix('\r').unwrap_or(text);
     if password.is_empty() {

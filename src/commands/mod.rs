@@ -33,6 +33,7 @@ use crate::input::detect::{self, Kind};
 use crate::input::foreign::{self, Read};
 use crate::model::diagnostic::Diagnostics;
 use crate::model::progress::Counted;
+use crate::model::hostfile;
 use crate::model::spec::Spec;
 use crate::model::value::Pos;
 use crate::rules::compat;
@@ -105,9 +106,16 @@ fn read_unchecked(input: &Input) -> Result<Spec> {
         }
         None => {
             let (file, context) = locate(input)?;
-            let kind = input.kind.unwrap_or_else(|| Kind::of(&file));
-            let _step = crate::model::progress::step(|| format!("reading {}", file.display()), None, Counted::Output);
-            detect::read(&file, context.as_deref(), kind, &input.options)?
+            if file == Path::new("-") {
+                let bytes = hostfile::read_stdin(crate::input::MAX_ARGS_FILE, "the input file", false, None)
+                    .with_context(|| format!("cannot read {}", crate::input::STDIN))?;
+                detect::read_stdin(bytes, context.as_deref(), input.kind, &input.options)?
+            } else {
+                let kind = input.kind.unwrap_or_else(|| Kind::of(&file));
+                let _step =
+                    crate::model::progress::step(|| format!("reading {}", file.display()), None, Counted::Output);
+                detect::read(&file, context.as_deref(), kind, &input.options)?
+            }
         }
     };
     for w in &read.warnings {
@@ -136,13 +144,17 @@ fn positions(var: &str) -> Result<(String, BTreeMap<String, Pos>)> {
 
 /// The file the input is read from: the args file, Containerfile or
 /// bunnyfile (not the build context around it, which only the files a
-/// spec copies come from).
+/// spec copies come from); `/dev/stdin` for `-`, which is the file
+/// standard input was redirected from.
 pub fn input_file(input: &Input) -> Result<PathBuf> {
     match &input.args_from_env {
         Some(var) => std::env::var_os(var)
             .map(PathBuf::from)
             .with_context(|| format!("environment variable {var} (from --args-from-env) is not set")),
-        None => Ok(locate(input)?.0),
+        None => match locate(input)?.0 {
+            stdin if stdin == Path::new("-") => Ok(PathBuf::from("/dev/stdin")),
+            file => Ok(file),
+        },
     }
 }
 
@@ -150,7 +162,8 @@ pub fn input_file(input: &Input) -> Result<PathBuf> {
 /// looks for its Dockerfile.
 const CONTEXT_FILES: &[&str] = &["Containerfile", "Dockerfile", "bunnyfile", "args.nix"];
 
-/// The input file and, with `-f`, the build context directory it is read in.
+/// The input file and, with `-f`, the build context directory it is read
+/// in; `-` is standard input.
 pub fn locate(input: &Input) -> Result<(PathBuf, Option<PathBuf>)> {
     match (&input.args, &input.file) {
         (None, None) => Ok((PathBuf::from("args.nix"), None)),
@@ -158,7 +171,8 @@ pub fn locate(input: &Input) -> Result<(PathBuf, Option<PathBuf>)> {
         (Some(dir), Some(file)) if dir.is_dir() => Ok((file.clone(), Some(dir.clone()))),
         (Some(other), Some(_)) => bail!("{}: with -f, give the build context directory", other.display()),
         (Some(dir), None) if dir.is_dir() => {
-            let found: Vec<&str> = CONTEXT_FILES.iter().copied().filter(|n| dir.join(n).is_file()).collect();
+            // A name that is there but not a file is found, to be refused as what it is.
+            let found: Vec<&str> = CONTEXT_FILES.iter().copied().filter(|n| dir.join(n).exists()).collect();
             match found.as_slice() {
                 [one] => Ok((dir.join(one), None)),
                 [] => bail!("{} holds none of {}; name the file (or use -f)", dir.display(), CONTEXT_FILES.join(", ")),

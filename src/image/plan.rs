@@ -223,6 +223,7 @@ pub fn add_source(tree: &mut Tree, f: &FileSpec) -> Result<()> {
 /// Adds what directory `dir` holds under `target` (a tree path, empty for
 /// the root). Names are bytes, carried as the file system holds them.
 fn add_dir(tree: &mut Tree, dir: &Path, target: &[u8]) -> Result<()> {
+    crate::model::hostfile::refuse_pseudo_dir(dir)?;
     let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;

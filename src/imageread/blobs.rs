@@ -120,8 +120,8 @@ impl Store {
 
     /// The uncompressed tar stream of the layer blob `name`.
     pub fn layer_reader(&self, name: &str) -> Result<Box<dyn Read + '_>> {
-        let (raw, _) = self.source.open(name)?;
-        let (_, plain) = decompress(raw).with_context(|| format!("cannot read {name}"))?;
+        let (raw, size) = self.source.open(name)?;
+        let (_, plain) = decompress(raw, size).with_context(|| format!("cannot read {name}"))?;
         Ok(plain)
     }
 
@@ -131,10 +131,10 @@ impl Store {
     /// anything differs from `expected`.
     pub fn check(&self, name: &str, what: &str, expected: Expected) -> Result<Measured> {
         let unreadable = || format!("{what}: cannot read {name} from the archive");
-        let (raw, _) = self.source.open(name)?;
+        let (raw, size) = self.source.open(name)?;
         let mut stored = Hashing::new(raw);
         let (compression, plain_digest) = {
-            let (compression, plain) = decompress(&mut stored).with_context(unreadable)?;
+            let (compression, plain) = decompress(&mut stored, size).with_context(unreadable)?;
             // An uncompressed layer is its own tar: its blob digest is its diff_id.
             let plain_digest = match (expected.diff_id, compression) {
                 (Some(_), Compression::Gzip | Compression::Zstd) => Some(hash_stream(plain)),

@@ -74,12 +74,12 @@ impl Image {
 
     /// Hashes a layer's blob and, decompressed, its tar, streaming.
     fn hash_layer(&self, layer: &Layer) -> Result<Result<LayerHashes, String>> {
-        let (raw, _) = self.source.open(&layer.name)?;
+        let (raw, size) = self.source.open(&layer.name)?;
         let mut stored = Hashing::new(raw);
         let plain = match layer.compression {
             // An uncompressed blob is its own tar: one hash serves both checks.
             Compression::None => Ok(None),
-            _ => decompress(&mut stored).and_then(|(_, plain)| hash_stream(plain)).map(Some),
+            _ => decompress(&mut stored, size).and_then(|(_, plain)| hash_stream(plain)).map(Some),
         };
         // Hash whatever the decompressor left unread, so that the blob digest covers every byte.
         let drained = io::copy(&mut stored, &mut io::sink());
@@ -100,8 +100,8 @@ impl Image {
     /// The decompressed tar stream of layer `i` (0-based).
     pub fn layer_reader(&self, i: usize) -> Result<Box<dyn Read + '_>> {
         let layer = self.layers.get(i).ok_or_else(|| anyhow!("the image has no layer {}", i + 1))?;
-        let (raw, _) = self.source.open(&layer.name)?;
-        let (_, plain) = decompress(raw).with_context(|| format!("cannot read {}", self.layer_label(i)))?;
+        let (raw, size) = self.source.open(&layer.name)?;
+        let (_, plain) = decompress(raw, size).with_context(|| format!("cannot read {}", self.layer_label(i)))?;
         Ok(plain)
     }
 

@@ -46,7 +46,8 @@ impl Source {
             file
         } else {
             let mut plain = tempfile::tempfile().context("cannot create a temporary file")?;
-            let mut decoder = decompressor(compression, BufReader::new(file));
+            let size = file.metadata().context("cannot read it")?.len();
+            let mut decoder = decompressor(compression, BufReader::new(file), size);
             spool(&mut decoder, &mut plain)
                 .with_context(|| format!("cannot decompress the {}-compressed archive", compression.name()))?;
             plain
@@ -145,17 +146,17 @@ fn inside(root: &Path, name: &str) -> Result<PathBuf> {
 
 /// Decompresses a whole archive into the unnamed file `plain`, which it
 /// reads by random access, without filling the file system `plain` is on
-/// (TMPDIR): a few megabytes of gzip can hold gigabytes of zeros.
+/// (TMPDIR): a few megabytes of gzip can hold gigabytes of zeros. The
+/// decoder stops at its expansion bound; this stops at half the free space.
 fn spool(decoder: &mut dyn Read, plain: &mut File) -> Result<()> {
     let stat = rustix::fs::fstatvfs(&*plain).context("cannot tell the free space in TMPDIR")?;
     let free = stat.f_bavail.saturating_mul(stat.f_frsize);
-    // Leave a tenth of the free space free.
-    let limit = free - free / 10;
+    let limit = free / 2;
     let copied = io::copy(&mut decoder.take(limit + 1), plain)?;
     if copied > limit {
         bail!(
-            "it decompresses to more than the {} MiB that TMPDIR can spare; decompress it where there is room \
-             and inspect the plain archive",
+            "it decompresses to more than the {} MiB that TMPDIR can spare (half its free space); decompress it \
+             where there is room and use the plain archive",
             limit >> 20
         );
     }
@@ -251,22 +252,72 @@ impl Read for Section<'_> {
 // ---------------------------------------------------------------------------
 // Decompression.
 
-/// Tells the compression of `raw` from its first bytes and decompresses it.
-pub(super) fn decompress<'a>(mut raw: impl Read + 'a) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+/// Tells the compression of `raw` (`size` bytes) from its first bytes and
+/// decompresses it.
+pub(super) fn decompress<'a>(mut raw: impl Read + 'a, size: u64) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
     let mut head = Vec::with_capacity(4);
     (&mut raw).take(4).read_to_end(&mut head)?;
     let compression = Compression::sniff(&head);
     let whole = io::Cursor::new(head).chain(raw);
-    Ok((compression, decompressor(compression, whole)))
+    Ok((compression, decompressor(compression, whole, size)))
 }
 
-pub(super) fn decompressor<'a>(compression: Compression, raw: impl Read + 'a) -> Box<dyn Read + 'a> {
-    match compression {
-        Compression::None => Box::new(raw),
+/// A decoder of `raw`, `size` bytes compressed with `compression`, which
+/// fails once it has given more than [`expansion_limit`] bytes.
+pub(super) fn decompressor<'a>(compression: Compression, raw: impl Read + 'a, size: u64) -> Box<dyn Read + 'a> {
+    let decoder: Box<dyn Read + 'a> = match compression {
+        Compression::None => return Box::new(raw),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
         Compression::Zstd => {
             Box::new(ZstdFrames { source: BufReader::new(raw), decoder: FrameDecoder::new(), in_frame: false })
         }
+    };
+    let (limit, ratio) = expansion_limit(size);
+    Box::new(Bounded { inner: decoder, given: 0, limit, ratio, size })
+}
+
+/// How many times its compressed size a stream may expand, unless
+/// `BIMANIX_MAX_EXPANSION` says otherwise: layers of real images expand 2
+/// to 10 times, a file system image with room to spare perhaps 100 times;
+/// a gzip bomb 1000 times, a zstd one without end.
+pub const MAX_EXPANSION: u64 = 256;
+
+/// Any stream may expand to this much, whatever its compressed size.
+pub const EXPANSION_FLOOR: u64 = 1 << 30;
+
+/// The most bytes a stream of `size` compressed bytes may give, and the
+/// ratio in force: `BIMANIX_MAX_EXPANSION` (else [`MAX_EXPANSION`]) times
+/// `size`, and at least [`EXPANSION_FLOOR`].
+pub fn expansion_limit(size: u64) -> (u64, u64) {
+    let ratio = std::env::var("BIMANIX_MAX_EXPANSION").ok().and_then(|r| r.parse().ok()).unwrap_or(MAX_EXPANSION);
+    (size.saturating_mul(ratio).max(EXPANSION_FLOOR), ratio)
+}
+
+/// A decoder that fails once it has given more than `limit` bytes.
+struct Bounded<'a> {
+    inner: Box<dyn Read + 'a>,
+    given: u64,
+    limit: u64,
+    ratio: u64,
+    size: u64,
+}
+
+impl Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let got = self.inner.read(buf)?;
+        self.given += got as u64;
+        if self.given > self.limit {
+            return Err(io::Error::other(format!(
+                "it expands past {} MiB, the most bimanix decompresses from {} compressed bytes (the larger of {} \
+                 MiB and {} times the compressed size): a decompression bomb? To allow more, set \
+                 BIMANIX_MAX_EXPANSION to a larger ratio",
+                self.limit >> 20,
+                self.size,
+                EXPANSION_FLOOR >> 20,
+                self.ratio
+            )));
+        }
+        Ok(got)
     }
 }
 

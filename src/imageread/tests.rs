@@ -504,7 +504,7 @@ fn reads_linked_layers_and_multi_frame_zstd() {
     stream.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
     stream.extend(zstd(b"second"));
     let mut out = String::new();
-    decompress(stream.as_slice()).unwrap().1.read_to_string(&mut out).unwrap();
+    decompress(stream.as_slice(), stream.len() as u64).unwrap().1.read_to_string(&mut out).unwrap();
     assert_eq!(out, "first second");
 }
 

@@ -15,6 +15,7 @@
 //! - [`answer`]: registries' error bodies and headers, read as text.
 //! - [`auth`]: `WWW-Authenticate` challenges and Docker's token protocol.
 //! - [`credentials`]: auth files and credential helpers, as docker and podman keep them.
+//! - [`process`]: helper programs run with a deadline and a cap on their answer.
 //! - [`tls`]: system roots, certificate directories, and what a TLS failure means.
 
 pub mod answer;
@@ -24,6 +25,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod fuzz;
 pub mod plan;
+pub mod process;
 pub mod push;
 pub mod recompress;
 pub mod timeouts;

@@ -493,6 +493,7 @@ fn check_source(src: &Path) -> Result<(), String> {
         near.map_or_else(|| message.clone(), |help| format!("{message}; {help}"))
     })?;
     if meta.is_dir() {
+        crate::model::hostfile::refuse_pseudo_dir(src).map_err(|e| format!("{e:#}"))?;
         std::fs::read_dir(src).map_err(|e| format!("source directory {} cannot be read: {e}", src.display()))?;
     } else if !meta.is_file() {
         return Err(format!(

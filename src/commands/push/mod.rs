@@ -1,7 +1,7 @@
 //! `bimanix push`: publishes an image archive or OCI layout to a registry.
 //! Everything that can fail without the network is settled first (the
-//! digest file's place, the reference, the image's documents, the digest a
-//! `@digest` reference pins, the credentials); then the registry is asked
+//! credentials, the digest file's place, the reference, the image's
+//! documents, the digest a `@digest` reference pins); then the registry is asked
 //! which blobs it lacks, those are checked and uploaded, and the manifests
 //! are put.
 
@@ -47,10 +47,13 @@ pub struct Options {
 /// Pushes the image and prints the reference it went to, with its digest.
 pub fn run(options: &Options) -> Result<Pushed> {
     let reference = &options.reference;
+    let places = Places::from_env();
+    let identity = identity(options, &places)?;
     let digest_out = match &options.digestfile {
-        Some(path) => Some(check_digestfile(path, &options.image).context("--digestfile")?),
+        Some(path) => Some(check_digestfile(path, &options.image, &places, &identity.1).context("--digestfile")?),
         None => None,
     };
+    let identity = identity.0;
     let store = open_store(&options.image)?;
     let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
     let local = plan.top().digest.clone();
@@ -69,7 +72,6 @@ pub fn run(options: &Options) -> Result<Pushed> {
         bail!("{reference} pins digest {pinned}, but the image's {} is {digest} as pushed{hint}", plan.top().what);
     }
     let target = reference.tag.clone().unwrap_or_else(|| reference.digest.clone().unwrap_or("latest".to_string()));
-    let identity = identity(options)?;
     let mut progress = Progress::new();
     announce(&plan, &progress);
     let mut client = Client::connect(reference, &options.connect, identity, progress.notice())
@@ -109,10 +111,14 @@ pub fn run(options: &Options) -> Result<Pushed> {
 
 /// Refuses, before the image is read or the registry asked, a digest file
 /// that could not be written after the push, and one that is or is inside
-/// the image.
-fn check_digestfile(path: &Path, image: &Path) -> Result<Output> {
-    let image = Protected { path: image.to_path_buf(), what: "the image to push".to_string() };
-    side_output(path, &[image], None)
+/// the image, or is a credentials file: an auth file or docker config
+/// (read or not), or a credential helper that ran.
+fn check_digestfile(path: &Path, image: &Path, places: &Places, helpers: &[PathBuf]) -> Result<Output> {
+    let entry = |path: &Path, what: &str| Protected { path: path.to_path_buf(), what: what.to_string() };
+    let mut inputs = vec![entry(image, "the image to push")];
+    inputs.extend(places.files.iter().map(|f| entry(f, "an auth file")));
+    inputs.extend(helpers.iter().map(|h| entry(h, "a credential helper")));
+    side_output(path, &inputs, None)
 }
 
 /// Says, once, when the manifest is written here rather than copied.
@@ -127,13 +133,14 @@ fn announce(plan: &Plan, progress: &Progress) {
 }
 
 /// The credentials to use: `--creds` (with `--password-stdin`), else the
-/// auth files and helpers.
-fn identity(options: &Options) -> Result<Identity> {
+/// auth files and helpers of `places`; and the helpers that ran.
+fn identity(options: &Options, places: &Places) -> Result<(Identity, Vec<PathBuf>)> {
     let Some((username, password)) = &options.creds else {
-        let found = credentials::find(&Places::from_env(), &options.reference.registry, &options.reference.repository)?;
-        return Ok(Identity { credentials: found.credentials, searched: found.searched });
+        let found = credentials::find(places, &options.reference.registry, &options.reference.repository)?;
+        return Ok((Identity { credentials: found.credentials, searched: found.searched }, found.helpers));
     };
     let secret = Secret::Password { username: username.clone(), password: password.clone() };
     let source = if options.password_stdin { "--creds and --password-stdin" } else { "--creds" };
-    Ok(Identity { credentials: Some(Credentials { secret, source: source.to_string() }), searched: Vec::new() })
+    let credentials = Some(Credentials { secret, source: source.to_string() });
+    Ok((Identity { credentials, searched: Vec::new() }, Vec::new()))
 }
