@@ -3,7 +3,8 @@
 //! [`inspect`] reads an image of any tool and checks it against urunc's
 //! rules; [`convert`] writes the args.nix a Containerfile or bunnyfile
 //! stands for; [`index`] combines images of several platforms into one;
-//! [`push`] publishes an image to a registry.
+//! [`push`] publishes an image to a registry; [`store`] builds and runs
+//! the Nix store's parts of an image (its layers, `stream`, `copyTo*`).
 
 pub mod build;
 pub mod check;
@@ -13,6 +14,7 @@ pub mod inspect;
 pub mod push;
 #[cfg(test)]
 mod regressions;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 
