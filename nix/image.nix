@@ -7,6 +7,14 @@
 # error messages, `root` is the directory relative `files` keys are
 # relative to, `format` and `pairCheck` are the CLI's --format and
 # --no-pair-check.
+#
+# Besides the archive, the result carries the image as the store keeps it
+# best (none of these builds the archive): `layers`, a derivation per
+# artifact layer (layers.nix); `description`, the small rest of the image
+# (`bimanix describe`: the same checks and plan as the build, the top
+# layer, config and manifest, the layers named by store path); and the
+# programs of programs.nix: `stream`, copyToRegistry, copyToDockerDaemon,
+# copyToPodman, copyTo.
 { program, system }:
 {
   what,
@@ -25,6 +33,31 @@ let
   # oci-layout is a directory; the archives are single tar files.
   suffix = if format == "oci-layout" then "" else ".tar";
   baseName = import ./store-name.nix "${json.name}-${json.tag}";
+  pairFlag = if pairCheck then [ ] else [ "--no-pair-check" ];
+  layers = import ./layers.nix { inherit program system; } json;
+  description = derivation {
+    name = baseName + "-description";
+    inherit system;
+    builder = program;
+    args = [
+      "describe"
+      "--args-from-env"
+      "bimanixArgsPath"
+      "-o"
+      (placeholder "out")
+    ]
+    ++ builtins.concatMap (layer: [
+      "--parts"
+      layer
+    ]) layers
+    ++ pairFlag;
+    passAsFile = [ "bimanixArgs" ];
+    bimanixArgs = builtins.toJSON json;
+  };
+  programs = import ./programs.nix { inherit program system; } {
+    inherit baseName description;
+    format = if format == "oci-archive" then format else "docker-archive";
+  };
 in
 if !(format == null || builtins.elem format formats) then
   throw "${what}: format must be one of ${builtins.concatStringsSep ", " formats}, not ${builtins.toJSON format}"
@@ -43,11 +76,13 @@ else
       (placeholder "out")
     ]
     ++ (if format == null then [ ] else [ "--format" format ])
-    ++ (if pairCheck then [ ] else [ "--no-pair-check" ]);
+    ++ pairFlag;
     passAsFile = [ "bimanixArgs" ];
     bimanixArgs = builtins.toJSON json;
   }
+  // programs
   // {
     imageName = json.name;
     imageTag = json.tag;
+    inherit layers description;
   }

@@ -146,14 +146,14 @@ enum Command {
         #[command(flatten)]
         input: Input,
         /// A directory written by `layer`. Repeatable.
-        #[arg(long = "layers", value_name = "DIR")]
-        layers: Vec<PathBuf>,
+        #[arg(long = "parts", value_name = "DIR")]
+        parts: Vec<PathBuf>,
         /// As for `build`.
         #[arg(long, value_enum, value_name = "COMPRESSION")]
         compression: Option<CompressionArg>,
         /// As for `build`.
         #[arg(long, value_enum, value_name = "LAYERS")]
-        layer_mode: Option<LayersArg>,
+        layers: Option<LayersArg>,
         /// The directory to create.
         #[arg(short, long, value_name = "DIR")]
         output: PathBuf,
@@ -375,13 +375,13 @@ fn run(command: Command) -> Result<bool> {
             commands::store::layer(&args_from_env, &artifacts, &output, !digest_only)?;
             Ok(true)
         }
-        Command::Describe { input, layers, compression, layer_mode, output } => {
+        Command::Describe { input, parts, compression, layers, output } => {
             let settings = commands::build::Settings {
                 format: Format::DockerArchive,
                 compression: compression.map(Compression::from),
-                layers: layer_mode.map(LayerMode::from),
+                layers: layers.map(LayerMode::from),
             };
-            commands::store::describe(&input.into_checked(), &layers, &settings, &output)?;
+            commands::store::describe(&input.into_checked(), &parts, &settings, &output)?;
             Ok(true)
         }
         Command::Launcher { run, image, format, output } => {
