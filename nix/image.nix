@@ -6,7 +6,8 @@
 # changes. `options` are the Nix-only settings: `what` names the caller in
 # error messages, `root` is the directory relative `files` keys are
 # relative to, `format` and `pairCheck` are the CLI's --format and
-# --no-pair-check.
+# --no-pair-check. `positions` (positions.nix, for an args file) lets the
+# description's messages point at the args file's line and column.
 #
 # Besides the archive, the result carries the image as the store keeps it
 # best (none of these builds the archive): `layers`, a derivation per
@@ -21,6 +22,7 @@
   root ? null,
   format ? null,
   pairCheck ? true,
+  positions ? null,
 }:
 args:
 let
@@ -52,7 +54,7 @@ let
     ]) layers
     ++ pairFlag;
     passAsFile = [ "bimanixArgs" ];
-    bimanixArgs = builtins.toJSON json;
+    bimanixArgs = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
   };
   programs = import ./programs.nix { inherit program system; } {
     inherit baseName description;

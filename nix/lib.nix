@@ -67,6 +67,7 @@ in
     image {
       what = toString read.path;
       root = dirOf read.path;
+      positions = import ./positions.nix read.path read.args;
       inherit format pairCheck;
     } read.args;
 

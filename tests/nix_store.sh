@@ -102,6 +102,28 @@ check "the changed stream is bimanix build's image" sh -c "cd '$tmp/in' && '$bim
 try "nix-build --argstr format oci-archive -A stream" nb --arg args "$tmp/in/args.nix" --argstr format oci-archive -A stream -o "$tmp/ostream"
 check "... the same bytes as the oci-archive derivation" bash -c "nix-build '$root/default.nix' --arg tool '$bimanix' --arg args '$tmp/in/args.nix' --argstr format oci-archive --no-out-link | xargs cmp <('$tmp/ostream')"
 
+# Errors of the description keep the args file's file:line:col, as the CLI gives them.
+mkdir -p "$tmp/bad"
+cp "$tmp/in/kernel" "$tmp/bad/kernel"
+cat >"$tmp/bad/args.nix" <<'EOF'
+{
+  name = "bad";
+  files = { "./kernel" = "/urunc.json"; };
+  annotations = {
+    unikernelType = "linux";
+    hypervisor = "qemu";
+    binary = "/kernel";
+    cmdline = "a 'b";
+  };
+}
+EOF
+out=$(nix-build "$root/default.nix" --arg tool "$bimanix" --arg args "$tmp/bad/args.nix" -A stream --no-out-link 2>&1)
+cli=$(cd "$tmp/bad" && "$bimanix" check args.nix 2>&1)
+for at in '3:13: files."./kernel"' "8:5: annotations.cmdline"; do
+    contains "the CLI says args.nix:$at" "$cli" "args.nix:$at"
+    contains "... and so does nix-build -A stream" "$out" "$tmp/bad/args.nix:$at"
+done
+
 # --- copyTo -----------------------------------------------------------------
 try "nix-build -A copyTo" nb --arg args "$tmp/in/args.nix" -A copyTo -o "$tmp/copyTo" || finish
 check "copyTo docker-archive:PATH writes the archive" sh -c "'$tmp/copyTo/bin/copyTo' docker-archive:'$tmp/c.tar' && cmp '$tmp/c.tar' '$tmp/tar'"

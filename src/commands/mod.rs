@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use crate::image::archive::Format;
 use crate::image::output::{self, Output, Protected};
 use crate::image::plan::Checked;
-use crate::input::args::{self, Syntax};
+use crate::input::args;
 use crate::input::detect::{self, Kind};
 use crate::input::foreign::{self, Read};
 use crate::model::spec::Spec;
@@ -73,7 +73,7 @@ pub fn read(input: &Input) -> Result<Spec> {
         Some(var) => {
             let p = std::env::var_os(var)
                 .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
-            let spec = args::read_as(Path::new(&p), Syntax::Json, "mkUruncImage arguments".to_string())?;
+            let spec = args::read_nix_json(Path::new(&p), "mkUruncImage arguments".to_string())?;
             Read { spec, warnings: Vec::new() }
         }
         None => {

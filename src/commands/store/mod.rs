@@ -26,7 +26,7 @@ use crate::commands::build::Settings;
 use crate::commands::{Input, load};
 use crate::image::archive::Format;
 use crate::image::parts;
-use crate::image::plan::{Checked, plan};
+use crate::image::plan::{Checked, Plan, plan};
 use crate::input::args::{self, Syntax};
 
 /// What a launcher runs.
@@ -49,7 +49,35 @@ pub const COMMANDS: &[&str] = &["stream", "copyToRegistry", "copyToDockerDaemon"
 /// environment variable `var` into the new directory `out`; `artifacts`
 /// are the image paths (binary, initrd, block) that get a layer of their
 /// own whatever their size. Only the digests are kept when `!blobs`.
+///
+/// Input this layer cannot be read or laid out from is left to `describe`,
+/// which checks the whole image and says where in the args file the
+/// problem is: the layer derivation then lists no layer (and keeps the
+/// message beside the list), and fails only on what goes wrong while it
+/// writes.
 pub fn layer(var: &str, artifacts: &[String], out: &Path, blobs: bool) -> Result<()> {
+    let planned = layer_plan(var, artifacts);
+    fs::create_dir(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(e) => {
+            let message = format!("{e:#}");
+            fs::write(out.join("error"), &message)?;
+            fs::write(out.join(parts::PARTS), "[]")?;
+            eprintln!(
+                "bimanix: warning: {message}; no layer written (describe reports it, or writes the layer itself)"
+            );
+            return Ok(());
+        }
+    };
+    let parts = parts::write_parts(plan, out, blobs)?;
+    let bytes: u64 = parts.iter().map(|p| p.size).sum();
+    eprintln!("bimanix: wrote {} layer{} ({bytes} bytes) to {}", parts.len(), plural(parts.len()), out.display());
+    Ok(())
+}
+
+/// The plan of a layer's partial args file.
+fn layer_plan(var: &str, artifacts: &[String]) -> Result<Plan> {
     let path = std::env::var_os(var).with_context(|| format!("environment variable {var} is not set"))?;
     let spec = args::read_as(Path::new(&path), Syntax::Json, "layer arguments".to_string())?;
     // The layer's own fields only: the image's checks are `describe`'s.
@@ -64,11 +92,8 @@ pub fn layer(var: &str, artifacts: &[String], out: &Path, blobs: bool) -> Result
     };
     let mut plan = plan(checked)?;
     plan.artifacts.extend(artifacts.iter().map(|a| crate::model::fstree::rel(a).to_string()));
-    fs::create_dir(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let parts = parts::write_parts(plan, out, blobs)?;
-    let bytes: u64 = parts.iter().map(|p| p.size).sum();
-    eprintln!("bimanix: wrote {} layer{} ({bytes} bytes) to {}", parts.len(), plural(parts.len()), out.display());
-    Ok(())
+    plan.tree.check_layer_names().context("a file in the image layer")?;
+    Ok(plan)
 }
 
 /// `bimanix describe`: checks and plans the image `input` describes as

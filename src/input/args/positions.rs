@@ -1,0 +1,71 @@
+//! The JSON the Nix side writes for an image (`--args-from-env`), which
+//! may carry where each value stood in the args.nix it came from: a
+//! `__positions` object `{ "file": "/…/args.nix", "keys": { "key.path":
+//! [line, column] }, "names": { "files[0]": "files.\"./kernel\"" } }`
+//! (nix/positions.nix, from `builtins.unsafeGetAttrPos`). The positions
+//! are put on the value tree before it is read, so every message points
+//! at `file:line:col` as the CLI's reading of that args.nix does.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use super::reader::join;
+use super::{parse_json, to_spec};
+use crate::model::spec::Spec;
+use crate::model::value::{Kind, Pos, Value};
+
+/// The key under which the positions come.
+const KEY: &str = "__positions";
+
+#[derive(Deserialize)]
+struct Positions {
+    file: String,
+    keys: BTreeMap<String, (u32, u32)>,
+    #[serde(default)]
+    names: BTreeMap<String, String>,
+}
+
+/// Reads the JSON args file `path` (`shown` in messages when it carries
+/// no positions).
+pub fn read_nix_json(path: &Path, shown: String) -> Result<Spec> {
+    let bytes = std::fs::read(path).with_context(|| format!("{shown}: cannot read {}", path.display()))?;
+    let mut value = parse_json(&bytes, &shown)?;
+    let base = std::path::absolute(path)?.parent().map_or_else(|| "/".into(), Path::to_path_buf);
+    let Kind::Attrs(top) = &mut value.kind else { return to_spec(&value, shown, &base) };
+    if top.remove(KEY).is_none() {
+        return to_spec(&value, shown, &base);
+    }
+    let raw: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| shown.clone())?;
+    let positions: Positions =
+        serde_json::from_value(raw[KEY].clone()).with_context(|| format!("{shown}: {KEY} is malformed"))?;
+    place(&mut value, "", &positions.keys);
+    let mut spec = to_spec(&value, positions.file, &base)?;
+    spec.locations.names.extend(positions.names);
+    Ok(spec)
+}
+
+/// Sets the position of every attribute name and list item of `value`
+/// (at key path `prefix`) that `keys` knows.
+fn place(value: &mut Value, prefix: &str, keys: &BTreeMap<String, (u32, u32)>) {
+    let at = |path: &str| keys.get(path).map(|&(line, col)| Pos { line, col });
+    match &mut value.kind {
+        Kind::Attrs(attrs) => {
+            for (k, field) in attrs.iter_mut() {
+                let path = join(prefix, k);
+                field.key_pos = field.key_pos.or(at(&path));
+                place(&mut field.value, &path, keys);
+            }
+        }
+        Kind::List(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let path = format!("{prefix}[{i}]");
+                item.pos = item.pos.or(at(&path));
+                place(item, &path, keys);
+            }
+        }
+        _ => {}
+    }
+}
