@@ -11,7 +11,9 @@
 #     under 32 MiB);
 #  5. a 256 MiB ext2 block rootfs and an initrd of the same files;
 #  6. `bimanix push` of the 1 GiB image to a local registry, first push and
-#     re-push, next to `skopeo copy` of the same archive.
+#     re-push, next to `skopeo copy` of the same archive;
+#  7. the Nix store: the archive derivation next to `stream` and the copy
+#     programs (bench/nix_store.sh; skipped, saying why, without nix-build).
 # Timed commands run in rounds, one of each per round, and each keeps its
 # best time, so that load from elsewhere hits them alike. Outputs are
 # deleted and `sync`ed away before each run (the sync is not timed).
@@ -213,6 +215,8 @@ YML
 }
 echo "== 6. Push: the 1 GiB image to a local registry, bimanix next to skopeo"
 bench_push
+echo "== 7. Nix store: the archive derivation next to stream, layers as derivations"
+bash "$here/bench/nix_store.sh" "$work/nix"
 echo "machine:          load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 [ -z "${1:-}" ] && rm -rf "$work"
 exit 0

@@ -390,3 +390,124 @@ pub fn mismatch(path: &Path, actual: &str, expected: &str) -> String {
         path.display()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::output::Output;
+    use crate::model::oci::ConfigFields;
+    use std::collections::BTreeMap;
+
+    /// An image with a 5000-byte kernel (an artifact), a small file and
+    /// `cmd`.
+    fn plan(dir: &Path, cmd: &str, mtime: u64) -> Plan {
+        let kernel = dir.join("kernel");
+        if !kernel.exists() {
+            fs::write(&kernel, vec![7u8; 5000]).unwrap();
+        }
+        let mut tree = Tree::new();
+        tree.insert("boot/kernel", Node::File { content: Content::Host(kernel), size: 5000, mode: 0o755 }).unwrap();
+        let urunc = format!("{{\"cmd\":\"{cmd}\"}}").into_bytes();
+        tree.insert("urunc.json", Node::File { size: urunc.len() as u64, content: Content::Inline(urunc), mode: 0o644 })
+            .unwrap();
+        Plan {
+            name: "hello".into(),
+            tag: "v1".into(),
+            tree,
+            rootfs: None,
+            config: ConfigFields {
+                architecture: "amd64".into(),
+                created: "1970-01-01T00:00:00Z".into(),
+                entrypoint: None,
+                cmd: Some(vec![cmd.to_string()]),
+                env: Vec::new(),
+                working_dir: None,
+                labels: BTreeMap::new(),
+                base_history: Vec::new(),
+            },
+            annotations: BTreeMap::new(),
+            mtime,
+            base: None,
+            artifacts: ["boot/kernel".to_string()].into(),
+            layer_mode: Default::default(),
+            compression: Default::default(),
+        }
+    }
+
+    fn archive(plan: Plan, dir: &Path) -> Vec<u8> {
+        let path = dir.join("built.tar");
+        archive::write(&plan, Format::DockerArchive, &Output::Path(path.clone())).unwrap();
+        fs::read(path).unwrap()
+    }
+
+    fn described(dir: &Path, cmd: &str) -> (Description, Vec<Part>) {
+        let parts = write_parts(plan(dir, cmd, 0), &dir.join(format!("layers-{cmd}")), true).unwrap();
+        let mut missing = Vec::new();
+        let d = describe(plan(dir, cmd, 0), &parts, &dir.join(format!("desc-{cmd}")), &mut |p, _| {
+            missing.push(p.to_string())
+        })
+        .unwrap();
+        assert!(missing.is_empty(), "{missing:?}");
+        (d, parts)
+    }
+
+    #[test]
+    fn the_stream_of_a_description_is_the_archive_and_names_the_layer_written_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, parts) = described(dir.path(), "one");
+        assert_eq!(parts.len(), 1);
+        assert_eq!(d.layers[0], parts[0]);
+        let mut streamed = Vec::new();
+        stream(&d, Format::DockerArchive, &mut streamed).unwrap();
+        assert_eq!(streamed, archive(plan(dir.path(), "one", 0), dir.path()));
+        // The description holds the top layer and documents, not the kernel.
+        let held: u64 = fs::read_dir(dir.path().join("desc-one/blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(held < 5000, "{held}");
+    }
+
+    #[test]
+    fn a_change_outside_a_layer_keeps_its_key_and_a_change_inside_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, _) = described(dir.path(), "one");
+        let (two, _) = described(dir.path(), "two");
+        assert_eq!(one.layers[0].key, two.layers[0].key);
+        assert_ne!(one.manifest.digest, two.manifest.digest);
+        let later = cut(&plan(dir.path(), "one", 60)).unwrap();
+        assert_ne!(later[0].1.as_deref(), Some(one.layers[0].key.as_str()));
+    }
+
+    #[test]
+    fn a_layer_not_given_is_written_into_the_description() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut missing = Vec::new();
+        let d = describe(plan(dir.path(), "one", 0), &[], &dir.path().join("desc"), &mut |p, size| {
+            missing.push((p.to_string(), size))
+        })
+        .unwrap();
+        assert_eq!(missing, [("/boot/kernel".to_string(), 6144)]);
+        let mut streamed = Vec::new();
+        stream(&d, Format::DockerArchive, &mut streamed).unwrap();
+        assert_eq!(streamed, archive(plan(dir.path(), "one", 0), dir.path()));
+    }
+
+    #[test]
+    fn a_blob_whose_bytes_differ_stops_the_stream_before_the_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, parts) = described(dir.path(), "one");
+        let blob = parts[0].blob.clone().unwrap();
+        let mut bytes = fs::read(&blob).unwrap();
+        bytes[700] ^= 1;
+        fs::write(&blob, &bytes).unwrap();
+        let mut streamed = Vec::new();
+        let err = format!("{:#}", stream(&d, Format::DockerArchive, &mut streamed).unwrap_err());
+        assert!(err.contains(&blob.display().to_string()), "{err}");
+        assert!(err.contains(&parts[0].digest) && err.contains(&sha256_digest(&bytes)), "{err}");
+        let text = String::from_utf8_lossy(&streamed);
+        assert!(!text.contains("manifest.json") && !text.contains("index.json"), "documents were written");
+        let err = layout(&d, &dir.path().join("layout")).unwrap_err();
+        assert!(format!("{err:#}").contains("stopped before the manifest"), "{err:#}");
+    }
+}

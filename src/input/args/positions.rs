@@ -69,3 +69,33 @@ fn place(value: &mut Value, prefix: &str, keys: &BTreeMap<String, (u32, u32)>) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_point_into_the_args_file_the_positions_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("args.json");
+        let json = r#"{"name": "x", "tag": "", "files": [{"source": "/k", "target": "/k", "mode": "9"}],
+            "annotations": {"unikernelType": "linux", "hypervisor": "qemu", "binary": "/k"},
+            "__positions": {"file": "/src/args.nix", "keys": {"files[0]": [3, 13], "files[0].mode": [3, 40]},
+                            "names": {"files[0]": "files.\"./k\""}}}"#;
+        std::fs::write(&path, json).unwrap();
+        let err = format!("{:#}", read_nix_json(&path, "mkUruncImage arguments".into()).unwrap_err());
+        assert!(err.contains("/src/args.nix:3:40: files[0].mode"), "{err}");
+        std::fs::write(&path, json.replace("\"9\"", "\"0644\"")).unwrap();
+        let spec = read_nix_json(&path, "mkUruncImage arguments".into()).unwrap();
+        assert_eq!(spec.locations.at("files[0]"), "/src/args.nix:3:13: files.\"./k\"");
+    }
+
+    #[test]
+    fn without_positions_messages_name_the_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("args.json");
+        std::fs::write(&path, r#"{"name": "x", "annotations": {"unikernelType": 3}}"#).unwrap();
+        let err = format!("{:#}", read_nix_json(&path, "mkUruncImage arguments".into()).unwrap_err());
+        assert!(err.contains("mkUruncImage arguments: annotations.unikernelType"), "{err}");
+    }
+}
