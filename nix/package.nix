@@ -13,7 +13,7 @@ rustPlatform.buildRustPackage {
   pname = cargo.package.name;
   version = cargo.package.version;
 
-  # Only what cargo builds and tests with, so that editing the README, the
+  # Only what cargo builds and tests with, so that editing the README or docs/, the
   # example or the shell test suites does not rebuild the program.
   src = toSource {
     root = ../.;

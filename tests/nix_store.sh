@@ -207,14 +207,7 @@ contains "... naming the store path and both digests" "$out" "$tmp/fake/blob" "$
 same "... and puts no manifest" 0 "$(manifest_puts "$m")"
 
 # --- copyToDockerDaemon and copyToPodman --------------------------------------
-if ! timeout 20 docker info >/dev/null 2>&1; then
-    mkdir -p "$tmp/d"
-    dockerd --storage-driver=vfs --data-root "$tmp/d/data" --exec-root "$tmp/d/exec" --pidfile "$tmp/d/dockerd.pid" \
-        -H "unix://$tmp/d/docker.sock" --bridge=none --iptables=false >"$tmp/d/dockerd.log" 2>&1 &
-    started_dockerd=$!
-    export DOCKER_HOST=unix://$tmp/d/docker.sock
-    for _ in $(seq 1 60); do timeout 5 docker info >/dev/null 2>&1 && break; sleep 1; done
-fi
+private_dockerd "$tmp/d"
 try "nix-build -A copyToDockerDaemon" nb --arg args "$tmp/in/args.nix" -A copyToDockerDaemon -o "$tmp/dd" || finish
 try "copyToDockerDaemon loads the image" timeout 300 "$tmp/dd/bin/copyToDockerDaemon"
 same "docker has it, under the archive's image ID" \

@@ -170,7 +170,7 @@ impl Eval<'_> {
             pos,
             format!(
                 "{what} outside the data subset of Nix that bimanix reads; use the Nix \
-                 function mkUruncImage (see README, \"Nix\") to evaluate full Nix"
+                 function mkUruncImage (see docs/nix.md) to evaluate full Nix"
             ),
         )
     }
@@ -465,7 +465,7 @@ mod tests {
     fn outside_msg(line: u32, col: u32, what: &str) -> String {
         format!(
             "args.nix:{line}:{col}: {what} outside the data subset of Nix that bimanix reads; use \
-             the Nix function mkUruncImage (see README, \"Nix\") to evaluate full Nix"
+             the Nix function mkUruncImage (see docs/nix.md) to evaluate full Nix"
         )
     }
 
