@@ -17,7 +17,7 @@
 //! right either way, only bigger.
 
 use std::fs::{self, File};
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -30,6 +30,7 @@ use crate::image::blob::LayerBlob;
 use crate::image::layers;
 use crate::image::plan::{Plan, RootfsPlan};
 use crate::image::rootfs;
+use crate::image::sink::write_hashed_to;
 use crate::model::fstree::{Content, FILE_MODE, Node, Tree};
 use crate::model::oci::{self, Descriptor, Hashing, sha256_digest};
 
@@ -355,30 +356,28 @@ pub fn documents(d: &Description) -> Result<Documents> {
     Ok(Documents { config, config_desc, manifest, manifest_desc, index })
 }
 
-/// Copies the blob of `part` to `out`, failing when its bytes are not
-/// the described ones.
+/// Copies the blob of `part` to `out`, hashing it on the side, failing
+/// when its bytes are not the described ones.
 fn copy_checked(part: &Part, out: &mut dyn Write) -> Result<()> {
     let path = part.blob.as_ref().context("internal: a described layer without its blob")?;
-    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut reader = Hashing::new(BufReader::with_capacity(1 << 20, file));
-    let mut buf = vec![0; 1 << 20];
-    let mut copied = 0u64;
-    loop {
-        let n = reader.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        // A longer file is read to its end for its digest, but not written.
-        if copied + n as u64 <= part.size {
-            out.write_all(&buf[..n])?;
-        }
-        copied += n as u64;
-    }
-    let (digest, _) = reader.finish();
-    if copied != part.size || digest != part.digest {
-        bail!(mismatch(path, &digest, &part.digest));
+    let file = crate::model::hostfile::open_regular(path)?;
+    let (copied, hashed) = write_hashed_to(out, |sink| {
+        sink.copy_file(&file, 0, part.size).with_context(|| format!("cannot read {}", path.display()))
+    })?;
+    let size = file.metadata()?.len();
+    if copied != part.size || size != part.size || hashed.digest != part.digest {
+        // A longer file is hashed whole, so that the message gives its digest.
+        let actual = if size == copied { hashed.digest } else { whole_digest(&file)? };
+        bail!(mismatch(path, &actual, &part.digest));
     }
     Ok(())
+}
+
+/// The digest of a whole file.
+fn whole_digest(file: &File) -> Result<String> {
+    let mut hashing = Hashing::new(BufReader::new(file));
+    std::io::copy(&mut hashing, &mut std::io::sink())?;
+    Ok(hashing.finish().0)
 }
 
 /// The message for a stored blob whose bytes are not the described ones.
@@ -408,8 +407,11 @@ mod tests {
         let mut tree = Tree::new();
         tree.insert("boot/kernel", Node::File { content: Content::Host(kernel), size: 5000, mode: 0o755 }).unwrap();
         let urunc = format!("{{\"cmd\":\"{cmd}\"}}").into_bytes();
-        tree.insert("urunc.json", Node::File { size: urunc.len() as u64, content: Content::Inline(urunc), mode: 0o644 })
-            .unwrap();
+        tree.insert(
+            "urunc.json",
+            Node::File { size: urunc.len() as u64, content: Content::Inline(urunc), mode: 0o644 },
+        )
+        .unwrap();
         Plan {
             name: "hello".into(),
             tag: "v1".into(),
@@ -487,7 +489,8 @@ mod tests {
             missing.push((p.to_string(), size))
         })
         .unwrap();
-        assert_eq!(missing, [("/boot/kernel".to_string(), 6144)]);
+        // Two headers, 5000 bytes padded to 5120, the two end blocks.
+        assert_eq!(missing, [("/boot/kernel".to_string(), 7168)]);
         let mut streamed = Vec::new();
         stream(&d, Format::DockerArchive, &mut streamed).unwrap();
         assert_eq!(streamed, archive(plan(dir.path(), "one", 0), dir.path()));
