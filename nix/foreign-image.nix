@@ -138,14 +138,20 @@ else
     # description holds all the layers.
     description = derivation {
       name = baseName + "-description";
+      outputs = [
+        "out"
+        "stream"
+      ];
       inherit system;
       builder = program;
-      args = commandLine "describe" [ ];
+      args = commandLine "describe" [
+        "--stream"
+        (placeholder "stream")
+        "--stream-format"
+        (if format == "oci-archive" then format else "docker-archive")
+      ];
     };
-    programs = import ./programs.nix { inherit program system; } {
-      inherit baseName description;
-      format = if format == "oci-archive" then format else "docker-archive";
-    };
+    programs = import ./programs.nix { inherit program system; } { inherit description; };
   in
   derivation {
     name = baseName + suffix;

@@ -37,8 +37,14 @@ let
   baseName = import ./store-name.nix "${json.name}-${json.tag}";
   pairFlag = if pairCheck then [ ] else [ "--no-pair-check" ];
   layers = import ./layers.nix { inherit program system; } json;
+  streamFormat = if format == "oci-archive" then format else "docker-archive";
+  # Its second output is the `stream` program: one build after a change.
   description = derivation {
     name = baseName + "-description";
+    outputs = [
+      "out"
+      "stream"
+    ];
     inherit system;
     builder = program;
     args = [
@@ -47,6 +53,10 @@ let
       "bimanixArgsPath"
       "-o"
       (placeholder "out")
+      "--stream"
+      (placeholder "stream")
+      "--stream-format"
+      streamFormat
     ]
     ++ builtins.concatMap (layer: [
       "--parts"
@@ -56,10 +66,7 @@ let
     passAsFile = [ "bimanixArgs" ];
     bimanixArgs = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
   };
-  programs = import ./programs.nix { inherit program system; } {
-    inherit baseName description;
-    format = if format == "oci-archive" then format else "docker-archive";
-  };
+  programs = import ./programs.nix { inherit program system; } { inherit description; };
 in
 if !(format == null || builtins.elem format formats) then
   throw "${what}: format must be one of ${builtins.concatStringsSep ", " formats}, not ${builtins.toJSON format}"

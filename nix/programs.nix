@@ -1,45 +1,36 @@
 # The programs of an image described in the store (`description`, written
-# by `bimanix describe`): `stream` writes the image archive to standard
-# output (`$(nix-build -A stream) | docker load`), and copyToRegistry,
-# copyToDockerDaemon, copyToPodman and copyTo copy it, as nix2container
-# names them (`nix run .#image.copyToRegistry -- REF --creds ...`). Each is
-# a script whose `#!` line runs this bimanix (`bimanix launch`), so no
-# shell and no nixpkgs are needed; it reads the layers from their store
-# paths and checks each against its digest while it streams. `format` is
-# the archive format `stream` writes.
+# by `bimanix describe`, whose second output is `stream`): `stream` writes
+# the image archive to standard output (`$(nix-build -A stream) | docker
+# load`), and copyToRegistry, copyToDockerDaemon, copyToPodman and copyTo
+# copy it, as nix2container names them
+# (`nix run .#image.copyToRegistry -- REF --creds ...`). Each is a script
+# whose `#!` line runs this bimanix (`bimanix launch`), so no shell and no
+# nixpkgs are needed; it reads the layers from their store paths and
+# checks each against its digest while it streams.
 { program, system }:
-{
-  baseName,
-  description,
-  format,
-}:
+{ description }:
 let
-  launcher =
-    name: run:
+  copy =
+    name:
     derivation {
       inherit name system;
       builder = program;
       args = [
         "launcher"
         "--run"
-        run
+        name
         "--image"
-        description
-        "--format"
-        format
+        description.out
         "-o"
         (placeholder "out")
       ];
-    };
-  copy =
-    name:
-    launcher name name
+    }
     // {
       meta.mainProgram = name;
     };
 in
 {
-  stream = launcher "${baseName}-stream" "stream";
+  inherit (description) stream;
   copyToRegistry = copy "copyToRegistry";
   copyToDockerDaemon = copy "copyToDockerDaemon";
   copyToPodman = copy "copyToPodman";

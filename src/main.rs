@@ -157,6 +157,12 @@ enum Command {
         /// The directory to create.
         #[arg(short, long, value_name = "DIR")]
         output: PathBuf,
+        /// Also write the `stream` program for the description here.
+        #[arg(long, value_name = "FILE")]
+        stream: Option<PathBuf>,
+        /// The archive format `--stream` writes.
+        #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
+        stream_format: FormatArg,
     },
     /// Writes a `stream` or `copyTo*` program for a description (a
     /// builder of nix/image.nix).
@@ -375,13 +381,16 @@ fn run(command: Command) -> Result<bool> {
             commands::store::layer(&args_from_env, &artifacts, &output, !digest_only)?;
             Ok(true)
         }
-        Command::Describe { input, parts, compression, layers, output } => {
+        Command::Describe { input, parts, compression, layers, output, stream, stream_format } => {
             let settings = commands::build::Settings {
                 format: Format::DockerArchive,
                 compression: compression.map(Compression::from),
                 layers: layers.map(LayerMode::from),
             };
             commands::store::describe(&input.into_checked(), &parts, &settings, &output)?;
+            if let Some(stream) = stream {
+                commands::store::launcher("stream", &output, stream_format.into(), &stream)?;
+            }
             Ok(true)
         }
         Command::Launcher { run, image, format, output } => {

@@ -19,11 +19,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d /tmp/bimanix-nix-store.XXXXXX)
 pids=()
 started_dockerd=
-stop() {
-    kill "$1" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
-    kill -9 "$1" 2>/dev/null
-}
 cleanup() {
     local p
     [ -n "$started_dockerd" ] || docker rmi -f nix-store/hello:1 >/dev/null 2>&1
@@ -70,11 +65,12 @@ args args.nix "console=ttyS0 k=v"
 args changed.nix "console=ttyS0 k=w"
 
 try "nix-build the archive" nb --arg args "$tmp/in/args.nix" -o "$tmp/tar" || finish
+# The stream is the description's second output: nix-build -o X links it as X-stream.
 try "nix-build -A stream" nb --arg args "$tmp/in/args.nix" -A stream -o "$tmp/stream" || finish
-try "the stream writes an archive" sh -c "'$tmp/stream' >'$tmp/streamed.tar'"
+try "the stream writes an archive" sh -c "'$tmp/stream-stream' >'$tmp/streamed.tar'"
 check "the stream's bytes are the archive derivation's" cmp "$tmp/streamed.tar" "$tmp/tar"
 check "... and bimanix build's" sh -c "cd '$tmp/in' && '$bimanix' build args.nix -o '$tmp/cli.tar' && cmp '$tmp/cli.tar' '$tmp/streamed.tar'"
-fails "the stream refuses to write to a terminal-less use with arguments" 2 "takes no arguments" "$tmp/stream" extra
+fails "the stream refuses to write to a terminal-less use with arguments" 2 "takes no arguments" "$tmp/stream-stream" extra
 
 # The layers: kernel, large file, rootfs apart; motd too small to be one.
 layers=$(nix-instantiate --eval --strict --json -E "map toString (import $root/default.nix { tool = $bimanix; args = $tmp/in/args.nix; }).layers" 2>"$tmp/log")
@@ -88,19 +84,19 @@ same "the kernel layer's derivation depends on the tool and the kernel only" "bi
 
 # A cmdline-only change: the layers stay, the new closure is small.
 try "nix-build -A stream after a cmdline-only change" nb --arg args "$tmp/in/changed.nix" -A stream -o "$tmp/stream2" || finish
-nix-store -qR "$tmp/stream" | sort >"$tmp/closure1"
-nix-store -qR "$tmp/stream2" | sort >"$tmp/closure2"
+nix-store -qR "$tmp/stream-stream" | sort >"$tmp/closure1"
+nix-store -qR "$tmp/stream2-stream" | sort >"$tmp/closure2"
 new=$(comm -13 "$tmp/closure1" "$tmp/closure2")
 new_bytes=0
 for p in $new; do new_bytes=$((new_bytes + $(nix-store -q --size "$p"))); done
-same "only the description and the stream are new" "description stream " \
+same "only the description and its stream are new" "description description-stream " \
     "$(printf '%s\n' $new | sed 's|^/nix/store/[a-z0-9]*-nix-store-hello-1-||' | sort | tr '\n' ' ')"
 if [ "$new_bytes" -le $((1 << 20)) ]; then ok "the new paths hold $new_bytes bytes (<= 1 MiB)"; else notok "the new paths hold $new_bytes bytes (<= 1 MiB)"; fi
-check "the changed stream is bimanix build's image" sh -c "cd '$tmp/in' && '$bimanix' build changed.nix -o '$tmp/cli2.tar' && '$tmp/stream2' | cmp - '$tmp/cli2.tar'"
+check "the changed stream is bimanix build's image" sh -c "cd '$tmp/in' && '$bimanix' build changed.nix -o '$tmp/cli2.tar' && '$tmp/stream2-stream' | cmp - '$tmp/cli2.tar'"
 
 # oci-archive streams that format.
 try "nix-build --argstr format oci-archive -A stream" nb --arg args "$tmp/in/args.nix" --argstr format oci-archive -A stream -o "$tmp/ostream"
-check "... the same bytes as the oci-archive derivation" bash -c "nix-build '$root/default.nix' --arg tool '$bimanix' --arg args '$tmp/in/args.nix' --argstr format oci-archive --no-out-link | xargs cmp <('$tmp/ostream')"
+check "... the same bytes as the oci-archive derivation" bash -c "nix-build '$root/default.nix' --arg tool '$bimanix' --arg args '$tmp/in/args.nix' --argstr format oci-archive --no-out-link | xargs cmp <('$tmp/ostream-stream')"
 
 # Errors of the description keep the args file's file:line:col, as the CLI gives them.
 mkdir -p "$tmp/bad"
