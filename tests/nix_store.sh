@@ -120,6 +120,16 @@ for at in '3:13: files."./kernel"' "8:5: annotations.cmdline"; do
     contains "... and so does nix-build -A stream" "$out" "$tmp/bad/args.nix:$at"
 done
 
+# fromContainerfile: the description holds every layer; the stream is its archive.
+mkdir -p "$tmp/cf"
+cp "$tmp/in/kernel" "$tmp/cf/kernel"
+printf 'FROM scratch\nCOPY kernel /kernel\nLABEL com.urunc.unikernel.unikernelType=linux\nLABEL com.urunc.unikernel.hypervisor=qemu\nLABEL com.urunc.unikernel.binary=/kernel\n' >"$tmp/cf/Containerfile"
+cat >"$tmp/cf.nix" <<EOF
+(import $root/nix/lib.nix { bimanix = $bimanix; }).fromContainerfile { context = $tmp/cf; name = "cf"; format = "oci-archive"; compression = "gzip"; }
+EOF
+try "nix-build fromContainerfile's archive and stream" sh -c "nix-build '$tmp/cf.nix' -o '$tmp/cf-tar' && nix-build '$tmp/cf.nix' -A stream -o '$tmp/cf-s'"
+check "... the stream writes its archive (oci-archive, gzip)" sh -c "'$tmp/cf-s-stream' | cmp - '$tmp/cf-tar'"
+
 # --- copyTo -----------------------------------------------------------------
 try "nix-build -A copyTo" nb --arg args "$tmp/in/args.nix" -A copyTo -o "$tmp/copyTo" || finish
 check "copyTo docker-archive:PATH writes the archive" sh -c "'$tmp/copyTo/bin/copyTo' docker-archive:'$tmp/c.tar' && cmp '$tmp/c.tar' '$tmp/tar'"
