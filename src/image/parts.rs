@@ -38,6 +38,13 @@ use crate::model::oci::{self, Descriptor, Hashing, sha256_digest};
 pub const PARTS: &str = "layers.json";
 /// The description's file in its directory.
 pub const DESCRIPTION: &str = "image.json";
+/// The most a description, a list of parts or a document may hold.
+const MAX_DOCUMENT: u64 = 64 << 20;
+
+/// Reads one of the JSON files of a description.
+fn read_json(path: &Path) -> Result<Vec<u8>> {
+    crate::model::hostfile::read_regular(path, MAX_DOCUMENT, "image descriptions")
+}
 
 /// One layer written apart.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,7 +156,7 @@ pub fn read_parts(dirs: &[PathBuf]) -> Result<Vec<Part>> {
     let mut all = Vec::new();
     for dir in dirs {
         let path = dir.join(PARTS);
-        let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = read_json(&path)?;
         let parts: Vec<Part> =
             serde_json::from_slice(&text).with_context(|| format!("{} is not a list of layers", path.display()))?;
         all.extend(parts);
@@ -223,7 +230,7 @@ pub fn describe(mut plan: Plan, given: &[Part], dir: &Path, missing: &mut dyn Fn
 /// Reads the description in `dir`.
 pub fn read_description(dir: &Path) -> Result<Description> {
     let path = dir.join(DESCRIPTION);
-    let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = read_json(&path)?;
     serde_json::from_slice(&text).with_context(|| format!("{} is not an image description", path.display()))
 }
 
@@ -343,7 +350,7 @@ pub fn layout(description: &Description, dir: &Path) -> Result<()> {
 /// The description's documents, each checked against its digest.
 pub fn documents(d: &Description) -> Result<Documents> {
     let read = |s: &Stored| -> Result<(Vec<u8>, Descriptor)> {
-        let bytes = fs::read(&s.path).with_context(|| format!("cannot read {}", s.path.display()))?;
+        let bytes = read_json(&s.path)?;
         let got = Descriptor::of(&s.media_type, &bytes);
         if got.digest != s.digest {
             bail!(mismatch(&s.path, &got.digest, &s.digest));
@@ -352,7 +359,7 @@ pub fn documents(d: &Description) -> Result<Documents> {
     };
     let (config, config_desc) = read(&d.config)?;
     let (manifest, manifest_desc) = read(&d.manifest)?;
-    let index = fs::read(&d.index).with_context(|| format!("cannot read {}", d.index.display()))?;
+    let index = read_json(&d.index)?;
     Ok(Documents { config, config_desc, manifest, manifest_desc, index })
 }
 

@@ -155,7 +155,7 @@ pub fn launcher(command: &str, image: &Path, format: Format, out: &Path) -> Resu
 
 /// Reads the launcher script `path`.
 pub fn read_launcher(path: &Path) -> Result<Launch> {
-    let text = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::model::hostfile::read_regular(path, 1 << 20, "launchers")?;
     let body = text.splitn(2, |b| *b == b'\n').nth(1).unwrap_or_default();
     serde_json::from_slice(body).with_context(|| format!("{} is not a bimanix launcher", path.display()))
 }

@@ -31,7 +31,8 @@ struct Positions {
 /// Reads the JSON args file `path` (`shown` in messages when it carries
 /// no positions).
 pub fn read_nix_json(path: &Path, shown: String) -> Result<Spec> {
-    let bytes = std::fs::read(path).with_context(|| format!("{shown}: cannot read {}", path.display()))?;
+    let bytes = crate::model::hostfile::read_regular(path, crate::input::MAX_ARGS_FILE, "args files")
+        .with_context(|| format!("cannot read {shown}"))?;
     let mut value = parse_json(&bytes, &shown)?;
     let base = std::path::absolute(path)?.parent().map_or_else(|| "/".into(), Path::to_path_buf);
     let Kind::Attrs(top) = &mut value.kind else { return to_spec(&value, shown, &base) };
