@@ -136,20 +136,9 @@ else
     # The image as the store keeps it (see image.nix); the files a
     # Containerfile or bunnyfile names are known only to bimanix, so the
     # description holds all the layers.
-    description = derivation {
-      name = baseName + "-description";
-      outputs = [
-        "out"
-        "stream"
-      ];
-      inherit system;
-      builder = program;
-      args = commandLine "describe" [
-        "--stream"
-        (placeholder "stream")
-        "--stream-format"
-        (if format == "oci-archive" then format else "docker-archive")
-      ];
+    description = import ./description.nix { inherit program system; } {
+      inherit baseName format;
+      args = commandLine "describe" [ ];
     };
     programs = import ./programs.nix { inherit program system; } { inherit description; };
   in

@@ -37,34 +37,24 @@ let
   baseName = import ./store-name.nix "${json.name}-${json.tag}";
   pairFlag = if pairCheck then [ ] else [ "--no-pair-check" ];
   layers = import ./layers.nix { inherit program system; } json;
-  streamFormat = if format == "oci-archive" then format else "docker-archive";
-  # Its second output is the `stream` program: one build after a change.
-  description = derivation {
-    name = baseName + "-description";
-    outputs = [
-      "out"
-      "stream"
-    ];
-    inherit system;
-    builder = program;
+  description = import ./description.nix { inherit program system; } {
+    inherit baseName format;
     args = [
       "describe"
       "--args-from-env"
       "bimanixArgsPath"
       "-o"
       (placeholder "out")
-      "--stream"
-      (placeholder "stream")
-      "--stream-format"
-      streamFormat
     ]
     ++ builtins.concatMap (layer: [
       "--parts"
       layer
     ]) layers
     ++ pairFlag;
-    passAsFile = [ "bimanixArgs" ];
-    bimanixArgs = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
+    env = {
+      passAsFile = [ "bimanixArgs" ];
+      bimanixArgs = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
+    };
   };
   programs = import ./programs.nix { inherit program system; } { inherit description; };
 in
