@@ -15,6 +15,8 @@
 #  7. gzip and zstd layers against `pigz -n -6` and `zstd -3 -T0` on 256 MiB
 #     and 1 GiB of shared libraries, on one core (taskset -c 0) and on all
 #     (target: at most 1.2x), with the output sizes.
+#  8. the Nix store: the archive derivation next to `stream` and the copy
+#     programs (bench/nix_store.sh; skipped, saying why, without nix-build).
 # Timed commands run in rounds, one of each per round, and each keeps its
 # best time, so that load from elsewhere hits them alike. Outputs are
 # deleted and `sync`ed away before each run (the sync is not timed).
@@ -279,6 +281,8 @@ echo "== 6. Push: the 1 GiB image to a local registry, bimanix next to skopeo"
 bench_push
 echo "== 7. Compression: bimanix build --compression next to pigz -n -6 and zstd -3 -T0"
 bench_compression
+echo "== 8. Nix store: the archive derivation next to stream, layers as derivations"
+bash "$here/bench/nix_store.sh" "$work/nix"
 echo "machine:          load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 [ -z "${1:-}" ] && rm -rf "$work"
 exit 0

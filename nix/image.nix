@@ -8,13 +8,23 @@
 # errors name the args file's line and column. `options` are the Nix-only settings: `what` names the caller in
 # error messages, `root` is the directory relative `files` keys are
 # relative to, `format` and `pairCheck` are the CLI's --format and
-# --no-pair-check.
+# --no-pair-check. `positions` (description-positions.nix, for an args file) lets the
+# description's messages point at the args file's line and column.
+#
+# Besides the archive, the result carries the image as the store keeps it
+# best (none of these builds the archive): `layers`, a derivation per
+# artifact layer (layers.nix); `description`, the small rest of the image
+# (`bimanix describe`: the same checks and plan as the build, the top
+# layer, config and manifest, the layers named by store path); and the
+# programs of programs.nix: `stream`, copyToRegistry, copyToDockerDaemon,
+# copyToPodman, copyTo.
 { program, system }:
 {
   what,
   root ? null,
   format ? null,
   pairCheck ? true,
+  positions ? null,
 }:
 args:
 let
@@ -27,6 +37,28 @@ let
   # oci-layout is a directory; the archives are single tar files.
   suffix = if format == "oci-layout" then "" else ".tar";
   baseName = import ./store-name.nix "${json.name}-${json.tag}";
+  pairFlag = if pairCheck then [ ] else [ "--no-pair-check" ];
+  layers = import ./layers.nix { inherit program system; } json;
+  description = import ./description.nix { inherit program system; } {
+    inherit baseName format;
+    args = [
+      "describe"
+      "--args-from-env"
+      "bimanixArgsPath"
+      "-o"
+      (placeholder "out")
+    ]
+    ++ builtins.concatMap (layer: [
+      "--parts"
+      layer
+    ]) layers
+    ++ pairFlag;
+    env = {
+      passAsFile = [ "bimanixArgs" ];
+      bimanixArgs = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
+    };
+  };
+  programs = import ./programs.nix { inherit program system; } { inherit description; };
 in
 if !(format == null || builtins.elem format formats) then
   throw "${what}: format must be one of ${builtins.concatStringsSep ", " formats}, not ${builtins.toJSON format}"
@@ -49,7 +81,7 @@ else
       "bimanixPositionsPath"
     ]
     ++ (if format == null then [ ] else [ "--format" format ])
-    ++ (if pairCheck then [ ] else [ "--no-pair-check" ]);
+    ++ pairFlag;
     passAsFile = [
       "bimanixArgs"
       "bimanixPositions"
@@ -58,7 +90,9 @@ else
     # Where each key was written, so that the build's errors name it.
     bimanixPositions = builtins.toJSON (import ./positions.nix args);
   }
+  // programs
   // {
     imageName = json.name;
     imageTag = json.tag;
+    inherit layers description;
   }

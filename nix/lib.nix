@@ -67,6 +67,7 @@ in
     image {
       what = toString read.path;
       root = dirOf read.path;
+      positions = import ./description-positions.nix read.path read.args;
       inherit format pairCheck;
     } read.args;
 

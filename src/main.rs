@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use bimanix::commands::status::Verbosity;
@@ -158,6 +158,75 @@ enum Command {
     /// the registry lacks are uploaded, and the manifest goes byte for byte.
     #[command(after_help = examples::PUSH)]
     Push(Box<PushArgs>),
+    /// Writes the artifact layers of a partial args file (a builder of
+    /// nix/image.nix).
+    #[command(hide = true)]
+    Layer {
+        /// The environment variable holding the path of the JSON args.
+        #[arg(long, value_name = "VAR")]
+        args_from_env: String,
+        /// An image path that gets a layer of its own whatever its size.
+        #[arg(long = "artifact", value_name = "PATH")]
+        artifacts: Vec<String>,
+        /// Keep only the layers' digests, not their blobs.
+        #[arg(long)]
+        digest_only: bool,
+        /// The directory to create.
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
+    /// Checks and plans an image as `build` does and writes its
+    /// description, naming layers written by `layer` (a builder of
+    /// nix/image.nix).
+    #[command(hide = true)]
+    Describe {
+        #[command(flatten)]
+        input: Input,
+        /// A directory written by `layer`. Repeatable.
+        #[arg(long = "parts", value_name = "DIR")]
+        parts: Vec<PathBuf>,
+        /// As for `build`.
+        #[arg(long, value_enum, value_name = "COMPRESSION")]
+        compression: Option<CompressionArg>,
+        /// As for `build`.
+        #[arg(long, value_enum, value_name = "LAYERS")]
+        layers: Option<LayersArg>,
+        /// The directory to create.
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Also write the `stream` program for the description here.
+        #[arg(long, value_name = "FILE")]
+        stream: Option<PathBuf>,
+        /// The archive format `--stream` writes.
+        #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
+        stream_format: FormatArg,
+    },
+    /// Writes a `stream` or `copyTo*` program for a description (a
+    /// builder of nix/image.nix).
+    #[command(hide = true)]
+    Launcher {
+        /// stream, copyToRegistry, copyToDockerDaemon, copyToPodman or copyTo.
+        #[arg(long, value_name = "PROGRAM")]
+        run: String,
+        /// The description's directory.
+        #[arg(long, value_name = "DIR")]
+        image: PathBuf,
+        /// The archive format `stream` writes.
+        #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
+        format: FormatArg,
+        /// Where the program goes (`stream`), or the directory whose bin/ gets it.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+    },
+    /// Runs a `stream` or `copyTo*` program of nix/image.nix (its `#!` line).
+    #[command(hide = true)]
+    Launch {
+        /// The program's script.
+        script: PathBuf,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Print a shell completion script.
     #[command(after_help = examples::COMPLETIONS)]
     Completions {
@@ -301,6 +370,25 @@ enum LayersArg {
     Single,
 }
 
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::DockerArchive => Format::DockerArchive,
+            FormatArg::OciArchive => Format::OciArchive,
+            FormatArg::OciLayout => Format::OciLayout,
+        }
+    }
+}
+
+impl From<LayersArg> for LayerMode {
+    fn from(l: LayersArg) -> LayerMode {
+        match l {
+            LayersArg::Auto => LayerMode::Auto,
+            LayersArg::Single => LayerMode::Single,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum CompressionArg {
     None,
@@ -396,6 +484,29 @@ fn run(command: Command) -> Result<bool> {
             print!("{}", commands::inspect::render_inspected(&inspected, json));
             Ok(inspected.ok())
         }
+        Command::Layer { args_from_env, artifacts, digest_only, output } => {
+            commands::store::layer(&args_from_env, &artifacts, &output, !digest_only)?;
+            Ok(true)
+        }
+        Command::Describe { input, parts, compression, layers, output, stream, stream_format } => {
+            let settings = commands::build::Settings {
+                format: Format::DockerArchive,
+                compression: compression.map(Compression::from),
+                layers: layers.map(LayerMode::from),
+                digestfile: None,
+                metadata_file: None,
+            };
+            commands::store::describe(&input.into_checked(None), &parts, &settings, &output)?;
+            if let Some(stream) = stream {
+                commands::store::launcher("stream", &output, stream_format.into(), &stream)?;
+            }
+            Ok(true)
+        }
+        Command::Launcher { run, image, format, output } => {
+            commands::store::launcher(&run, &image, format.into(), &output)?;
+            Ok(true)
+        }
+        Command::Launch { script, args } => launch(&script, args),
         Command::Index { images, output, format, name, tag, annotations } => {
             let format = match format {
                 IndexFormatArg::OciArchive => Format::OciArchive,
@@ -406,6 +517,61 @@ fn run(command: Command) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// Runs the launcher `script` of nix/image.nix with the user's `args`.
+fn launch(script: &std::path::Path, mut args: Vec<String>) -> Result<bool> {
+    use commands::store::copy;
+    let launch = commands::store::read_launcher(script)?;
+    let image = &launch.image;
+    let program = launch.command.as_str();
+    let no_args = |args: &[String]| {
+        if let Some(first) = args.first() {
+            usage(&format!("{program} takes no arguments, not {first:?}"));
+        }
+    };
+    match program {
+        "stream" => {
+            no_args(&args);
+            copy::stream(image, commands::store::format_named(&launch.format)?)?;
+        }
+        "copyToDockerDaemon" | "copyToPodman" => {
+            no_args(&args);
+            copy::to_engine(image, if program == "copyToPodman" { "podman" } else { "docker" })?;
+        }
+        "copyToRegistry" => {
+            let reference = match args.first() {
+                Some(first) if !first.starts_with('-') => args.remove(0),
+                _ => copy::default_reference(image)?,
+            };
+            push_to(image, &reference, args)?;
+        }
+        "copyTo" => {
+            if args.is_empty() {
+                usage("copyTo needs a DESTINATION: docker-archive:PATH, oci-archive:PATH, oci:DIR or docker://REF");
+            }
+            let destination = args.remove(0);
+            match destination.strip_prefix("docker://") {
+                Some(_) => push_to(image, &destination, args)?,
+                None => {
+                    no_args(&args);
+                    let name = copy::to_destination(image, &destination)?;
+                    eprintln!("bimanix: wrote {name} to {destination}");
+                }
+            }
+        }
+        other => bail!("{}: unknown program {other:?}", script.display()),
+    }
+    Ok(true)
+}
+
+/// Pushes the described `image` to `reference` with `flags`, which are
+/// read as `bimanix push` reads its own.
+fn push_to(image: &std::path::Path, reference: &str, flags: Vec<String>) -> Result<()> {
+    let argv = ["bimanix".to_string(), "push".to_string(), image.display().to_string(), reference.to_string()];
+    let cli = Cli::try_parse_from(argv.into_iter().chain(flags)).unwrap_or_else(|e| e.exit());
+    let Command::Push(args) = cli.command else { bail!("internal: not a push") };
+    commands::store::copy::registry(image, args.into_options()?)
 }
 
 impl Input {

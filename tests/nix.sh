@@ -525,6 +525,14 @@ if [ -f "$repo/args.nix" ]; then
     fi
     try "the flake's reproducibility check evaluates" \
         nix-instantiate --eval --strict "$tmp/flake-test.nix" -A checks.x86_64-linux.image-reproducible.script
+    # `nix run .#image.copyToRegistry` and `nix build .#image.stream`: the same derivations as default.nix's.
+    for program in stream copyToRegistry copyToDockerDaemon copyToPodman copyTo; do
+        flake_drv=$(nix-instantiate "$tmp/flake-test.nix" -A "packages.x86_64-linux.image.$program" 2>&1)
+        default_drv=$(cd "$repo" && nix-instantiate default.nix --arg tool "$bin" --argstr system x86_64-linux -A "$program" 2>&1)
+        same "the flake's packages.image.$program is default.nix's" "$default_drv" "$flake_drv"
+    done
+    same "copyToRegistry's meta.mainProgram, for nix run" '"copyToRegistry"' \
+        "$(nix-instantiate --eval "$tmp/flake-test.nix" -A packages.x86_64-linux.image.copyToRegistry.meta.mainProgram 2>&1)"
 fi
 
 # The package's install step: nix/package.nix evaluated with a stub lib,

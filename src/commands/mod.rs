@@ -5,7 +5,9 @@
 //! stands for; [`index`] combines images of several platforms into one;
 //! [`push`] publishes an image to a registry; [`report`] prints errors
 //! as rustc does; [`status`] is what they say besides errors (status lines
-//! and progress, by `-q`/`-v`); [`examples`] end each command's `--help`.
+//! and progress, by `-q`/`-v`); [`examples`] end each command's `--help`;
+//! [`store`] builds and runs the Nix store's parts of an image (its
+//! layers, `stream`, `copyTo*`).
 
 pub mod build;
 pub mod check;
@@ -18,6 +20,7 @@ pub mod push;
 mod regressions;
 pub mod report;
 pub mod status;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -97,11 +100,14 @@ fn read_unchecked(input: &Input) -> Result<Spec> {
         Some(var) => {
             let p = std::env::var_os(var)
                 .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
-            let (shown, keys) = match &input.positions_from_env {
-                Some(var) => positions(var)?,
-                None => ("mkUruncImage arguments".to_string(), Default::default()),
+            let spec = match &input.positions_from_env {
+                Some(var) => {
+                    let (shown, keys) = positions(var)?;
+                    args::read_positioned(Path::new(&p), Syntax::Json, shown, keys)?
+                }
+                // The description's arguments carry their positions in the JSON.
+                None => args::read_nix_json(Path::new(&p), "mkUruncImage arguments".to_string())?,
             };
-            let spec = args::read_positioned(Path::new(&p), Syntax::Json, shown, keys)?;
             Read { spec, warnings: Vec::new() }
         }
         None => {

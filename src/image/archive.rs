@@ -62,35 +62,52 @@ pub fn write(plan: &Plan, format: Format, out: &Output) -> Result<Written> {
 fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
     let file = &*file;
     let mtime = plan.mtime;
-    // Directory entries first, then the blobs, then the closing documents.
-    let mut head = Vec::new();
-    let mut dirs = TarWriter::new(&mut head, mtime);
-    dirs.dir("blobs", 0o755)?;
-    dirs.dir("blobs/sha256", 0o755)?;
-    (&mut &*file).write_all(&head).context("writing the archive")?;
-
+    (&mut &*file).write_all(&tar_head(mtime)?).context("writing the archive")?;
     let mut layers = Vec::new();
     let sources = layer_sources(plan)?;
     for (i, source) in sources.iter().enumerate() {
         let _step = source.step(plan, i, sources.len());
         layers.push(blob_entry(file, mtime, |file| source.write(plan, file))?);
     }
-
     let docs = Documents::new(plan, &layers);
+    let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
     let mut out = BufWriter::new(file);
-    let mut outer = TarWriter::new(&mut out, mtime);
+    tar_tail(&mut out, mtime, format, &format!("{}:{}", plan.name, plan.tag), &docs, &blobs)?;
+    out.flush().context("writing the archive")?;
+    Ok(Written { manifest: docs.manifest_desc, config: docs.config_desc, layers })
+}
+
+/// The entries an archive opens with, before the layer blobs: the
+/// directories they go in.
+pub fn tar_head(mtime: u64) -> Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut dirs = TarWriter::new(&mut head, mtime);
+    dirs.dir("blobs", 0o755)?;
+    dirs.dir("blobs/sha256", 0o755)?;
+    Ok(head)
+}
+
+/// The entries an archive closes with, after the layer blobs `layers`:
+/// config, manifest, `index.json`, a docker-archive's `manifest.json`
+/// (naming the image `repo_tag`) and `oci-layout`, then the tar's end.
+pub fn tar_tail(
+    out: &mut dyn Write,
+    mtime: u64,
+    format: Format,
+    repo_tag: &str,
+    docs: &Documents,
+    layers: &[Descriptor],
+) -> Result<()> {
+    let mut outer = TarWriter::new(out, mtime);
     outer.file_bytes(&format!("blobs/sha256/{}", docs.config_desc.hex()), 0o644, &docs.config)?;
     outer.file_bytes(&format!("blobs/sha256/{}", docs.manifest_desc.hex()), 0o644, &docs.manifest)?;
     outer.file_bytes("index.json", 0o644, &docs.index)?;
     if format == Format::DockerArchive {
-        let repo_tag = format!("{}:{}", plan.name, plan.tag);
-        let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
-        outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, &blobs, &repo_tag))?;
+        outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, layers, repo_tag))?;
     }
     outer.file_bytes("oci-layout", 0o644, oci::OCI_LAYOUT)?;
     outer.finish()?;
-    out.flush().context("writing the archive")?;
-    Ok(Written { manifest: docs.manifest_desc, config: docs.config_desc, layers })
+    Ok(())
 }
 
 /// Writes one `blobs/sha256/<hex>` tar entry whose content `body` writes
@@ -112,7 +129,7 @@ pub fn blob_entry<T: AsRef<Descriptor>>(file: &File, mtime: u64, body: impl FnOn
 }
 
 /// Where a layer's bytes come from.
-enum LayerSource {
+pub enum LayerSource {
     /// Layer `i` of the base image.
     Base(usize),
     /// Some of our own files.
@@ -121,7 +138,7 @@ enum LayerSource {
 
 /// The layers in order: the base image's, then ours as the layer rule
 /// cuts them.
-fn layer_sources(plan: &Plan) -> Result<Vec<LayerSource>> {
+pub fn layer_sources(plan: &Plan) -> Result<Vec<LayerSource>> {
     let base = plan.base.as_ref().map_or(0, |b| b.layers.len());
     let own = layers::split(&plan.tree, &plan.artifacts, plan.layer_mode)?;
     Ok((0..base).map(LayerSource::Base).chain(own.into_iter().map(LayerSource::Own)).collect())
@@ -146,7 +163,7 @@ impl LayerSource {
     }
 
     /// Writes the layer at the cursor of `file`, compressed as planned.
-    fn write(&self, plan: &Plan, file: &File) -> Result<LayerBlob> {
+    pub fn write(&self, plan: &Plan, file: &File) -> Result<LayerBlob> {
         match (self, &plan.base) {
             (LayerSource::Base(i), Some(base)) => {
                 let mut reader = base.layer_reader(*i)?;
@@ -178,16 +195,23 @@ fn tar_size(tree: &Tree) -> u64 {
 }
 
 /// The JSON documents that follow from the layers.
-struct Documents {
-    config: Vec<u8>,
-    config_desc: Descriptor,
-    manifest: Vec<u8>,
-    manifest_desc: Descriptor,
-    index: Vec<u8>,
+#[derive(Clone, Debug)]
+pub struct Documents {
+    /// The image config.
+    pub config: Vec<u8>,
+    /// Its descriptor.
+    pub config_desc: Descriptor,
+    /// The image manifest.
+    pub manifest: Vec<u8>,
+    /// Its descriptor.
+    pub manifest_desc: Descriptor,
+    /// `index.json`, naming the manifest by the image's name and tag.
+    pub index: Vec<u8>,
 }
 
 impl Documents {
-    fn new(plan: &Plan, layers: &[LayerBlob]) -> Documents {
+    /// The documents of `plan` with `layers`.
+    pub fn new(plan: &Plan, layers: &[LayerBlob]) -> Documents {
         let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
         let config = oci::config(&plan.config, &diff_ids);

@@ -22,8 +22,20 @@ use crate::model::spec::{FsType, RootfsType};
 
 /// Writes `plan` as an archive, generating its rootfs image first.
 pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
+    check(&plan)?;
+    generate_into(&mut plan)?;
+    archive::write(&plan, format, out)
+}
+
+/// What must hold before any layer of `plan` is written: layer names that
+/// are no whiteouts, a config consumers take.
+pub fn check(plan: &Plan) -> Result<()> {
     plan.tree.check_layer_names().context("a file in the image layer")?;
-    check_config_size(&plan)?;
+    check_config_size(plan)
+}
+
+/// Generates the planned rootfs image, if any, into the layer's tree.
+pub fn generate_into(plan: &mut Plan) -> Result<()> {
     if let Some(rootfs) = &plan.rootfs {
         let mtime =
             u32::try_from(plan.mtime).context("the creation time is past 2106, which ext2 and cpio cannot store")?;
@@ -32,7 +44,7 @@ pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
         let content = Content::Range { file: SharedFile(Arc::new(file)), offset: 0 };
         plan.tree.insert(&rootfs.path, Node::File { content, size, mode: FILE_MODE })?;
     }
-    archive::write(&plan, format, out)
+    Ok(())
 }
 
 /// Refuses a config that consumers would refuse: its size without the

@@ -7,11 +7,13 @@
 //! cut by field group: the top level and shared helpers (`reader`),
 //! `files` (`files`), the image config fields (`fields`) and `rootfs`
 //! (`rootfs`); `json` turns a JSON file into the same value tree that
-//! args.nix evaluates to.
+//! args.nix evaluates to; `positions` reads the JSON of the Nix side with
+//! the args.nix positions it carries.
 
 mod fields;
 mod files;
 mod json;
+mod positions;
 mod reader;
 mod rootfs;
 
@@ -24,6 +26,7 @@ use crate::model::diagnostic::Diagnostics;
 use crate::model::spec::{Locations, Spec};
 use crate::model::value::{Pos, Value};
 
+pub use positions::read_nix_json;
 pub use rootfs::parse_size;
 
 /// The top-level fields an args file may have.
