@@ -95,13 +95,13 @@ fn tar_fast(tree: &Tree, mtime: u64, sink: &mut Sink) -> Result<()> {
         match node {
             Node::Dir { mode } => w.dir(path, *mode)?,
             Node::Symlink { target } => w.symlink(path, target)?,
-            Node::File { content: Content::Host(host), size, mode } => {
+            Node::File { content: Content::Host(host), size, mode, .. } => {
                 w.file_with(path, *mode, *size, |sink| copy_host(sink, host, *size, path))?
             }
-            Node::File { content: Content::Range { file, offset }, size, mode } => {
+            Node::File { content: Content::Range { file, offset }, size, mode, .. } => {
                 w.file_with(path, *mode, *size, |sink| copy_range(sink, &file.0, *offset, *size, path))?
             }
-            Node::File { content, size, mode } => w.file(path, *mode, *size, content)?,
+            Node::File { content, size, mode, .. } => w.file(path, *mode, *size, content)?,
         }
     }
     w.finish()?;
@@ -137,7 +137,7 @@ fn tar_plain(tree: &Tree, mtime: u64, out: &mut dyn Write) -> Result<()> {
         match node {
             Node::Dir { mode } => w.dir(path, *mode)?,
             Node::Symlink { target } => w.symlink(path, target)?,
-            Node::File { content, size, mode } => w.file(path, *mode, *size, content)?,
+            Node::File { content, size, mode, .. } => w.file(path, *mode, *size, content)?,
         }
     }
     w.finish()?;
@@ -154,9 +154,13 @@ mod tests {
         let host = dir.join("kernel");
         std::fs::write(&host, vec![7u8; 5000]).unwrap();
         let mut tree = Tree::new();
-        tree.insert("boot/kernel", Node::File { content: Content::Host(host), size: 5000, mode: 0o755 }).unwrap();
-        tree.insert("urunc.json", Node::File { content: Content::Inline(b"{}".to_vec()), size: 2, mode: 0o644 })
+        tree.insert("boot/kernel", Node::File { content: Content::Host(host), size: 5000, mode: 0o755, link: None })
             .unwrap();
+        tree.insert(
+            "urunc.json",
+            Node::File { content: Content::Inline(b"{}".to_vec()), size: 2, mode: 0o644, link: None },
+        )
+        .unwrap();
         tree
     }
 
@@ -205,12 +209,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut tree = tree_with_host_file(dir.path());
         let host = dir.path().join("kernel");
-        tree.replace("boot/kernel", Node::File { content: Content::Host(host.clone()), size: 4000, mode: 0o755 })
-            .unwrap();
+        tree.replace(
+            "boot/kernel",
+            Node::File { content: Content::Host(host.clone()), size: 4000, mode: 0o755, link: None },
+        )
+        .unwrap();
         let out = tempfile::tempfile().unwrap();
         let err = write_tree(&out, &tree, 0, Compression::None).unwrap_err();
         assert!(format!("{err:#}").contains("changed while reading"), "{err:#}");
-        tree.replace("boot/kernel", Node::File { content: Content::Host(host), size: 6000, mode: 0o755 }).unwrap();
+        tree.replace("boot/kernel", Node::File { content: Content::Host(host), size: 6000, mode: 0o755, link: None })
+            .unwrap();
         let err = write_tree(&out, &tree, 0, Compression::None).unwrap_err();
         assert!(format!("{err:#}").contains("changed while reading"), "{err:#}");
     }

@@ -71,7 +71,7 @@ mod tests {
     use crate::model::fstree::Content;
 
     fn file(size: u64, mode: u32) -> Node {
-        Node::File { content: Content::Inline(vec![0; size as usize]), size, mode }
+        Node::File { content: Content::Inline(vec![0; size as usize]), size, mode, link: None }
     }
 
     fn paths(tree: &Tree) -> Vec<(String, Option<u32>)> {

@@ -29,7 +29,7 @@ pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
         let file = generate(rootfs, mtime)?;
         let size = file.metadata()?.len();
         let content = Content::Range { file: SharedFile(Arc::new(file)), offset: 0 };
-        plan.tree.insert(&rootfs.path, Node::File { content, size, mode: FILE_MODE })?;
+        plan.tree.insert(&rootfs.path, Node::File { content, size, mode: FILE_MODE, link: None })?;
     }
     archive::write(&plan, format, out)
 }
