@@ -21,11 +21,19 @@ impl Identity {
         let mut h = Sha256::new();
         h.update(b"bimanix ext image\0");
         h.update(format!("{:?}\0{blocks}\0{}\0{:?}\0", opts.fs_type, opts.mtime, opts.label).as_bytes());
+        let links = tree.hard_links();
         for (path, node) in tree.iter() {
             h.update(path);
             match node {
                 Node::Dir { mode } => h.update(format!("\0d{mode:o}\0").as_bytes()),
-                Node::File { size, mode, .. } => h.update(format!("\0f{mode:o} {size}\0").as_bytes()),
+                Node::File { size, mode, .. } => {
+                    h.update(format!("\0f{mode:o} {size}\0").as_bytes());
+                    if let Some(group) = links.of(node) {
+                        h.update(b"h");
+                        h.update(group[0]);
+                        h.update(b"\0");
+                    }
+                }
                 Node::Symlink { target } => {
                     h.update(b"\0l");
                     h.update(target);

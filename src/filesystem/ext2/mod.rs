@@ -20,12 +20,14 @@
 //!   inodes; every file, directory and slow symlink maps blocks by an extent
 //!   tree, in the inode while four extents suffice, else with index blocks.
 //!
+//! Hard links (files of the tree sharing a `Link`) are one inode, numbered at
+//! the first of their paths, with their link count; the data is stored once.
 //! Symlinks under 60 bytes live in the inode (fast symlinks); longer ones get
 //! a block. Directories are linear lists that may span several blocks.
 //! `lost+found` is inode 11 with four preallocated blocks, as mke2fs makes it.
 //! Owners are 0:0 and every time is the one given. The UUID and the directory
 //! hash seed come from a SHA-256 of the options and of every path, type, mode,
-//! size and target, so different content gets a different UUID.
+//! size, target and hard link, so different content gets a different UUID.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};

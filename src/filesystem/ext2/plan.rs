@@ -91,6 +91,7 @@ impl<'t> Plan<'t> {
                 file_type: FT_DIR,
             });
         }
+        let links = tree.hard_links();
         let mut next = FIRST_INO + 1;
         for (path, node) in tree.iter() {
             let (parent, name) = split_parent(path);
@@ -99,6 +100,11 @@ impl<'t> Plan<'t> {
             }
             let ino = if path == "lost+found" {
                 LOST_FOUND_INO
+            } else if let Some(group) = links.of(node)
+                && group[0] != path
+            {
+                // A hard link: the inode its group's first path got.
+                inos[group[0]]
             } else {
                 let ino = next;
                 next = next.checked_add(1).context("too many files for an ext image")?;
@@ -158,7 +164,18 @@ impl<'t> Plan<'t> {
                     if *size > MAX_FILE_SIZE {
                         bail!("/{path} is {size} bytes; files in an ext image are limited to 1 TiB here");
                     }
-                    (mode & 0o7777, 1, Body::File { content, size: *size, path })
+                    let count = links.of(node).map_or(1, <[_]>::len);
+                    if links.of(node).is_some_and(|group| group[0] != path) {
+                        continue; // planned at the group's first path
+                    }
+                    let max = match fs {
+                        FsType::Ext2 => EXT2_LINK_MAX,
+                        FsType::Ext4 => EXT4_LINK_MAX,
+                    };
+                    if count > max as usize {
+                        bail!("/{path} has {count} hard links; an {fs:?} file has at most {max}");
+                    }
+                    (mode & 0o7777, count as u16, Body::File { content, size: *size, path })
                 }
                 Node::Symlink { target } => {
                     if target.is_empty() || target.len() >= BLOCK as usize || target.contains(&0) {

@@ -380,3 +380,59 @@ fn sparse_super_groups() {
     let with_super: Vec<u64> = (0..geo.groups).filter(|&g| geo.has_super(g)).collect();
     assert_eq!(with_super, [0, 1, 3, 5, 7, 9, 25, 27, 49, 81, 125, 243]);
 }
+
+/// `usr/bin/perl`, `usr/bin/perl5` and `zz` as one 1 MiB file, and
+/// `usr/bin/other`, the same bytes with a link of its own.
+fn linked_tree(shared: bool) -> Tree {
+    let data = pattern(MIB, 7);
+    let one = crate::model::fstree::Link::new();
+    let mut tree = Tree::new();
+    for path in ["usr/bin/perl", "usr/bin/perl5", "zz", "usr/bin/other"] {
+        let link = (shared && path != "usr/bin/other").then_some(one);
+        let node = Node::File { content: Content::Inline(data.clone()), size: MIB as u64, mode: EXEC_MODE, link };
+        tree.insert(path, node).unwrap();
+    }
+    tree
+}
+
+#[test]
+fn hard_links_are_one_inode_with_their_link_count() {
+    let dir = tempfile::tempdir().unwrap();
+    for fs_type in [FsType::Ext2, FsType::Ext4] {
+        let image = dir.path().join(format!("{fs_type:?}.img"));
+        write(&linked_tree(true), &options(fs_type), &image, BLOCKS_PER_GROUP).unwrap();
+        fsck(&image, &[]);
+        let perl = stat(&image, "/usr/bin/perl");
+        assert_eq!(field(&perl, "Links:"), "3", "{perl}");
+        for path in ["/usr/bin/perl5", "/zz"] {
+            assert_eq!(stat(&image, path), perl, "{path} is not the inode of /usr/bin/perl");
+        }
+        let other = stat(&image, "/usr/bin/other");
+        assert_eq!(field(&other, "Links:"), "1", "{other}");
+        assert_ne!(field(&other, "Inode:"), field(&perl, "Inode:"));
+        assert_eq!(debugfs(&image, "cat /zz"), pattern(MIB, 7));
+        // Every inode up to the last one in use: the group took one number.
+        let inodes = String::from_utf8(debugfs(&image, "ls -l /usr/bin")).unwrap();
+        assert!(inodes.contains(&format!(" {} ", field(&perl, "Inode:"))), "{inodes}");
+    }
+}
+
+#[test]
+fn hard_links_store_the_data_once() {
+    for fs_type in [FsType::Ext2, FsType::Ext4] {
+        let (linked, copies) =
+            (min_size(&linked_tree(true), fs_type).unwrap(), min_size(&linked_tree(false), fs_type).unwrap());
+        // Two copies of 1 MiB (256 blocks) and their block maps fewer.
+        assert!(copies - linked >= 2 * MIB as u64, "{fs_type:?}: {copies} bytes with copies, {linked} with links");
+    }
+    let a = dir_image(&linked_tree(true));
+    assert_eq!(a, dir_image(&linked_tree(true)), "same links, same bytes");
+    assert_ne!(a, dir_image(&linked_tree(false)), "links change the image");
+}
+
+fn dir_image(tree: &Tree) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("a.img");
+    write(tree, &options(FsType::Ext4), &image, BLOCKS_PER_GROUP).unwrap();
+    std::fs::read(image).unwrap()
+}
