@@ -11,11 +11,12 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 
 use anyhow::{Context, Result, bail};
+use bstr::BStr;
 
 use crate::filesystem::tar::TarWriter;
 use crate::image::compress::{self, Compression};
 use crate::image::sink::{Sink, write_hashed};
-use crate::model::fstree::{Content, Node, Tree};
+use crate::model::fstree::{Content, HardLinks, Node, Tree};
 use crate::model::oci::{Descriptor, Hashing};
 
 /// A layer as written.
@@ -91,10 +92,14 @@ fn write_compressed(
 /// temporary files (a generated rootfs) straight into the sink's buffer.
 fn tar_fast(tree: &Tree, mtime: u64, sink: &mut Sink) -> Result<()> {
     let mut w = TarWriter::new(sink, mtime);
+    let links = tree.hard_links();
     for (path, node) in tree.iter() {
         match node {
             Node::Dir { mode } => w.dir(path, *mode)?,
             Node::Symlink { target } => w.symlink(path, target)?,
+            Node::File { mode, .. } if let Some(first) = earlier_link(&links, path, node) => {
+                w.hard_link(path, *mode, first)?
+            }
             Node::File { content: Content::Host(host), size, mode, .. } => {
                 w.file_with(path, *mode, *size, |sink| copy_host(sink, host, *size, path))?
             }
@@ -106,6 +111,12 @@ fn tar_fast(tree: &Tree, mtime: u64, sink: &mut Sink) -> Result<()> {
     }
     w.finish()?;
     Ok(())
+}
+
+/// The first path of the file at `path` when it is a hard link to a path
+/// written before it: tar stores the data with the first and links the rest.
+fn earlier_link<'t>(links: &HardLinks<'t>, path: &BStr, node: &Node) -> Option<&'t BStr> {
+    links.of(node).map(|group| group[0]).filter(|first| *first != path)
 }
 
 /// Copies the `size` bytes at `offset` of a temporary file into the sink.
@@ -133,10 +144,14 @@ fn copy_host(sink: &mut Sink, host: &std::path::Path, size: u64, path: &bstr::BS
 /// Writes the tar of `tree` into `out` through the tar writer's buffer.
 fn tar_plain(tree: &Tree, mtime: u64, out: &mut dyn Write) -> Result<()> {
     let mut w = TarWriter::new(out, mtime);
+    let links = tree.hard_links();
     for (path, node) in tree.iter() {
         match node {
             Node::Dir { mode } => w.dir(path, *mode)?,
             Node::Symlink { target } => w.symlink(path, target)?,
+            Node::File { mode, .. } if let Some(first) = earlier_link(&links, path, node) => {
+                w.hard_link(path, *mode, first)?
+            }
             Node::File { content, size, mode, .. } => w.file(path, *mode, *size, content)?,
         }
     }

@@ -188,10 +188,10 @@ pub struct HardLinks<'t> {
     groups: HashMap<(Link, u32), Vec<&'t BStr>>,
 }
 
-impl HardLinks<'_> {
+impl<'t> HardLinks<'t> {
     /// The paths that share the inode of `node` (itself among them), in
     /// path order, when there are two or more.
-    pub fn of(&self, node: &Node) -> Option<&[&BStr]> {
+    pub fn of(&self, node: &Node) -> Option<&[&'t BStr]> {
         match node {
             Node::File { link: Some(link), mode, .. } => self.groups.get(&(*link, *mode)).map(Vec::as_slice),
             _ => None,
