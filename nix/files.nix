@@ -17,6 +17,13 @@
 files:
 let
   describe = import ./describe.nix;
+  # "file:line:col: " of attribute `key` of `set`, when Nix knows it.
+  at =
+    set: key:
+    let
+      pos = builtins.unsafeGetAttrPos key set;
+    in
+    if pos == null then "" else "${pos.file}:${toString pos.line}:${toString pos.column}: ";
 
   # The checked { target; mode; } of one entry; callers add the source.
   entry =
@@ -27,13 +34,16 @@ let
       mode = spec.mode or null;
     in
     if unknown != [ ] then
-      throw "${where}: unknown key `${builtins.head unknown}`; allowed: ${builtins.concatStringsSep ", " allowed}"
+      let
+        key = builtins.head unknown;
+      in
+      throw "${at spec key}${where}: unknown key `${key}`; allowed: ${builtins.concatStringsSep ", " allowed}${import ./suggest.nix key allowed}"
     else if !builtins.isString target then
-      throw "${where}: `target` must be an absolute path in the image such as \"/unikernel/app\", not ${describe target}"
+      throw "${at spec "target"}${where}: `target` must be an absolute path in the image such as \"/unikernel/app\", not ${describe target}"
     else if builtins.substring 0 1 target != "/" then
-      throw "${where}: target \"${target}\" must be absolute (start with /)"
+      throw "${at spec "target"}${where}: target \"${target}\" must be absolute (start with /)"
     else if !(mode == null || builtins.isString mode) then
-      throw "${where}: `mode` must be a string such as \"0755\", not ${describe mode}"
+      throw "${at spec "mode"}${where}: `mode` must be a string such as \"0755\", not ${describe mode}"
     else
       { inherit target; } // (if mode == null then { } else { inherit mode; });
 

@@ -11,7 +11,10 @@ let
   type = (builtins.readDir (dirOf path)).${name} or "missing";
 in
 if !builtins.pathExists path then
-  throw "${what}: ${toString path} does not exist"
+  # A near name next to it, as the CLI suggests one.
+  throw "${what}: ${toString path} does not exist${
+    if builtins.pathExists (dirOf path) then import ./suggest.nix name (builtins.attrNames (builtins.readDir (dirOf path))) else ""
+  }"
 else if type == "symlink" then
   throw "${what}: ${toString path} is a symbolic link, which Nix would copy as a link; give the path it points to (readlink -f ${toString path}) or, from Nix, the derivation that built it"
 else

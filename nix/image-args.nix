@@ -69,6 +69,22 @@ let
   ];
 
   fail = message: throw "${what}: ${message}";
+  # Fails naming where attribute `key` of `set` was written (file:line:col,
+  # when Nix knows: not for JSON), as the CLI does.
+  failAt =
+    set: key: message:
+    let
+      pos = builtins.unsafeGetAttrPos key set;
+      where = "${pos.file}:${toString pos.line}:${toString pos.column}";
+    in
+    if pos == null then
+      fail message
+    else if pos.file == what then
+      throw "${where}: ${message}"
+    else
+      throw "${where}: ${what}: ${message}";
+  suggest = import ./suggest.nix;
+  givenAnnotations = if isAttrs (args.annotations or null) then args.annotations else { };
   describe = import ./describe.nix;
   list = concatStringsSep ", ";
   unknownIn = allowed: set: filter (key: !elem key allowed) (attrNames set);
@@ -132,6 +148,11 @@ let
     # The versions themselves are checked by the CLI, with its message.
     urunc = [ isString "a string of urunc versions such as \"0.8\", \"0.6,0.8\" or \"0.6-main\"" ];
   };
+  # The fields that take one of a few words, for a suggestion.
+  choices = {
+    layers = [ "auto" "single" ];
+    compression = [ "none" "gzip" "zstd" ];
+  };
   misshapen = filter (field: given ? ${field} && !(builtins.head shapes.${field}) given.${field}) (
     attrNames shapes
   );
@@ -145,7 +166,10 @@ let
       unknownRootfs = unknownIn rootfsFields given';
     in
     if unknownRootfs != [ ] then
-      fail "rootfs: unknown field `${builtins.head unknownRootfs}`; allowed: ${list rootfsFields}"
+      let
+        field = builtins.head unknownRootfs;
+      in
+      failAt given.rootfs field "rootfs: unknown field `${field}`; allowed: ${list rootfsFields}${suggest field rootfsFields}"
     else
       given'
       // (if given' ? files then { files = filesOf "rootfs.files" given'.files; } else { })
@@ -153,26 +177,34 @@ let
 
   checked =
     if unknown != [ ] then
-      fail "unknown field `${builtins.head unknown}`; allowed: ${list fields}"
+      let
+        field = builtins.head unknown;
+      in
+      failAt args field "unknown field `${field}`; allowed: ${list fields}${suggest field fields}"
     else if misshapen != [ ] then
       let
         field = builtins.head misshapen;
       in
-      fail "`${field}` must be ${builtins.elemAt shapes.${field} 1}, not ${describe given.${field}}"
+      failAt args field "`${field}` must be ${builtins.elemAt shapes.${field} 1}, not ${describe given.${field}}${
+        if isString given.${field} then suggest given.${field} (choices.${field} or [ ]) else ""
+      }"
     else if !isString name || name == "" then
-      fail "`name` must be a non-empty string such as \"hello-qemu\", not ${describe name}"
+      failAt args "name" "`name` must be a non-empty string such as \"hello-qemu\", not ${describe name}"
     else if tag == "" then
-      fail "`tag` must not be empty"
+      failAt args "tag" "`tag` must not be empty"
     else if runtimeOnly != [ ] then
-      fail "annotations: `${builtins.head runtimeOnly}` is runtime-only: urunc never takes it from an image, and set at build time it breaks hosts without vAccel; set it as a pod or runtime annotation"
+      failAt givenAnnotations (builtins.head runtimeOnly) "annotations: `${builtins.head runtimeOnly}` is runtime-only: urunc never takes it from an image, and set at build time it breaks hosts without vAccel; set it as a pod or runtime annotation"
     else if unknownAnnotations != [ ] then
-      fail "annotations: `${builtins.head unknownAnnotations}` is not a urunc annotation; allowed: ${list annotationKeys}"
+      let
+        key = builtins.head unknownAnnotations;
+      in
+      failAt givenAnnotations key "annotations: `${key}` is not a urunc annotation; allowed: ${list annotationKeys}${suggest (shortKey key) annotationKeys}"
     else if badAnnotation != [ ] then
-      fail "annotations.${builtins.head badAnnotation} must be a string (\"\" means unset), not ${
+      failAt givenAnnotations (builtins.head badAnnotation) "annotations.${builtins.head badAnnotation} must be a string (\"\" means unset), not ${
         describe annotations.${builtins.head badAnnotation}
       }"
     else if missing != [ ] then
-      fail "annotations.${builtins.head missing} is required (urunc needs unikernelType, hypervisor and binary)"
+      failAt args "annotations" "annotations.${builtins.head missing} is required (urunc needs unikernelType, hypervisor and binary)"
     else
       given
       // { inherit tag; }

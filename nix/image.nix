@@ -3,7 +3,9 @@
 # an attribute set cannot be an environment variable) and writes the
 # archive straight to $out. Its inputs are the program and the image's
 # sources, nothing else, so an image rebuilds only when one of them
-# changes. `options` are the Nix-only settings: `what` names the caller in
+# changes, or when the arguments move to other lines of their file: it
+# also gets where each key was written (nix/positions.nix), so that its
+# errors name the args file's line and column. `options` are the Nix-only settings: `what` names the caller in
 # error messages, `root` is the directory relative `files` keys are
 # relative to, `format` and `pairCheck` are the CLI's --format and
 # --no-pair-check.
@@ -42,10 +44,19 @@ else
       "-o"
       (placeholder "out")
     ]
+    ++ [
+      "--positions-from-env"
+      "bimanixPositionsPath"
+    ]
     ++ (if format == null then [ ] else [ "--format" format ])
     ++ (if pairCheck then [ ] else [ "--no-pair-check" ]);
-    passAsFile = [ "bimanixArgs" ];
+    passAsFile = [
+      "bimanixArgs"
+      "bimanixPositions"
+    ];
     bimanixArgs = builtins.toJSON json;
+    # Where each key was written, so that the build's errors name it.
+    bimanixPositions = builtins.toJSON (import ./positions.nix args);
   }
   // {
     imageName = json.name;

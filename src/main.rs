@@ -1,19 +1,21 @@
 //! The `bimanix` command line: `build`, `check`, `inspect`, `convert`,
-//! `index` and `push`.
+//! `index` and `push`, with `completions` and `manpage` for packagers.
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{ArgAction, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use bimanix::commands;
+use bimanix::commands::status::Verbosity;
+use bimanix::commands::{self, UsageError, examples, report};
 use bimanix::image::archive::Format;
 use bimanix::image::compress::Compression;
 use bimanix::imageread::Platform;
 use bimanix::input::detect::{self, Kind};
 use bimanix::input::foreign;
+use bimanix::model::progress;
 use bimanix::model::reference::{self, Reference};
 use bimanix::model::spec::LayerMode;
 use bimanix::registry::client::Connect;
@@ -23,8 +25,16 @@ use bimanix::rules::versions::Targets;
 
 /// Package unikernels and Linux guests as reproducible container images for urunc.
 #[derive(Parser)]
-#[command(name = "bimanix", version, about, long_about = None)]
+#[command(name = "bimanix", version = env!("BIMANIX_VERSION"), about, long_about = None,
+          after_help = examples::TOP)]
 struct Cli {
+    /// Print errors and warnings only: no status lines, no progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print the progress of long steps as lines where no bar is drawn
+    /// (a pipe, a CI log).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,11 +42,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build an image archive from an args file, a Containerfile or a bunnyfile.
+    #[command(after_help = examples::BUILD)]
     Build {
         #[command(flatten)]
         input: Input,
-        /// Output path; `-` writes to standard output.
-        /// [default: <name>-<tag>.tar, with `/` in the name turned into `-`]
+        #[command(flatten)]
+        platform: PlatformArg,
+        /// Output path; `-` writes to standard output (not a terminal).
+        /// [default: <name>-<tag>.tar, runs of characters other than
+        /// letters, digits, `.`, `_` and `-` turned into one `-`]
         #[arg(short, long, value_name = "OUT")]
         output: Option<String>,
         /// Archive format: docker-archive loads in docker, podman, skopeo and
@@ -53,14 +67,27 @@ enum Command {
         /// args file's `layers`. [default: the args file's, else auto]
         #[arg(long, value_enum, value_name = "LAYERS")]
         layers: Option<LayersArg>,
+        /// Write the manifest digest (sha256:...) to FILE (`-` is standard
+        /// output).
+        #[arg(long, value_name = "FILE")]
+        digestfile: Option<PathBuf>,
+        /// Write what was built to FILE as JSON: name, tags, the manifest,
+        /// config and layer digests and sizes, the platform, and docker
+        /// buildx's keys (containerimage.digest, ...).
+        #[arg(long, value_name = "FILE")]
+        metadata_file: Option<PathBuf>,
     },
     /// Check an input file as `build` does, writing nothing.
+    #[command(after_help = examples::CHECK)]
     Check {
         #[command(flatten)]
         input: Input,
+        #[command(flatten)]
+        platform: PlatformArg,
     },
     /// Print the args.nix that a Containerfile, bunnyfile or JSON args file
     /// stands for; building it gives the same image, byte for byte.
+    #[command(after_help = examples::CONVERT)]
     Convert {
         #[command(flatten)]
         source: Source,
@@ -75,6 +102,7 @@ enum Command {
     /// Show an image archive or OCI layout (from any tool) and check it
     /// against urunc's rules. Exits 1 when the image is broken or urunc
     /// would reject it.
+    #[command(after_help = examples::INSPECT)]
     Inspect {
         /// A docker-archive, OCI archive or OCI layout directory.
         image: PathBuf,
@@ -98,13 +126,15 @@ enum Command {
     /// Combine single-platform images (of bimanix or any tool) into one
     /// multi-platform OCI image index under one name and tag. Blobs are
     /// copied as they are.
+    #[command(after_help = examples::INDEX)]
     Index {
         /// The images: docker-archives, OCI archives or OCI layouts, one
         /// platform each, all of one name.
         #[arg(value_name = "IMAGE", required = true)]
         images: Vec<PathBuf>,
-        /// Output path; `-` writes to standard output.
-        /// [default: <name>-<tag>.tar, with `/` in the name turned into `-`]
+        /// Output path; `-` writes to standard output (not a terminal).
+        /// [default: <name>-<tag>.tar, runs of characters other than
+        /// letters, digits, `.`, `_` and `-` turned into one `-`]
         #[arg(short, long, value_name = "OUT")]
         output: Option<String>,
         /// oci-archive writes one tar (podman, skopeo oci-archive:,
@@ -120,7 +150,37 @@ enum Command {
     },
     /// Push an image archive or OCI layout to a registry: only the blobs
     /// the registry lacks are uploaded, and the manifest goes byte for byte.
+    #[command(after_help = examples::PUSH)]
     Push(Box<PushArgs>),
+    /// Print a shell completion script.
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (troff), or write one per command to a
+    /// directory.
+    #[command(after_help = examples::MANPAGE)]
+    Manpage {
+        /// Write bimanix.1 and bimanix-COMMAND.1 into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `--platform` of build and check.
+#[derive(clap::Args)]
+struct PlatformArg {
+    /// The image's platform, linux/ARCH (e.g. linux/arm64): sets the
+    /// architecture over the input's; refused when the kernel is built
+    /// for another. [default: the kernel's]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = target_platform)]
+    platform: Option<String>,
+}
+
+fn target_platform(text: &str) -> Result<String, String> {
+    commands::target_platform(text).map_err(|e| format!("{e:#}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -164,6 +224,11 @@ struct Source {
     /// This is how the Nix builder calls bimanix (passAsFile).
     #[arg(long, value_name = "VAR")]
     args_from_env: Option<String>,
+    /// With --args-from-env: read where each key of the arguments was
+    /// written (JSON `{ file; keys = { KEY = [ LINE COL ]; }; }`) from the
+    /// file environment variable VAR names, for errors to name it.
+    #[arg(long, value_name = "VAR", requires = "args_from_env", hide = true)]
+    positions_from_env: Option<String>,
     /// The kind of FILE, when its name and content do not tell.
     #[arg(long, value_enum, value_name = "KIND", conflicts_with = "args_from_env")]
     input_format: Option<KindArg>,
@@ -246,13 +311,21 @@ impl From<CompressionArg> for Compression {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().color(report::clap_colour()).try_get_matches().unwrap_or_else(|e| usage_exit(e));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| usage_exit(e));
+    commands::status::init(match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    });
     match run(cli.command) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(e) if e.downcast_ref::<detect::Misfit>().is_some() => usage(&format!("{e:#}")),
+        Err(e) if e.downcast_ref::<detect::Misfit>().is_some() || e.downcast_ref::<UsageError>().is_some() => {
+            usage(&format!("{e:#}"))
+        }
         Err(e) => {
-            eprintln!("bimanix: error: {e:#}");
+            eprint!("{}", report::render(&e, report::colour()));
             ExitCode::from(1)
         }
     }
@@ -260,7 +333,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<bool> {
     match command {
-        Command::Build { input, output, format, compression, layers } => {
+        Command::Build { input, platform, output, format, compression, layers, digestfile, metadata_file } => {
             let format = match format {
                 FormatArg::DockerArchive => Format::DockerArchive,
                 FormatArg::OciArchive => Format::OciArchive,
@@ -270,13 +343,31 @@ fn run(command: Command) -> Result<bool> {
                 LayersArg::Auto => LayerMode::Auto,
                 LayersArg::Single => LayerMode::Single,
             });
-            let settings =
-                commands::build::Settings { format, compression: compression.map(Compression::from), layers };
-            commands::build::run(&input.into_checked(), output.as_deref(), &settings)?;
+            let settings = commands::build::Settings {
+                format,
+                compression: compression.map(Compression::from),
+                layers,
+                digestfile,
+                metadata_file,
+            };
+            commands::build::run(&input.into_checked(platform.platform), output.as_deref(), &settings)?;
             Ok(true)
         }
-        Command::Check { input } => {
-            commands::check::run(&input.into_checked())?;
+        Command::Check { input, platform } => {
+            commands::check::run(&input.into_checked(platform.platform))?;
+            Ok(true)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "bimanix", &mut std::io::stdout());
+            Ok(true)
+        }
+        Command::Manpage { dir } => {
+            let cmd = Cli::command();
+            match dir {
+                Some(dir) => clap_mangen::generate_to(cmd, &dir)
+                    .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?,
+                None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).context("writing the manual page")?,
+            }
             Ok(true)
         }
         Command::Push(args) => {
@@ -285,13 +376,15 @@ fn run(command: Command) -> Result<bool> {
         }
         Command::Convert { source, output, force } => {
             let input = Input { source, no_pair_check: false, urunc: None };
-            commands::convert::run(&input.into_checked(), output.as_deref(), force)?;
+            commands::convert::run(&input.into_checked(None), output.as_deref(), force)?;
             Ok(true)
         }
         Command::Inspect { image, json, platform, no_pair_check, urunc } => {
             let opts = Options { targets: urunc, pair_check: !no_pair_check };
+            let step = progress::step(|| format!("inspecting {}", image.display()), None, progress::Counted::Output);
             let inspected = commands::inspect::inspect_path(&image, &opts, platform.as_deref())
                 .with_context(|| format!("inspecting {}", image.display()))?;
+            drop(step);
             print!("{}", commands::inspect::render_inspected(&inspected, json));
             Ok(inspected.ok())
         }
@@ -309,7 +402,7 @@ fn run(command: Command) -> Result<bool> {
 impl Input {
     /// The input options, once the flags that clap cannot relate are
     /// checked (a usage error exits with 2).
-    fn into_checked(self) -> commands::Input {
+    fn into_checked(self, architecture: Option<String>) -> commands::Input {
         let Input { source: s, no_pair_check, urunc } = self;
         if let Err(e) = foreign::check_bases(&s.base) {
             usage(&format!("{e:#}"));
@@ -324,10 +417,12 @@ impl Input {
             args: s.args,
             file: s.file,
             args_from_env: s.args_from_env,
+            positions_from_env: s.positions_from_env,
             pair_check: !no_pair_check,
             urunc,
             kind,
             options: foreign::Options { tag: s.tag, bases: s.base, build_args: s.build_arg },
+            architecture,
         }
     }
 }
@@ -340,9 +435,9 @@ struct PushArgs {
     /// Where to: [docker://]REGISTRY/NAME[:TAG][@DIGEST]. Without a
     /// registry, Docker Hub (`hello` is docker.io/library/hello); without
     /// a tag, `latest`.
-    #[arg(value_parser = parse_reference)]
-    reference: Reference,
-    /// Credentials: USER:PASSWORD, or USER with --password-stdin.
+    reference: String,
+    /// Credentials: USER:PASSWORD, or USER with --password-stdin, or USER
+    /// alone to be asked for the password on the terminal.
     /// [default: from the auth files and credential helpers docker and podman use]
     #[arg(long, value_name = "USER[:PASSWORD]")]
     creds: Option<String>,
@@ -370,21 +465,26 @@ struct PushArgs {
     digestfile: Option<PathBuf>,
 }
 
-fn parse_reference(text: &str) -> std::result::Result<Reference, String> {
-    Reference::parse(text)
-}
-
 impl PushArgs {
     /// The options, once the flags that clap cannot relate are checked
     /// (a usage error exits with 2).
     fn into_options(self) -> Result<commands::push::Options> {
+        if let Err(e) = commands::push::hints::check_order(&self.image, &self.reference) {
+            usage(&e.0);
+        }
+        let reference = Reference::parse(&self.reference).unwrap_or_else(|e| {
+            usage_exit(Cli::command().error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value '{}' for '<REFERENCE>': {e}", self.reference),
+            ))
+        });
         let creds = match self.creds.as_deref().map(|c| c.split_once(':').map_or((c, None), |(u, p)| (u, Some(p)))) {
             Some(("", _)) => usage("--creds needs a user name: --creds USER:PASSWORD"),
             Some((_, Some(_))) if self.password_stdin => {
                 usage("--password-stdin reads the password, so --creds takes the user name only")
             }
-            Some((_, None)) if !self.password_stdin => {
-                usage("--creds USER needs the password: --creds USER:PASSWORD, or --creds USER --password-stdin")
+            Some((user, None)) if !self.password_stdin => {
+                Some((user.to_string(), password_from_terminal(user, &reference)?))
             }
             Some((user, Some(password))) => Some((user.to_string(), password.to_string())),
             Some((user, None)) => Some((user.to_string(), password_from_stdin()?)),
@@ -392,7 +492,7 @@ impl PushArgs {
         };
         Ok(commands::push::Options {
             image: self.image,
-            reference: self.reference,
+            reference,
             creds,
             password_stdin: self.password_stdin,
             connect: Connect {
@@ -403,6 +503,24 @@ impl PushArgs {
             digestfile: self.digestfile,
         })
     }
+}
+
+/// The password for `--creds USER`, asked on the terminal without echo, as
+/// skopeo does; without a terminal, a usage error that says how to pass it.
+fn password_from_terminal(user: &str, reference: &Reference) -> Result<String> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        usage(&format!(
+            "--creds {user} needs the password, and standard input is not a terminal to ask on: pass it with \
+             --password-stdin (printf %s \"$PASSWORD\" | bimanix push ... --creds {user} --password-stdin)"
+        ));
+    }
+    let prompt = format!("Password for {user} at {}: ", reference.registry);
+    let password = rpassword::prompt_password(prompt).context("cannot read the password from the terminal")?;
+    if password.is_empty() {
+        usage("--creds: no password was typed");
+    }
+    Ok(password)
 }
 
 /// The password `--password-stdin` reads: standard input without its final
@@ -420,7 +538,18 @@ fn password_from_stdin() -> Result<String> {
     Ok(password.to_string())
 }
 
-/// Exits with clap's usage error (status 2).
+/// Exits with a usage error (status 2).
 fn usage(message: &str) -> ! {
-    Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit()
+    usage_exit(Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message))
+}
+
+/// Exits as clap does (help and version on standard output, status 0), but
+/// with usage errors in the form of bimanix's other errors.
+fn usage_exit(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        e.exit()
+    }
+    eprint!("{}", report::render_usage(&e, report::colour()));
+    std::process::exit(2)
 }

@@ -159,15 +159,7 @@ decode_urunc_json() {
 }
 
 # --- Docker -----------------------------------------------------------------
-if ! timeout 20 docker info >/dev/null 2>&1; then
-    echo "# no Docker daemon answers; starting a private dockerd (vfs)"
-    mkdir -p "$tmp/d"
-    dockerd --storage-driver=vfs --data-root "$tmp/d/data" --exec-root "$tmp/d/exec" --pidfile "$tmp/d/dockerd.pid" \
-        -H "unix://$tmp/d/docker.sock" --bridge=none --iptables=false >"$tmp/d/dockerd.log" 2>&1 &
-    started_dockerd=$!
-    export DOCKER_HOST=unix://$tmp/d/docker.sock
-    for _ in $(seq 1 60); do timeout 5 docker info >/dev/null 2>&1 && break; sleep 1; done
-fi
+private_dockerd "$tmp/d"
 if timeout 20 docker info >/dev/null 2>&1; then
     ok "a Docker daemon answers"
     out=$(docker load -i "$img" 2>&1)

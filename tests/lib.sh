@@ -118,3 +118,17 @@ build-users-group ="
     mkdir -p /nix/var/nix
     unset SOURCE_DATE_EPOCH
 }
+
+# private_dockerd DIR: when no Docker daemon answers, starts one with vfs
+# storage under DIR, points DOCKER_HOST at it and sets started_dockerd to
+# its pid (the suite stops it); waits up to a minute for it to answer.
+private_dockerd() {
+    timeout 20 docker info >/dev/null 2>&1 && return 0
+    echo "# no Docker daemon answers; starting a private dockerd (vfs)"
+    mkdir -p "$1"
+    dockerd --storage-driver=vfs --data-root "$1/data" --exec-root "$1/exec" --pidfile "$1/dockerd.pid" \
+        -H "unix://$1/docker.sock" --bridge=none --iptables=false >"$1/dockerd.log" 2>&1 &
+    started_dockerd=$!
+    export DOCKER_HOST=unix://$1/docker.sock
+    for _ in $(seq 1 60); do timeout 5 docker info >/dev/null 2>&1 && break; sleep 1; done
+}

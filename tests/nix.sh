@@ -309,6 +309,16 @@ eval_error() {
 }
 eval_error "a misspelt field is refused" 'mkUruncImage: unknown field `nmae`; allowed: name, tag' \
     'nmae = "x"; annotations = { };'
+eval_error "a misspelt field is named at its line and column, with a suggestion" \
+    "$tmp/bad.nix:1:$((${#repo} + ${#bin} + 70)): mkUruncImage: unknown field \`nmae\`; allowed: name, tag, files, annotations, entrypoint, cmd, env, workingDir, labels, architecture, created, rootfs, fromImage, layers, compression, urunc; did you mean \`name\`?" \
+    'nmae = "x"; annotations = { };'
+eval_error "a misspelt annotation gets a suggestion" 'is not a urunc annotation; allowed: unikernelType, hypervisor, binary, cmdline, unikernelVersion, initrd, block, blkMntPoint, useDMBlock, mountRootfs, solo5NetDev, solo5BlkDev; did you mean `hypervisor`?' \
+    'name = "x"; annotations = { unikernelType = "linux"; hypervsor = "qemu"; binary = "/k"; };'
+eval_error "a misspelt layers mode gets a suggestion" 'not "singel"; did you mean `single`?' "$good layers = \"singel\";"
+eval_error "a misspelt key of a files entry is named at its position" ": mkUruncImage: files[0]: unknown key \`mdoe\`; allowed: source, target, mode, fromImage, architecture; did you mean \`mode\`?" \
+    "$good files = [ { source = $bin; target = \"/k\"; mdoe = \"0755\"; } ];"
+eval_error "a missing source suggests a near file name" "files[0].source: $tmp/other/kernel.bim does not exist; did you mean \`kernel.bin\`?" \
+    "$good files = [ { source = $tmp/other/kernel.bim; target = \"/k\"; } ];"
 eval_error "a missing name is refused" 'mkUruncImage: missing `name`' \
     'annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/k"; };'
 eval_error "a missing binary annotation is refused" 'mkUruncImage: annotations.binary is required' \
@@ -347,8 +357,9 @@ eval_error "an unknown compression is refused" '`compression` must be "none", "g
 printf '{ name = "x"; tag = "1"; nmae = "y"; annotations = { }; }\n' >"$tmp/other/bad-args.nix"
 if nix-instantiate "$repo/default.nix" --arg tool "$bin" --arg args "$tmp/other/bad-args.nix" >"$tmp/log" 2>&1; then
     fail "default.nix names the args file at fault: evaluation succeeded"
-elif grep -qF "$tmp/other/bad-args.nix: unknown field \`nmae\`" "$tmp/log"; then
-    pass "default.nix names the args file at fault"
+elif grep -qF "$tmp/other/bad-args.nix:1:26: unknown field \`nmae\`; allowed: name, tag," "$tmp/log" &&
+    grep -qF 'did you mean `name`?' "$tmp/log"; then
+    pass "default.nix names the args file, line and column at fault, with a suggestion"
 else
     fail "default.nix names the args file at fault:"
     sed 's/^/    /' "$tmp/log"
@@ -367,11 +378,40 @@ printf '{ name = "x"; created = "yesterday"; annotations = { unikernelType = "li
     >"$tmp/other/late-args.nix"
 if nix-build "$repo/default.nix" --arg tool "$bin" --arg args "$tmp/other/late-args.nix" --no-out-link >"$tmp/log" 2>&1; then
     fail "an invalid created time fails the build: it built"
-elif grep -q 'created' "$tmp/log"; then
-    pass "an invalid created time fails the build, with the CLI's message"
+elif grep -qF 'late-args.nix:1:' "$tmp/log" && grep -qF ': created: ' "$tmp/log"; then
+    pass "an invalid created time fails the build, with the CLI's message at the args file's line and column"
 else
     fail "an invalid created time fails the build, with the CLI's message:"
     sed 's/^/    /' "$tmp/log"
+fi
+
+# What the build finds is named at the line and column of the args file,
+# with the suggestion, as on the command line.
+cat >"$tmp/other/typo-args.nix" <<'EOF'
+{
+  name = "x";
+  annotations = {
+    unikernelType = "linux";
+    hypervisor = "qemuu";
+    binary = "/k";
+  };
+}
+EOF
+if nix-build "$repo/default.nix" --arg tool "$bin" --arg args "$tmp/other/typo-args.nix" --no-out-link >"$tmp/log" 2>&1; then
+    fail "a misspelt hypervisor fails the build: it built"
+elif grep -qF 'bimanix: error: typo-args.nix:5:5: annotations.hypervisor: unknown `qemuu`' "$tmp/log" &&
+    grep -qF '= help: did you mean `qemu`?' "$tmp/log"; then
+    pass "a misspelt hypervisor fails the build at the args file's line and column, with the suggestion"
+else
+    fail "a misspelt hypervisor fails the build at the args file's line and column, with the suggestion:"
+    sed 's/^/    /' "$tmp/log"
+fi
+# The keys' positions, named as the CLI names the keys.
+pos=$(nix-instantiate --eval --strict --json -E "import $repo/nix/positions.nix (import $tmp/other/typo-args.nix)" 2>&1)
+if [ "$pos" = '{"file":"typo-args.nix","keys":{"annotations":[3,3],"annotations.binary":[6,5],"annotations.hypervisor":[5,5],"annotations.unikernelType":[4,5],"name":[2,3]}}' ]; then
+    pass "positions.nix gives each key's line and column, as the CLI names the keys"
+else
+    fail "positions.nix gives each key's line and column, as the CLI names the keys: $pos"
 fi
 
 # The urunc versions are the CLI's to judge.
@@ -452,6 +492,55 @@ if [ -f "$repo/args.nix" ]; then
     fi
     try "the flake's reproducibility check evaluates" \
         nix-instantiate --eval --strict "$tmp/flake-test.nix" -A checks.x86_64-linux.image-reproducible.script
+fi
+
+# The package's install step: nix/package.nix evaluated with a stub lib,
+# stdenv and buildRustPackage (nixpkgs cannot be fetched here), and its
+# postInstall run as the build runs it, with the cargo-built program as
+# $out/bin/bimanix. What buildRustPackage itself does is not tested here.
+cat >"$tmp/package-test.nix" <<EOF
+let
+  lib = {
+    importTOML = f: builtins.fromTOML (builtins.readFile f);
+    fileset = { toSource = { root, fileset }: root; unions = l: l; };
+    optionalString = c: s: if c then s else "";
+    optionalAttrs = c: a: if c then a else { };
+    platforms.linux = [ ];
+  };
+  package = native: import $repo/nix/package.nix {
+    inherit lib;
+    stdenv = { buildPlatform.canExecute = _: native; hostPlatform = { }; };
+    rustPlatform.buildRustPackage = attrs: attrs;
+    cpio = null;
+    e2fsprogs = null;
+    commit = "0123456789ab";
+  };
+in
+{
+  native = (package true).postInstall;
+  cross = (package false).postInstall;
+  commit = (package true).env.BIMANIX_COMMIT;
+}
+EOF
+got=$(nix-instantiate --eval --strict "$tmp/package-test.nix" -A commit 2>&1)
+if [ "$got" = '"0123456789ab"' ]; then pass "the package hands its commit to build.rs"; else fail "the package's commit: $got"; fi
+got=$(nix-instantiate --eval --strict "$tmp/package-test.nix" -A cross 2>&1)
+if [ "$got" = '""' ]; then pass "a cross build installs no pages it cannot generate"; else fail "cross postInstall: $got"; fi
+pkg=$tmp/package-out
+mkdir -p "$pkg/bin" && cp "$bin" "$pkg/bin/bimanix"
+if nix eval --raw --file "$tmp/package-test.nix" native >"$tmp/postInstall" 2>"$tmp/log" &&
+    out=$pkg sh -e "$tmp/postInstall" >>"$tmp/log" 2>&1 &&
+    grep -q '^\.TH bimanix 1' "$pkg/share/man/man1/bimanix.1" &&
+    grep -q '^\.TH bimanix-build 1' "$pkg/share/man/man1/bimanix-build.1" &&
+    grep -q 'metadata.*file' "$pkg/share/man/man1/bimanix-build.1" &&
+    grep -q 'complete -F _bimanix' "$pkg/share/bash-completion/completions/bimanix" &&
+    head -1 "$pkg/share/zsh/site-functions/_bimanix" | grep -q '^#compdef bimanix' &&
+    grep -q 'complete -c bimanix' "$pkg/share/fish/vendor_completions.d/bimanix.fish"; then
+    pass "the package installs the manual pages and the bash, zsh and fish completions where nixpkgs looks"
+else
+    fail "the package installs the manual pages and completions"
+    sed 's/^/    /' "$tmp/log"
+    find "$pkg" -type f | sed 's/^/    /'
 fi
 
 finish

@@ -1,10 +1,10 @@
-//! The examples of README.md and the repository's args.nix pass `bimanix
-//! check`, for the default urunc target and for `--urunc 0.6-main`.
+//! The examples of README.md and docs/ and the repository's args.nix pass
+//! `bimanix check`, for the default urunc target and for `--urunc 0.6-main`.
 //!
-//! Every ```nix block of README.md that is a whole args file (a set with a
-//! top-level `name`) is extracted and checked with the files it names made
-//! up here; an example without such files fails the test until it gets
-//! them below.
+//! Every ```nix block of README.md and of the pages in docs/ that is a whole
+//! args file (a set with a top-level `name`) is extracted and checked with
+//! the files it names made up here; an example without such files fails the
+//! test until it gets them below.
 
 use std::fs;
 use std::path::Path;
@@ -13,10 +13,22 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_bimanix");
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The ```nix blocks of README.md that are whole args files, with the value
-/// of their top-level `name`.
+/// README.md, then the pages of docs/ in name order.
+fn documentation() -> String {
+    let mut pages: Vec<_> = fs::read_dir(Path::new(REPO).join("docs"))
+        .expect("docs/")
+        .map(|entry| entry.expect("docs/ entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    pages.sort();
+    pages.insert(0, Path::new(REPO).join("README.md"));
+    pages.iter().map(|page| fs::read_to_string(page).expect("documentation page")).collect::<Vec<_>>().join("\n")
+}
+
+/// The ```nix blocks of README.md and docs/ that are whole args files, with
+/// the value of their top-level `name`.
 fn readme_args() -> Vec<(String, String)> {
-    let readme = fs::read_to_string(Path::new(REPO).join("README.md")).expect("README.md");
+    let readme = documentation();
     let mut blocks = Vec::new();
     let mut block: Option<String> = None;
     for line in readme.lines() {
@@ -98,7 +110,7 @@ fn fixtures(name: &str, dir: &Path) {
 fn every_readme_example_passes_check_for_the_default_and_0_6_to_main() {
     let examples = readme_args();
     let names: Vec<&str> = examples.iter().map(|(name, _)| name.as_str()).collect();
-    assert_eq!(names, ["hello-rumprun", "hello-everywhere", "redis-linux", "nginx-unikraft"]);
+    assert_eq!(names, ["hello-rumprun", "redis-linux", "nginx-unikraft", "hello-everywhere"]);
     for (name, text) in &examples {
         let dir = tempfile::tempdir().expect("tempdir");
         fixtures(name, dir.path());

@@ -369,6 +369,15 @@ out=$("$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --tls-verify=false 
 same "--tls-verify=false pushes without the CA" "$reg/test/hello:1.0@$built_digest" "$(printf '%s\n' "$out" | tail -n 1)"
 fails "--plain-http with --cert-dir is a usage error" 2 "cannot be used with" \
     "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --plain-http --cert-dir "$tmp/certs"
+fails "--plain-http against an HTTPS registry says that it speaks HTTPS" 1 "speaks HTTPS, not plain HTTP: leave out --plain-http" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --plain-http
+# A TLS server that drops a plain request unanswered is told by one HTTPS request.
+s_port=$(free_port)
+openssl s_server -accept "$s_port" -cert "$tmp/pki/srv.crt" -key "$tmp/pki/srv.key" -www -quiet >"$tmp/s_server.log" 2>&1 &
+pids+=($!)
+wait_port "$s_port" || notok "openssl s_server starts" "$(cat "$tmp/s_server.log")"
+fails "--plain-http against a TLS server that drops plain requests says that it speaks HTTPS" 1 "speaks HTTPS" \
+    "$bimanix" push "$tmp/hello.tar" "127.0.0.1:$s_port/test/hello:1.0" --plain-http
 
 # --- Credentials from where docker and podman keep them --------------------------
 printf '{"auths": {"%s": {"auth": "%s"}}}' "$reg" "$(printf alice:s3cret | base64)" >"$tmp/auth.json"
@@ -472,15 +481,7 @@ same "its config is the image's" "$config_digest" \
     "$("${skopeo[@]}" inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/hello:old" 2>&1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["config"]["digest"])' 2>&1)"
 
 # --- Docker -----------------------------------------------------------------------------
-if ! timeout 20 docker info >/dev/null 2>&1; then
-    echo "# no Docker daemon answers; starting a private dockerd (vfs)"
-    mkdir -p "$tmp/d"
-    dockerd --storage-driver=vfs --data-root "$tmp/d/data" --exec-root "$tmp/d/exec" --pidfile "$tmp/d/dockerd.pid" \
-        -H "unix://$tmp/d/docker.sock" --bridge=none --iptables=false >"$tmp/d/dockerd.log" 2>&1 &
-    started_dockerd=$!
-    export DOCKER_HOST=unix://$tmp/d/docker.sock
-    for _ in $(seq 1 60); do timeout 5 docker info >/dev/null 2>&1 && break; sleep 1; done
-fi
+private_dockerd "$tmp/d"
 export DOCKER_CONFIG=$tmp/docker-config
 if timeout 20 docker info >/dev/null 2>&1; then
     ok "a Docker daemon answers"

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::commands::image_output;
+use crate::commands::{image_output, status};
 use crate::image::archive::Format;
 use crate::image::index;
 use crate::image::output::Protected;
@@ -37,13 +37,13 @@ pub fn run(request: &Request) -> Result<()> {
     let (out, shown) = image_output(request.output.as_deref(), (&plan.name, &plan.tag), request.format, &inputs)?;
     let written = index::write(&plan, request.format, &out)?;
     let platforms: Vec<String> = plan.members.iter().map(index::Member::platform).collect();
-    eprintln!(
-        "bimanix: wrote {}:{} for {} to {shown} (index {})",
+    status::status(&format!(
+        "wrote {}:{} for {} to {shown} (index {})",
         plan.name,
         plan.tag,
         platforms.join(", "),
         written.index.digest
-    );
+    ));
     Ok(())
 }
 

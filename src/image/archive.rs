@@ -17,11 +17,13 @@ use anyhow::{Context, Result, bail};
 
 use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
 use crate::image::blob::{self, LayerBlob};
+use crate::image::compress::Compression;
 use crate::image::layers;
 use crate::image::output::{self, Output};
 use crate::image::plan::Plan;
-use crate::model::fstree::Tree;
+use crate::model::fstree::{Node, Tree};
 use crate::model::oci::{self, Descriptor};
+use crate::model::progress::{self, Counted, Step};
 
 /// The kind of output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,8 +41,10 @@ pub enum Format {
 pub struct Written {
     /// The manifest's descriptor.
     pub manifest: Descriptor,
-    /// Total size of the layer blobs.
-    pub layer_bytes: u64,
+    /// The config's descriptor.
+    pub config: Descriptor,
+    /// The layers in order.
+    pub layers: Vec<LayerBlob>,
 }
 
 /// Writes `plan` in `format` to `out`.
@@ -66,7 +70,9 @@ fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
     (&mut &*file).write_all(&head).context("writing the archive")?;
 
     let mut layers = Vec::new();
-    for source in layer_sources(plan)? {
+    let sources = layer_sources(plan)?;
+    for (i, source) in sources.iter().enumerate() {
+        let _step = source.step(plan, i, sources.len());
         layers.push(blob_entry(file, mtime, |file| source.write(plan, file))?);
     }
 
@@ -84,7 +90,7 @@ fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
     outer.file_bytes("oci-layout", 0o644, oci::OCI_LAYOUT)?;
     outer.finish()?;
     out.flush().context("writing the archive")?;
-    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.descriptor.size).sum() })
+    Ok(Written { manifest: docs.manifest_desc, config: docs.config_desc, layers })
 }
 
 /// Writes one `blobs/sha256/<hex>` tar entry whose content `body` writes
@@ -122,6 +128,23 @@ fn layer_sources(plan: &Plan) -> Result<Vec<LayerSource>> {
 }
 
 impl LayerSource {
+    /// The progress step of writing layer `i` of `count`: it counts the
+    /// tar's bytes (those fed to the encoder, when compressed), out of its
+    /// estimated size when the layer is our own.
+    fn step(&self, plan: &Plan, i: usize, count: usize) -> Step {
+        let compressed = plan.compression != Compression::None;
+        let counted = if compressed { Counted::Input } else { Counted::Output };
+        let total = match self {
+            LayerSource::Base(_) => None,
+            LayerSource::Own(tree) => Some(tar_size(tree)),
+        };
+        let what = || {
+            let verb = if compressed { format!("compressing ({})", plan.compression.name()) } else { "writing".into() };
+            format!("{verb} layer {}/{count}", i + 1)
+        };
+        progress::step(what, total, counted)
+    }
+
     /// Writes the layer at the cursor of `file`, compressed as planned.
     fn write(&self, plan: &Plan, file: &File) -> Result<LayerBlob> {
         match (self, &plan.base) {
@@ -144,6 +167,14 @@ impl LayerSource {
             (LayerSource::Own(tree), _) => blob::write_tree(file, tree, plan.mtime, plan.compression),
         }
     }
+}
+
+/// About the size of the tar of `tree`: a header per entry and each
+/// file's content in whole blocks (long names add a few blocks more).
+fn tar_size(tree: &Tree) -> u64 {
+    let blocks = |size: u64| size.div_ceil(BLOCK) * BLOCK;
+    tree.iter().map(|(_, node)| BLOCK + if let Node::File { size, .. } = node { blocks(*size) } else { 0 }).sum::<u64>()
+        + 2 * BLOCK
 }
 
 /// The JSON documents that follow from the layers.
@@ -173,7 +204,9 @@ fn write_layout(plan: &Plan, dir: &Path) -> Result<Written> {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs)?;
     let mut layers = Vec::new();
-    for source in layer_sources(plan)? {
+    let sources = layer_sources(plan)?;
+    for (i, source) in sources.iter().enumerate() {
+        let _step = source.step(plan, i, sources.len());
         layers.push(layout_blob(dir, |file| source.write(plan, file))?);
     }
     let docs = Documents::new(plan, &layers);
@@ -181,7 +214,7 @@ fn write_layout(plan: &Plan, dir: &Path) -> Result<Written> {
     fs::write(blobs.join(docs.manifest_desc.hex()), &docs.manifest)?;
     fs::write(dir.join("index.json"), &docs.index)?;
     fs::write(dir.join("oci-layout"), oci::OCI_LAYOUT)?;
-    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.descriptor.size).sum() })
+    Ok(Written { manifest: docs.manifest_desc, config: docs.config_desc, layers })
 }
 
 /// Writes one blob of the OCI layout in `dir` with `body`, into a

@@ -18,6 +18,7 @@ use crate::image::compress::{self, Compression};
 use crate::image::sink::{Sink, write_hashed};
 use crate::model::fstree::{Content, HardLinks, Node, Tree};
 use crate::model::oci::{Descriptor, Hashing};
+use crate::model::progress::CountInput;
 
 /// A layer as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,7 +80,7 @@ fn write_compressed(
 ) -> Result<LayerBlob> {
     let (diff_id, hashed) = write_hashed(file, |sink| {
         let mut tar = Hashing::new(compress::encoder(compression, sink)?);
-        body(&mut tar)?;
+        body(&mut CountInput(&mut tar))?;
         let (diff_id, encoder) = tar.finish();
         encoder.finish().with_context(|| format!("finishing the {} stream", compression.name()))?;
         Ok(diff_id)

@@ -26,6 +26,7 @@ use crate::image::output::{self, Output};
 use crate::image::sink;
 use crate::imageread::{Image, Platform};
 use crate::model::oci::{self, Descriptor, IndexEntry};
+use crate::model::progress::{self, Counted};
 use crate::model::reference;
 
 /// The images of an index, checked, with the name and tag it goes under.
@@ -233,6 +234,7 @@ fn copy_image(image: &Image, store: &mut dyn Store) -> Result<Descriptor> {
 fn copy_layer(file: &File, image: &Image, i: usize) -> Result<Descriptor> {
     let layer = &image.layers[i];
     let (mut reader, _) = image.layer_blob(i)?;
+    let _step = progress::step(|| format!("copying {}", image.layer_label(i)), Some(layer.size), Counted::Output);
     let ((), hashed) = sink::write_hashed(file, |sink| {
         io::copy(&mut reader, sink).with_context(|| format!("copying {}", image.layer_label(i)))?;
         Ok(())

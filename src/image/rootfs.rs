@@ -17,6 +17,7 @@ use crate::image::output::Output;
 use crate::image::plan::{Plan, RootfsPlan};
 use crate::imageread::Image;
 use crate::model::fstree::{Content, FILE_MODE, Node, SharedFile, Tree};
+use crate::model::progress::{self, Counted};
 use crate::model::spec::{FsType, RootfsType};
 
 /// Writes `plan` as an archive, generating its rootfs image first.
@@ -65,6 +66,14 @@ fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<File> {
         }
     };
     let mut tmp = unnamed("the rootfs")?;
+    let what = || match rootfs.kind {
+        RootfsType::Initrd => "generating the initrd".to_string(),
+        RootfsType::Block => {
+            let fs = if rootfs.fs_type == FsType::Ext2 { "ext2" } else { "ext4" };
+            format!("generating the {fs} block image")
+        }
+    };
+    let _step = progress::step(what, None, Counted::Output);
     match rootfs.kind {
         RootfsType::Initrd => {
             let out = crate::filesystem::cpio::write_newc(&tree, mtime, BufWriter::with_capacity(1 << 20, &mut tmp))
@@ -92,6 +101,7 @@ fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<File> {
 /// that points into it.
 fn flatten_base(path: &Path, architecture: &str) -> Result<Tree> {
     let image = Image::open_for(path, Some(architecture))?;
+    let _step = progress::step(|| format!("extracting {}", path.display()), None, Counted::Output);
     let scratch = SharedFile(Arc::new(unnamed("the base image's files")?));
     let mut end = 0u64;
     let flat = image

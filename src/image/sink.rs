@@ -29,6 +29,7 @@ use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
 
 use crate::model::oci::hex;
+use crate::model::progress::{self, Counted};
 
 /// The size of a buffer.
 pub const BUFFER: usize = 1 << 20;
@@ -99,6 +100,7 @@ impl Sink<'_> {
             return Ok(());
         }
         (&mut &*self.file).write_all(&self.buf[..self.filled])?;
+        progress::advance(Counted::Output, self.filled as u64);
         let next = self.spare.try_recv().unwrap_or_else(|_| vec![0; BUFFER]);
         let full = std::mem::replace(&mut self.buf, next);
         let filled = std::mem::take(&mut self.filled);

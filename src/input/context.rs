@@ -34,7 +34,11 @@ impl Resolved {
                 self.host.display()
             )
         } else {
-            format!("{written}: {} does not exist in the build context", self.host.display())
+            let message = format!("{written}: {} does not exist in the build context", self.host.display());
+            match crate::rules::suggest::near_file(&self.host) {
+                Some(help) => format!("{message}; {help}"),
+                None => message,
+            }
         }
     }
 }

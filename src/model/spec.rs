@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::model::diagnostic::{Diagnostic, split_help};
 use crate::model::oci::Compression;
 use crate::model::value::Pos;
 
@@ -140,6 +141,10 @@ pub struct Locations {
     /// Key path -> how the input file says it, when it is not an args file
     /// (`annotations.hypervisor` is `platforms.monitor` in a bunnyfile).
     pub names: BTreeMap<String, String>,
+    /// Errors the reader found that still left a spec (an unknown
+    /// top-level key): validation reports them with its own, so that one
+    /// run shows every error; a spec with errors is never built.
+    pub errors: Vec<Diagnostic>,
 }
 
 impl Locations {
@@ -151,6 +156,15 @@ impl Locations {
             Some(pos) => format!("{}:{pos}: {shown}", self.file),
             None => format!("{}: {shown}", self.file),
         }
+    }
+
+    /// An error about a key path: at the key's position (or its nearest
+    /// enclosing key's), the message after the key as the input file says
+    /// it, a trailing "did you mean" as the suggestion.
+    pub fn diag(&self, key: &str, message: impl std::fmt::Display) -> Diagnostic {
+        let shown = self.names.get(key).map_or(key, String::as_str);
+        let (message, help) = split_help(&message.to_string());
+        Diagnostic::new(&self.file, self.pos(key), format_args!("{shown}: {message}")).help(help)
     }
 
     /// The position of a key, or of the nearest enclosing key that has one

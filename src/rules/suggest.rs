@@ -21,6 +21,24 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     best.map(|(_, candidate)| candidate)
 }
 
+/// The most directory entries looked at for a near file name: a typo is
+/// worth a suggestion, not a long scan of a huge directory.
+const MAX_ENTRIES: usize = 10_000;
+
+/// For a source path that does not exist, `did you mean `NAME`?` with a
+/// file name of the same directory near enough to be a typo of its last
+/// component, if there is one.
+pub fn near_file(path: &std::path::Path) -> Option<String> {
+    let wanted = path.file_name()?.to_str()?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let names: Vec<String> =
+        std::fs::read_dir(dir).ok()?.take(MAX_ENTRIES).filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+    let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // read_dir's order is the filesystem's: sort, so that ties are broken alike everywhere.
+    names.sort_unstable();
+    did_you_mean(wanted, &names).map(|near| format!("did you mean `{near}`?"))
+}
+
 /// Optimal string alignment distance: insertions, deletions, substitutions
 /// and swaps of two adjacent characters each cost one.
 fn edit_distance(a: &[char], b: &[char]) -> usize {
@@ -105,6 +123,17 @@ mod tests {
         // Length 9: three edits allowed, four not.
         assert_eq!(did_you_mean("abcdefxxx", &["abcdefghi"]), Some("abcdefghi"));
         assert_eq!(did_you_mean("abcdexxxx", &["abcdefghi"]), None);
+    }
+
+    #[test]
+    fn near_file_names_a_sibling() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hello.bzImage"), b"k").unwrap();
+        std::fs::write(dir.path().join("other.txt"), b"o").unwrap();
+        let help = near_file(&dir.path().join("hello.bzImag"));
+        assert_eq!(help.as_deref(), Some("did you mean `hello.bzImage`?"));
+        assert_eq!(near_file(&dir.path().join("kernel")), None);
+        assert_eq!(near_file(&dir.path().join("missing-dir/hello.bzImage")), None);
     }
 
     #[test]

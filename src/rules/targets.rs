@@ -20,7 +20,7 @@ pub fn apply(
     cmd: Option<&[String]>,
     base: Option<&Base>,
     opts: &Options,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<crate::model::diagnostic::Diagnostic>,
     warnings: &mut Vec<String>,
 ) {
     let mut config = ConfigFields {
@@ -45,15 +45,14 @@ pub fn apply(
     };
     let verdicts: Vec<Verdict> = opts.targets.versions().iter().map(|&v| compat::evaluate(v, &guest)).collect();
     for problem in compat::problems(&verdicts, opts.pair_check) {
-        let at = match (problem.key, problem.field) {
-            (Some(key), _) => spec.locations.at(&format!("annotations.{key}")),
-            (None, Some(field)) => spec.locations.at(field),
-            (None, None) => spec.locations.at("annotations"),
+        let key = match (problem.key, problem.field) {
+            (Some(key), _) => format!("annotations.{key}"),
+            (None, Some(field)) => field.to_string(),
+            (None, None) => "annotations".to_string(),
         };
-        let line = format!("{at}: {}", problem.message);
         match problem.severity {
-            Severity::Error => errors.push(line),
-            Severity::Warning => warnings.push(line),
+            Severity::Error => errors.push(spec.locations.diag(&key, &problem.message)),
+            Severity::Warning => warnings.push(format!("{}: {}", spec.locations.at(&key), problem.message)),
         }
     }
 }

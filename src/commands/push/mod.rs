@@ -5,15 +5,16 @@
 //! which blobs it lacks, those are checked and uploaded, and the manifests
 //! are put.
 
+pub mod hints;
 mod progress;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::commands::{status, side_output, write_side};
 use crate::image::compress::Compression;
-use crate::image::output::{self, Output, Protected};
+use crate::image::output::{Output, Protected};
 use crate::imageread::open_store;
 use crate::model::reference::Reference;
 use crate::registry::client::{Client, Connect, Identity};
@@ -45,9 +46,10 @@ pub struct Options {
 /// Pushes the image and prints the reference it went to, with its digest.
 pub fn run(options: &Options) -> Result<Pushed> {
     let reference = &options.reference;
-    if let Some(path) = &options.digestfile {
-        check_digestfile(path, &options.image).context("--digestfile")?;
-    }
+    let digest_out = match &options.digestfile {
+        Some(path) => Some(check_digestfile(path, &options.image).context("--digestfile")?),
+        None => None,
+    };
     let store = open_store(&options.image)?;
     let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
     if let Some(compression) = options.compression {
@@ -65,7 +67,8 @@ pub fn run(options: &Options) -> Result<Pushed> {
     let identity = identity(options)?;
     let mut progress = Progress::new();
     announce(&plan, &progress);
-    let mut client = Client::connect(reference, &options.connect, identity, progress.notice())?;
+    let mut client = Client::connect(reference, &options.connect, identity, progress.notice())
+        .map_err(|e| if options.connect.plain_http { hints::plain_http(e, reference.api_host()) } else { e })?;
     let pushed = push(&store, &plan, &mut client, &target, &mut |event| progress.event(event))?;
     progress.finish();
     progress.line(&format!(
@@ -75,14 +78,15 @@ pub fn run(options: &Options) -> Result<Pushed> {
         indicatif::HumanBytes(pushed.uploaded_bytes),
         pushed.existing
     ));
-    if let Some(path) = &options.digestfile {
-        write_digest(path, &pushed.digest)
+    if let (Some(out), Some(path)) = (&digest_out, &options.digestfile) {
+        write_side(out, pushed.digest.as_bytes())
             .with_context(|| format!("the image was pushed, but the digest file {} was not written", path.display()))?;
     }
     let shown =
         Reference { tag: Some(target).filter(|t| !t.starts_with("sha256:")), digest: None, ..reference.clone() };
     // When the digest went to standard output, it stays alone there.
-    match options.digestfile.as_deref().map(digest_output) {
+    match digest_out {
+        Some(Output::Stdout) if status::level() == status::Verbosity::Quiet => {}
         Some(Output::Stdout) => eprintln!("{shown}@{}", pushed.digest),
         _ => println!("{shown}@{}", pushed.digest),
     }
@@ -92,24 +96,9 @@ pub fn run(options: &Options) -> Result<Pushed> {
 /// Refuses, before the image is read or the registry asked, a digest file
 /// that could not be written after the push, and one that is or is inside
 /// the image.
-fn check_digestfile(path: &Path, image: &Path) -> Result<()> {
-    let out = digest_output(path);
-    output::precheck(&out, false)?;
-    output::refuse_inputs(&out, &[Protected { path: image.to_path_buf(), what: "the image to push".to_string() }])
-}
-
-/// Writes the digest file as any output is written: a regular file (or a
-/// new one) is replaced as a whole, never left half-written; a device or
-/// FIFO (a pipe) is written into, not replaced.
-fn write_digest(path: &Path, digest: &str) -> Result<()> {
-    output::file(&digest_output(path), |file| Ok(file.write_all(digest.as_bytes())?))
-}
-
-/// Where `--digestfile` writes: `-` and `/dev/stdout` (and its aliases)
-/// are standard output, as for `build -o`, so that standard output
-/// redirected into a file appends to it instead of replacing it.
-fn digest_output(path: &Path) -> Output {
-    path.to_str().map_or_else(|| Output::Path(path.to_path_buf()), Output::named)
+fn check_digestfile(path: &Path, image: &Path) -> Result<Output> {
+    let image = Protected { path: image.to_path_buf(), what: "the image to push".to_string() };
+    side_output(path, &[image], None)
 }
 
 /// Says, once, when the manifest is written here rather than copied.

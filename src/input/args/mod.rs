@@ -15,12 +15,14 @@ mod json;
 mod reader;
 mod rootfs;
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
+use crate::model::diagnostic::Diagnostics;
 use crate::model::spec::{Locations, Spec};
-use crate::model::value::Value;
+use crate::model::value::{Pos, Value};
 
 pub use rootfs::parse_size;
 
@@ -75,6 +77,13 @@ pub fn read(path: &Path, syntax: Syntax) -> Result<Spec> {
 /// Reads an args file, naming it `shown` in messages (the Nix builder's
 /// args file has a meaningless temporary name).
 pub fn read_as(path: &Path, syntax: Syntax, shown: String) -> Result<Spec> {
+    read_positioned(path, syntax, shown, BTreeMap::new())
+}
+
+/// Reads an args file without positions of its own (the JSON the Nix
+/// builder gets) with `keys`, where each key stood in the file the user
+/// wrote, named `shown`.
+pub fn read_positioned(path: &Path, syntax: Syntax, shown: String, keys: BTreeMap<String, Pos>) -> Result<Spec> {
     let base = std::path::absolute(path)
         .with_context(|| format!("{shown}: cannot make the path absolute"))?
         .parent()
@@ -84,7 +93,7 @@ pub fn read_as(path: &Path, syntax: Syntax, shown: String) -> Result<Spec> {
         Syntax::Nix => crate::input::nixeval::eval_file(path)?,
         Syntax::Json => json::read(path, &shown)?,
     };
-    to_spec(&value, shown, &base)
+    spec_of(&value, Locations { file: shown, keys, ..Locations::default() }, &base)
 }
 
 /// Parses the text of a JSON args file into the value tree (what
@@ -95,16 +104,24 @@ pub fn parse_json(bytes: &[u8], shown: &str) -> Result<Value> {
 
 /// Turns an evaluated args value into a `Spec`.
 pub fn to_spec(value: &Value, file: String, base: &Path) -> Result<Spec> {
-    let mut r = reader::Reader {
-        loc: Locations { file, ..Locations::default() },
-        base: base.to_path_buf(),
-        errors: Vec::new(),
-    };
+    spec_of(value, Locations { file, ..Locations::default() }, base)
+}
+
+/// Turns an evaluated args value into a `Spec`, starting from `loc`.
+fn spec_of(value: &Value, loc: Locations, base: &Path) -> Result<Spec> {
+    let mut r = reader::Reader { loc, base: base.to_path_buf(), errors: Vec::new() };
     let spec = r.spec(value);
-    if !r.errors.is_empty() {
-        bail!("{}", r.errors.join("\n"));
+    let errors = std::mem::take(&mut r.errors);
+    match spec {
+        Some(mut spec) => {
+            spec.locations.errors = errors;
+            Ok(spec)
+        }
+        None => {
+            Diagnostics(errors).into_result()?;
+            anyhow::bail!("internal: reader produced no spec and no error")
+        }
     }
-    spec.context("internal: reader produced no spec and no error")
 }
 
 /// Cleans a path lexically: drops `.`, resolves `..` against what precedes it.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{FIELDS, clean};
+use crate::model::diagnostic::{Diagnostic, split_help};
 use crate::model::spec::{LayerMode, Locations, Spec};
 use crate::model::value::{Field, Kind, Pos, Value};
 use crate::rules::suggest::did_you_mean;
@@ -12,17 +13,15 @@ use crate::rules::suggest::did_you_mean;
 pub(super) struct Reader {
     pub(super) loc: Locations,
     pub(super) base: PathBuf,
-    pub(super) errors: Vec<String>,
+    pub(super) errors: Vec<Diagnostic>,
 }
 
 impl Reader {
     /// Records an error about the value at `key`, positioned at the value.
     pub(super) fn err(&mut self, key: &str, pos: Option<Pos>, msg: impl std::fmt::Display) {
-        let at = match pos.or_else(|| self.loc.pos(key)) {
-            Some(p) => format!("{}:{p}: {key}", self.loc.file),
-            None => format!("{}: {key}", self.loc.file),
-        };
-        self.errors.push(format!("{at}: {msg}"));
+        let (msg, help) = split_help(&msg.to_string());
+        let pos = pos.or_else(|| self.loc.pos(key));
+        self.errors.push(Diagnostic::new(&self.loc.file, pos, format_args!("{key}: {msg}")).help(help));
     }
 
     /// Records the positions of an attribute set's keys under `prefix`.

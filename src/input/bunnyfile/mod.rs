@@ -16,9 +16,10 @@ mod yaml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::foreign::{Bases, Options, Read};
+use crate::model::diagnostic::{Diagnostic, Diagnostics, split_help};
 use crate::model::spec::{LayerMode, Locations, Spec};
 use crate::model::value::{Field, Kind, Pos, Value};
 use crate::rules::suggest::did_you_mean;
@@ -39,7 +40,9 @@ pub fn read(path: &Path, context: Option<&Path>, opts: &Options) -> Result<Read>
 /// Reads bunnyfile text named `shown`, with `context` the directory local
 /// paths are relative to.
 pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Result<Read> {
-    let value = yaml::parse(text).map_err(|(pos, msg)| anyhow::anyhow!("{shown}:{pos}: invalid YAML: {msg}"))?;
+    let value = yaml::parse(text).map_err(|(pos, msg)| {
+        Diagnostics(vec![Diagnostic::new(shown, Some(pos), format_args!("invalid YAML: {msg}"))])
+    })?;
     let mut warnings = Vec::new();
     let (name, tag) = super::foreign::name_and_tag(opts, context, &mut warnings);
     let mut r = Reader {
@@ -70,9 +73,7 @@ pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Res
     };
     r.top(&value);
     r.warnings.extend(r.bases.unused());
-    if !r.errors.is_empty() {
-        bail!("{}", r.errors.join("\n"));
-    }
+    Diagnostics(std::mem::take(&mut r.errors)).into_result()?;
     r.spec.locations = r.loc;
     Ok(Read { spec: r.spec, warnings: r.warnings })
 }
@@ -81,7 +82,7 @@ struct Reader {
     loc: Locations,
     context: PathBuf,
     bases: Bases,
-    errors: Vec<String>,
+    errors: Vec<Diagnostic>,
     warnings: Vec<String>,
     spec: Spec,
 }
@@ -91,8 +92,8 @@ type Fields<'a> = &'a BTreeMap<String, Field>;
 
 impl Reader {
     fn err(&mut self, key: &str, pos: Option<Pos>, msg: impl std::fmt::Display) {
-        let at = pos.map_or(String::new(), |p| format!(":{p}"));
-        self.errors.push(format!("{}{at}: {key}: {msg}", self.loc.file));
+        let (msg, help) = split_help(&msg.to_string());
+        self.errors.push(Diagnostic::new(&self.loc.file, pos, format_args!("{key}: {msg}")).help(help));
     }
 
     /// The mapping at `key`, its unknown keys reported.

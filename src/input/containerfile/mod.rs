@@ -20,10 +20,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::foreign::{Bases, Options, Read};
 use crate::imageread::Image;
+use crate::model::diagnostic::{Diagnostic, Diagnostics, split_help};
 use crate::model::fstree::Tree;
 use crate::model::spec::{FileSpec, LayerMode, Locations, Spec};
 use crate::model::urunc;
@@ -39,7 +40,7 @@ pub fn read(path: &Path, context: Option<&Path>, opts: &Options) -> Result<Read>
 /// Reads Containerfile text named `shown`, with `context` the directory
 /// sources are relative to.
 pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Result<Read> {
-    let parsed = lines::parse(text).map_err(|(pos, msg)| anyhow::anyhow!("{shown}:{pos}: {msg}"))?;
+    let parsed = lines::parse(text).map_err(|(pos, msg)| Diagnostics(vec![Diagnostic::new(shown, Some(pos), msg)]))?;
     let mut warnings = Vec::new();
     let (name, tag) = super::foreign::name_and_tag(opts, context, &mut warnings);
     let mut r = Reader {
@@ -70,9 +71,7 @@ pub fn read_text(text: &str, shown: &str, context: &Path, opts: &Options) -> Res
         }
     }
     r.warnings.extend(r.bases.unused());
-    if !r.errors.is_empty() {
-        bail!("{}", r.errors.join("\n"));
-    }
+    Diagnostics(std::mem::take(&mut r.errors)).into_result()?;
     let warnings = std::mem::take(&mut r.warnings);
     Ok(Read { spec: r.spec(name, tag), warnings })
 }
@@ -141,7 +140,7 @@ struct Reader {
     /// environment does not set.
     build_args: BTreeMap<String, Option<String>>,
     used_args: BTreeSet<String>,
-    errors: Vec<String>,
+    errors: Vec<Diagnostic>,
     warnings: Vec<String>,
     /// Listings of images that `COPY --from` reads, by archive and the
     /// architecture chosen in it.
@@ -158,7 +157,8 @@ struct Reader {
 
 impl Reader {
     fn err(&mut self, pos: Pos, what: &str, msg: impl std::fmt::Display) {
-        self.errors.push(format!("{}:{pos}: {what}: {msg}", self.loc.file));
+        let (msg, help) = split_help(&msg.to_string());
+        self.errors.push(Diagnostic::new(&self.loc.file, Some(pos), format_args!("{what}: {msg}")).help(help));
     }
 
     fn warn(&mut self, pos: Pos, what: &str, msg: impl std::fmt::Display) {

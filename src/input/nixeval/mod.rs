@@ -25,10 +25,11 @@ use std::cell::Cell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use rnix::{ParseError, SyntaxNode, TextSize};
 use rowan::ast::AstNode;
 
+use crate::model::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::value::{Pos, Value};
 
 use bindings::Scope;
@@ -160,7 +161,7 @@ impl Eval<'_> {
     }
 
     fn error(&self, pos: Pos, msg: impl fmt::Display) -> anyhow::Error {
-        anyhow!("{}:{pos}: {msg}", self.file_name)
+        Diagnostics(vec![Diagnostic::new(self.file_name, Some(pos), msg)]).into()
     }
 
     /// The error for a construct outside the data subset; `what` ends with
@@ -170,7 +171,7 @@ impl Eval<'_> {
             pos,
             format!(
                 "{what} outside the data subset of Nix that bimanix reads; use the Nix \
-                 function mkUruncImage (see README, \"Nix\") to evaluate full Nix"
+                 function mkUruncImage (see docs/nix.md) to evaluate full Nix"
             ),
         )
     }
@@ -465,7 +466,7 @@ mod tests {
     fn outside_msg(line: u32, col: u32, what: &str) -> String {
         format!(
             "args.nix:{line}:{col}: {what} outside the data subset of Nix that bimanix reads; use \
-             the Nix function mkUruncImage (see README, \"Nix\") to evaluate full Nix"
+             the Nix function mkUruncImage (see docs/nix.md) to evaluate full Nix"
         )
     }
 
