@@ -31,7 +31,7 @@ use crate::image::layers;
 use crate::image::plan::{Plan, RootfsPlan};
 use crate::image::rootfs;
 use crate::image::sink::write_hashed_to;
-use crate::model::fstree::{Content, FILE_MODE, Node, Tree};
+use crate::model::fstree::{Content, FILE_MODE, HardLinks, Node, Tree};
 use crate::model::oci::{self, Descriptor, Hashing, sha256_digest};
 
 /// The file listing the parts in a directory of layers.
@@ -236,7 +236,7 @@ pub fn read_description(dir: &Path) -> Result<Description> {
 
 /// The stand-in for a generated rootfs while layers are cut and keyed.
 fn placeholder() -> Node {
-    Node::File { content: Content::Inline(Vec::new()), size: 0, mode: FILE_MODE }
+    Node::File { content: Content::Inline(Vec::new()), size: 0, mode: FILE_MODE, link: None }
 }
 
 /// The image's own layers as the writer cuts them, each with its key
@@ -262,12 +262,13 @@ fn cut(plan: &Plan) -> Result<Vec<(Tree, Option<String>)>> {
 fn key(layer: &Tree, plan: &Plan) -> Option<String> {
     let rootfs = plan.rootfs.as_ref();
     let mut listing = vec![json!(["bimanix layer", 1, plan.mtime, plan.compression.name()])];
+    let links = layer.hard_links();
     for (path, node) in layer.iter() {
         match (rootfs, node) {
             (Some(r), Node::File { mode, .. }) if path == r.path.as_str() => {
                 listing.push(json!(["rootfs", format!("{path:?}"), mode, rootfs_listing(r)?]));
             }
-            _ => listing.push(entry(path, node)?),
+            _ => listing.push(entry(path, node, &links)?),
         }
     }
     Some(sha256_digest(Value::Array(listing).to_string().as_bytes()))
@@ -275,22 +276,25 @@ fn key(layer: &Tree, plan: &Plan) -> Option<String> {
 
 /// What decides a generated rootfs's bytes.
 fn rootfs_listing(r: &RootfsPlan) -> Option<Value> {
-    let files: Option<Vec<Value>> = r.tree.iter().map(|(path, node)| entry(path, node)).collect();
+    let links = r.tree.hard_links();
+    let files: Option<Vec<Value>> = r.tree.iter().map(|(path, node)| entry(path, node, &links)).collect();
     let from = r.from_image.as_ref().map(|p| json!([format!("{p:?}"), r.architecture]));
     Some(json!([format!("{:?}", r.kind), format!("{:?}", r.fs_type), r.size, from, files?]))
 }
 
-/// One entry of a listing.
-fn entry(path: &bstr::BStr, node: &Node) -> Option<Value> {
+/// One entry of a listing; a hard-linked file names the first path of its
+/// group, as the writers link the others to it.
+fn entry(path: &bstr::BStr, node: &Node, links: &HardLinks) -> Option<Value> {
+    let first = links.of(node).map(|group| format!("{:?}", group[0]));
     let path = format!("{path:?}");
     Some(match node {
         Node::Dir { mode } => json!(["dir", path, mode]),
         Node::Symlink { target } => json!(["link", path, format!("{target:?}")]),
-        Node::File { content: Content::Host(host), size, mode } => {
-            json!(["file", path, mode, size, format!("{host:?}")])
+        Node::File { content: Content::Host(host), size, mode, .. } => {
+            json!(["file", path, mode, size, format!("{host:?}"), first])
         }
-        Node::File { content: Content::Inline(bytes), size, mode } => {
-            json!(["bytes", path, mode, size, sha256_digest(bytes)])
+        Node::File { content: Content::Inline(bytes), size, mode, .. } => {
+            json!(["bytes", path, mode, size, sha256_digest(bytes), first])
         }
         Node::File { content: Content::Range { .. }, .. } => return None,
     })
@@ -412,11 +416,11 @@ mod tests {
             fs::write(&kernel, vec![7u8; 5000]).unwrap();
         }
         let mut tree = Tree::new();
-        tree.insert("boot/kernel", Node::File { content: Content::Host(kernel), size: 5000, mode: 0o755 }).unwrap();
+        tree.insert("boot/kernel", Node::File { content: Content::Host(kernel), size: 5000, mode: 0o755, link: None }).unwrap();
         let urunc = format!("{{\"cmd\":\"{cmd}\"}}").into_bytes();
         tree.insert(
             "urunc.json",
-            Node::File { size: urunc.len() as u64, content: Content::Inline(urunc), mode: 0o644 },
+            Node::File { size: urunc.len() as u64, content: Content::Inline(urunc), mode: 0o644, link: None },
         )
         .unwrap();
         Plan {

@@ -42,7 +42,7 @@ pub fn generate_into(plan: &mut Plan) -> Result<()> {
         let file = generate(rootfs, mtime)?;
         let size = file.metadata()?.len();
         let content = Content::Range { file: SharedFile(Arc::new(file)), offset: 0 };
-        plan.tree.insert(&rootfs.path, Node::File { content, size, mode: FILE_MODE })?;
+        plan.tree.insert(&rootfs.path, Node::File { content, size, mode: FILE_MODE, link: None })?;
     }
     Ok(())
 }
