@@ -193,14 +193,16 @@ manifest_puts() { since "$1" | grep -cE '"PUT /v2/[^ ]*/manifests/'; }
 try "nix-build -A copyToRegistry" nb --arg args "$tmp/in/args.nix" -A copyToRegistry -o "$tmp/push1" || finish
 try "nix-build -A copyToRegistry (changed cmdline)" nb --arg args "$tmp/in/changed.nix" -A copyToRegistry -o "$tmp/push2" || finish
 m=$(mark)
-try "copyToRegistry REF --creds --cert-dir --digestfile" "$tmp/push1/bin/copyToRegistry" "$reg/nix-store/hello:1" \
-    --creds alice:s3cret --cert-dir "$tmp/certs" --digestfile "$tmp/digest1"
+# --compression none: the registry gets the archive's own digest (push gzips
+# uncompressed layers by default, as docker and skopeo do).
+try "copyToRegistry REF --creds --cert-dir --digestfile --compression none" "$tmp/push1/bin/copyToRegistry" "$reg/nix-store/hello:1" \
+    --creds alice:s3cret --cert-dir "$tmp/certs" --digestfile "$tmp/digest1" --compression none
 tar_digest=$(tar -xOf "$tmp/tar" index.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')
 same "the pushed digest is the archive's manifest" "$tar_digest" "$(cat "$tmp/digest1" 2>/dev/null)"
 same "the first push uploads every blob (config and 4 layers)" 5 "$(uploads "$m")"
 m=$(mark)
 try "copyToRegistry after a cmdline-only change, --password-stdin" sh -c \
-    "printf s3cret | '$tmp/push2/bin/copyToRegistry' '$reg/nix-store/hello:2' --creds alice --password-stdin --cert-dir '$tmp/certs'"
+    "printf s3cret | '$tmp/push2/bin/copyToRegistry' '$reg/nix-store/hello:2' --creds alice --password-stdin --cert-dir '$tmp/certs' --compression none"
 same "... uploads only the config and the top layer" 2 "$(uploads "$m")"
 fails "copyToRegistry without a registry's certificate fails as push does" 1 "--cert-dir" \
     "$tmp/push1/bin/copyToRegistry" "$reg/nix-store/hello:1" --creds alice:s3cret

@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::io::{self, BufWriter, IsTerminal};
-use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -114,8 +113,10 @@ pub fn registry(image: &Path, mut options: push::Options) -> Result<()> {
     push::run(&options).map(|_| ()).map_err(|e| name_store_path(e, &description))
 }
 
-/// Lays `description` out as an OCI layout in `dir` whose blobs are
-/// links to the described files.
+/// Lays `description` out as an OCI layout in `dir` whose blobs are hard
+/// links to the described files (copies where the store is on another
+/// file system): push reads a layout's own files only, never through a
+/// symbolic link out of it.
 fn link_layout(d: &Description, dir: &Path) -> Result<()> {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs)?;
@@ -124,13 +125,21 @@ fn link_layout(d: &Description, dir: &Path) -> Result<()> {
         let target = part.blob.as_ref().context("internal: a described layer without its blob")?;
         let link = blobs.join(hex(&part.digest));
         if !link.exists() {
-            symlink(target, link)?;
+            place(target, &link)?;
         }
     }
-    symlink(&d.config.path, blobs.join(hex(&d.config.digest)))?;
-    symlink(&d.manifest.path, blobs.join(hex(&d.manifest.digest)))?;
-    symlink(&d.index, dir.join("index.json"))?;
+    place(&d.config.path, &blobs.join(hex(&d.config.digest)))?;
+    place(&d.manifest.path, &blobs.join(hex(&d.manifest.digest)))?;
+    place(&d.index, &dir.join("index.json"))?;
     fs::write(dir.join("oci-layout"), OCI_LAYOUT)?;
+    Ok(())
+}
+
+/// Puts the store file `target` at `at`: a hard link, else a copy.
+fn place(target: &Path, at: &Path) -> Result<()> {
+    if fs::hard_link(target, at).is_err() {
+        fs::copy(target, at).with_context(|| format!("cannot copy {} to {}", target.display(), at.display()))?;
+    }
     Ok(())
 }
 
