@@ -35,11 +35,6 @@ certs_d=
 docker_images=()
 ctr_images=()
 
-stop() {
-    kill "$1" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
-    kill -9 "$1" 2>/dev/null
-}
 cleanup() {
     local p
     for p in "${docker_images[@]}"; do docker rmi -f "$p" >/dev/null 2>&1; done
