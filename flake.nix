@@ -26,7 +26,10 @@
 
       packages = eachSystem (
         system: pkgs: {
-          bimanix = pkgs.callPackage ./nix/package.nix { };
+          bimanix = pkgs.callPackage ./nix/package.nix {
+            # 12 hex digits, as build.rs takes them from git; a dirty tree's too.
+            commit = builtins.substring 0 12 (self.rev or self.dirtyRev or "");
+          };
           default = self.packages.${system}.bimanix;
           image = self.lib.${system}.fromArgsFile { file = ./args.nix; };
         }

@@ -11,12 +11,19 @@
 #     under 32 MiB);
 #  5. a 256 MiB ext2 block rootfs and an initrd of the same files;
 #  6. `bimanix push` of the 1 GiB image to a local registry, first push and
-#     re-push, next to `skopeo copy` of the same archive.
+#     re-push, next to `skopeo copy` of the same archive;
+#  7. gzip and zstd layers against `pigz -n -6` and `zstd -3 -T0` on 256 MiB
+#     and 1 GiB of shared libraries, on one core (taskset -c 0) and on all
+#     (target: at most 1.2x), with the output sizes.
+#  8. the Nix store: the archive derivation next to `stream` and the copy
+#     programs (bench/nix_store.sh; skipped, saying why, without nix-build).
 # Timed commands run in rounds, one of each per round, and each keeps its
 # best time, so that load from elsewhere hits them alike. Outputs are
 # deleted and `sync`ed away before each run (the sync is not timed).
 # Usage: bash bench/bench.sh [WORKDIR]   (needs ~12 GiB free in WORKDIR; the push
-# section needs docker-registry, skopeo, openssl and python3, as tests/setup.sh installs)
+# section needs docker-registry, skopeo, openssl and python3, as tests/setup.sh installs;
+# section 7 installs pigz and zstd with apt-get when they are missing)
+# BENCH_ONLY=7 runs section 7 alone; BENCH_SIZES (default "256M 1G") sets its inputs.
 # Not part of the test suite: timings are reported, not asserted.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,6 +65,65 @@ JSON
 }
 cp "$here/example/hello/hello.bzImage" "$work/kernel"
 echo "machine:          $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+only=${BENCH_ONLY:-}
+
+# == 7. Compression next to pigz and zstd: bimanix build of a block image
+# of shared libraries (tar, hashing and all) against the reference tools on
+# the bare file, each on one core and on all, best of two.
+bench_compression() {
+    local need=()
+    command -v pigz >/dev/null || need+=(pigz)
+    command -v zstd >/dev/null || need+=(zstd)
+    if [ ${#need[@]} -gt 0 ]; then
+        apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
+            || { echo "bench: section 7 needs ${need[*]} (apt-get install failed)"; return 1; }
+    fi
+    local size label cores pin c ref s
+    # The shared libraries of /usr/lib, concatenated in a fixed order and
+    # repeated when there are fewer than 1 GiB of them.
+    find /usr/lib -type f -size -20M -print0 | sort -z | xargs -0 cat 2>/dev/null | head -c 1G >"$work/all-libs" || true
+    while [ "$(stat -c %s "$work/all-libs")" -lt 1073741824 ]; do
+        head -c $((1073741824 - $(stat -c %s "$work/all-libs"))) "$work/all-libs" >"$work/all-libs.more"
+        cat "$work/all-libs.more" >>"$work/all-libs"
+    done
+    printf '%-8s %-6s %-5s %10s %10s %7s %12s %12s %9s\n' input cores algo bimanix reference ratio "bimanix B" "reference B" "peak RSS"
+    for size in ${BENCH_SIZES:-256M 1G}; do
+        head -c "$size" "$work/all-libs" >"$work/c7.img"
+        args "$work/c7.json" c7 c7.img ""
+        for cores in 1 all; do
+            pin=(); [ "$cores" = 1 ] && pin=(taskset -c 0)
+            for c in gzip zstd; do
+                case $c in
+                gzip) ref=(pigz -n -6 -c "$work/c7.img") ;;
+                zstd) ref=(zstd -q -3 -T0 -c "$work/c7.img") ;;
+                esac
+                label="$size-$cores-$c"
+                for _ in $(seq "${BENCH_ROUNDS7:-2}"); do
+                    run "b-$label" "${pin[@]}" "$bimanix" build "$work/c7.json" --compression "$c" -o "$work/out-c7.tar"
+                    mv "$work/out-c7.tar" "$work/c7-$cores-$c.tar"
+                    run "r-$label" "${pin[@]}" sh -c '"$@" >"'"$work"'/out-ref"' sh "${ref[@]}"
+                done
+                printf '%-8s %-6s %-5s %9ss %9ss %6sx %12s %12s %9s\n' "$size" "$cores" "$c" "${BEST[b-$label]}" \
+                    "${BEST[r-$label]}" "$(ratio "${BEST[b-$label]}" "${BEST[r-$label]}")" \
+                    "$(stat -c %s "$work/c7-$cores-$c.tar")" "$(stat -c %s "$work/out-ref")" "$(mib "${RSS[b-$label]}")"
+            done
+        done
+        # The same bytes on one core as on all.
+        for c in gzip zstd; do
+            if cmp -s "$work/c7-1-$c.tar" "$work/c7-all-$c.tar"; then s="the same"; else s="DIFFERENT"; fi
+            echo "$size $c: one core and $(nproc) cores wrote $s bytes"
+        done
+    done
+    echo "(bimanix: a whole build, tar and both hashes included; reference: the tool on the bare file;"
+    echo " sizes: bimanix's archive, with the kernel and the documents, next to the tool's output)"
+    rm -f "$work"/c7* "$work"/all-libs* "$work/out-ref"
+}
+if [ "$only" = 7 ]; then
+    echo "== 7. Compression: bimanix build --compression next to pigz -n -6 and zstd -3 -T0"
+    bench_compression
+    [ -z "${1:-}" ] && rm -rf "$work"
+    exit 0
+fi
 
 echo "== 1. A 1 GiB block image in an image archive (best of $rounds rounds)"
 head -c 1G /dev/urandom >"$work/disk.img"
@@ -213,6 +279,10 @@ YML
 }
 echo "== 6. Push: the 1 GiB image to a local registry, bimanix next to skopeo"
 bench_push
+echo "== 7. Compression: bimanix build --compression next to pigz -n -6 and zstd -3 -T0"
+bench_compression
+echo "== 8. Nix store: the archive derivation next to stream, layers as derivations"
+bash "$here/bench/nix_store.sh" "$work/nix"
 echo "machine:          load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 [ -z "${1:-}" ] && rm -rf "$work"
 exit 0

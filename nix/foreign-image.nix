@@ -118,35 +118,57 @@ else if attach && format == "docker-archive" then
 else if !(urunc == null || (isString urunc && urunc != "")) then
   fail "urunc must be a version string such as \"0.8\", \"0.5,0.8\" or \"0.6-main\", not ${describe urunc}"
 else
+  let
+    baseName = import ./store-name.nix "${name}-${tag}";
+    # The command line of `verb` (build or describe), which read the input
+    # alike; `formatFlag` only build takes.
+    commandLine =
+      verb: formatFlag:
+      [
+        verb
+        "--input-format"
+        kind
+        "-f"
+        "${contextPath}/${file}"
+        contextPath
+        "--tag"
+        "${name}:${tag}"
+      ]
+      ++ baseArgs
+      ++ buildArgArgs
+      ++ [
+        "-o"
+        (placeholder "out")
+      ]
+      ++ formatFlag
+      ++ flag "compression" compression
+      ++ flag "urunc" urunc
+      ++ flag "layers" layers
+      ++ (if pairCheck then [ ] else [ "--no-pair-check" ]);
+    # The image as the store keeps it (see image.nix); the files a
+    # Containerfile or bunnyfile names are known only to bimanix, so the
+    # description holds all the layers.
+    description = import ./description.nix { inherit program system; } {
+      inherit baseName format;
+      args = commandLine "describe" [ ];
+    };
+    programs = import ./programs.nix { inherit program system; } {
+      inherit description what;
+      attached = attach;
+    };
+  in
   derivation {
-    name = import ./store-name.nix "${name}-${tag}" + suffix;
+    name = baseName + suffix;
     inherit system;
     builder = program;
-    args = [
-      "build"
-      "--input-format"
-      kind
-      "-f"
-      "${contextPath}/${file}"
-      contextPath
-      "--tag"
-      "${name}:${tag}"
-    ]
-    ++ baseArgs
-    ++ buildArgArgs
-    ++ [
-      "-o"
-      (placeholder "out")
-    ]
-    ++ flag "format" format'
-    ++ flag "sbom" sbom
-    ++ (if provenance then [ "--provenance" ] else [ ])
-    ++ flag "compression" compression
-    ++ flag "urunc" urunc
-    ++ flag "layers" layers
-    ++ (if pairCheck then [ ] else [ "--no-pair-check" ]);
+    args = commandLine "build" (
+      flag "format" format' ++ flag "sbom" sbom ++ (if provenance then [ "--provenance" ] else [ ])
+    );
   }
+  // programs
   // {
     imageName = name;
     imageTag = tag;
+    layers = [ ];
+    inherit description;
   }

@@ -12,7 +12,18 @@
 # --no-pair-check, `sbom` ("cyclonedx") and `provenance` (true) attach an
 # SBOM and a build attestation (--sbom, --provenance; the format then
 # defaults to oci-archive), `flake` (the flake's `self`) fills the revision
-# label and `created` (see flake-metadata.nix).
+# label and `created` (see flake-metadata.nix). `positions`
+# (description-positions.nix, for an args file) lets the description's
+# messages point at the args file's line and column.
+#
+# Besides the archive, the result carries the image as the store keeps it
+# best (none of these builds the archive): `layers`, a derivation per
+# artifact layer (layers.nix); `description`, the small rest of the image
+# (`bimanix describe`: the same checks and plan as the build, the top
+# layer, config and manifest, the layers named by store path); and the
+# programs of programs.nix: `stream`, copyToRegistry, copyToDockerDaemon,
+# copyToPodman, copyTo. These carry no SBOM or attestation, so with `sbom`
+# or `provenance` the programs refuse (see programs.nix).
 { program, system }:
 {
   what,
@@ -22,6 +33,7 @@
   sbom ? null,
   provenance ? false,
   flake ? null,
+  positions ? null,
 }:
 args:
 let
@@ -50,6 +62,31 @@ let
   # oci-layout is a directory; the archives are single tar files.
   suffix = if format' == "oci-layout" then "" else ".tar";
   baseName = import ./store-name.nix "${json.name}-${json.tag}";
+  pairFlag = if pairCheck then [ ] else [ "--no-pair-check" ];
+  layers = import ./layers.nix { inherit program system; } json;
+  description = import ./description.nix { inherit program system; } {
+    inherit baseName format;
+    args = [
+      "describe"
+      "--args-from-env"
+      "bimanixArgsPath"
+      "-o"
+      (placeholder "out")
+    ]
+    ++ builtins.concatMap (layer: [
+      "--parts"
+      layer
+    ]) layers
+    ++ pairFlag;
+    env = {
+      passAsFile = [ "bimanixArgs" ];
+      bimanixArgs = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
+    };
+  };
+  programs = import ./programs.nix { inherit program system; } {
+    inherit description what;
+    attached = attach;
+  };
 in
 if !(format == null || builtins.elem format formats) then
   throw "${what}: format must be one of ${builtins.concatStringsSep ", " formats}, not ${builtins.toJSON format}"
@@ -79,7 +116,7 @@ else
         "bimanixPositionsPath"
       ]
       ++ (if format' == null then [ ] else [ "--format" format' ])
-      ++ (if pairCheck then [ ] else [ "--no-pair-check" ])
+      ++ pairFlag
       ++ (if sbom == null then [ ] else [ "--sbom" sbom ])
       ++ (if provenance then [ "--provenance" ] else [ ]);
       passAsFile = [
@@ -94,7 +131,9 @@ else
     # Only with documents, so the derivation of an image without them is unchanged.
     // (if attach then { bimanixDerivers = builtins.toJSON derivers; } else { })
   )
+  // programs
   // {
     imageName = json.name;
     imageTag = json.tag;
+    inherit layers description;
   }

@@ -5,6 +5,9 @@
 # program and the images, so the index rebuilds only when one of them does.
 # Every image that carries a name (mkUruncImage's `imageName`) must have
 # the index's name; two images for one platform fail the build.
+# `annotations` go on the index itself, sorted by key (GHCR shows a
+# multi-platform package's description from the index's
+# org.opencontainers.image.description).
 { program, system }:
 args:
 let
@@ -16,6 +19,7 @@ let
     "tag"
     "images"
     "format"
+    "annotations"
   ];
   formats = [
     "oci-archive"
@@ -30,6 +34,14 @@ let
   name = given.name or (fail "missing `name`, the index's image name such as \"hello\"");
   tag = given.tag or "latest";
   format = given.format or "oci-archive";
+  annotations = given.annotations or { };
+  # The keys `bimanix index --annotation` takes (it checks the values).
+  badKeys = builtins.filter (
+    key: builtins.match "[A-Za-z0-9][A-Za-z0-9._/-]*" key == null
+  ) (builtins.attrNames annotations);
+  nonStrings = builtins.filter (key: !builtins.isString annotations.${key}) (
+    builtins.attrNames annotations
+  );
   images = given.images or (fail "missing `images`, a list of images such as [ imageAmd64 imageArm64 ]");
   # The position of each image, for messages.
   numbered = builtins.genList (i: {
@@ -51,6 +63,15 @@ else if !builtins.isString tag || tag == "" then
   fail "`tag` must be a non-empty string such as \"latest\", not ${describe tag}"
 else if !builtins.elem format formats then
   fail "format must be one of ${builtins.concatStringsSep ", " formats}, not ${describe format}"
+else if !builtins.isAttrs annotations then
+  fail "`annotations` must be an attribute set such as { \"org.opencontainers.image.description\" = \"...\"; }, not ${describe annotations}"
+else if badKeys != [ ] then
+  fail "annotations: the key ${builtins.toJSON (builtins.head badKeys)} is not an annotation key: use letters, digits, '.', '-', '_' and '/', starting with a letter or digit"
+else if nonStrings != [ ] then
+  let
+    key = builtins.head nonStrings;
+  in
+  fail "annotations.${key} must be a string, not ${describe annotations.${key}}"
 else if !builtins.isList images || images == [ ] then
   fail "`images` must be a non-empty list of images, not ${describe images}"
 else if misnamed != [ ] then
@@ -74,6 +95,10 @@ else
       "-o"
       (placeholder "out")
     ]
+    ++ builtins.concatMap (key: [
+      "--annotation"
+      "${key}=${annotations.${key}}"
+    ]) (builtins.attrNames annotations)
     ++ paths;
   }
   // {

@@ -1,9 +1,15 @@
-# The bimanix program, built from this repository with nixpkgs' Rust.
+# The bimanix program, built from this repository with nixpkgs' Rust, with
+# its manual pages and bash, zsh and fish completions (written by the
+# program itself, as ripgrep's package does). `commit` names the source's
+# commit in `bimanix --version`: the source copied into the store has no
+# .git for build.rs to read.
 {
   lib,
+  stdenv,
   rustPlatform,
   cpio,
   e2fsprogs,
+  commit ? null,
 }:
 let
   cargo = lib.importTOML ../Cargo.toml;
@@ -20,6 +26,7 @@ rustPlatform.buildRustPackage {
     fileset = unions [
       ../Cargo.toml
       ../Cargo.lock
+      ../build.rs
       ../src
       ../tests/cli.rs
       ../tests/formats.rs
@@ -29,6 +36,7 @@ rustPlatform.buildRustPackage {
     ];
   };
   cargoLock.lockFile = ../Cargo.lock;
+  env = lib.optionalAttrs (commit != null) { BIMANIX_COMMIT = commit; };
   # The unit tests read back initrds with GNU cpio and block images with
   # e2fsck and debugfs; tests/cli.rs and tests/formats.rs need only
   # coreutils and sh.
@@ -36,6 +44,16 @@ rustPlatform.buildRustPackage {
     cpio
     e2fsprogs
   ];
+
+  # Where the program runs on the build machine (not when cross-compiling).
+  postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+    mkdir -p $out/share/man/man1 $out/share/bash-completion/completions \
+      $out/share/zsh/site-functions $out/share/fish/vendor_completions.d
+    $out/bin/bimanix manpage --dir $out/share/man/man1
+    $out/bin/bimanix completions bash > $out/share/bash-completion/completions/bimanix
+    $out/bin/bimanix completions zsh > $out/share/zsh/site-functions/_bimanix
+    $out/bin/bimanix completions fish > $out/share/fish/vendor_completions.d/bimanix.fish
+  '';
 
   meta = {
     description = "Package unikernels and Linux kernels as container images for urunc";

@@ -55,7 +55,8 @@ trap 'exit 130' INT TERM
 
 # --- Tools ------------------------------------------------------------------
 need=()
-for pair in docker:docker.io dockerd:docker.io podman:podman skopeo:skopeo ctr:containerd containerd:containerd; do
+for pair in docker:docker.io dockerd:docker.io podman:podman skopeo:skopeo ctr:containerd containerd:containerd \
+    pigz:pigz zstd:zstd taskset:util-linux; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -64,7 +65,7 @@ if [ ${#need[@]} -gt 0 ]; then
     { apt-get update -q && apt-get install -y -q --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u); } >"$tmp/apt.log" 2>&1 \
         || { echo "# apt-get failed:"; tail -n 20 "$tmp/apt.log"; }
 fi
-for t in docker dockerd podman skopeo ctr containerd tar base64 sed; do
+for t in docker dockerd podman skopeo ctr containerd tar base64 sed gzip pigz zstd taskset; do
     if command -v "$t" >/dev/null 2>&1; then ok "$t is installed"; else notok "$t is installed"; fi
 done
 
@@ -287,6 +288,35 @@ for v in gzip zstd multi; do
     # shellcheck disable=SC2086
     check "bimanix builds the $v image as an oci-archive" "$bimanix" build "$tmp/in/$v.json" ${variant_flags[$v]} \
         --format oci-archive -o "$tmp/$v-oci.tar"
+done
+
+# The real decompressors read every compressed layer back to its diff_id:
+# gzip and pigz the gzip layers (a 16 MiB layer is 128 blocks of bimanix's
+# parallel gzip), zstd the zstd layers (two multi-threaded jobs); and one
+# core (taskset -c 0) writes the same archive as all of them.
+for c in gzip zstd; do
+    check "bimanix builds the multi-layer image with $c" "$bimanix" build "$tmp/in/multi.json" --compression "$c" \
+        -o "$tmp/dec-$c.tar"
+    taskset -c 0 "$bimanix" build "$tmp/in/multi.json" --compression "$c" -o "$tmp/dec-$c-1.tar" >/dev/null 2>&1
+    if cmp -s "$tmp/dec-$c.tar" "$tmp/dec-$c-1.tar"; then
+        ok "$c: one core writes the same archive as $(nproc) cores"
+    else
+        notok "$c: one core writes the same archive as $(nproc) cores" "$(cmp "$tmp/dec-$c.tar" "$tmp/dec-$c-1.tar" 2>&1)"
+    fi
+    mkdir -p "$tmp/dec-$c"
+    tar -xf "$tmp/dec-$c.tar" -C "$tmp/dec-$c"
+    manifest=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[0]["Config"])' "$tmp/dec-$c/manifest.json")
+    diff_ids=$(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))["rootfs"]["diff_ids"]))' "$tmp/dec-$c/$manifest")
+    layers=$(python3 -c 'import json, sys; print(" ".join(json.load(open(sys.argv[1]))[0]["Layers"]))' "$tmp/dec-$c/manifest.json")
+    case $c in gzip) tools=("gzip -dc" "pigz -dc") ;; zstd) tools=("zstd -dcq") ;; esac
+    for tool in "${tools[@]}"; do
+        got=()
+        for layer in $layers; do
+            # shellcheck disable=SC2086
+            got+=("sha256:$($tool <"$tmp/dec-$c/$layer" | sha256sum | cut -d' ' -f1)")
+        done
+        same "${tool%% *} decompresses each $c layer to its diff_id" "$diff_ids" "${got[*]}"
+    done
 done
 
 # urunc_json_of KIND ID: /urunc.json of a container made by docker or podman, decoded.

@@ -59,6 +59,28 @@ bimanix: error: args.nix:7:5: annotations.hypervsor: unknown urunc annotation
 }
 
 #[test]
+fn a_misspelt_key_does_not_hide_the_rules_errors() {
+    let dir = dir_with(
+        "{\n  name = \"x\";\n  tga = \"1\";\n  files = { \"./hello.bzImage\" = \"/kernel\"; };\n  annotations = {\n    unikernelType = \"linux\";\n    hypervisor = \"qemuu\";\n    binary = \"/kernel\";\n  };\n}\n",
+    );
+    let (code, err) = run(dir.path(), &["check", "args.nix"]);
+    assert_eq!(code, Some(1), "{err}");
+    let firsts: Vec<&str> = err.lines().filter(|l| l.starts_with("bimanix: error: ")).collect();
+    assert_eq!(firsts.len(), 2, "{err}");
+    assert_eq!(firsts[0], "bimanix: error: args.nix:3:3: tga: unknown key");
+    assert!(firsts[1].starts_with("bimanix: error: args.nix:7:5: annotations.hypervisor: unknown `qemuu`"), "{err}");
+    // convert reads without the rules, and refuses the key all the same.
+    fs::write(
+        dir.path().join("args.json"),
+        r#"{"name": "x", "tga": "1", "annotations": {"unikernelType": "linux", "hypervisor": "qemu", "binary": "/k"}}"#,
+    )
+    .unwrap();
+    let (code, err) = run(dir.path(), &["convert", "args.json"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.starts_with("bimanix: error: args.json: tga: unknown key\n"), "{err}");
+}
+
+#[test]
 fn reader_and_rule_errors_of_one_file_are_all_reported() {
     let dir = dir_with(
         "{\n  name = \"x\";\n  files = {\n    \"./hello.bzImag\" = \"/kernel\";\n    \"./hello.bzImage\" = \"/k2\";\n  };\n  annotations = {\n    unikernelType = \"linux\";\n    hypervisor = \"qemuu\";\n    binary = \"/k2\";\n  };\n  architecture = \"amd65\";\n}\n",
@@ -103,9 +125,9 @@ fn a_containerfile_with_two_bad_instructions_gives_two_errors() {
 #[test]
 fn usage_errors_have_the_same_form() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, err) = run(dir.path(), &["build", "--platfrom", "x"]);
+    let (code, err) = run(dir.path(), &["build", "--zzz", "x"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.starts_with("bimanix: error: unexpected argument '--platfrom' found\n"), "{err}");
+    assert!(err.starts_with("bimanix: error: unexpected argument '--zzz' found\n"), "{err}");
     assert!(err.contains("= usage: bimanix build [OPTIONS] [FILE]"), "{err}");
     let (code, err) = run(dir.path(), &["push"]);
     assert_eq!(code, Some(2), "{err}");

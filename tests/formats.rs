@@ -1549,7 +1549,7 @@ fn command_and_env_problems_name_the_instruction_and_its_position() {
         fs::read_to_string(ctx.join("Containerfile")).expect("text").replace("CMD", "ENTRYPOINT").as_bytes(),
     );
     bx(&ctx, ["check", "Containerfile", "-t", "x"]).fails_with(&["Containerfile:5:1: ENTRYPOINT: urunc 0.8:"]);
-    let ctx = containerfile(&fx, "ENV X=1\nCMD [\"/init\"]\n");
+    let ctx = containerfile(&fx, "ENV X=\"a b\"\nCMD [\"/init\"]\n");
     let run = bx(&ctx, ["check", "Containerfile", "-t", "x"]).ok();
     assert!(
         run.stderr.contains("Containerfile:4:5: ENV: urunc 0.8: puts Env on the kernel command line"),
@@ -1564,7 +1564,7 @@ fn command_and_env_problems_name_the_instruction_and_its_position() {
     bx(&ctx, ["check", "bunnyfile", "-t", "x"]).fails_with(&["bunnyfile:9:1: cmd: urunc 0.8: the argument `it's`"]);
     let ctx = bunnyfile(
         &fx,
-        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nkernel:\n  from: local\n  path: vmlinuz\nenvs: [\"A=1\"]\ncmd: [\"/init\"]\n",
+        "version: v0.1\nplatforms:\n  framework: linux\n  monitor: qemu\nkernel:\n  from: local\n  path: vmlinuz\nenvs: [\"A=--x\"]\ncmd: [\"/init\"]\n",
     );
     let run = bx(&ctx, ["check", "bunnyfile", "-t", "x"]).ok();
     assert!(run.stderr.contains("bunnyfile:8:1: envs: urunc 0.8: puts Env"), "{}", run.stderr);

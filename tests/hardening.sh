@@ -4,6 +4,8 @@
 # (beside the output or in TMPDIR), except a layout directory after SIGKILL,
 # which the next build removes; a character device given as output stays a
 # device; an image with a file name that is not UTF-8 loads into podman.
+# And hostile credential sources and inputs (issue 16), under a memory
+# limit and a timeout.
 #
 # Usage: tests/hardening.sh   (from anywhere; as root, for mknod). Set
 # BIMANIX to test another binary. Each check prints "ok - ..." or
@@ -161,6 +163,103 @@ if "$bimanix" build "$tmp/in/latin1.nix" -o "$tmp/latin1.tar" 2>"$tmp/err"; then
 else
     notok "an image with a Latin-1 file name builds" "$(cat "$tmp/err")"
 fi
+
+# ---------------------------------------------------------------------------
+# Hostile credential sources and inputs (issue 16, rules 2, 3, 9), each run
+# under a memory limit and a timeout: a clear error, fast, in flat memory,
+# and never a planted secret in any message.
+
+# guarded SECONDS CMD...: runs CMD under `ulimit -v` (1 GiB of address
+# space) and `timeout`; sets $code, $said (stdout and stderr) and $took
+# (whole seconds).
+guarded() {
+    local secs=$1 start
+    shift
+    start=$(date +%s)
+    said=$( (ulimit -v 1048576; exec timeout "$secs" "$@") 2>&1)
+    code=$?
+    took=$(($(date +%s) - start))
+}
+
+# refused DESCRIPTION PATTERN MAX_SECONDS: the last guarded run exited 1
+# within MAX_SECONDS, said PATTERN, and holds no PLANTED secret.
+refused() {
+    if [ "$code" -eq 1 ] && [ "$took" -le "$3" ] && printf '%s' "$said" | grep -q -- "$2" \
+        && ! printf '%s' "$said" | grep -q PLANTED; then
+        ok "$1 (${took} s)"
+    else
+        notok "$1" "exit $code after ${took} s: $said"
+    fi
+}
+
+hostile=$tmp/hostile
+mkdir -p "$hostile/bin" "$hostile/tmpdir"
+cp "$root/example/hello/hello.bzImage" "$hostile/kernel"
+printf '{ name = "hostile"; files = { "./kernel" = "/kernel"; };\n  annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/kernel"; }; }\n' \
+    >"$hostile/args.nix"
+"$bimanix" build "$hostile/args.nix" -o "$hostile/img.tar" >/dev/null 2>&1
+to=127.0.0.1:9/x/hostile:1
+push() { guarded "$1" env -u DOCKER_CONFIG HOME=/nonexistent PATH="$hostile/bin:$PATH" "${@:2}"; }
+
+ln -s /dev/zero "$hostile/zero.json"
+push 20 REGISTRY_AUTH_FILE="$hostile/zero.json" "$bimanix" push "$hostile/img.tar" "$to"
+refused "an auth file linked to /dev/zero is refused" "is a character device, not a regular file" 5
+mkfifo "$hostile/fifo.json"
+push 20 REGISTRY_AUTH_FILE="$hostile/fifo.json" "$bimanix" push "$hostile/img.tar" "$to"
+refused "an auth file that is a FIFO nobody writes is refused" "is a FIFO, not a regular file" 5
+truncate -s 10G "$hostile/huge.json"
+push 20 REGISTRY_AUTH_FILE="$hostile/huge.json" "$bimanix" push "$hostile/img.tar" "$to"
+refused "a 10 GiB auth file is refused" "auth files of more than 1048576 bytes are not read" 5
+printf '{"auths": {"127.0.0.1:9": {"auth": "PLANTED-base64!"}}}' >"$hostile/bad.json"
+push 20 REGISTRY_AUTH_FILE="$hostile/bad.json" "$bimanix" push "$hostile/img.tar" "$to"
+refused "a bad auth string is named, not shown" 'auths."127.0.0.1:9": auth is not base64' 5
+
+# helper NAME SCRIPT: docker-credential-NAME running SCRIPT, and an auth
+# file naming it for the registry.
+helper() {
+    printf '#!/bin/sh\n%s\n' "$2" >"$hostile/bin/docker-credential-$1"
+    chmod 755 "$hostile/bin/docker-credential-$1"
+    printf '{"credHelpers": {"127.0.0.1:9": "%s"}}' "$1" >"$hostile/helper-$1.json"
+}
+helper flood 'yes PLANTED-flood'
+helper fails 'echo PLANTED-out; echo PLANTED-err >&2; exit 1'
+helper hangs "(sleep 600; echo PLANTED-late) & echo \$! >$hostile/grandchild; echo PLANTED-hang"
+push 20 REGISTRY_AUTH_FILE="$hostile/helper-flood.json" "$bimanix" push "$hostile/img.tar" "$to"
+refused "a helper that floods is stopped" "printed more than 65536 bytes" 5
+push 20 REGISTRY_AUTH_FILE="$hostile/helper-fails.json" "$bimanix" push "$hostile/img.tar" "$to"
+refused "a helper that fails is named, its output not shown" "docker-credential-fails.*failed" 5
+push 60 REGISTRY_AUTH_FILE="$hostile/helper-hangs.json" "$bimanix" push "$hostile/img.tar" "$to"
+refused "a helper whose child holds the pipe open is stopped at its deadline" "no complete answer within 30 s" 40
+# Killed: gone, or a zombie (PID 1 of a container may never reap it).
+state=$(ps -o stat= -p "$(cat "$hostile/grandchild" 2>/dev/null || echo 1)" | tr -d ' ')
+if [ -s "$hostile/grandchild" ] && case $state in '' | Z*) true ;; *) false ;; esac; then
+    ok "the hanging helper's child was killed with it"
+else
+    notok "the hanging helper's child was killed with it"
+fi
+
+guarded 20 "$bimanix" push "$hostile/img.tar" "$to" --creds u --password-stdin </dev/zero
+refused "--password-stdin from /dev/zero is capped" "more than 65536 bytes" 5
+mkfifo "$hostile/silent"
+sleep 60 >"$hostile/silent" &
+writer=$!
+guarded 50 "$bimanix" push "$hostile/img.tar" "$to" --creds u --password-stdin <"$hostile/silent"
+kill "$writer" 2>/dev/null
+refused "--password-stdin from a FIFO that never ends gives up" "standard input gave no line within 30 s" 40
+
+guarded 20 "$bimanix" build - -o "$hostile/out.tar" </dev/zero
+refused "build - from /dev/zero is capped" "standard input holds more than 4194304 bytes" 5
+guarded 20 "$bimanix" build - -o "$hostile/out.tar" <"$hostile/huge.json"
+refused "build - from a 10 GiB file is capped" "standard input holds more than 4194304 bytes" 5
+
+# A 1.3 MB gzip of 1.3 GB (80 members of 16 MiB of zeros).
+head -c 16M /dev/zero | gzip -c >"$hostile/member.gz"
+for _ in $(seq 80); do cat "$hostile/member.gz"; done >"$hostile/bomb.tar.gz"
+guarded 60 env TMPDIR="$hostile/tmpdir" "$bimanix" inspect "$hostile/bomb.tar.gz"
+refused "a gzip bomb stops at the expansion bound" "expands past 1024 MiB" 30
+same "the gzip bomb left nothing in TMPDIR" "" "$(ls -A "$hostile/tmpdir")"
+guarded 60 env TMPDIR="$hostile/tmpdir" BIMANIX_MAX_EXPANSION=2000 "$bimanix" inspect "$hostile/bomb.tar.gz"
+refused "BIMANIX_MAX_EXPANSION raises the bound (the zeros are read whole: no image in them)" "neither manifest.json" 30
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -132,3 +132,11 @@ private_dockerd() {
     export DOCKER_HOST=unix://$1/docker.sock
     for _ in $(seq 1 60); do timeout 5 docker info >/dev/null 2>&1 && break; sleep 1; done
 }
+
+# stop PID: asks a process this suite started to end, waits up to 10 s,
+# then kills it.
+stop() {
+    kill "$1" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
+    kill -9 "$1" 2>/dev/null
+}

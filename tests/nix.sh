@@ -237,6 +237,13 @@ rec {
   arm64 = image "arm64";
   index = lib.mkUruncIndex { name = "tests/multi"; tag = "1.0"; images = [ amd64 arm64 ]; };
   layout = lib.mkUruncIndex { name = "tests/multi"; tag = "1.0"; images = [ arm64 amd64 ]; format = "oci-layout"; };
+  annotated = lib.mkUruncIndex {
+    name = "tests/multi"; tag = "1.0"; images = [ amd64 arm64 ];
+    annotations = {
+      "org.opencontainers.image.source" = "https://example.org/multi";
+      "org.opencontainers.image.description" = "Hello, urunc";
+    };
+  };
 }
 EOF
 if try "mkUruncImage with layers and compression, for amd64 and arm64" \
@@ -260,6 +267,25 @@ if try "mkUruncImage with layers and compression, for amd64 and arm64" \
             pass "skopeo reads the index with both platforms" ;;
         *) fail "skopeo reads the index with both platforms: $raw" ;;
         esac
+    fi
+    # Annotations on the index itself, read back by skopeo, sorted, and the
+    # same bytes as bimanix index --annotation (given in another order).
+    if try "mkUruncIndex with annotations" nix-build "$tmp/index-test.nix" -A annotated -o "$tmp/multi/annotated"; then
+        raw=$(skopeo inspect --raw "oci-archive:$tmp/multi/annotated" 2>&1)
+        case $raw in
+        '{"annotations":{"org.opencontainers.image.description":"Hello, urunc","org.opencontainers.image.source":"https://example.org/multi"},"manifests":'*)
+            pass "... skopeo reads the index's annotations, sorted" ;;
+        *) fail "... skopeo reads the index's annotations, sorted: $raw" ;;
+        esac
+        if "$bin" index "$tmp/multi/result" "$tmp/multi/result-2" --name tests/multi --tag 1.0 -o "$tmp/multi/cli-ann.tar" \
+            --annotation org.opencontainers.image.source=https://example.org/multi \
+            --annotation "org.opencontainers.image.description=Hello, urunc" \
+            >"$tmp/log" 2>&1 && cmp "$tmp/multi/annotated" "$tmp/multi/cli-ann.tar" >>"$tmp/log" 2>&1; then
+            pass "... byte-identical to bimanix index --annotation"
+        else
+            fail "... byte-identical to bimanix index --annotation"
+            sed 's/^/    /' "$tmp/log"
+        fi
     fi
     if try "mkUruncIndex as an OCI layout" nix-build "$tmp/index-test.nix" -A layout -o "$tmp/multi/layout"; then
         if [ -f "$tmp/multi/layout/index.json" ] && [ -f "$tmp/multi/layout/oci-layout" ]; then
@@ -290,8 +316,15 @@ index_error "mkUruncIndex refuses an empty list" 'mkUruncIndex: `images` must be
 index_error "mkUruncIndex refuses an unknown format" \
     'mkUruncIndex: format must be one of oci-archive, oci-layout, not "docker-archive"' \
     'name = "tests/multi"; images = [ i.amd64 ]; format = "docker-archive";'
-index_error "mkUruncIndex refuses an unknown field" 'mkUruncIndex: unknown field `image`; allowed: name, tag, images, format' \
+index_error "mkUruncIndex refuses an unknown field" \
+    'mkUruncIndex: unknown field `image`; allowed: name, tag, images, format, annotations' \
     'name = "x"; image = i.amd64;'
+index_error "mkUruncIndex refuses a bad annotation key" \
+    'mkUruncIndex: annotations: the key "bad key" is not an annotation key' \
+    'name = "tests/multi"; images = [ i.amd64 ]; annotations = { "bad key" = "v"; };'
+index_error "mkUruncIndex refuses an annotation that is not a string" \
+    'mkUruncIndex: annotations.a.b must be a string, not' \
+    'name = "tests/multi"; images = [ i.amd64 ]; annotations = { "a.b" = 1; };'
 
 # Bad args fail at evaluation, naming the field at fault.
 # Usage: eval_error WHAT EXPECTED-MESSAGE ARGS-ATTRSET [EXTRA-MKURUNCIMAGE-ARGS]
@@ -492,6 +525,63 @@ if [ -f "$repo/args.nix" ]; then
     fi
     try "the flake's reproducibility check evaluates" \
         nix-instantiate --eval --strict "$tmp/flake-test.nix" -A checks.x86_64-linux.image-reproducible.script
+    # `nix run .#image.copyToRegistry` and `nix build .#image.stream`: the same derivations as default.nix's.
+    for program in stream copyToRegistry copyToDockerDaemon copyToPodman copyTo; do
+        flake_drv=$(nix-instantiate "$tmp/flake-test.nix" -A "packages.x86_64-linux.image.$program" 2>&1)
+        default_drv=$(cd "$repo" && nix-instantiate default.nix --arg tool "$bin" --argstr system x86_64-linux -A "$program" 2>&1)
+        same "the flake's packages.image.$program is default.nix's" "$default_drv" "$flake_drv"
+    done
+    same "copyToRegistry's meta.mainProgram, for nix run" '"copyToRegistry"' \
+        "$(nix-instantiate --eval "$tmp/flake-test.nix" -A packages.x86_64-linux.image.copyToRegistry.meta.mainProgram 2>&1)"
+fi
+
+# The package's install step: nix/package.nix evaluated with a stub lib,
+# stdenv and buildRustPackage (nixpkgs cannot be fetched here), and its
+# postInstall run as the build runs it, with the cargo-built program as
+# $out/bin/bimanix. What buildRustPackage itself does is not tested here.
+cat >"$tmp/package-test.nix" <<EOF
+let
+  lib = {
+    importTOML = f: builtins.fromTOML (builtins.readFile f);
+    fileset = { toSource = { root, fileset }: root; unions = l: l; };
+    optionalString = c: s: if c then s else "";
+    optionalAttrs = c: a: if c then a else { };
+    platforms.linux = [ ];
+  };
+  package = native: import $repo/nix/package.nix {
+    inherit lib;
+    stdenv = { buildPlatform.canExecute = _: native; hostPlatform = { }; };
+    rustPlatform.buildRustPackage = attrs: attrs;
+    cpio = null;
+    e2fsprogs = null;
+    commit = "0123456789ab";
+  };
+in
+{
+  native = (package true).postInstall;
+  cross = (package false).postInstall;
+  commit = (package true).env.BIMANIX_COMMIT;
+}
+EOF
+got=$(nix-instantiate --eval --strict "$tmp/package-test.nix" -A commit 2>&1)
+if [ "$got" = '"0123456789ab"' ]; then pass "the package hands its commit to build.rs"; else fail "the package's commit: $got"; fi
+got=$(nix-instantiate --eval --strict "$tmp/package-test.nix" -A cross 2>&1)
+if [ "$got" = '""' ]; then pass "a cross build installs no pages it cannot generate"; else fail "cross postInstall: $got"; fi
+pkg=$tmp/package-out
+mkdir -p "$pkg/bin" && cp "$bin" "$pkg/bin/bimanix"
+if nix eval --raw --file "$tmp/package-test.nix" native >"$tmp/postInstall" 2>"$tmp/log" &&
+    out=$pkg sh -e "$tmp/postInstall" >>"$tmp/log" 2>&1 &&
+    grep -q '^\.TH bimanix 1' "$pkg/share/man/man1/bimanix.1" &&
+    grep -q '^\.TH bimanix-build 1' "$pkg/share/man/man1/bimanix-build.1" &&
+    grep -q 'metadata.*file' "$pkg/share/man/man1/bimanix-build.1" &&
+    grep -q 'complete -F _bimanix' "$pkg/share/bash-completion/completions/bimanix" &&
+    head -1 "$pkg/share/zsh/site-functions/_bimanix" | grep -q '^#compdef bimanix' &&
+    grep -q 'complete -c bimanix' "$pkg/share/fish/vendor_completions.d/bimanix.fish"; then
+    pass "the package installs the manual pages and the bash, zsh and fish completions where nixpkgs looks"
+else
+    fail "the package installs the manual pages and completions"
+    sed 's/^/    /' "$tmp/log"
+    find "$pkg" -type f | sed 's/^/    /'
 fi
 
 finish

@@ -85,10 +85,19 @@ fn an_image_that_cannot_be_pushed_fails_before_the_network() {
     assert!(stderr.contains("cannot read image missing.tar"), "{stderr}");
 
     let other = format!("{to}@sha256:{}", "0".repeat(64));
-    let (code, _, stderr) = run(&["push", &image, &other]);
+    let (code, _, stderr) = run(&["push", &image, &other, "--compression", "none"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains(&format!("pins digest sha256:{}, but the image's manifest is {digest}", "0".repeat(64))),
+        "{stderr}"
+    );
+    // By default the uncompressed layer is gzipped, so the local digest is not the pushed one.
+    let local = format!("{to}@{digest}");
+    let (code, _, stderr) = run(&["push", &image, &local]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("pins digest {digest}, but the image's manifest is sha256:"))
+            && stderr.contains("the local image's is the pinned one: --compression none keeps it"),
         "{stderr}"
     );
 
@@ -105,7 +114,8 @@ fn the_right_digest_gets_as_far_as_the_registry() {
     let to = nowhere();
     let digestfile = dir.path().join("digest");
     let reference = format!("docker://{to}/x/hello@{digest}");
-    let (code, stdout, stderr) = run(&["push", &image, &reference, "--digestfile", digestfile.to_str().unwrap()]);
+    let (code, stdout, stderr) =
+        run(&["push", &image, &reference, "--compression", "none", "--digestfile", digestfile.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains(&format!("cannot connect to {to}: connection refused")), "{stderr}");
     assert!(stdout.is_empty() && !digestfile.exists(), "{stdout}");
@@ -116,8 +126,109 @@ fn help_lists_every_flag() {
     let (code, stdout, _) = run(&["push", "--help"]);
     assert_eq!(code, 0);
     for flag in
-        ["--creds", "--password-stdin", "--cert-dir", "--tls-verify", "--plain-http", "--compression", "--digestfile"]
+        ["--creds", "--password-stdin", "--cert-dir", "--tls-verify", "--plain-http", "--compression", "--digestfile", "--timeout"]
     {
         assert!(stdout.contains(flag), "{flag}: {stdout}");
     }
+}
+
+/// Runs bimanix with `env` set and `stdin` piped in; (code, stdout + stderr).
+fn run_with(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> (i32, String) {
+    use std::io::Write;
+    let mut command = Command::new(BIN);
+    command.args(args).env("HOME", "/nonexistent").env_remove("REGISTRY_AUTH_FILE").env_remove("XDG_RUNTIME_DIR");
+    command.env_remove("DOCKER_CONFIG").envs(env.iter().copied());
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.to_vec();
+    // bimanix may stop reading early (a cap), which ends the write.
+    let writer = std::thread::spawn(move || pipe.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Issue 16, rule 6: an auth file or docker config in use is never the
+/// digest file, whichever name reaches it.
+#[test]
+fn the_digest_file_is_never_a_credentials_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, _) = image(dir.path());
+    let to = format!("{}/x/hello:1", nowhere());
+    let docker = dir.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    let config = docker.join("config.json");
+    std::fs::write(&config, r#"{"auths": {}}"#).unwrap();
+    std::os::unix::fs::symlink(&config, dir.path().join("link")).unwrap();
+    let auth = dir.path().join("auth.json");
+    std::fs::write(&auth, "{}").unwrap();
+    let env = [("DOCKER_CONFIG", docker.to_str().unwrap()), ("REGISTRY_AUTH_FILE", auth.to_str().unwrap())];
+    for target in [config.clone(), dir.path().join("link"), auth.clone()] {
+        let (code, out) = run_with(&["push", &image, &to, "--digestfile", target.to_str().unwrap()], &env, b"");
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("is an auth file") && !out.contains("cannot connect"), "{out}");
+    }
+    // With --creds too: the files are still the user's credentials.
+    let (code, out) =
+        run_with(&["push", &image, &to, "--creds", "u:p", "--digestfile", config.to_str().unwrap()], &env, b"");
+    assert!(code == 1 && out.contains("is an auth file"), "{out}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), r#"{"auths": {}}"#);
+    assert_eq!(std::fs::read_to_string(&auth).unwrap(), "{}");
+}
+
+/// Issue 16, rule 2: a secret planted in a malformed auth file or helper
+/// answer never reaches a message.
+#[test]
+fn no_message_holds_a_planted_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, _) = image(dir.path());
+    let registry = nowhere();
+    let to = format!("{registry}/x/hello:1");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let helper = bin.join("docker-credential-leaky");
+    std::fs::write(&helper, "#!/bin/sh\necho PLANTED-H1; echo PLANTED-H2 >&2; exit 1\n").unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cases = [
+        format!(r#"{{"auths": {{"{registry}": {{"auth": "PLANTED-1!!"}}}}}}"#),
+        format!(r#"{{"auths": {{"{registry}": {{"auth": "UExBTlRFRC0y"}}}}}}"#), // base64 "PLANTED-2"
+        format!(r#"{{"auths": {{"{registry}": "PLANTED-3"}}}}"#),
+        format!(r#"{{"auths": {{"{registry}": {{"identitytoken": ["PLANTED-4"]}}}}}}"#),
+        format!(r#"{{"auths": {{"{registry}": {{"auth": "PLANTED-5"#),
+        format!(r#"{{"credHelpers": {{"{registry}": "leaky"}}}}"#),
+    ];
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    for (i, text) in cases.iter().enumerate() {
+        let auth = dir.path().join(format!("auth{i}.json"));
+        std::fs::write(&auth, text).unwrap();
+        let env = [("REGISTRY_AUTH_FILE", auth.to_str().unwrap()), ("PATH", path.as_str())];
+        let (code, out) = run_with(&["push", &image, &to], &env, b"");
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&format!("auth{i}.json")), "case {i}: {out}");
+        assert!(!out.contains("PLANTED") && !out.contains("UExBTlRFRC0y"), "case {i}: {out}");
+    }
+}
+
+/// Issue 16, rule 3: --password-stdin reads one bounded line; bad bytes
+/// are named, not shown.
+#[test]
+fn password_stdin_is_bounded_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, _) = image(dir.path());
+    let to = format!("{}/x/hello:1", nowhere());
+    let push = ["push", &image, &to, "--creds", "u", "--password-stdin"];
+    let (code, out) = run_with(&push, &[], &vec![b'P'; 1 << 20]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("more than 65536 bytes") && !out.contains("PPPP"), "{out}");
+    let (code, out) = run_with(&push, &[], b"PLANTED\xff\xfe\n");
+    assert!(code == 1 && out.contains("the password is not UTF-8 text") && !out.contains("PLANTED"), "{out}");
+    // The first line is the password; what follows is not read as part of it.
+    let (code, out) = run_with(&push, &[], b"PLANTED-pw\nmore\n");
+    assert!(code == 1 && out.contains("cannot connect") && !out.contains("PLANTED"), "{out}");
 }

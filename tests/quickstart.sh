@@ -17,10 +17,7 @@ tmp=$(mktemp -d /tmp/bimanix-quickstart.XXXXXX)
 started_dockerd=
 cleanup() {
     docker rmi bimanix-hello:latest >/dev/null 2>&1
-    if [ -n "$started_dockerd" ]; then
-        kill "$started_dockerd" 2>/dev/null
-        for _ in $(seq 1 50); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.2; done
-    fi
+    [ -n "$started_dockerd" ] && stop "$started_dockerd"
     grep -o " $tmp/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount "$m" 2>/dev/null; done
     rm -rf "$tmp"
 }

@@ -35,11 +35,6 @@ certs_d=
 docker_images=()
 ctr_images=()
 
-stop() {
-    kill "$1" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
-    kill -9 "$1" 2>/dev/null
-}
 cleanup() {
     local p
     for p in "${docker_images[@]}"; do docker rmi -f "$p" >/dev/null 2>&1; done
@@ -148,11 +143,13 @@ cp "$root/example/hello/hello.bzImage" "$tmp/in/kernel"
 # A stand-in arm64 kernel: an arm64 Image header (magic at 56) is all the
 # architecture detection reads.
 { head -c 56 /dev/zero; printf 'ARM\x64'; head -c 8 /dev/zero; } >"$tmp/in/kernel-arm64"
-# args NAME KERNEL CMDLINE: an args file with labels, Env, Cmd and annotations.
+# args NAME KERNEL CMDLINE: an args file with labels, Env, Cmd and
+# annotations, gzip layers (which push sends as they are, keeping the
+# build's digest).
 args() {
     cat >"$tmp/in/$1.json" <<EOF
 {
-  "name": "test/hello", "tag": "1.0",
+  "name": "test/hello", "tag": "1.0", "compression": "gzip",
   "files": { "./$2": "/boot/kernel" },
   "labels": { "org.example.team": "unikernels" },
   "env": [ "GREETING=hello world" ],
@@ -323,6 +320,26 @@ for c in gzip zstd; do
         "layer.v1.tar+$c" "${annotation_texts[@]}"
 done
 
+# --- push's default: uncompressed layers are gzipped, as docker and skopeo push
+plain_out=$("$bimanix" build "$tmp/in/hello.json" --compression none -o "$tmp/hello-plain.tar" 2>&1)
+plain_digest=$(printf '%s\n' "$plain_out" | grep -oE 'manifest sha256:[0-9a-f]{64}' | sed 's/manifest //')
+out=$("$bimanix" push "$tmp/hello-plain.tar" "$reg/test/hello-plain:gzipped" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    2>"$tmp/push.err")
+same "push of an uncompressed image gzips its layers: the registry gets what build --compression gzip writes" \
+    "$reg/test/hello-plain:gzipped@$built_digest" "$out"
+contains "and push says the pushed digest differs from the local one, and how to keep it" "$(cat "$tmp/push.err")" \
+    "the pushed digest $built_digest differs from the local image's $plain_digest" "--compression none"
+out=$("$bimanix" push "$tmp/hello-plain.tar" "$reg/test/hello-plain:plain" --cert-dir "$tmp/certs" --creds alice:s3cret \
+    --compression none 2>"$tmp/push.err")
+same "push --compression none keeps the build's digest" "$reg/test/hello-plain:plain@$plain_digest" "$out"
+case $(cat "$tmp/push.err") in
+    *differs*) notok "and says nothing of a different digest" "$(cat "$tmp/push.err")" ;;
+    *) ok "and says nothing of a different digest" ;;
+esac
+contains "the registry has the uncompressed layer" \
+    "$("${skopeo[@]}" inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/hello-plain:plain" 2>&1)" \
+    '"mediaType":"application/vnd.oci.image.layer.v1.tar"'
+
 # --- Incremental pushes ---------------------------------------------------------
 m=$(mark "$tmp/basic.access")
 out=$("$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret 2>"$tmp/push.err")
@@ -369,6 +386,15 @@ out=$("$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --tls-verify=false 
 same "--tls-verify=false pushes without the CA" "$reg/test/hello:1.0@$built_digest" "$(printf '%s\n' "$out" | tail -n 1)"
 fails "--plain-http with --cert-dir is a usage error" 2 "cannot be used with" \
     "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --plain-http --cert-dir "$tmp/certs"
+fails "--plain-http against an HTTPS registry says that it speaks HTTPS" 1 "speaks HTTPS, not plain HTTP: leave out --plain-http" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/hello:1.0" --plain-http
+# A TLS server that drops a plain request unanswered is told by one HTTPS request.
+s_port=$(free_port)
+openssl s_server -accept "$s_port" -cert "$tmp/pki/srv.crt" -key "$tmp/pki/srv.key" -www -quiet >"$tmp/s_server.log" 2>&1 &
+pids+=($!)
+wait_port "$s_port" || notok "openssl s_server starts" "$(cat "$tmp/s_server.log")"
+fails "--plain-http against a TLS server that drops plain requests says that it speaks HTTPS" 1 "speaks HTTPS" \
+    "$bimanix" push "$tmp/hello.tar" "127.0.0.1:$s_port/test/hello:1.0" --plain-http
 
 # --- Credentials from where docker and podman keep them --------------------------
 printf '{"auths": {"%s": {"auth": "%s"}}}' "$reg" "$(printf alice:s3cret | base64)" >"$tmp/auth.json"

@@ -7,7 +7,8 @@ need=()
 for pair in nix-build:nix-bin dockerd:docker.io podman:podman skopeo:skopeo ctr:containerd \
             qemu-system-x86_64:qemu-system-x86 e2fsck:e2fsprogs \
             cpio:cpio as:binutils \
-            docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl python3:python3; do
+            docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl python3:python3 \
+            pigz:pigz zstd:zstd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # tests/provenance.sh makes a virtualenv for the SBOM and attestation validators.

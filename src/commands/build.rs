@@ -1,18 +1,20 @@
 //! `bimanix build`: reads and checks the input, plans the image and writes
-//! it, then says where it went and the manifest digest.
+//! it, then says where it went and the manifest digest, and writes the
+//! digest and metadata files asked for.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::commands::{Input, image_output, load};
-use crate::image::archive::Format;
+use crate::commands::{Input, image_output, load, status, side_output, write_side};
+use crate::image::archive::{Format, Written};
 use crate::image::compress::Compression;
 use crate::model::spec::LayerMode;
 
 /// How `build` writes the image, beyond what the input says.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// The archive format.
     pub format: Format,
@@ -24,6 +26,10 @@ pub struct Settings {
     pub sbom: bool,
     /// `--provenance`: attach a build attestation.
     pub provenance: bool,
+    /// `--digestfile`: where to write the manifest digest.
+    pub digestfile: Option<PathBuf>,
+    /// `--metadata-file`: where to write what was built, as JSON.
+    pub metadata_file: Option<PathBuf>,
 }
 
 /// Builds the image `input` describes into `output` (default:
@@ -40,8 +46,15 @@ pub fn run(input: &Input, output: Option<&str>, settings: &Settings) -> Result<(
     let loaded = load(input)?;
     let (checked, inputs) = (loaded.checked, loaded.inputs);
     let (name, tag) = (checked.spec.name.clone(), checked.spec.tag.clone());
+    let architecture = checked.architecture.clone();
     let (out, shown) = image_output(output, (&name, &tag), format, &inputs)?;
     let targets = crate::commands::targets(input, &checked.spec)?;
+    // Settled before the build, so that a wrong one costs nothing.
+    let side = |path: &Option<PathBuf>, flag: &str| -> Result<_> {
+        path.as_ref().map(|p| side_output(p, &inputs, Some(&out)).context(flag.to_string())).transpose()
+    };
+    let digest_out = side(&settings.digestfile, "--digestfile")?;
+    let metadata_out = side(&settings.metadata_file, "--metadata-file")?;
     let mut plan = crate::image::plan::plan(checked)?;
     if let Some(compression) = settings.compression {
         plan.compression = compression;
@@ -60,10 +73,17 @@ pub fn run(input: &Input, output: Option<&str>, settings: &Settings) -> Result<(
     }
     let attached = plan.attach.any();
     let written = crate::image::rootfs::write(plan, format, &out)?;
-    eprintln!("bimanix: wrote {name}:{tag} to {shown} (manifest {})", written.manifest.digest);
+    status::status(&format!("wrote {name}:{tag} to {shown} (manifest {})", written.manifest.digest));
     if attached {
         let tag = crate::image::attach::fallback_tag(&written.manifest.digest);
-        eprintln!("bimanix: attached documents are listed by the index tagged {tag}");
+        status::status(&format!("attached documents are listed by the index tagged {tag}"));
+    }
+    if let Some(side) = &digest_out {
+        write_side(side, written.manifest.digest.as_bytes()).context("--digestfile")?;
+    }
+    if let Some(side) = &metadata_out {
+        let text = metadata(&name, &tag, &architecture, &written);
+        write_side(side, text.as_bytes()).context("--metadata-file")?;
     }
     Ok(())
 }
@@ -71,8 +91,13 @@ pub fn run(input: &Input, output: Option<&str>, settings: &Settings) -> Result<(
 /// The input file's name (without its directory, which differs from
 /// machine to machine) and digest.
 fn input_digest(input: &Input) -> Result<(String, String)> {
+    if input.args_from_env.is_none() && crate::commands::locate(input)?.0 == std::path::Path::new("-") {
+        let digest = crate::commands::STDIN_DIGEST.get().context("internal: standard input was not read")?;
+        return Ok((crate::input::STDIN.to_string(), digest.clone()));
+    }
     let path = crate::commands::input_file(input)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::model::hostfile::read_regular(&path, crate::input::MAX_ARGS_FILE, "input files")
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let name = match &input.args_from_env {
         Some(_) => "mkUruncImage arguments (JSON)".to_string(),
         None => path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
@@ -91,7 +116,8 @@ fn derivers(input: &Input) -> Result<BTreeMap<String, String>> {
     let Some(path) = input.args_from_env.as_ref().and_then(|_| std::env::var_os(DERIVERS_VAR)) else {
         return Ok(BTreeMap::new());
     };
-    let text = std::fs::read(&path).with_context(|| format!("cannot read {DERIVERS_VAR}"))?;
+    let text = crate::model::hostfile::read_regular(std::path::Path::new(&path), crate::input::MAX_ARGS_FILE, "input files")
+        .with_context(|| format!("cannot read {DERIVERS_VAR}"))?;
     serde_json::from_slice(&text).with_context(|| format!("{DERIVERS_VAR}: not a JSON object of strings"))
 }
 
@@ -108,4 +134,38 @@ fn parameters(input: &Input, settings: &Settings, plan: &crate::image::plan::Pla
     p.insert("layers".to_string(), json!(plan.layer_mode.name()));
     p.insert("pairCheck".to_string(), json!(input.pair_check));
     p
+}
+
+/// The `--metadata-file` JSON: docker buildx's keys for the digests
+/// (`containerimage.digest`, `containerimage.config.digest`,
+/// `containerimage.descriptor`, and `image.name`, the qualified name as
+/// index.json has it), then name, tags, the
+/// manifest's, config's and layers' descriptors, and the platform.
+fn metadata(name: &str, tag: &str, architecture: &str, written: &Written) -> String {
+    let descriptor =
+        |d: &crate::model::oci::Descriptor| json!({ "mediaType": d.media_type, "digest": d.digest, "size": d.size });
+    let layers: Vec<_> = written
+        .layers
+        .iter()
+        .map(|l| {
+            let mut d = descriptor(&l.descriptor);
+            d["diffID"] = json!(l.diff_id);
+            d
+        })
+        .collect();
+    let value = json!({
+        "containerimage.digest": written.manifest.digest,
+        "containerimage.config.digest": written.config.digest,
+        "containerimage.descriptor": descriptor(&written.manifest),
+        "image.name": format!("{}:{tag}", crate::model::reference::qualified(name)),
+        "name": name,
+        "tags": [tag],
+        "manifest": descriptor(&written.manifest),
+        "config": descriptor(&written.config),
+        "layers": layers,
+        "platform": { "os": "linux", "architecture": architecture },
+    });
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::commands::{Input, load, targets};
+use crate::commands::{Input, load, status, targets};
 use crate::image::archive::Format;
 use crate::image::output::Output;
 
@@ -23,6 +23,6 @@ pub fn run(input: &Input) -> Result<()> {
     );
     let plan = crate::image::plan::plan(checked)?;
     crate::image::rootfs::write(plan, Format::DockerArchive, &Output::Discard)?;
-    eprintln!("bimanix: {summary}");
+    status::status(&summary);
     Ok(())
 }

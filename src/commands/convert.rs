@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::commands::{Input, locate, protected, read};
+use crate::commands::{Input, locate, protected, read, status};
 use crate::image::output::{self, Output};
 
 /// Writes the args.nix for `input` to `output` (standard output when
@@ -48,6 +48,6 @@ pub fn run(input: &Input, output: Option<&str>, force: bool) -> Result<()> {
     output::file(&Output::Path(target.clone()), |f| {
         f.write_all(text.as_bytes()).with_context(|| format!("writing {}", target.display()))
     })?;
-    eprintln!("bimanix: wrote {}", target.display());
+    status::status(&format!("wrote {}", target.display()));
     Ok(())
 }

@@ -62,6 +62,27 @@ fn fuzz_regressions_end_in_a_value_or_an_error() {
 }
 
 #[test]
+fn registry_fuzz_regressions_and_seeds_keep_their_promises() {
+    use crate::registry::fuzz;
+    let seeds = |target: &str| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>()
+    };
+    let mut count = 0;
+    for (target, run) in [
+        ("www_authenticate", fuzz::www_authenticate as fn(&[u8])),
+        ("location", fuzz::location),
+        ("registry_json", fuzz::registry_json),
+    ] {
+        for path in inputs(target).into_iter().chain(seeds(target)) {
+            run(&std::fs::read(&path).unwrap());
+            count += 1;
+        }
+    }
+    assert!(count >= 9, "the registry fuzz seeds are missing");
+}
+
+#[test]
 fn the_fuzz_seeds_build_and_convert_in_the_fuzz_context() {
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
     let mut count = 0;

@@ -9,8 +9,14 @@
 //! have no leading `./`. Owners are 0:0, every time is the one given, and
 //! inode numbers count up from 1 in archive order, so the output depends on the
 //! tree and the time alone.
+//!
+//! Hard links (files of the tree sharing a `Link`) are one inode number with
+//! their link count in every entry, and the data is stored once, with the last
+//! of them, as GNU cpio writes newc: the kernel's unpacker links each later
+//! entry to the first and writes the data when it comes, and `cpio -i` defers
+//! the empty entries until the data arrives.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result, bail};
@@ -35,6 +41,8 @@ pub fn write_newc<W: Write>(tree: &Tree, mtime: u32, out: W) -> Result<W> {
     let subdirs = count_subdirs(tree);
     let mut out = Archive { out: BufWriter::with_capacity(COPY_BUFFER, out), written: 0, next_ino: 1 };
     let mut buf = vec![0u8; COPY_BUFFER];
+    let links = tree.hard_links();
+    let mut shared: HashMap<&BStr, u32> = HashMap::new();
 
     let root_links = 2 + subdirs.get(b"".as_bstr()).copied().unwrap_or(0);
     out.header(b".".as_bstr(), S_IFDIR | DIR_MODE, root_links, mtime, 0)?;
@@ -44,13 +52,28 @@ pub fn write_newc<W: Write>(tree: &Tree, mtime: u32, out: W) -> Result<W> {
                 let links = 2 + subdirs.get(path).copied().unwrap_or(0);
                 out.header(path, S_IFDIR | (mode & 0o7777), links, mtime, 0)?;
             }
-            Node::File { content, size, mode } => {
+            Node::File { content, size, mode, .. } => {
                 let Ok(size32) = u32::try_from(*size) else {
                     bail!("/{path} is {size} bytes; a newc cpio archive holds files under 4 GiB only");
                 };
-                out.header(path, S_IFREG | (mode & 0o7777), 1, mtime, size32)?;
-                content.copy_to(*size, path, &mut out, &mut buf)?;
-                out.pad(4)?;
+                let mode = S_IFREG | (mode & 0o7777);
+                let Some(group) = links.of(node) else {
+                    out.header(path, mode, 1, mtime, size32)?;
+                    content.copy_to(*size, path, &mut out, &mut buf)?;
+                    out.pad(4)?;
+                    continue;
+                };
+                // One inode number for the group, taken at its first path;
+                // the data goes with its last path, as GNU cpio writes it.
+                let ino = *shared.entry(group[0]).or_insert_with(|| out.take_ino());
+                let nlink = u32::try_from(group.len()).context("too many hard links for a cpio archive")?;
+                if path == group[group.len() - 1] {
+                    out.raw_header(path, ino, mode, nlink, mtime, size32)?;
+                    content.copy_to(*size, path, &mut out, &mut buf)?;
+                    out.pad(4)?;
+                } else {
+                    out.raw_header(path, ino, mode, nlink, mtime, 0)?;
+                }
             }
             Node::Symlink { target } => {
                 let Ok(len) = u32::try_from(target.len()) else {
@@ -102,12 +125,14 @@ impl<W: Write> Write for Archive<W> {
 impl<W: Write> Archive<W> {
     /// Writes one entry's header and name, padded to 4 bytes.
     fn header(&mut self, name: &BStr, mode: u32, links: u32, mtime: u32, size: u32) -> Result<()> {
-        if name.contains(&0) {
-            bail!("the path {name:?} holds a NUL byte, which a cpio archive cannot store");
-        }
-        let ino = self.next_ino;
-        self.next_ino += 1;
+        let ino = self.take_ino();
         self.raw_header(name, ino, mode, links, mtime, size)
+    }
+
+    /// The next inode number.
+    fn take_ino(&mut self) -> u32 {
+        self.next_ino += 1;
+        self.next_ino - 1
     }
 
     /// Writes the `TRAILER!!!` entry that ends the archive.
@@ -115,7 +140,11 @@ impl<W: Write> Archive<W> {
         self.raw_header(TRAILER.as_bytes().as_bstr(), 0, 0, 1, 0, 0)
     }
 
+    /// Writes one entry's header and name with the inode number given.
     fn raw_header(&mut self, name: &BStr, ino: u32, mode: u32, links: u32, mtime: u32, size: u32) -> Result<()> {
+        if name.contains(&0) {
+            bail!("the path {name:?} holds a NUL byte, which a cpio archive cannot store");
+        }
         let name_size = name.len() + 1;
         let Ok(name_size32) = u32::try_from(name_size) else {
             bail!("the path {name:?} is too long for a cpio archive");
@@ -148,7 +177,7 @@ impl<W: Write> Archive<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fstree::{Content, EXEC_MODE, FILE_MODE};
+    use crate::model::fstree::{Content, EXEC_MODE, FILE_MODE, Link};
     use std::fs::File;
     use std::path::Path;
     use std::process::Command;
@@ -160,18 +189,33 @@ mod tests {
         let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&host, &big).unwrap();
         let mut tree = Tree::new();
-        tree.insert("bin/tool", Node::File { content: Content::Host(host), size: big.len() as u64, mode: EXEC_MODE })
-            .unwrap();
-        tree.insert("etc/a", Node::File { content: Content::Inline(b"abc".to_vec()), size: 3, mode: FILE_MODE })
-            .unwrap();
-        tree.insert("etc/empty", Node::File { content: Content::Inline(Vec::new()), size: 0, mode: FILE_MODE })
-            .unwrap();
-        tree.insert("etc/sub/deeper/x", Node::File { content: Content::Inline(b"x\n".to_vec()), size: 2, mode: 0o600 })
-            .unwrap();
+        tree.insert(
+            "bin/tool",
+            Node::File { content: Content::Host(host), size: big.len() as u64, mode: EXEC_MODE, link: None },
+        )
+        .unwrap();
+        tree.insert(
+            "etc/a",
+            Node::File { content: Content::Inline(b"abc".to_vec()), size: 3, mode: FILE_MODE, link: None },
+        )
+        .unwrap();
+        tree.insert(
+            "etc/empty",
+            Node::File { content: Content::Inline(Vec::new()), size: 0, mode: FILE_MODE, link: None },
+        )
+        .unwrap();
+        tree.insert(
+            "etc/sub/deeper/x",
+            Node::File { content: Content::Inline(b"x\n".to_vec()), size: 2, mode: 0o600, link: None },
+        )
+        .unwrap();
         tree.insert("etc/sub2", Node::Dir { mode: 0o700 }).unwrap();
         tree.insert("link", Node::Symlink { target: "bin/tool".into() }).unwrap();
-        tree.insert("urunc.json", Node::File { content: Content::Inline(b"{}".to_vec()), size: 2, mode: FILE_MODE })
-            .unwrap();
+        tree.insert(
+            "urunc.json",
+            Node::File { content: Content::Inline(b"{}".to_vec()), size: 2, mode: FILE_MODE, link: None },
+        )
+        .unwrap();
         tree
     }
 
@@ -279,8 +323,11 @@ mod tests {
         std::fs::write(&host, b"12345").unwrap();
         for recorded in [4, 6] {
             let mut tree = Tree::new();
-            tree.insert("f", Node::File { content: Content::Host(host.clone()), size: recorded, mode: FILE_MODE })
-                .unwrap();
+            tree.insert(
+                "f",
+                Node::File { content: Content::Host(host.clone()), size: recorded, mode: FILE_MODE, link: None },
+            )
+            .unwrap();
             let err = write_newc(&tree, 0, Vec::new()).unwrap_err();
             let msg = format!("{err:#}");
             assert!(msg.contains("changed while reading") && msg.contains(&host.display().to_string()), "{msg}");
@@ -325,5 +372,96 @@ mod tests {
         let sub2 = std::fs::metadata(dest.join("etc/sub2")).unwrap();
         assert!(sub2.is_dir());
         assert_eq!(sub2.permissions().mode() & 0o7777, 0o700);
+    }
+
+    /// A tree with `usr/bin/perl`, `usr/bin/perl5` and `zz` as one file of
+    /// 5000 bytes, and `usr/bin/other` whose link is shared with no one.
+    fn linked_tree() -> Tree {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 253) as u8).collect();
+        let (shared, alone) = (Link::new(), Link::new());
+        let file = |link| Node::File { content: Content::Inline(data.clone()), size: 5000, mode: EXEC_MODE, link };
+        let mut tree = Tree::new();
+        for path in ["usr/bin/perl", "usr/bin/perl5", "zz"] {
+            tree.insert(path, file(Some(shared))).unwrap();
+        }
+        tree.insert("usr/bin/other", file(Some(alone))).unwrap();
+        tree
+    }
+
+    fn ino(header: &[u8]) -> u32 {
+        hex(&header[6..14])
+    }
+
+    #[test]
+    fn hard_links_share_an_inode_and_store_the_data_once_with_the_last() {
+        let tree = linked_tree();
+        let archive = write_newc(&tree, MTIME, Vec::new()).unwrap();
+        let entries = parse(&archive);
+        let by_name = |n: &str| entries.iter().find(|e| e.name == n).unwrap();
+        for (name, nlink, len) in
+            [("usr/bin/perl", 3, 0), ("usr/bin/perl5", 3, 0), ("zz", 3, 5000), ("usr/bin/other", 1, 5000)]
+        {
+            assert_eq!((by_name(name).nlink, by_name(name).data.len()), (nlink, len), "{name}");
+        }
+        let header_of = |name: &str| {
+            let at = archive.windows(name.len() + 1).position(|w| w == [name.as_bytes(), b"\0"].concat()).unwrap();
+            &archive[at - HEADER_LEN..at]
+        };
+        let perl = ino(header_of("usr/bin/perl"));
+        assert_eq!(ino(header_of("usr/bin/perl5")), perl);
+        assert_eq!(ino(header_of("zz")), perl);
+        assert_ne!(ino(header_of("usr/bin/other")), perl);
+        // The data once for the three links, once for `other`; copies would store it four times.
+        let Some(Node::File { content: Content::Inline(data), .. }) = tree.get("zz").cloned() else { unreachable!() };
+        let count = |archive: &[u8]| archive.windows(data.len()).filter(|w| *w == data.as_slice()).count();
+        assert_eq!(count(&archive), 2);
+        let mut copies = linked_tree();
+        for path in ["usr/bin/perl", "usr/bin/perl5", "zz"] {
+            copies
+                .replace(
+                    path,
+                    Node::File { content: Content::Inline(data.clone()), size: 5000, mode: EXEC_MODE, link: None },
+                )
+                .unwrap();
+        }
+        assert_eq!(count(&write_newc(&copies, MTIME, Vec::new()).unwrap()), 4);
+    }
+
+    #[test]
+    fn gnu_cpio_extracts_hard_links_as_one_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let archive_path = dir.path().join("initrd.cpio");
+        drop(write_newc(&linked_tree(), MTIME, File::create(&archive_path).unwrap()).unwrap());
+        let list = Command::new("cpio").args(["-itv", "--quiet", "-F"]).arg(&archive_path).output().unwrap();
+        assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+        let listing = String::from_utf8(list.stdout).unwrap();
+        let links_of = |name: &str| {
+            let line = listing.lines().find(|l| l.ends_with(&format!(" {name}"))).unwrap();
+            line.split_whitespace().nth(1).unwrap().to_string()
+        };
+        assert_eq!(links_of("usr/bin/perl"), "3", "{listing}");
+        assert_eq!(links_of("zz"), "3", "{listing}");
+        assert_eq!(links_of("usr/bin/other"), "1", "{listing}");
+
+        let dest = dir.path().join("out");
+        std::fs::create_dir(&dest).unwrap();
+        let extract = Command::new("cpio")
+            .args(["-idm", "--quiet", "-F"])
+            .arg(&archive_path)
+            .current_dir(&dest)
+            .output()
+            .unwrap();
+        assert!(extract.status.success(), "{}", String::from_utf8_lossy(&extract.stderr));
+        let meta = |p: &str| std::fs::metadata(dest.join(p)).unwrap();
+        let perl = meta("usr/bin/perl");
+        assert_eq!((perl.nlink(), perl.len()), (3, 5000));
+        assert_eq!(meta("usr/bin/perl5").ino(), perl.ino());
+        assert_eq!(meta("zz").ino(), perl.ino());
+        assert_ne!(meta("usr/bin/other").ino(), perl.ino());
+        let Some(Node::File { content: Content::Inline(data), .. }) = linked_tree().get("zz").cloned() else {
+            unreachable!()
+        };
+        assert_eq!(std::fs::read(dest.join("usr/bin/perl5")).unwrap(), data);
     }
 }

@@ -6,7 +6,8 @@
 //! deterministic and which every consumer we target reads. Names and link
 //! targets are bytes, as in a Linux file system: any of them goes in,
 //! whatever its length or encoding (only NUL, which no file name holds, is
-//! refused).
+//! refused). A file of the tree that shares a `Link` with a path written
+//! before it is a hard-link entry to that path, so its data is stored once.
 
 use std::io::Write;
 
@@ -27,6 +28,8 @@ pub enum EntryType {
     Dir,
     /// A symbolic link.
     Symlink,
+    /// A hard link to a file written earlier in the archive.
+    HardLink,
 }
 
 /// Writes tar entries to `W`, counting the bytes written.
@@ -59,6 +62,17 @@ impl<W: Write> TarWriter<W> {
     /// Writes a symbolic link entry.
     pub fn symlink(&mut self, path: &(impl AsRef<[u8]> + ?Sized), target: &(impl AsRef<[u8]> + ?Sized)) -> Result<()> {
         self.headers(path.as_ref(), EntryType::Symlink, 0o777, 0, target.as_ref())
+    }
+
+    /// Writes a hard link to `target`, a file written before it (both are
+    /// relative paths); it carries the file's `mode`, and no data.
+    pub fn hard_link(
+        &mut self,
+        path: &(impl AsRef<[u8]> + ?Sized),
+        mode: u32,
+        target: &(impl AsRef<[u8]> + ?Sized),
+    ) -> Result<()> {
+        self.headers(path.as_ref(), EntryType::HardLink, mode, 0, target.as_ref())
     }
 
     /// Writes a regular file whose bytes are in memory.
@@ -188,6 +202,7 @@ pub fn header(
         EntryType::File => b'0',
         EntryType::Dir => b'5',
         EntryType::Symlink => b'2',
+        EntryType::HardLink => b'1',
     };
     h[157..157 + link.len()].copy_from_slice(link);
     h[257..263].copy_from_slice(b"ustar\0");

@@ -20,11 +20,13 @@ use anyhow::{Context, Result, bail};
 use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
 use crate::image::attach;
 use crate::image::blob::{self, LayerBlob};
+use crate::image::compress::Compression;
 use crate::image::layers;
 use crate::image::output::{self, Output};
 use crate::image::plan::Plan;
-use crate::model::fstree::Tree;
+use crate::model::fstree::{Node, Tree};
 use crate::model::oci::{self, Descriptor};
+use crate::model::progress::{self, Counted, Step};
 
 /// The kind of output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,8 +44,10 @@ pub enum Format {
 pub struct Written {
     /// The manifest's descriptor.
     pub manifest: Descriptor,
-    /// Total size of the layer blobs.
-    pub layer_bytes: u64,
+    /// The config's descriptor.
+    pub config: Descriptor,
+    /// The layers in order.
+    pub layers: Vec<LayerBlob>,
 }
 
 /// Writes `plan` in `format` to `out`.
@@ -61,21 +65,43 @@ pub fn write(plan: &Plan, format: Format, out: &Output) -> Result<Written> {
 fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
     let file = &*file;
     let mtime = plan.mtime;
-    // Directory entries first, then the blobs, then the closing documents.
+    (&mut &*file).write_all(&tar_head(mtime)?).context("writing the archive")?;
+    let mut layers = Vec::new();
+    let sources = layer_sources(plan)?;
+    for (i, source) in sources.iter().enumerate() {
+        let _step = source.step(plan, i, sources.len());
+        layers.push(blob_entry(file, mtime, |file| source.write(plan, file))?);
+    }
+    let docs = Documents::new(plan, &layers)?;
+    let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
+    let mut out = BufWriter::new(file);
+    tar_tail(&mut out, mtime, format, &format!("{}:{}", plan.name, plan.tag), &docs, &blobs)?;
+    out.flush().context("writing the archive")?;
+    Ok(Written { manifest: docs.manifest_desc, config: docs.config_desc, layers })
+}
+
+/// The entries an archive opens with, before the layer blobs: the
+/// directories they go in.
+pub fn tar_head(mtime: u64) -> Result<Vec<u8>> {
     let mut head = Vec::new();
     let mut dirs = TarWriter::new(&mut head, mtime);
     dirs.dir("blobs", 0o755)?;
     dirs.dir("blobs/sha256", 0o755)?;
-    (&mut &*file).write_all(&head).context("writing the archive")?;
+    Ok(head)
+}
 
-    let mut layers = Vec::new();
-    for source in layer_sources(plan)? {
-        layers.push(blob_entry(file, mtime, |file| source.write(plan, file))?);
-    }
-
-    let docs = Documents::new(plan, &layers)?;
-    let mut out = BufWriter::new(file);
-    let mut outer = TarWriter::new(&mut out, mtime);
+/// The entries an archive closes with, after the layer blobs `layers`:
+/// config, manifest, `index.json`, a docker-archive's `manifest.json`
+/// (naming the image `repo_tag`) and `oci-layout`, then the tar's end.
+pub fn tar_tail(
+    out: &mut dyn Write,
+    mtime: u64,
+    format: Format,
+    repo_tag: &str,
+    docs: &Documents,
+    layers: &[Descriptor],
+) -> Result<()> {
+    let mut outer = TarWriter::new(out, mtime);
     outer.file_bytes(&format!("blobs/sha256/{}", docs.config_desc.hex()), 0o644, &docs.config)?;
     outer.file_bytes(&format!("blobs/sha256/{}", docs.manifest_desc.hex()), 0o644, &docs.manifest)?;
     for (desc, bytes) in &docs.attached {
@@ -83,14 +109,11 @@ fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
     }
     outer.file_bytes("index.json", 0o644, &docs.index)?;
     if format == Format::DockerArchive {
-        let repo_tag = format!("{}:{}", plan.name, plan.tag);
-        let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
-        outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, &blobs, &repo_tag))?;
+        outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, layers, repo_tag))?;
     }
     outer.file_bytes("oci-layout", 0o644, oci::OCI_LAYOUT)?;
     outer.finish()?;
-    out.flush().context("writing the archive")?;
-    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.descriptor.size).sum() })
+    Ok(())
 }
 
 /// Writes one `blobs/sha256/<hex>` tar entry whose content `body` writes
@@ -112,7 +135,7 @@ pub fn blob_entry<T: AsRef<Descriptor>>(file: &File, mtime: u64, body: impl FnOn
 }
 
 /// Where a layer's bytes come from.
-enum LayerSource {
+pub enum LayerSource {
     /// Layer `i` of the base image.
     Base(usize),
     /// Some of our own files.
@@ -121,15 +144,32 @@ enum LayerSource {
 
 /// The layers in order: the base image's, then ours as the layer rule
 /// cuts them.
-fn layer_sources(plan: &Plan) -> Result<Vec<LayerSource>> {
+pub fn layer_sources(plan: &Plan) -> Result<Vec<LayerSource>> {
     let base = plan.base.as_ref().map_or(0, |b| b.layers.len());
     let own = layers::split(&plan.tree, &plan.artifacts, plan.layer_mode)?;
     Ok((0..base).map(LayerSource::Base).chain(own.into_iter().map(LayerSource::Own)).collect())
 }
 
 impl LayerSource {
+    /// The progress step of writing layer `i` of `count`: it counts the
+    /// tar's bytes (those fed to the encoder, when compressed), out of its
+    /// estimated size when the layer is our own.
+    fn step(&self, plan: &Plan, i: usize, count: usize) -> Step {
+        let compressed = plan.compression != Compression::None;
+        let counted = if compressed { Counted::Input } else { Counted::Output };
+        let total = match self {
+            LayerSource::Base(_) => None,
+            LayerSource::Own(tree) => Some(tar_size(tree)),
+        };
+        let what = || {
+            let verb = if compressed { format!("compressing ({})", plan.compression.name()) } else { "writing".into() };
+            format!("{verb} layer {}/{count}", i + 1)
+        };
+        progress::step(what, total, counted)
+    }
+
     /// Writes the layer at the cursor of `file`, compressed as planned.
-    fn write(&self, plan: &Plan, file: &File) -> Result<LayerBlob> {
+    pub fn write(&self, plan: &Plan, file: &File) -> Result<LayerBlob> {
         match (self, &plan.base) {
             (LayerSource::Base(i), Some(base)) => {
                 let mut reader = base.layer_reader(*i)?;
@@ -152,19 +192,35 @@ impl LayerSource {
     }
 }
 
+/// About the size of the tar of `tree`: a header per entry and each
+/// file's content in whole blocks (long names add a few blocks more).
+fn tar_size(tree: &Tree) -> u64 {
+    let blocks = |size: u64| size.div_ceil(BLOCK) * BLOCK;
+    tree.iter().map(|(_, node)| BLOCK + if let Node::File { size, .. } = node { blocks(*size) } else { 0 }).sum::<u64>()
+        + 2 * BLOCK
+}
+
 /// The JSON documents that follow from the layers.
-struct Documents {
-    config: Vec<u8>,
-    config_desc: Descriptor,
-    manifest: Vec<u8>,
-    manifest_desc: Descriptor,
-    index: Vec<u8>,
+#[derive(Clone, Debug)]
+pub struct Documents {
+    /// The image config.
+    pub config: Vec<u8>,
+    /// Its descriptor.
+    pub config_desc: Descriptor,
+    /// The image manifest.
+    pub manifest: Vec<u8>,
+    /// Its descriptor.
+    pub manifest_desc: Descriptor,
+    /// `index.json`, naming the manifest by the image's name and tag (and
+    /// the referrers index of the attached documents by its fallback tag).
+    pub index: Vec<u8>,
     /// The blobs of the documents attached beside the image.
-    attached: Vec<(Descriptor, Vec<u8>)>,
+    pub attached: Vec<(Descriptor, Vec<u8>)>,
 }
 
 impl Documents {
-    fn new(plan: &Plan, layers: &[LayerBlob]) -> Result<Documents> {
+    /// The documents of `plan` with `layers`.
+    pub fn new(plan: &Plan, layers: &[LayerBlob]) -> Result<Documents> {
         let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
         let config = oci::config(&plan.config, &diff_ids);
@@ -183,7 +239,9 @@ fn write_layout(plan: &Plan, dir: &Path) -> Result<Written> {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs)?;
     let mut layers = Vec::new();
-    for source in layer_sources(plan)? {
+    let sources = layer_sources(plan)?;
+    for (i, source) in sources.iter().enumerate() {
+        let _step = source.step(plan, i, sources.len());
         layers.push(layout_blob(dir, |file| source.write(plan, file))?);
     }
     let docs = Documents::new(plan, &layers)?;
@@ -194,7 +252,7 @@ fn write_layout(plan: &Plan, dir: &Path) -> Result<Written> {
     }
     fs::write(dir.join("index.json"), &docs.index)?;
     fs::write(dir.join("oci-layout"), oci::OCI_LAYOUT)?;
-    Ok(Written { manifest: docs.manifest_desc, layer_bytes: layers.iter().map(|l| l.descriptor.size).sum() })
+    Ok(Written { manifest: docs.manifest_desc, config: docs.config_desc, layers })
 }
 
 /// Writes one blob of the OCI layout in `dir` with `body`, into a

@@ -11,12 +11,14 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 
 use anyhow::{Context, Result, bail};
+use bstr::BStr;
 
 use crate::filesystem::tar::TarWriter;
 use crate::image::compress::{self, Compression};
 use crate::image::sink::{Sink, write_hashed};
-use crate::model::fstree::{Content, Node, Tree};
+use crate::model::fstree::{Content, HardLinks, Node, Tree};
 use crate::model::oci::{Descriptor, Hashing};
+use crate::model::progress::CountInput;
 
 /// A layer as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +80,7 @@ fn write_compressed(
 ) -> Result<LayerBlob> {
     let (diff_id, hashed) = write_hashed(file, |sink| {
         let mut tar = Hashing::new(compress::encoder(compression, sink)?);
-        body(&mut tar)?;
+        body(&mut CountInput(&mut tar))?;
         let (diff_id, encoder) = tar.finish();
         encoder.finish().with_context(|| format!("finishing the {} stream", compression.name()))?;
         Ok(diff_id)
@@ -91,21 +93,31 @@ fn write_compressed(
 /// temporary files (a generated rootfs) straight into the sink's buffer.
 fn tar_fast(tree: &Tree, mtime: u64, sink: &mut Sink) -> Result<()> {
     let mut w = TarWriter::new(sink, mtime);
+    let links = tree.hard_links();
     for (path, node) in tree.iter() {
         match node {
             Node::Dir { mode } => w.dir(path, *mode)?,
             Node::Symlink { target } => w.symlink(path, target)?,
-            Node::File { content: Content::Host(host), size, mode } => {
+            Node::File { mode, .. } if let Some(first) = earlier_link(&links, path, node) => {
+                w.hard_link(path, *mode, first)?
+            }
+            Node::File { content: Content::Host(host), size, mode, .. } => {
                 w.file_with(path, *mode, *size, |sink| copy_host(sink, host, *size, path))?
             }
-            Node::File { content: Content::Range { file, offset }, size, mode } => {
+            Node::File { content: Content::Range { file, offset }, size, mode, .. } => {
                 w.file_with(path, *mode, *size, |sink| copy_range(sink, &file.0, *offset, *size, path))?
             }
-            Node::File { content, size, mode } => w.file(path, *mode, *size, content)?,
+            Node::File { content, size, mode, .. } => w.file(path, *mode, *size, content)?,
         }
     }
     w.finish()?;
     Ok(())
+}
+
+/// The first path of the file at `path` when it is a hard link to a path
+/// written before it: tar stores the data with the first and links the rest.
+fn earlier_link<'t>(links: &HardLinks<'t>, path: &BStr, node: &Node) -> Option<&'t BStr> {
+    links.of(node).map(|group| group[0]).filter(|first| *first != path)
 }
 
 /// Copies the `size` bytes at `offset` of a temporary file into the sink.
@@ -133,11 +145,15 @@ fn copy_host(sink: &mut Sink, host: &std::path::Path, size: u64, path: &bstr::BS
 /// Writes the tar of `tree` into `out` through the tar writer's buffer.
 fn tar_plain(tree: &Tree, mtime: u64, out: &mut dyn Write) -> Result<()> {
     let mut w = TarWriter::new(out, mtime);
+    let links = tree.hard_links();
     for (path, node) in tree.iter() {
         match node {
             Node::Dir { mode } => w.dir(path, *mode)?,
             Node::Symlink { target } => w.symlink(path, target)?,
-            Node::File { content, size, mode } => w.file(path, *mode, *size, content)?,
+            Node::File { mode, .. } if let Some(first) = earlier_link(&links, path, node) => {
+                w.hard_link(path, *mode, first)?
+            }
+            Node::File { content, size, mode, .. } => w.file(path, *mode, *size, content)?,
         }
     }
     w.finish()?;
@@ -154,9 +170,13 @@ mod tests {
         let host = dir.join("kernel");
         std::fs::write(&host, vec![7u8; 5000]).unwrap();
         let mut tree = Tree::new();
-        tree.insert("boot/kernel", Node::File { content: Content::Host(host), size: 5000, mode: 0o755 }).unwrap();
-        tree.insert("urunc.json", Node::File { content: Content::Inline(b"{}".to_vec()), size: 2, mode: 0o644 })
+        tree.insert("boot/kernel", Node::File { content: Content::Host(host), size: 5000, mode: 0o755, link: None })
             .unwrap();
+        tree.insert(
+            "urunc.json",
+            Node::File { content: Content::Inline(b"{}".to_vec()), size: 2, mode: 0o644, link: None },
+        )
+        .unwrap();
         tree
     }
 
@@ -205,12 +225,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut tree = tree_with_host_file(dir.path());
         let host = dir.path().join("kernel");
-        tree.replace("boot/kernel", Node::File { content: Content::Host(host.clone()), size: 4000, mode: 0o755 })
-            .unwrap();
+        tree.replace(
+            "boot/kernel",
+            Node::File { content: Content::Host(host.clone()), size: 4000, mode: 0o755, link: None },
+        )
+        .unwrap();
         let out = tempfile::tempfile().unwrap();
         let err = write_tree(&out, &tree, 0, Compression::None).unwrap_err();
         assert!(format!("{err:#}").contains("changed while reading"), "{err:#}");
-        tree.replace("boot/kernel", Node::File { content: Content::Host(host), size: 6000, mode: 0o755 }).unwrap();
+        tree.replace("boot/kernel", Node::File { content: Content::Host(host), size: 6000, mode: 0o755, link: None })
+            .unwrap();
         let err = write_tree(&out, &tree, 0, Compression::None).unwrap_err();
         assert!(format!("{err:#}").contains("changed while reading"), "{err:#}");
     }

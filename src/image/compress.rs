@@ -2,53 +2,78 @@
 //! into a gzip or zstd blob, for `build --compression` and for anything
 //! else that writes layers (`push` recompresses with the same encoders).
 //!
-//! Every setting that shapes the output is fixed here, so the same input
-//! and the same bimanix give the same bytes on every machine: a fixed
-//! level, one thread, and for gzip a header with no file name, no time
-//! (MTIME 0) and the OS byte 255 ("unknown", as Go's gzip writes it). The
-//! encoders are pure functions of their input: miniz_oxide (flate2's Rust
-//! backend, no run-time CPU dispatch) and libzstd 1.5.7 built from the
-//! source pinned in Cargo.lock, at a level whose match finder does not
-//! depend on SIMD support. A new version of either may compress
-//! differently; the tests pin the digests of a fixed input so that such a
-//! change is noticed and goes into CHANGELOG.md.
+//! Both encoders use every core the process may run on, and their bytes do
+//! not depend on how many that is. gzip is cut into blocks compressed in
+//! parallel, pigz's way ([`gzip`](super::gzip)); zstd always runs
+//! libzstd's multi-threaded mode, with at least one worker even on one
+//! core, because that mode's output is the same for any number of workers
+//! but differs from the single-threaded format. Every other setting that
+//! shapes the output is fixed here: the level, the gzip header (no file
+//! name, MTIME 0, OS 255 "unknown", as Go's gzip writes it), zstd's job and
+//! overlap sizes and frame fields. The encoders compute the same bytes on
+//! every machine: zlib-rs (flate2's backend) picks SIMD routines at run
+//! time, but only ones that give the same results as its portable code
+//! (match lengths, CRCs, hash-table slides; its hash function is fixed);
+//! libzstd 1.5.7 is built from the source pinned in Cargo.lock, at a level
+//! whose match finder does not depend on SIMD support. A new version of
+//! either may compress differently; the tests pin the digests of a fixed
+//! input so that such a change is noticed and goes into CHANGELOG.md.
 
 use std::io::{self, Write};
 
 use anyhow::{Context, Result};
+use zstd::zstd_safe::CParameter;
 
+use super::gzip::ParallelGzip;
 pub use crate::model::oci::Compression;
 
 /// The gzip level: zlib's default, the usual trade of size for time.
 pub const GZIP_LEVEL: u32 = 6;
 /// The zstd level: zstd's default (strategy `dfast`).
 pub const ZSTD_LEVEL: i32 = 3;
-/// The gzip header's OS byte: 255, unknown.
-const GZIP_OS_UNKNOWN: u8 = 255;
+/// The input of one zstd job: libzstd's default at level 3 (4 windows of
+/// 2 MiB), pinned because the job boundaries shape the output.
+const ZSTD_JOB_SIZE: u32 = 8 << 20;
+/// How much of the previous job's input primes each zstd job, as a log:
+/// 6 is 1/8 of the window, libzstd's default for `dfast`.
+const ZSTD_OVERLAP_LOG: u32 = 6;
+
+/// How many threads compress: one per core this process may use (its CPU
+/// affinity and cgroup quota count), at least one.
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
 
 /// A writer that compresses everything written to it into `W`. Call
 /// [`Encoder::finish`] at the end: it writes the trailer and hands `W` back.
+/// Never flush it mid-stream: a zstd flush ends a job early, which changes
+/// the bytes (gzip's flush only reaches `W`).
 pub struct Encoder<W: Write>(Inner<W>);
 
 enum Inner<W: Write> {
     None(W),
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(ParallelGzip<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
 /// Wraps `out` so that what is written to it lands in `out` compressed
-/// with `compression` (`None` passes the bytes through).
+/// with `compression` (`None` passes the bytes through), on every core.
 pub fn encoder<W: Write>(compression: Compression, out: W) -> Result<Encoder<W>> {
+    encoder_on(compression, out, threads())
+}
+
+/// [`encoder`] with `threads` threads (at least one); the bytes are the same
+/// for any number.
+fn encoder_on<W: Write>(compression: Compression, out: W, threads: usize) -> Result<Encoder<W>> {
     let inner = match compression {
         Compression::None => Inner::None(out),
-        Compression::Gzip => Inner::Gzip(
-            flate2::GzBuilder::new()
-                .mtime(0)
-                .operating_system(GZIP_OS_UNKNOWN)
-                .write(out, flate2::Compression::new(GZIP_LEVEL)),
-        ),
+        Compression::Gzip => Inner::Gzip(ParallelGzip::new(out, GZIP_LEVEL, threads).context("cannot start gzip")?),
         Compression::Zstd => {
             let mut zstd = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL).context("cannot start zstd")?;
+            let workers = u32::try_from(threads.max(1)).unwrap_or(u32::MAX);
+            zstd.multithread(workers).context("cannot start zstd's worker threads")?;
+            zstd.set_parameter(CParameter::JobSize(ZSTD_JOB_SIZE)).context("cannot set up zstd")?;
+            zstd.set_parameter(CParameter::OverlapSizeLog(ZSTD_OVERLAP_LOG)).context("cannot set up zstd")?;
             // libzstd's defaults today, set so that a change of default cannot change our bytes.
             zstd.include_checksum(false).context("cannot set up zstd")?;
             zstd.include_contentsize(false).context("cannot set up zstd")?;
@@ -145,11 +170,11 @@ mod tests {
         );
         assert_eq!(
             sha256_digest(&compressed(Compression::Gzip)),
-            "sha256:7bce7888d03049ac57fd768421c8f1d741055d3f0e91e84badf5759db7651a30"
+            "sha256:a1f4570d32c3bf4de20c150b8044ddfd0e164eaeec6aab9daf702fbf2d378cd6"
         );
         assert_eq!(
             sha256_digest(&compressed(Compression::Zstd)),
-            "sha256:d9417b44c0dcfd5fb98776b7704ea353287d5dac76886bead43a58761f5cdedb"
+            "sha256:837ddc99470c360c53132d14b9f68175fcfab2dd5855a5c99c7f9867c374689f"
         );
     }
 
@@ -181,6 +206,26 @@ mod tests {
         assert_eq!(plain, input);
         assert_eq!(Compression::sniff(&compressed(Compression::Zstd)), Compression::Zstd);
         assert_eq!(Compression::sniff(&compressed(Compression::Gzip)), Compression::Gzip);
+    }
+
+    /// Two zstd jobs and many gzip blocks, on 1 to 3 threads, written in
+    /// pieces of an odd size: the same bytes every time.
+    #[test]
+    fn the_bytes_do_not_depend_on_the_number_of_threads() {
+        let input: Vec<u8> = fixed_input().into_iter().cycle().take(ZSTD_JOB_SIZE as usize + (3 << 20)).collect();
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let on = |threads| {
+                let mut encoder = encoder_on(c, Vec::new(), threads).unwrap();
+                for piece in input.chunks(100_003) {
+                    encoder.write_all(piece).unwrap();
+                }
+                encoder.finish().unwrap()
+            };
+            let one = on(1);
+            assert_eq!(on(2), one, "{}", c.name());
+            assert_eq!(on(3), one, "{}", c.name());
+            assert_eq!(compress(c, &mut &input[..], Vec::new()).unwrap(), one, "{}", c.name());
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::image::sink;
 use crate::imageread::{Image, Platform};
 use crate::model::metadata;
 use crate::model::oci::{self, Descriptor, IndexEntry};
+use crate::model::progress::{self, Counted};
 use crate::model::reference;
 
 /// The images of an index, checked, with the name and tag it goes under.
@@ -39,6 +40,9 @@ pub struct IndexPlan {
     pub tag: String,
     /// The images, sorted by platform.
     pub members: Vec<Member>,
+    /// The index's own annotations (GHCR shows a multi-platform package's
+    /// `org.opencontainers.image.description` from here).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// One image of an index.
@@ -71,8 +75,14 @@ pub struct Written {
 
 /// Checks `images` and settles the name and tag: `name` when given (every
 /// image that has a name must have this one), else the name they share;
-/// `tag` when given, else the tag they share, else `latest`.
-pub fn plan(images: Vec<Image>, name: Option<&str>, tag: Option<&str>) -> Result<IndexPlan> {
+/// `tag` when given, else the tag they share, else `latest`. `annotations`
+/// go on the index itself.
+pub fn plan(
+    images: Vec<Image>,
+    name: Option<&str>,
+    tag: Option<&str>,
+    annotations: BTreeMap<String, String>,
+) -> Result<IndexPlan> {
     if images.is_empty() {
         bail!("an index needs at least one image");
     }
@@ -91,7 +101,7 @@ pub fn plan(images: Vec<Image>, name: Option<&str>, tag: Option<&str>) -> Result
     let name = settle_name(&members, name)?;
     let tag = settle_tag(&members, tag)?;
     reference::check(&name, &tag).map_err(anyhow::Error::msg)?;
-    Ok(IndexPlan { name, tag, members })
+    Ok(IndexPlan { name, tag, members, annotations })
 }
 
 fn member(image: Image) -> Result<Member> {
@@ -180,11 +190,14 @@ pub fn write(plan: &IndexPlan, format: Format, out: &Output) -> Result<Written> 
 
 /// The `org.opencontainers.image.*` keys every member carries with the
 /// same value (in its config labels or manifest annotations): what
-/// describes the index as a whole.
+/// describes the index as a whole. `created`, which every bimanix
+/// manifest carries, is left out, so that an index of images without OCI
+/// labels keeps the bytes it had before these keys were shared.
 fn shared_metadata(members: &[Member]) -> BTreeMap<String, String> {
     let keys = |m: &Member| {
         let mut keys = metadata::of(&m.image.manifest_annotations);
         keys.extend(metadata::of(&m.image.config.labels));
+        keys.remove(metadata::CREATED);
         keys
     };
     let mut shared = members.first().map(keys).unwrap_or_default();
@@ -213,7 +226,10 @@ fn write_with(plan: &IndexPlan, store: &mut dyn Store) -> Result<Written> {
         let Platform { os, architecture, variant } = m.platform.clone();
         entries.push(IndexEntry { manifest, os, architecture, variant });
     }
-    let index = oci::image_index(&entries, &shared_metadata(&plan.members));
+    // The members' shared OCI keys, then the index's own --annotation values, which win.
+    let mut annotations = shared_metadata(&plan.members);
+    annotations.extend(plan.annotations.clone());
+    let index = oci::image_index(&entries, &annotations);
     let index_desc = Descriptor::of(oci::INDEX_TYPE, &index);
     store.small(&index_desc, &index)?;
     store.close(&oci::index(&index_desc, &reference::qualified(&plan.name), &plan.tag))?;
@@ -252,6 +268,7 @@ fn copy_image(image: &Image, store: &mut dyn Store) -> Result<Descriptor> {
 fn copy_layer(file: &File, image: &Image, i: usize) -> Result<Descriptor> {
     let layer = &image.layers[i];
     let (mut reader, _) = image.layer_blob(i)?;
+    let _step = progress::step(|| format!("copying {}", image.layer_label(i)), Some(layer.size), Counted::Output);
     let ((), hashed) = sink::write_hashed(file, |sink| {
         io::copy(&mut reader, sink).with_context(|| format!("copying {}", image.layer_label(i)))?;
         Ok(())

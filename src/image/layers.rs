@@ -10,7 +10,8 @@
 //! come first, sorted by path, then the top layer; base-image layers stay
 //! below all of them. A change to anything but an artifact (annotations,
 //! `cmd`, `env`, labels, a small file) therefore changes only the top layer,
-//! and a rebuilt kernel leaves the rootfs layer's digest alone.
+//! and a rebuilt kernel leaves the rootfs layer's digest alone. The hard links
+//! to an artifact share its layer, so that its data is there once.
 //!
 //! In `single` mode everything is in one layer, as bimanix wrote before.
 
@@ -42,25 +43,36 @@ pub fn split(tree: &Tree, artifacts: &BTreeSet<String>, mode: LayerMode) -> Resu
         .collect();
     let mut layers = Vec::with_capacity(own.len() + 1);
     let mut top = tree.clone();
+    let links = tree.hard_links();
+    let mut taken = BTreeSet::new();
     for path in &own {
-        layers.push(alone(tree, path)?);
-        top.remove(path);
+        // Hard links to the file share its layer, so that the tar links them.
+        let group = tree.get(*path).and_then(|node| links.of(node)).map_or_else(|| vec![*path], <[_]>::to_vec);
+        if !taken.insert(group[0]) {
+            continue;
+        }
+        layers.push(alone(tree, &group)?);
+        for path in &group {
+            top.remove(path);
+        }
     }
     layers.push(top);
     Ok(layers)
 }
 
-/// A tree holding `path` of `tree` and its parent directories.
-fn alone(tree: &Tree, path: &BStr) -> Result<Tree> {
+/// A tree holding `paths` of `tree` and their parent directories.
+fn alone(tree: &Tree, paths: &[&BStr]) -> Result<Tree> {
     let mut layer = Tree::new();
-    for (i, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
-        let parent = &path[..i];
-        if let Some(node) = tree.get(parent) {
-            layer.insert(parent, node.clone())?;
+    for path in paths {
+        for (i, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            let parent = &path[..i];
+            if let Some(node) = tree.get(parent) {
+                layer.replace(parent, node.clone())?;
+            }
         }
-    }
-    if let Some(node) = tree.get(path) {
-        layer.insert(path, node.clone())?;
+        if let Some(node) = tree.get(path) {
+            layer.insert(path, node.clone())?;
+        }
     }
     Ok(layer)
 }
@@ -71,7 +83,7 @@ mod tests {
     use crate::model::fstree::Content;
 
     fn file(size: u64, mode: u32) -> Node {
-        Node::File { content: Content::Inline(vec![0; size as usize]), size, mode }
+        Node::File { content: Content::Inline(vec![0; size as usize]), size, mode, link: None }
     }
 
     fn paths(tree: &Tree) -> Vec<(String, Option<u32>)> {
@@ -136,5 +148,19 @@ mod tests {
         let mut tree = Tree::new();
         tree.insert("urunc.json", file(3, 0o644)).unwrap();
         assert_eq!(split(&tree, &BTreeSet::new(), LayerMode::Auto).unwrap(), vec![tree]);
+    }
+
+    #[test]
+    fn hard_links_to_an_artifact_share_its_layer() {
+        let mut tree = sample();
+        let link = crate::model::fstree::Link::new();
+        let big = Node::File { content: Content::Inline(Vec::new()), size: LARGE_FILE, mode: 0o755, link: Some(link) };
+        tree.replace("data/big/disk.img", big.clone()).unwrap();
+        tree.insert("etc/disk.img", big).unwrap();
+        let layers = split(&tree, &BTreeSet::new(), LayerMode::Auto).unwrap();
+        assert_eq!(layers.len(), 2);
+        let first: Vec<String> = paths(&layers[0]).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(first, ["data", "data/big", "data/big/disk.img", "etc", "etc/disk.img"]);
+        assert!(layers[1].get("etc/disk.img").is_none());
     }
 }

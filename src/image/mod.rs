@@ -4,7 +4,9 @@
 //! the image as a docker-archive, OCI archive or OCI layout, each layer a
 //! [`blob`] streamed into the output through a [`sink`] that hashes it on
 //! the side, compressed by [`compress`] when asked. [`index`] combines
-//! images of several platforms into one OCI image index. [`output`] puts
+//! images of several platforms into one OCI image index. [`parts`] keeps
+//! an image as the Nix store does: artifact layers apart, and a small
+//! description streamed into an archive when copied. [`output`] puts
 //! the result where it goes without destroying what is there, through the
 //! temporaries of [`temp`]. [`attach`] adds documents about an image
 //! beside it (its [`sbom`] and [`provenance`]), each naming the image
@@ -14,9 +16,11 @@ pub mod archive;
 pub mod attach;
 pub mod blob;
 pub mod compress;
+pub mod gzip;
 pub mod index;
 pub mod layers;
 pub mod output;
+pub mod parts;
 pub mod plan;
 pub mod provenance;
 pub mod rootfs;

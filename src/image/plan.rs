@@ -5,16 +5,16 @@
 //! manifest annotations. It reads directories and file sizes, never file
 //! contents: the writers stream those.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use crate::imageread::Image;
-use crate::model::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Node, Tree, rel};
+use crate::model::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Link, Node, Tree, rel};
 use crate::model::metadata;
 use crate::model::oci::{Compression, ConfigFields};
 use crate::model::spec::{FileSpec, FsType, LayerMode, RootfsType, Spec};
@@ -108,7 +108,7 @@ pub fn plan(checked: Checked) -> Result<Plan> {
     }
     let urunc_json = urunc::urunc_json(&spec.annotations);
     let size = urunc_json.len() as u64;
-    tree.insert("urunc.json", Node::File { content: Content::Inline(urunc_json), size, mode: FILE_MODE })?;
+    tree.insert("urunc.json", Node::File { content: Content::Inline(urunc_json), size, mode: FILE_MODE, link: None })?;
 
     let rootfs = match &spec.rootfs {
         None => None,
@@ -251,9 +251,42 @@ fn describe_base(labels: &mut BTreeMap<String, String>, base: &Image) {
     }
 }
 
+/// The hard links met while copying one host directory: the files seen
+/// with a link count above 1, by device and inode, so that every path of
+/// one host file in the directory shares a [`Link`]. (As `cp -a` does, two
+/// copies of a directory are copies: each `files` entry has its own.)
+///
+/// Files in the Nix store are left out: the store holds no hard links of
+/// its own (a NAR has none); those it has come from `nix-store --optimise`
+/// (or `auto-optimise-store`), which links unrelated files that happen to
+/// be equal, on some machines and not others. Keeping them would make the
+/// image depend on the build machine and join files the guest may write
+/// separately.
+#[derive(Debug, Default)]
+struct HostLinks {
+    seen: HashMap<(u64, u64), Link>,
+}
+
+impl HostLinks {
+    /// The link identity of the host file `meta` describes, when it has
+    /// other names and lies outside the Nix store.
+    fn of(&mut self, meta: &fs::Metadata, in_store: bool) -> Option<Link> {
+        if meta.nlink() < 2 || in_store {
+            return None;
+        }
+        Some(*self.seen.entry((meta.dev(), meta.ino())).or_insert_with(Link::new))
+    }
+}
+
+/// The Nix store directory: `NIX_STORE_DIR` when set, else `/nix/store`.
+fn nix_store() -> PathBuf {
+    std::env::var_os("NIX_STORE_DIR").map_or_else(|| PathBuf::from("/nix/store"), PathBuf::from)
+}
+
 /// Adds one `files` entry: a file, or a directory copied recursively with
-/// symlinks kept (a directory may go to `/`). A link named directly is
-/// followed, like `cp` does.
+/// symlinks kept and hard links between its files kept (see [`HostLinks`];
+/// a file named on its own is a copy). A directory may go to `/`. A link
+/// named directly is followed, like `cp` does.
 pub fn add_source(tree: &mut Tree, f: &FileSpec) -> Result<()> {
     let meta = fs::metadata(&f.source).with_context(|| format!("cannot read {}", f.source.display()))?;
     let target = rel(&f.target);
@@ -262,43 +295,57 @@ pub fn add_source(tree: &mut Tree, f: &FileSpec) -> Result<()> {
         if !target.is_empty() {
             tree.insert(target, Node::Dir { mode: f.mode.unwrap_or(DIR_MODE) })?;
         }
-        add_dir(tree, &f.source, target.as_bytes())
+        let in_store = fs::canonicalize(&f.source).is_ok_and(|p| p.starts_with(nix_store()));
+        Walk { tree, links: HostLinks::default(), in_store }.dir(&f.source, target.as_bytes())
     } else if meta.is_file() {
-        tree.insert(target, file_node(&f.source, &meta, f.mode))
+        tree.insert(target, file_node(&f.source, &meta, f.mode, None))
     } else {
         bail!("{} is not a regular file or directory", f.source.display())
     }
 }
 
-/// Adds what directory `dir` holds under `target` (a tree path, empty for
-/// the root). Names are bytes, carried as the file system holds them.
-fn add_dir(tree: &mut Tree, dir: &Path, target: &[u8]) -> Result<()> {
-    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let child = if target.is_empty() { name.as_bytes().to_vec() } else { [target, b"/", name.as_bytes()].concat() };
-        let meta = fs::symlink_metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let ft = meta.file_type();
-        if ft.is_symlink() {
-            let link = fs::read_link(&path).with_context(|| format!("cannot read link {}", path.display()))?;
-            tree.insert(&child, Node::Symlink { target: link.into_os_string().into_vec().into() })?;
-        } else if ft.is_dir() {
-            tree.insert(&child, Node::Dir { mode: DIR_MODE })?;
-            add_dir(tree, &path, &child)?;
-        } else if ft.is_file() {
-            tree.insert(&child, file_node(&path, &meta, None))?;
-        } else {
-            bail!("{} is not a regular file, directory or symlink; bimanix copies only those", path.display());
+/// A host directory being copied into a tree.
+struct Walk<'a> {
+    tree: &'a mut Tree,
+    links: HostLinks,
+    /// Whether the directory is in the Nix store.
+    in_store: bool,
+}
+
+impl Walk<'_> {
+    /// Adds what directory `dir` holds under `target` (a tree path, empty
+    /// for the root). Names are bytes, carried as the file system holds them.
+    fn dir(&mut self, dir: &Path, target: &[u8]) -> Result<()> {
+        crate::model::hostfile::refuse_pseudo_dir(dir)?;
+        let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let child =
+                if target.is_empty() { name.as_bytes().to_vec() } else { [target, b"/", name.as_bytes()].concat() };
+            let meta = fs::symlink_metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                let link = fs::read_link(&path).with_context(|| format!("cannot read link {}", path.display()))?;
+                self.tree.insert(&child, Node::Symlink { target: link.into_os_string().into_vec().into() })?;
+            } else if ft.is_dir() {
+                self.tree.insert(&child, Node::Dir { mode: DIR_MODE })?;
+                self.dir(&path, &child)?;
+            } else if ft.is_file() {
+                let link = self.links.of(&meta, self.in_store);
+                self.tree.insert(&child, file_node(&path, &meta, None, link))?;
+            } else {
+                bail!("{} is not a regular file, directory or symlink; bimanix copies only those", path.display());
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A host file: only its executable bit counts, unless a mode is given.
-fn file_node(path: &Path, meta: &fs::Metadata, mode: Option<u32>) -> Node {
+fn file_node(path: &Path, meta: &fs::Metadata, mode: Option<u32>, link: Option<Link>) -> Node {
     let exec = meta.permissions().mode() & 0o111 != 0;
     let mode = mode.unwrap_or(if exec { EXEC_MODE } else { FILE_MODE });
-    Node::File { content: Content::Host(path.to_path_buf()), size: meta.len(), mode }
+    Node::File { content: Content::Host(path.to_path_buf()), size: meta.len(), mode, link }
 }

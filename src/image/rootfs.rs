@@ -17,21 +17,34 @@ use crate::image::output::Output;
 use crate::image::plan::{Plan, RootfsPlan};
 use crate::imageread::Image;
 use crate::model::fstree::{Content, FILE_MODE, Node, SharedFile, Tree};
+use crate::model::progress::{self, Counted};
 use crate::model::spec::{FsType, RootfsType};
 
 /// Writes `plan` as an archive, generating its rootfs image first.
 pub fn write(mut plan: Plan, format: Format, out: &Output) -> Result<Written> {
+    check(&plan)?;
+    generate_into(&mut plan)?;
+    archive::write(&plan, format, out)
+}
+
+/// What must hold before any layer of `plan` is written: layer names that
+/// are no whiteouts, a config consumers take.
+pub fn check(plan: &Plan) -> Result<()> {
     plan.tree.check_layer_names().context("a file in the image layer")?;
-    check_config_size(&plan)?;
+    check_config_size(plan)
+}
+
+/// Generates the planned rootfs image, if any, into the layer's tree.
+pub fn generate_into(plan: &mut Plan) -> Result<()> {
     if let Some(rootfs) = &plan.rootfs {
         let mtime =
             u32::try_from(plan.mtime).context("the creation time is past 2106, which ext2 and cpio cannot store")?;
         let file = generate(rootfs, mtime)?;
         let size = file.metadata()?.len();
         let content = Content::Range { file: SharedFile(Arc::new(file)), offset: 0 };
-        plan.tree.insert(&rootfs.path, Node::File { content, size, mode: FILE_MODE })?;
+        plan.tree.insert(&rootfs.path, Node::File { content, size, mode: FILE_MODE, link: None })?;
     }
-    archive::write(&plan, format, out)
+    Ok(())
 }
 
 /// Refuses a config that consumers would refuse: its size without the
@@ -65,6 +78,14 @@ fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<File> {
         }
     };
     let mut tmp = unnamed("the rootfs")?;
+    let what = || match rootfs.kind {
+        RootfsType::Initrd => "generating the initrd".to_string(),
+        RootfsType::Block => {
+            let fs = if rootfs.fs_type == FsType::Ext2 { "ext2" } else { "ext4" };
+            format!("generating the {fs} block image")
+        }
+    };
+    let _step = progress::step(what, None, Counted::Output);
     match rootfs.kind {
         RootfsType::Initrd => {
             let out = crate::filesystem::cpio::write_newc(&tree, mtime, BufWriter::with_capacity(1 << 20, &mut tmp))
@@ -92,6 +113,7 @@ fn generate(rootfs: &RootfsPlan, mtime: u32) -> Result<File> {
 /// that points into it.
 fn flatten_base(path: &Path, architecture: &str) -> Result<Tree> {
     let image = Image::open_for(path, Some(architecture))?;
+    let _step = progress::step(|| format!("extracting {}", path.display()), None, Counted::Output);
     let scratch = SharedFile(Arc::new(unnamed("the base image's files")?));
     let mut end = 0u64;
     let flat = image

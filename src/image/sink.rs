@@ -29,6 +29,7 @@ use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
 
 use crate::model::oci::hex;
+use crate::model::progress::{self, Counted};
 
 /// The size of a buffer.
 pub const BUFFER: usize = 1 << 20;
@@ -44,9 +45,10 @@ pub struct Hashed {
     pub size: u64,
 }
 
-/// A blob being written at the cursor of the output file.
+/// A blob being written at the cursor of the output file (or into any
+/// writer: a pipe, standard output).
 pub struct Sink<'f> {
-    file: &'f File,
+    out: &'f mut dyn Write,
     /// Always [`BUFFER`] bytes long (never zeroed again); the first
     /// `filled` hold data.
     buf: Vec<u8>,
@@ -60,11 +62,16 @@ pub struct Sink<'f> {
 /// Writes one blob at the cursor of `file` with `body`, hashing it on a
 /// second thread; leaves the cursor at the blob's end.
 pub fn write_hashed<T>(file: &File, body: impl FnOnce(&mut Sink) -> Result<T>) -> Result<(T, Hashed)> {
+    write_hashed_to(&mut &*file, body)
+}
+
+/// Writes one blob into `out` with `body`, hashing it on a second thread.
+pub fn write_hashed_to<T>(out: &mut dyn Write, body: impl FnOnce(&mut Sink) -> Result<T>) -> Result<(T, Hashed)> {
     let (to_hash, full) = mpsc::sync_channel(IN_FLIGHT);
     let (give_back, spare) = mpsc::channel();
     thread::scope(|scope| {
         let hasher = scope.spawn(move || hash(full, give_back));
-        let mut sink = Sink { file, buf: vec![0; BUFFER], filled: 0, to_hash, spare };
+        let mut sink = Sink { out, buf: vec![0; BUFFER], filled: 0, to_hash, spare };
         let written = body(&mut sink).and_then(|t| sink.flush_buffer().map(|()| t).context("writing the output"));
         // Closing the channel tells the hasher that nothing more comes.
         drop(sink);
@@ -98,7 +105,8 @@ impl Sink<'_> {
         if self.filled == 0 {
             return Ok(());
         }
-        (&mut &*self.file).write_all(&self.buf[..self.filled])?;
+        self.out.write_all(&self.buf[..self.filled])?;
+        progress::advance(Counted::Output, self.filled as u64);
         let next = self.spare.try_recv().unwrap_or_else(|_| vec![0; BUFFER]);
         let full = std::mem::replace(&mut self.buf, next);
         let filled = std::mem::take(&mut self.filled);

@@ -60,7 +60,7 @@ pub struct Measured {
 /// Opens the archive or OCI layout directory at `path` for its blobs.
 pub fn open_store(path: &Path) -> Result<Store> {
     let open = || -> Result<Store> {
-        let source = if path.is_dir() { Source::Dir(path.to_path_buf()) } else { Source::open_tar(path)?.0 };
+        let source = if path.is_dir() { Source::dir(path)? } else { Source::open_tar(path)?.0 };
         let format = match (source.contains("manifest.json"), source.contains("index.json"), &source) {
             (true, true, _) => Format::DockerOciArchive,
             (true, false, _) => Format::DockerArchive,
@@ -120,8 +120,8 @@ impl Store {
 
     /// The uncompressed tar stream of the layer blob `name`.
     pub fn layer_reader(&self, name: &str) -> Result<Box<dyn Read + '_>> {
-        let (raw, _) = self.source.open(name)?;
-        let (_, plain) = decompress(raw).with_context(|| format!("cannot read {name}"))?;
+        let (raw, size) = self.source.open(name)?;
+        let (_, plain) = decompress(raw, size).with_context(|| format!("cannot read {name}"))?;
         Ok(plain)
     }
 
@@ -131,10 +131,10 @@ impl Store {
     /// anything differs from `expected`.
     pub fn check(&self, name: &str, what: &str, expected: Expected) -> Result<Measured> {
         let unreadable = || format!("{what}: cannot read {name} from the archive");
-        let (raw, _) = self.source.open(name)?;
+        let (raw, size) = self.source.open(name)?;
         let mut stored = Hashing::new(raw);
         let (compression, plain_digest) = {
-            let (compression, plain) = decompress(&mut stored).with_context(unreadable)?;
+            let (compression, plain) = decompress(&mut stored, size).with_context(unreadable)?;
             // An uncompressed layer is its own tar: its blob digest is its diff_id.
             let plain_digest = match (expected.diff_id, compression) {
                 (Some(_), Compression::Gzip | Compression::Zstd) => Some(hash_stream(plain)),

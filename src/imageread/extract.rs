@@ -146,7 +146,7 @@ mod tests {
 
     fn tree() -> Tree {
         let mut t = Tree::new();
-        let file = Node::File { content: Content::Inline(Vec::new()), size: 0, mode: 0o644 };
+        let file = Node::File { content: Content::Inline(Vec::new()), size: 0, mode: 0o644, link: None };
         t.insert("usr/lib/a", file.clone()).unwrap();
         t.insert("lib", Node::Symlink { target: "usr/lib".into() }).unwrap();
         t.insert("abs", Node::Symlink { target: "/usr/lib/a".into() }).unwrap();

@@ -74,12 +74,12 @@ impl Image {
 
     /// Hashes a layer's blob and, decompressed, its tar, streaming.
     fn hash_layer(&self, layer: &Layer) -> Result<Result<LayerHashes, String>> {
-        let (raw, _) = self.source.open(&layer.name)?;
+        let (raw, size) = self.source.open(&layer.name)?;
         let mut stored = Hashing::new(raw);
         let plain = match layer.compression {
             // An uncompressed blob is its own tar: one hash serves both checks.
             Compression::None => Ok(None),
-            _ => decompress(&mut stored).and_then(|(_, plain)| hash_stream(plain)).map(Some),
+            _ => decompress(&mut stored, size).and_then(|(_, plain)| hash_stream(plain)).map(Some),
         };
         // Hash whatever the decompressor left unread, so that the blob digest covers every byte.
         let drained = io::copy(&mut stored, &mut io::sink());
@@ -100,8 +100,8 @@ impl Image {
     /// The decompressed tar stream of layer `i` (0-based).
     pub fn layer_reader(&self, i: usize) -> Result<Box<dyn Read + '_>> {
         let layer = self.layers.get(i).ok_or_else(|| anyhow!("the image has no layer {}", i + 1))?;
-        let (raw, _) = self.source.open(&layer.name)?;
-        let (_, plain) = decompress(raw).with_context(|| format!("cannot read {}", self.layer_label(i)))?;
+        let (raw, size) = self.source.open(&layer.name)?;
+        let (_, plain) = decompress(raw, size).with_context(|| format!("cannot read {}", self.layer_label(i)))?;
         Ok(plain)
     }
 
@@ -125,8 +125,9 @@ impl Image {
 
     /// Applies the layers in order into one filesystem, as a container
     /// runtime would: whiteouts (`.wh.name`) and opaque directories
-    /// (`.wh..wh..opq`) hide what lower layers hold; hard links become
-    /// copies of their target; device nodes and fifos are skipped and
+    /// (`.wh..wh..opq`) hide what lower layers hold; a hard link to a file
+    /// shares its [`Link`](crate::model::fstree::Link) (so writers store it
+    /// once); device nodes and fifos are skipped and
     /// listed. Files and directories keep the layer's permission bits;
     /// symlinks keep their target as written.
     ///
@@ -285,11 +286,12 @@ fn whiteout(path: &[u8]) -> Option<Whiteout<'_>> {
 }
 
 /// The node a layer entry adds at `path`, or `None` for a device or fifo
-/// (listed in `skipped`). A hard link copies what `tree` holds at its target.
+/// (listed in `skipped`). A hard link to a file shares its inode (see
+/// [`Tree::link_to`]).
 fn layer_node(
     path: &BStr,
     entry: &mut tar::Entry<'_, Box<dyn Read + '_>>,
-    tree: &Tree,
+    tree: &mut Tree,
     store: &mut FileStore,
     layer: usize,
     skipped: &mut Vec<String>,
@@ -300,7 +302,7 @@ fn layer_node(
         EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
             let size = entry.size();
             let content = store(path, entry, size)?;
-            Node::File { content, size, mode }
+            Node::File { content, size, mode, link: None }
         }
         EntryType::Directory => Node::Dir { mode },
         EntryType::Symlink => {
@@ -314,8 +316,7 @@ fn layer_node(
         EntryType::Link => {
             let raw_target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
             let target = link_path(&raw_target).context("hard link")?;
-            tree.get(&target)
-                .cloned()
+            tree.link_to(&target)
                 .ok_or_else(|| anyhow!("hard link to /{}, which no layer so far holds", target.escape_bytes()))?
         }
         EntryType::Char | EntryType::Block | EntryType::Fifo => {

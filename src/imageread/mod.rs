@@ -333,7 +333,7 @@ fn open_inner(path: &Path, select: &Select) -> Result<Image> {
 /// Opens the archive or directory at `path` and tells its layout.
 fn read_source(path: &Path) -> Result<(Source, Compression, Format)> {
     let (source, compression) =
-        if path.is_dir() { (Source::Dir(path.to_path_buf()), Compression::None) } else { Source::open_tar(path)? };
+        if path.is_dir() { (Source::dir(path)?, Compression::None) } else { Source::open_tar(path)? };
     let has_manifest = source.contains("manifest.json");
     let has_index = source.contains("index.json");
     let format = match (has_manifest, has_index, &source) {

@@ -28,6 +28,13 @@ pub(super) enum TarItem {
 }
 
 impl Source {
+    /// The OCI layout directory at `path`, by its canonical path: the
+    /// directory its blobs must be inside.
+    pub(super) fn dir(path: &Path) -> Result<Source> {
+        let root = std::fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+        Ok(Source::Dir(root))
+    }
+
     /// Indexes the tar at `path`, decompressing it first when the whole
     /// archive is compressed.
     pub(super) fn open_tar(path: &Path) -> Result<(Source, Compression)> {
@@ -39,7 +46,8 @@ impl Source {
             file
         } else {
             let mut plain = tempfile::tempfile().context("cannot create a temporary file")?;
-            let mut decoder = decompressor(compression, BufReader::new(file));
+            let size = file.metadata().context("cannot read it")?.len();
+            let mut decoder = decompressor(compression, BufReader::new(file), size);
             spool(&mut decoder, &mut plain)
                 .with_context(|| format!("cannot decompress the {}-compressed archive", compression.name()))?;
             plain
@@ -69,7 +77,7 @@ impl Source {
     pub(super) fn open(&self, name: &str) -> Result<(Box<dyn Read + '_>, u64)> {
         match self {
             Source::Dir(root) => {
-                let path = root.join(name);
+                let path = inside(root, name)?;
                 let file = crate::model::hostfile::open_regular(&path)
                     .with_context(|| format!("{name} is missing or unreadable"))?;
                 let size = file.metadata().with_context(|| format!("cannot stat {name}"))?.len();
@@ -114,19 +122,41 @@ impl Source {
     }
 }
 
+/// The path of `name` in the layout directory `root` (canonical), with
+/// every link resolved: a link may point within the layout, but a blob
+/// (or `blobs/sha256` itself) that leads out of it is refused, even when
+/// what it points at has the right digest: a layout hands over its own
+/// files and nothing else on the machine.
+fn inside(root: &Path, name: &str) -> Result<PathBuf> {
+    let path = root.join(name);
+    let real = match std::fs::canonicalize(&path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(path),
+        Err(e) => return Err(e).with_context(|| format!("cannot resolve {name} in {}", root.display())),
+    };
+    if !real.starts_with(root) {
+        bail!(
+            "{name} leads out of the layout {} (to {}); a layout's files must be inside it",
+            root.display(),
+            real.display()
+        );
+    }
+    Ok(real)
+}
+
 /// Decompresses a whole archive into the unnamed file `plain`, which it
 /// reads by random access, without filling the file system `plain` is on
-/// (TMPDIR): a few megabytes of gzip can hold gigabytes of zeros.
+/// (TMPDIR): a few megabytes of gzip can hold gigabytes of zeros. The
+/// decoder stops at its expansion bound; this stops at half the free space.
 fn spool(decoder: &mut dyn Read, plain: &mut File) -> Result<()> {
     let stat = rustix::fs::fstatvfs(&*plain).context("cannot tell the free space in TMPDIR")?;
     let free = stat.f_bavail.saturating_mul(stat.f_frsize);
-    // Leave a tenth of the free space free.
-    let limit = free - free / 10;
+    let limit = free / 2;
     let copied = io::copy(&mut decoder.take(limit + 1), plain)?;
     if copied > limit {
         bail!(
-            "it decompresses to more than the {} MiB that TMPDIR can spare; decompress it where there is room \
-             and inspect the plain archive",
+            "it decompresses to more than the {} MiB that TMPDIR can spare (half its free space); decompress it \
+             where there is room and use the plain archive",
             limit >> 20
         );
     }
@@ -222,22 +252,72 @@ impl Read for Section<'_> {
 // ---------------------------------------------------------------------------
 // Decompression.
 
-/// Tells the compression of `raw` from its first bytes and decompresses it.
-pub(super) fn decompress<'a>(mut raw: impl Read + 'a) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+/// Tells the compression of `raw` (`size` bytes) from its first bytes and
+/// decompresses it.
+pub(super) fn decompress<'a>(mut raw: impl Read + 'a, size: u64) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
     let mut head = Vec::with_capacity(4);
     (&mut raw).take(4).read_to_end(&mut head)?;
     let compression = Compression::sniff(&head);
     let whole = io::Cursor::new(head).chain(raw);
-    Ok((compression, decompressor(compression, whole)))
+    Ok((compression, decompressor(compression, whole, size)))
 }
 
-pub(super) fn decompressor<'a>(compression: Compression, raw: impl Read + 'a) -> Box<dyn Read + 'a> {
-    match compression {
-        Compression::None => Box::new(raw),
+/// A decoder of `raw`, `size` bytes compressed with `compression`, which
+/// fails once it has given more than [`expansion_limit`] bytes.
+pub(super) fn decompressor<'a>(compression: Compression, raw: impl Read + 'a, size: u64) -> Box<dyn Read + 'a> {
+    let decoder: Box<dyn Read + 'a> = match compression {
+        Compression::None => return Box::new(raw),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
         Compression::Zstd => {
             Box::new(ZstdFrames { source: BufReader::new(raw), decoder: FrameDecoder::new(), in_frame: false })
         }
+    };
+    let (limit, ratio) = expansion_limit(size);
+    Box::new(Bounded { inner: decoder, given: 0, limit, ratio, size })
+}
+
+/// How many times its compressed size a stream may expand, unless
+/// `BIMANIX_MAX_EXPANSION` says otherwise: layers of real images expand 2
+/// to 10 times, a file system image with room to spare perhaps 100 times;
+/// a gzip bomb 1000 times, a zstd one without end.
+pub const MAX_EXPANSION: u64 = 256;
+
+/// Any stream may expand to this much, whatever its compressed size.
+pub const EXPANSION_FLOOR: u64 = 1 << 30;
+
+/// The most bytes a stream of `size` compressed bytes may give, and the
+/// ratio in force: `BIMANIX_MAX_EXPANSION` (else [`MAX_EXPANSION`]) times
+/// `size`, and at least [`EXPANSION_FLOOR`].
+pub fn expansion_limit(size: u64) -> (u64, u64) {
+    let ratio = std::env::var("BIMANIX_MAX_EXPANSION").ok().and_then(|r| r.parse().ok()).unwrap_or(MAX_EXPANSION);
+    (size.saturating_mul(ratio).max(EXPANSION_FLOOR), ratio)
+}
+
+/// A decoder that fails once it has given more than `limit` bytes.
+struct Bounded<'a> {
+    inner: Box<dyn Read + 'a>,
+    given: u64,
+    limit: u64,
+    ratio: u64,
+    size: u64,
+}
+
+impl Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let got = self.inner.read(buf)?;
+        self.given += got as u64;
+        if self.given > self.limit {
+            return Err(io::Error::other(format!(
+                "it expands past {} MiB, the most bimanix decompresses from {} compressed bytes (the larger of {} \
+                 MiB and {} times the compressed size): a decompression bomb? To allow more, set \
+                 BIMANIX_MAX_EXPANSION to a larger ratio",
+                self.limit >> 20,
+                self.size,
+                EXPANSION_FLOOR >> 20,
+                self.ratio
+            )));
+        }
+        Ok(got)
     }
 }
 

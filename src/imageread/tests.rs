@@ -321,7 +321,7 @@ fn opaque_root_and_file_replacing_a_directory() {
 }
 
 #[test]
-fn hard_links_become_copies_and_devices_are_skipped() {
+fn hard_links_share_their_target_and_devices_are_skipped() {
     let lower = layer(&[E::File("bin/busybox", b"bb", 0o755)]);
     let upper = layer(&[
         E::Hardlink("bin/sh", "bin/busybox"),
@@ -337,6 +337,25 @@ fn hard_links_become_copies_and_devices_are_skipped() {
     assert_eq!(file_bytes(&flat, "etc/b").unwrap(), b"aa");
     assert_eq!(flat.skipped, vec!["/dev/pipe (fifo, layer 2)"]);
     assert!(flat.tree.get("dev/pipe").is_none());
+    // One inode per target, across layers too; the two targets are apart.
+    let links = flat.tree.hard_links();
+    let group =
+        |p: &str| links.of(flat.tree.get(p).unwrap()).map(|g| g.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+    assert_eq!(group("bin/sh"), Some(vec!["bin/busybox".to_string(), "bin/sh".to_string()]));
+    assert_eq!(group("etc/a"), Some(vec!["etc/a".to_string(), "etc/b".to_string()]));
+}
+
+#[test]
+fn a_hard_link_whose_target_is_replaced_keeps_the_old_file() {
+    let lower = layer(&[E::File("bin/busybox", b"bb", 0o755), E::Hardlink("bin/sh", "bin/busybox")]);
+    let upper = layer(&[E::File("bin/busybox", b"new", 0o755)]);
+    let dir = tempfile::tempdir().unwrap();
+    write_dir(dir.path(), &TestImage::new(vec![lower, upper]).oci());
+    let flat = flatten_inline(&open(dir.path(), &Select::default()).unwrap()).unwrap();
+    assert_eq!(file_bytes(&flat, "bin/sh").unwrap(), b"bb");
+    assert_eq!(file_bytes(&flat, "bin/busybox").unwrap(), b"new");
+    let links = flat.tree.hard_links();
+    assert!(links.of(flat.tree.get("bin/sh").unwrap()).is_none(), "a link alone is a plain file");
 }
 
 #[test]
@@ -504,7 +523,7 @@ fn reads_linked_layers_and_multi_frame_zstd() {
     stream.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
     stream.extend(zstd(b"second"));
     let mut out = String::new();
-    decompress(stream.as_slice()).unwrap().1.read_to_string(&mut out).unwrap();
+    decompress(stream.as_slice(), stream.len() as u64).unwrap().1.read_to_string(&mut out).unwrap();
     assert_eq!(out, "first second");
 }
 

@@ -112,51 +112,92 @@ fn is_bunny_key(k: &str) -> bool {
 /// apply to Containerfiles and bunnyfiles only, `--build-arg` to
 /// Containerfiles only; given with another kind they are a [`Misfit`].
 pub fn read(path: &Path, context: Option<&Path>, kind: Kind, opts: &Options) -> Result<Read> {
+    misfits(kind, &path.display().to_string(), context.is_some(), opts)?;
     match kind {
         Kind::Nix | Kind::Json => {
-            let file = path.display();
-            if context.is_some() {
-                return Err(Misfit(format!(
-                    "a build context directory (with -f) applies to Containerfiles and bunnyfiles; {file} is an \
-                     args file, whose paths are relative to itself, so name it alone"
-                ))
-                .into());
-            }
-            if !opts.bases.is_empty() {
-                return Err(
-                    Misfit(format!("--base applies to Containerfiles and bunnyfiles; {file} is an args file")).into()
-                );
-            }
-            if !opts.build_args.is_empty() {
-                return Err(
-                    Misfit(format!("--build-arg applies to Containerfiles only; {file} is an args file")).into()
-                );
-            }
             let syntax = if kind == Kind::Json { Syntax::Json } else { Syntax::Nix };
-            let mut spec = args::read(path, syntax)?;
-            if let Some((name, tag)) = &opts.tag {
-                spec.name = name.clone();
-                spec.tag = tag.clone();
-                for key in ["name", "tag"] {
-                    spec.locations.keys.remove(key);
-                    spec.locations.names.insert(key.into(), "--tag".into());
-                }
-            }
-            Ok(Read { spec, warnings: Vec::new() })
+            Ok(tagged(args::read(path, syntax)?, opts))
         }
         Kind::Containerfile => super::containerfile::read(path, context, opts),
+        Kind::Bunnyfile => super::bunnyfile::read(path, context, opts),
+    }
+}
+
+/// Reads an input file given on standard input (`build -`), as [`read`]
+/// reads one on disk; its kind is `kind`, else told by content. Relative
+/// paths resolve against `context`, else the current directory (where a
+/// user who typed `bimanix build - < dir/args.nix` stands).
+pub fn read_stdin(bytes: Vec<u8>, context: Option<&Path>, kind: Option<Kind>, opts: &Options) -> Result<Read> {
+    let shown = crate::input::STDIN;
+    let dir = std::path::absolute(context.unwrap_or(Path::new(".")))
+        .map_err(|e| anyhow::anyhow!("cannot tell the current directory: {e}"))?;
+    let kind = kind.unwrap_or_else(|| match Kind::by_content(&String::from_utf8_lossy(&bytes)) {
+        // JSON says nothing of itself but its syntax.
+        Kind::Nix if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() => Kind::Json,
+        other => other,
+    });
+    misfits(kind, shown, context.is_some(), opts)?;
+    let spec = match kind {
+        Kind::Json => args::to_spec(&args::parse_json(&bytes, shown)?, shown.to_string(), &dir)?,
+        Kind::Nix => {
+            let text = crate::input::text(bytes, shown)?;
+            args::to_spec(&crate::input::nixeval::eval_str(&text, shown, &dir)?, shown.to_string(), &dir)?
+        }
+        Kind::Containerfile | Kind::Bunnyfile => {
+            let text = crate::input::text(bytes, shown)?;
+            let text = text.strip_prefix(super::foreign::BOM).unwrap_or(&text);
+            return if kind == Kind::Containerfile {
+                super::containerfile::read_text(text, shown, &dir, opts)
+            } else {
+                super::bunnyfile::read_text(text, shown, &dir, opts)
+            };
+        }
+    };
+    Ok(tagged(spec, opts))
+}
+
+/// Refuses the flags that do not fit `kind` (of the input named `file`).
+fn misfits(kind: Kind, file: &str, context: bool, opts: &Options) -> Result<()> {
+    let misfit = |msg: String| Err(Misfit(msg).into());
+    match kind {
+        Kind::Nix | Kind::Json => {
+            if context {
+                return misfit(format!(
+                    "a build context directory (with -f) applies to Containerfiles and bunnyfiles; {file} is an \
+                     args file, whose paths are relative to itself, so name it alone"
+                ));
+            }
+            if !opts.bases.is_empty() {
+                return misfit(format!("--base applies to Containerfiles and bunnyfiles; {file} is an args file"));
+            }
+            if !opts.build_args.is_empty() {
+                return misfit(format!("--build-arg applies to Containerfiles only; {file} is an args file"));
+            }
+        }
         Kind::Bunnyfile => {
             if let Some((name, _)) = opts.build_args.first() {
-                return Err(Misfit(format!(
-                    "--build-arg {name}: --build-arg applies to Containerfiles (their ARG lines); {} is a bunnyfile, \
-                     which has no variables",
-                    path.display()
-                ))
-                .into());
+                return misfit(format!(
+                    "--build-arg {name}: --build-arg applies to Containerfiles (their ARG lines); {file} is a \
+                     bunnyfile, which has no variables"
+                ));
             }
-            super::bunnyfile::read(path, context, opts)
+        }
+        Kind::Containerfile => {}
+    }
+    Ok(())
+}
+
+/// An args file's spec with `--tag` applied.
+fn tagged(mut spec: crate::model::spec::Spec, opts: &Options) -> Read {
+    if let Some((name, tag)) = &opts.tag {
+        spec.name = name.clone();
+        spec.tag = tag.clone();
+        for key in ["name", "tag"] {
+            spec.locations.keys.remove(key);
+            spec.locations.names.insert(key.into(), "--tag".into());
         }
     }
+    Read { spec, warnings: Vec::new() }
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub mod nixwrite;
 /// this keeps a wrong path (a disk image, a log) from filling memory.
 pub const MAX_ARGS_FILE: u64 = 4 << 20;
 
+/// The name standard input goes by in messages (`<stdin>:3:5: ...`).
+pub const STDIN: &str = "<stdin>";
+
 /// Reads a text input file (a Containerfile, a bunnyfile) of at most
 /// [`MAX_ARGS_FILE`] bytes, refusing without blocking what is not a
 /// regular file; `shown` names it in messages.
@@ -29,13 +32,32 @@ pub fn read_text(path: &std::path::Path, shown: &str) -> anyhow::Result<String> 
     use anyhow::Context;
     let bytes = crate::model::hostfile::read_regular(path, MAX_ARGS_FILE, "input files")
         .with_context(|| format!("cannot read {shown}"))?;
-    String::from_utf8(bytes).map_err(|e| {
+    text(bytes, shown)
+}
+
+/// The text of an input file: UTF-8 without NUL bytes, else an error at
+/// `shown:line:col` naming the byte.
+pub fn text(bytes: Vec<u8>, shown: &str) -> anyhow::Result<String> {
+    let text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
+        let (line, col) = line_col(&e.as_bytes()[..valid]);
         anyhow::anyhow!(
-            "{shown}: byte {valid} (0x{:02X}) is not valid UTF-8; the file must be text",
+            "{shown}:{line}:{col}: byte 0x{:02X} is not valid UTF-8; the file must be text",
             e.as_bytes()[valid]
         )
-    })
+    })?;
+    if let Some(nul) = text.find('\0') {
+        let (line, col) = line_col(&text.as_bytes()[..nul]);
+        anyhow::bail!("{shown}:{line}:{col}: a NUL byte (0x00); the file must be text");
+    }
+    Ok(text)
+}
+
+/// The 1-based line and column (in characters) just after `before`.
+pub fn line_col(before: &[u8]) -> (usize, usize) {
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    (line, String::from_utf8_lossy(&before[start..]).chars().count() + 1)
 }
 
 /// A file mode written in octal (`755`, `0644`), at most `0o7777`: digits

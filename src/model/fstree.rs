@@ -8,13 +8,14 @@
 //! before their children. Owners are always root and times are always the
 //! image's one fixed time, so neither is stored.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use bstr::{BStr, BString, ByteSlice};
@@ -107,13 +108,31 @@ impl Content {
     }
 }
 
+/// The identity of a file that several paths share (hard links): the
+/// regular files of a tree that carry the same `Link` and the same mode are
+/// one inode, which the cpio and ext writers store once. The value is
+/// unique in the process and never written: writers number inodes by path
+/// order, so the output depends on which paths share a `Link`, not on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Link(u64);
+
+impl Link {
+    /// A link identity no other file has.
+    pub fn new() -> Link {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Link(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// One entry of a tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
     /// A directory with its permission bits (normally 0o755).
     Dir { mode: u32 },
-    /// A regular file: its content, its size in bytes and permission bits.
-    File { content: Content, size: u64, mode: u32 },
+    /// A regular file: its content, its size in bytes and permission bits,
+    /// and, when other paths are hard links to the same file, the identity
+    /// they share (they also share content, size and mode).
+    File { content: Content, size: u64, mode: u32, link: Option<Link> },
     /// A symbolic link and its target, kept as written.
     Symlink { target: BString },
 }
@@ -160,6 +179,24 @@ pub fn check_layer_name(name: &[u8]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The hard-link groups of a tree: the paths of each file that two or more
+/// paths share, in path order.
+#[derive(Debug, Default)]
+pub struct HardLinks<'t> {
+    groups: HashMap<(Link, u32), Vec<&'t BStr>>,
+}
+
+impl<'t> HardLinks<'t> {
+    /// The paths that share the inode of `node` (itself among them), in
+    /// path order, when there are two or more.
+    pub fn of(&self, node: &Node) -> Option<&[&'t BStr]> {
+        match node {
+            Node::File { link: Some(link), mode, .. } => self.groups.get(&(*link, *mode)).map(Vec::as_slice),
+            _ => None,
+        }
+    }
 }
 
 /// A whole filesystem, sorted by path.
@@ -255,6 +292,19 @@ impl Tree {
         }
     }
 
+    /// A node for a new hard link to what `target` holds, or `None` when
+    /// nothing is there. For a regular file it is the file itself, with the
+    /// [`Link`] that `target` now shares with it (given to `target` when it
+    /// had none); a hard link to anything else (tar allows one to a symlink)
+    /// is a copy of it.
+    pub fn link_to(&mut self, target: &(impl AsRef<[u8]> + ?Sized)) -> Option<Node> {
+        let node = self.entries.get_mut(target.as_ref())?;
+        if let Node::File { link, .. } = node {
+            link.get_or_insert_with(Link::new);
+        }
+        Some(node.clone())
+    }
+
     /// The node at `path`, if any.
     pub fn get(&self, path: &(impl AsRef<[u8]> + ?Sized)) -> Option<&Node> {
         self.entries.get(path.as_ref())
@@ -273,6 +323,18 @@ impl Tree {
     /// All entries in order: each directory before what it holds.
     pub fn iter(&self) -> impl Iterator<Item = (&BStr, &Node)> {
         self.entries.iter().map(|(k, v)| (k.as_bstr(), v))
+    }
+
+    /// The files that share an inode with other paths (see [`Link`]).
+    pub fn hard_links(&self) -> HardLinks<'_> {
+        let mut groups: HashMap<(Link, u32), Vec<&BStr>> = HashMap::new();
+        for (path, node) in self.iter() {
+            if let Node::File { link: Some(link), mode, .. } = node {
+                groups.entry((*link, *mode)).or_default().push(path);
+            }
+        }
+        groups.retain(|_, paths| paths.len() > 1);
+        HardLinks { groups }
     }
 
     /// The number of entries, not counting the implicit root.

@@ -261,8 +261,8 @@ pub struct IndexEntry {
     pub variant: Option<String>,
 }
 
-/// An OCI image index: one manifest per platform, in the order given,
-/// with `annotations` when there are any.
+/// An OCI image index: one manifest per platform, in the order given, and
+/// the index's own annotations (sorted, as a map).
 pub fn image_index(entries: &[IndexEntry], annotations: &BTreeMap<String, String>) -> Vec<u8> {
     let manifests: Vec<Value> = entries
         .iter()
@@ -281,6 +281,32 @@ pub fn image_index(entries: &[IndexEntry], annotations: &BTreeMap<String, String
         index["annotations"] = json!(annotations);
     }
     to_bytes(&index)
+}
+
+/// Reads an annotation given as `KEY=VALUE`. The key is a reverse-domain
+/// name as the OCI spec recommends (letters, digits, `.`, `-`, `_`, `/`,
+/// starting with a letter or digit); the value is any text without control
+/// characters other than tab and newline.
+pub fn parse_annotation(text: &str) -> Result<(String, String), String> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(format!(
+            "{text:?} is not KEY=VALUE; write e.g. org.opencontainers.image.description=\"A unikernel\""
+        ));
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/');
+    if !key.starts_with(|c: char| c.is_ascii_alphanumeric()) || !key.chars().all(allowed) {
+        return Err(format!(
+            "the key {key:?} is not an annotation key: use letters, digits, '.', '-', '_' and '/', starting with a \
+             letter or digit, such as org.opencontainers.image.description"
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n')) {
+        return Err(format!(
+            "the value of {key} holds the control character U+{:04X}; only tab and newline are allowed",
+            u32::from(c)
+        ));
+    }
+    Ok((key.to_string(), value.to_string()))
 }
 
 /// The variant an architecture has when its images do not say: `v8` for
@@ -363,5 +389,37 @@ mod tests {
         assert_eq!(i["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "t");
         let d: Value = serde_json::from_slice(&docker_manifest(&cfg, &[], "x:t")).unwrap();
         assert_eq!(d[0]["Config"], format!("blobs/sha256/{}", cfg.hex()));
+    }
+
+    #[test]
+    fn an_image_index_carries_its_annotations_sorted_and_none_when_empty() {
+        let entry = IndexEntry {
+            manifest: Descriptor::of(MANIFEST_TYPE, b"{}"),
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: Some("v8".into()),
+        };
+        let plain: Value = serde_json::from_slice(&image_index(&[entry.clone()], &BTreeMap::new())).unwrap();
+        assert!(plain.get("annotations").is_none());
+        let annotations = [("z.b".to_string(), "2".to_string()), ("a.b".to_string(), "1\nline".to_string())].into();
+        let bytes = image_index(&[entry], &annotations);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with(r#"{"annotations":{"a.b":"1\nline","z.b":"2"},"manifests":"#), "{text}");
+    }
+
+    #[test]
+    fn annotations_are_read_as_key_value_and_bad_ones_refused() {
+        assert_eq!(
+            parse_annotation("org.opencontainers.image.description=A = B"),
+            Ok(("org.opencontainers.image.description".to_string(), "A = B".to_string()))
+        );
+        assert_eq!(parse_annotation("k="), Ok(("k".to_string(), String::new())));
+        assert_eq!(parse_annotation("k=a\tb\nc"), Ok(("k".to_string(), "a\tb\nc".to_string())));
+        assert!(parse_annotation("novalue").unwrap_err().contains("is not KEY=VALUE"));
+        for key in ["", ".a", "a b", "a:b", "é"] {
+            let err = parse_annotation(&format!("{key}=v")).unwrap_err();
+            assert!(err.contains("is not an annotation key"), "{key:?}: {err}");
+        }
+        assert!(parse_annotation("k=a\u{1b}[31m").unwrap_err().contains("control character U+001B"));
     }
 }

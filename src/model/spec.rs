@@ -141,6 +141,10 @@ pub struct Locations {
     /// Key path -> how the input file says it, when it is not an args file
     /// (`annotations.hypervisor` is `platforms.monitor` in a bunnyfile).
     pub names: BTreeMap<String, String>,
+    /// Errors the reader found that still left a spec (an unknown
+    /// top-level key): validation reports them with its own, so that one
+    /// run shows every error; a spec with errors is never built.
+    pub errors: Vec<Diagnostic>,
 }
 
 impl Locations {

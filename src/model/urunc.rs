@@ -159,8 +159,8 @@ pub fn parse_urunc_json(bytes: &[u8]) -> Result<BTreeMap<String, String>, String
     Ok(annotations)
 }
 
-/// "an array", "a number", ... for error messages.
-fn json_kind(value: &Value) -> &'static str {
+/// "an array", "a number", ... for error messages (never the value).
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -3,19 +3,26 @@
 //! authenticate, HEAD of a blob, a blob upload (POST for a session, then
 //! one PUT that streams the blob with its Content-Length), and a manifest
 //! PUT of bytes as given. Transient failures (a reset connection, a
-//! timeout, 429, 5xx) are retried with backoff a bounded number of times;
-//! a 401 renews the token once per request.
+//! timeout, 429, 5xx) are retried with backoff a bounded number of times
+//! within a bounded time; a 401 from the registry renews the token once
+//! per request. Every URL is judged by [`endpoint`](super::endpoint)
+//! before a request carries credentials, and every wait has the deadlines
+//! of [`timeouts`](super::timeouts). Redirects are never followed.
 
 use std::io::{self, Read};
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use ureq::http::{self, Response};
-use ureq::{Agent, Body, SendBody};
+use ureq::{Agent, AsSendBody, Body, SendBody};
+use url::Url;
 
+use super::answer;
 use super::auth::{self, Challenge, TokenRequest};
 use super::credentials::{Credentials, Secret};
+use super::endpoint::{self, Registry, host_of, shown};
+use super::timeouts::{Timeouts, seconds};
 use super::tls::{self, TlsOptions};
 use crate::model::reference::Reference;
 
@@ -35,6 +42,8 @@ pub struct Connect {
     pub tls: TlsOptions,
     /// Speak plain HTTP (`--plain-http`).
     pub plain_http: bool,
+    /// The deadlines (`--timeout`).
+    pub timeouts: Timeouts,
 }
 
 /// Who the client is, for messages: the credentials and where they came
@@ -50,15 +59,16 @@ pub struct Identity {
 /// A connection to one repository, authenticated.
 pub struct Client {
     agent: Agent,
-    /// `https://host[:port]`.
-    base: String,
+    /// The registry's origin, which judges where credentials may go.
+    registry: Registry,
     /// The registry as the user named it, for messages.
     shown: String,
     repository: String,
     identity: Identity,
     trust: String,
-    /// The `Authorization` header for the registry.
+    /// The `Authorization` header for the registry's origin.
     authorization: Option<String>,
+    timeouts: Timeouts,
     notice: Box<dyn FnMut(&str)>,
 }
 
@@ -68,7 +78,7 @@ enum Failure {
     Fatal(anyhow::Error),
     /// Try again after a while (the registry's `Retry-After`, if it said).
     Transient(anyhow::Error, Option<Duration>),
-    /// A 401: renew the credentials once, then give up.
+    /// A 401 from the registry: renew the credentials once, then give up.
     Unauthorized(Box<Response<Body>>),
 }
 
@@ -82,7 +92,16 @@ impl From<anyhow::Error> for Failure {
 enum Payload<'a> {
     Empty,
     Bytes(&'a [u8]),
+    Form(&'a [u8]),
     Stream(&'a mut dyn Read, u64),
+}
+
+/// Which `Authorization` header a request carries.
+enum Auth<'a> {
+    /// The registry's, when the URL is the registry's origin.
+    Registry,
+    /// This one (a token request's Basic credentials, already judged), or none.
+    Given(Option<&'a str>),
 }
 
 impl Client {
@@ -95,20 +114,21 @@ impl Client {
         identity: Identity,
         notice: Box<dyn FnMut(&str)>,
     ) -> Result<Client> {
-        let (agent, scheme, trust) = if connect.plain_http {
-            (agent(None), "http", "plain HTTP (--plain-http)".to_string())
+        let (agent, trust) = if connect.plain_http {
+            (agent(None, &connect.timeouts), "plain HTTP (--plain-http)".to_string())
         } else {
             let (config, trust) = tls::config(&connect.tls, reference.api_host())?;
-            (agent(Some(config)), "https", trust)
+            (agent(Some(config), &connect.timeouts), trust)
         };
         let mut client = Client {
             agent,
-            base: format!("{scheme}://{}", reference.api_host()),
+            registry: Registry::new(reference.api_host(), connect.plain_http)?,
             shown: reference.registry.clone(),
             repository: reference.repository.clone(),
             identity,
             trust,
             authorization: None,
+            timeouts: connect.timeouts,
             notice,
         };
         client.ping()?;
@@ -117,33 +137,35 @@ impl Client {
 
     /// `GET /v2/`, renewing credentials as the registry's challenge asks.
     fn ping(&mut self) -> Result<()> {
-        let url = format!("{}/v2/", self.base);
+        let url = self.registry.url("/v2/")?;
         let what = format!("contacting {}", self.shown);
         self.retrying(&what, |c| {
-            let response = c.send("GET", &url, None, Payload::Empty)?;
+            let response = c.send("GET", &url, Auth::Registry, None, Payload::Empty)?;
             match response.status().as_u16() {
-                200 => Ok(()),
-                401 => Err(Failure::Unauthorized(Box::new(response))),
+                200..=299 => Ok(()),
+                401 => Err(c.unauthorized(&url, response)),
                 404 => Err(Failure::Fatal(anyhow!(
-                    "{} answers {url} with 404: it does not speak the registry API v2 there",
-                    c.shown
+                    "{} answers {} with 404: it does not speak the registry API v2 there",
+                    c.shown,
+                    shown(&url)
                 ))),
-                _ => Err(c.failure(&what, response)),
+                _ => Err(c.failure(&what, &url, response)),
             }
         })
     }
 
-    /// Whether the repository holds the blob `digest`.
+    /// Whether the repository holds the blob `digest`. A redirect (to the
+    /// storage that holds it) says it does; it is not followed.
     pub fn has_blob(&mut self, digest: &str) -> Result<bool> {
-        let url = format!("{}/v2/{}/blobs/{digest}", self.base, self.repository);
+        let url = self.registry.url(&format!("/v2/{}/blobs/{digest}", self.repository))?;
         let what = format!("checking for blob {digest}");
         self.retrying(&what, |c| {
-            let response = c.send("HEAD", &url, None, Payload::Empty)?;
+            let response = c.send("HEAD", &url, Auth::Registry, None, Payload::Empty)?;
             match response.status().as_u16() {
-                200 | 302 | 307 => Ok(true),
+                200..=299 | 301 | 302 | 303 | 307 | 308 => Ok(true),
                 404 => Ok(false),
-                401 => Err(Failure::Unauthorized(Box::new(response))),
-                _ => Err(c.failure(&what, response)),
+                401 => Err(c.unauthorized(&url, response)),
+                _ => Err(c.failure(&what, &url, response)),
             }
         })
     }
@@ -159,43 +181,50 @@ impl Client {
         open: &mut dyn FnMut() -> Result<Box<dyn Read + 'r>>,
         sent: &mut dyn FnMut(u64),
     ) -> Result<()> {
-        let start = format!("{}/v2/{}/blobs/uploads/", self.base, self.repository);
+        let start = self.registry.url(&format!("/v2/{}/blobs/uploads/", self.repository))?;
         let what = format!("uploading blob {digest}");
+        let deadline = self.timeouts.upload(size);
         self.retrying(&what, |c| {
             sent(0);
-            let response = c.send("POST", &start, None, Payload::Empty)?;
-            let location = match response.status().as_u16() {
-                202 => c.location(&response)?,
-                401 => return Err(Failure::Unauthorized(Box::new(response))),
-                _ => return Err(c.failure(&what, response)),
+            let response = c.send("POST", &start, Auth::Registry, None, Payload::Empty)?;
+            let mut url = match response.status().as_u16() {
+                200..=202 | 204 => c.location(&start, &response)?,
+                401 => return Err(c.unauthorized(&start, response)),
+                _ => return Err(c.failure(&what, &start, response)),
             };
-            let sep = if location.contains('?') { '&' } else { '?' };
-            let url = format!("{location}{sep}digest={}", auth::percent_encode(digest));
+            url.query_pairs_mut().append_pair("digest", digest);
             let mut body = Counted { inner: open()?, sent: 0, report: &mut *sent, error: None };
-            let result = c.send("PUT", &url, Some("application/octet-stream"), Payload::Stream(&mut body, size));
+            let result = c.send_within(
+                "PUT",
+                &url,
+                Auth::Registry,
+                Some("application/octet-stream"),
+                Payload::Stream(&mut body, size),
+                deadline,
+            );
             if let Some(e) = body.error.take() {
                 return Err(Failure::Fatal(anyhow!(e).context(format!("{what}: cannot read the blob from the image"))));
             }
             let response = result?;
             match response.status().as_u16() {
-                201 => c.check_digest(&response, digest, &what).map_err(Failure::Fatal),
-                401 => Err(Failure::Unauthorized(Box::new(response))),
-                _ => Err(c.failure(&what, response)),
+                200..=299 => c.check_digest(&response, digest, &what).map_err(Failure::Fatal),
+                401 => Err(c.unauthorized(&url, response)),
+                _ => Err(c.failure(&what, &url, response)),
             }
         })
     }
 
     /// Puts a manifest or index, byte for byte, under `tag_or_digest`.
     pub fn put_manifest(&mut self, tag_or_digest: &str, media_type: &str, bytes: &[u8], digest: &str) -> Result<()> {
-        let url = format!("{}/v2/{}/manifests/{tag_or_digest}", self.base, self.repository);
+        let url = self.registry.url(&format!("/v2/{}/manifests/{tag_or_digest}", self.repository))?;
         let what = format!("pushing manifest {digest} ({media_type}) as {tag_or_digest}");
         self.retrying(&what, |c| {
-            let response = c.send("PUT", &url, Some(media_type), Payload::Bytes(bytes))?;
+            let response = c.send("PUT", &url, Auth::Registry, Some(media_type), Payload::Bytes(bytes))?;
             match response.status().as_u16() {
-                200..=202 => c.check_digest(&response, digest, &what).map_err(Failure::Fatal),
-                401 => Err(Failure::Unauthorized(Box::new(response))),
+                200..=299 => c.check_digest(&response, digest, &what).map_err(Failure::Fatal),
+                401 => Err(c.unauthorized(&url, response)),
                 400 | 404 | 415 => {
-                    let detail = error_text(response);
+                    let detail = c.error_text(response);
                     Err(Failure::Fatal(anyhow!(
                         "{} refused the manifest {digest} (media type {media_type}): {detail}; if the registry does \
                          not take this media type, push an image whose manifests are OCI or Docker schema 2 ones, or \
@@ -203,14 +232,17 @@ impl Client {
                         c.shown
                     )))
                 }
-                _ => Err(c.failure(&what, response)),
+                _ => Err(c.failure(&what, &url, response)),
             }
         })
     }
 
-    /// Runs `op`, retrying transient failures with backoff and renewing
-    /// credentials once after a 401.
+    /// Runs `op`, retrying transient failures with backoff (at most
+    /// [`ATTEMPTS`] tries, none started after the retry budget) and
+    /// renewing credentials once after a 401.
     fn retrying<T>(&mut self, what: &str, mut op: impl FnMut(&mut Client) -> Result<T, Failure>) -> Result<T> {
+        let started = Instant::now();
+        let budget = self.timeouts.retry_budget();
         let mut attempt = 1;
         let mut renewed = false;
         loop {
@@ -223,8 +255,18 @@ impl Client {
                     }
                     renewed = true;
                 }
-                Err(Failure::Transient(e, wait)) if attempt < ATTEMPTS => {
-                    let wait = wait.unwrap_or(FIRST_WAIT * 2u32.pow(attempt - 1)).min(MAX_WAIT);
+                Err(Failure::Transient(e, wait)) => {
+                    let spent = started.elapsed();
+                    if attempt >= ATTEMPTS || spent >= budget {
+                        return Err(e.context(format!(
+                            "{what}: gave up after {attempt} attempt{} in {} (at most {ATTEMPTS} attempts within {}, \
+                             4 x --timeout)",
+                            if attempt == 1 { "" } else { "s" },
+                            seconds(Duration::from_secs(spent.as_secs())),
+                            seconds(budget)
+                        )));
+                    }
+                    let wait = wait.unwrap_or(FIRST_WAIT * 2u32.pow(attempt - 1)).min(MAX_WAIT).min(budget - spent);
                     (self.notice)(&format!(
                         "{what}: {e:#}; retrying in {} s (attempt {} of {ATTEMPTS})",
                         wait.as_secs_f32(),
@@ -233,54 +275,82 @@ impl Client {
                     sleep(wait);
                     attempt += 1;
                 }
-                Err(Failure::Transient(e, _)) => {
-                    return Err(e.context(format!("{what}: gave up after {ATTEMPTS} attempts")));
-                }
             }
         }
     }
 
-    /// One HTTP exchange. Authorization goes only to the registry itself.
+    /// One HTTP exchange within the request deadline.
     fn send(
         &self,
         method: &str,
-        url: &str,
+        url: &Url,
+        auth: Auth,
         content_type: Option<&str>,
         payload: Payload,
     ) -> Result<Response<Body>, Failure> {
-        let mut request = http::Request::builder().method(method).uri(url);
-        if let Some(authorization) = &self.authorization
-            && url.starts_with(&format!("{}/", self.base))
-        {
+        self.send_within(method, url, auth, content_type, payload, self.timeouts.request())
+    }
+
+    /// One HTTP exchange that must end within `deadline`. The registry's
+    /// `Authorization` goes to the registry's own origin alone.
+    fn send_within(
+        &self,
+        method: &str,
+        url: &Url,
+        auth: Auth,
+        content_type: Option<&str>,
+        payload: Payload,
+        deadline: Duration,
+    ) -> Result<Response<Body>, Failure> {
+        let mut request = http::Request::builder().method(method).uri(url.as_str());
+        let authorization = match auth {
+            Auth::Registry if self.registry.is_origin(url) => self.authorization.as_deref(),
+            Auth::Registry => None,
+            Auth::Given(given) => given,
+        };
+        if let Some(authorization) = authorization {
             request = request.header("Authorization", authorization);
         }
         if let Some(content_type) = content_type {
             request = request.header("Content-Type", content_type);
         }
+        let bad = |e: http::Error| Failure::Fatal(anyhow!("bad request to {}: {e}", shown(url)));
         let result = match payload {
-            Payload::Empty if method == "POST" => self
-                .agent
-                .run(request.header("Content-Length", "0").body(()).map_err(|e| anyhow!("bad request to {url}: {e}"))?),
-            Payload::Empty => self.agent.run(request.body(()).map_err(|e| anyhow!("bad request to {url}: {e}"))?),
-            Payload::Bytes(bytes) => {
-                self.agent.run(request.body(bytes).map_err(|e| anyhow!("bad request to {url}: {e}"))?)
+            Payload::Empty if method == "POST" => {
+                self.run(request.header("Content-Length", "0").body(()).map_err(bad)?, deadline)
             }
-            Payload::Stream(reader, size) => self.agent.run(
+            Payload::Empty => self.run(request.body(()).map_err(bad)?, deadline),
+            Payload::Bytes(bytes) => self.run(request.body(bytes).map_err(bad)?, deadline),
+            Payload::Form(bytes) => self.run(
+                request.header("Content-Type", "application/x-www-form-urlencoded").body(bytes).map_err(bad)?,
+                deadline,
+            ),
+            Payload::Stream(reader, size) => self.run(
                 request
                     .header("Content-Length", size.to_string())
                     .body(SendBody::from_reader(reader))
-                    .map_err(|e| anyhow!("bad request to {url}: {e}"))?,
+                    .map_err(bad)?,
+                deadline,
             ),
         };
-        result.map_err(|e| self.transport_failure(e))
+        result.map_err(|e| self.transport_failure(e, url, deadline))
+    }
+
+    /// Runs `request`, which must end within `deadline`.
+    fn run<S: AsSendBody>(&self, request: http::Request<S>, deadline: Duration) -> Result<Response<Body>, ureq::Error> {
+        self.agent.run(self.agent.configure_request(request).timeout_per_call(Some(deadline)).build())
     }
 
     /// A transport error as a failure: TLS and connection problems are
-    /// final, with advice; resets and timeouts are worth another try.
-    fn transport_failure(&self, error: ureq::Error) -> Failure {
-        let host = self.base.split("://").nth(1).unwrap_or(&self.base).to_string();
+    /// final, with advice; resets and timeouts are worth another try. The
+    /// message names the host of `url`, which may not be the registry's.
+    fn transport_failure(&self, error: ureq::Error, url: &Url, deadline: Duration) -> Failure {
+        let host = host_of(url);
         if let Some(advice) = tls::explain(&error, &host, &self.trust) {
             return Failure::Fatal(anyhow!(advice));
+        }
+        if let ureq::Error::Timeout(timeout) = error {
+            return Failure::Transient(anyhow!(self.timeouts.explain(timeout, &host, deadline)), None);
         }
         use io::ErrorKind as K;
         let kind = if let ureq::Error::Io(io) = &error { Some(io.kind()) } else { None };
@@ -290,9 +360,9 @@ impl Client {
             ));
         }
         if matches!(error, ureq::Error::HostNotFound) {
-            return Failure::Fatal(anyhow!("cannot resolve the registry host {host}; check the reference's registry"));
+            return Failure::Fatal(anyhow!("cannot resolve the host {host}; check the reference's registry"));
         }
-        let transient = matches!(error, ureq::Error::Timeout(_) | ureq::Error::Protocol(_))
+        let transient = matches!(error, ureq::Error::Protocol(_))
             || matches!(
                 kind,
                 Some(
@@ -312,12 +382,18 @@ impl Client {
     }
 
     /// A status that is not what the request wants: 429 and 5xx are
-    /// transient, anything else is final.
-    fn failure(&self, what: &str, response: Response<Body>) -> Failure {
+    /// transient, anything else is final; a redirect is named as one.
+    fn failure(&self, what: &str, url: &Url, response: Response<Body>) -> Failure {
         let status = response.status();
-        let wait = retry_after(&response);
-        let detail = error_text(response);
-        let error = anyhow!("{what}: {} answered {status}: {detail}", self.shown);
+        let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(answer::retry_after);
+        let redirect = response.headers().get("location").and_then(|l| l.to_str().ok()).map(|l| {
+            let to = endpoint::resolve_location(url, l).map_or_else(|_| format!("{l:?}"), |u| shown(&u));
+            format!(" (a redirect to {to}, which bimanix does not follow: credentials must not follow it)")
+        });
+        let redirect = redirect.filter(|_| status.is_redirection()).unwrap_or_default();
+        let who = if self.registry.is_origin(url) { self.shown.clone() } else { host_of(url) };
+        let detail = self.error_text(response);
+        let error = anyhow!("{what}: {who} answered {status}{redirect}: {detail}");
         if status.as_u16() == 429 || status.is_server_error() {
             Failure::Transient(error, wait)
         } else if status.as_u16() == 403 {
@@ -327,16 +403,40 @@ impl Client {
         }
     }
 
-    /// Renews the credentials after a 401: a new Bearer token for the
-    /// challenge's scope, or Basic credentials where none were sent yet.
-    /// `false` when there is nothing new to try.
+    /// A 401: from the registry, worth renewing the credentials; from any
+    /// other host (an upload location elsewhere), final, since credentials
+    /// are for the registry alone and its challenge must not pick where
+    /// they go.
+    fn unauthorized(&self, url: &Url, response: Response<Body>) -> Failure {
+        if self.registry.is_origin(url) {
+            return Failure::Unauthorized(Box::new(response));
+        }
+        let detail = self.error_text(response);
+        Failure::Fatal(anyhow!(
+            "{} answered 401 Unauthorized at {} (where {} sent the request): {detail}; bimanix sends credentials \
+             to the registry's own address alone",
+            host_of(url),
+            shown(url),
+            self.shown
+        ))
+    }
+
+    /// Renews the credentials after a 401 of the registry: a new Bearer
+    /// token for the challenge's scope, or Basic credentials where none
+    /// were sent yet. `false` when there is nothing new to try.
     fn renew(&mut self, response: &Response<Body>) -> Result<bool> {
-        let Some(header) = response.headers().get("www-authenticate").and_then(|h| h.to_str().ok()) else {
+        let headers: Vec<&str> =
+            response.headers().get_all("www-authenticate").iter().filter_map(|h| h.to_str().ok()).collect();
+        if headers.is_empty() {
             return Ok(false);
-        };
-        match auth::parse_challenge(header)? {
+        }
+        match auth::parse_challenges(&headers)? {
             Challenge::Basic => match (&self.authorization, &self.identity.credentials) {
                 (None, Some(Credentials { secret: Secret::Password { username, password }, .. })) => {
+                    let origin = self.registry.url("/")?;
+                    if let Err(why) = self.registry.may_send_secret(&origin) {
+                        bail!("{} asks for a password, but {why}", self.shown);
+                    }
                     self.authorization = Some(auth::basic_header(username, password));
                     Ok(true)
                 }
@@ -353,54 +453,94 @@ impl Client {
     }
 
     /// Asks the token service at `realm` for a token, retrying transient
-    /// failures as any request.
+    /// failures as any request. Credentials go to it only when
+    /// [`Registry::may_send_secret`] allows.
     fn token(&mut self, realm: &str, service: Option<&str>, scopes: &[String]) -> Result<String> {
+        let realm = endpoint::parse_realm(realm).with_context(|| format!("{} asks for a Bearer token", self.shown))?;
         let credentials = self.identity.credentials.as_ref();
-        if credentials.is_some() && realm.starts_with("http://") && self.base.starts_with("https://") {
-            anyhow::bail!(
-                "{} sends credentials to the token service {realm}, which is plain HTTP; refusing to send them \
-                 unencrypted (use --plain-http if that is intended)",
-                self.shown
+        if credentials.is_some()
+            && let Err(why) = self.registry.may_send_secret(&realm)
+        {
+            bail!(
+                "{} sends credentials to the token service {}; refusing to send them unencrypted: {why}",
+                self.shown,
+                shown(&realm)
             );
         }
-        let request = auth::token_request(realm, service, scopes, credentials);
-        let what = format!("asking the token service {realm} for a token");
+        let request = auth::token_request(&realm, service, scopes, credentials);
+        let what = format!("asking the token service {} for a token", shown(&realm));
         self.retrying(&what, |c| {
-            let result = match &request {
+            let (url, response) = match &request {
                 TokenRequest::Get { url, authorization } => {
-                    let mut get = c.agent.get(url);
-                    if let Some(authorization) = authorization {
-                        get = get.header("Authorization", authorization);
-                    }
-                    get.call()
+                    (url, c.send("GET", url, Auth::Given(authorization.as_deref()), None, Payload::Empty)?)
                 }
                 TokenRequest::Post { url, form } => {
-                    c.agent.post(url).header("Content-Type", "application/x-www-form-urlencoded").send(form.as_bytes())
+                    (url, c.send("POST", url, Auth::Given(None), None, Payload::Form(form.as_bytes()))?)
                 }
             };
-            let mut response = result.map_err(|e| c.transport_failure(e))?;
+            let mut response = response;
             match response.status().as_u16() {
                 200..=299 => {}
                 401 | 403 => {
-                    let detail = error_text(response);
+                    let detail = c.error_text(response);
                     return Err(Failure::Fatal(anyhow!(
-                        "the token service {realm} of {} refused {}: {detail}; {}",
+                        "the token service {} of {} refused {}: {detail}; {}",
+                        shown(url),
                         c.shown,
                         c.who(),
                         c.advice()
                     )));
                 }
-                _ => return Err(c.failure(&what, response)),
+                _ => return Err(c.failure(&what, url, response)),
             }
             let body = response.body_mut().with_config().limit(MAX_ANSWER).read_to_string();
-            let body = body.map_err(|e| anyhow!("{what}: cannot read the answer: {e}"))?;
-            Ok(auth::read_token(&body).with_context(|| format!("the token service {realm} of {}", c.shown))?)
+            let body = body.map_err(|e| c.body_failure(e, url, &what))?;
+            Ok(auth::read_token(&body).with_context(|| format!("the token service {} of {}", shown(url), c.shown))?)
         })
+    }
+
+    /// A failure while reading an answer's body: a stall is a timeout.
+    fn body_failure(&self, error: ureq::Error, url: &Url, what: &str) -> Failure {
+        match error {
+            ureq::Error::Timeout(_) | ureq::Error::Io(_) => {
+                match self.transport_failure(error, url, self.timeouts.request()) {
+                    Failure::Transient(e, w) => Failure::Transient(e.context(format!("{what}: reading the answer")), w),
+                    other => other,
+                }
+            }
+            other => Failure::Fatal(anyhow!("{what}: cannot read the answer: {other}")),
+        }
+    }
+
+    /// An error answer's body in one line (read within the deadline; a
+    /// body that stalls is cut where it stalled).
+    fn error_text(&self, mut response: Response<Body>) -> String {
+        let body = response.body_mut().with_config().limit(MAX_ANSWER).read_to_string().unwrap_or_default();
+        self.redact(answer::error_summary(&body))
+    }
+
+    /// `text` with every secret bimanix holds cut out: a hostile server
+    /// may echo a password or token back in its error body.
+    fn redact(&self, mut text: String) -> String {
+        let mut secrets: Vec<String> = Vec::new();
+        match self.identity.credentials.as_ref().map(|c| &c.secret) {
+            Some(Secret::Password { username, password }) => {
+                secrets.push(password.clone());
+                secrets.extend(auth::basic_header(username, password).strip_prefix("Basic ").map(str::to_string));
+            }
+            Some(Secret::IdentityToken(token)) => secrets.push(token.clone()),
+            None => {}
+        }
+        secrets.extend(self.authorization.as_deref().and_then(|a| a.split_once(' ')).map(|(_, v)| v.to_string()));
+        for secret in secrets.iter().filter(|s| s.len() >= 3) {
+            text = text.replace(secret.as_str(), "[secret]");
+        }
+        text
     }
 
     /// The final error for a 401 that renewing did not cure.
     fn refused(&self, response: Response<Body>) -> anyhow::Error {
-        let detail = error_text(response);
+        let detail = self.error_text(response);
         let message = match &self.identity.credentials {
             Some(_) => format!("{} refused {}: 401 Unauthorized: {detail}", self.shown, self.who()),
             None => format!(
@@ -445,28 +585,29 @@ impl Client {
         )
     }
 
-    /// The absolute upload URL a POST answered with.
-    fn location(&self, response: &Response<Body>) -> Result<String, Failure> {
+    /// Where an upload continues: the POST's `Location`, resolved against
+    /// the POST's URL; never a downgrade from HTTPS.
+    fn location(&self, request: &Url, response: &Response<Body>) -> Result<Url, Failure> {
         let location = response
             .headers()
             .get("location")
-            .and_then(|l| l.to_str().ok())
             .ok_or_else(|| anyhow!("{} started an upload but sent no Location to upload to", self.shown))?;
-        Ok(if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_string()
-        } else if location.starts_with('/') {
-            format!("{}{location}", self.base)
-        } else {
-            format!("{}/{location}", self.base)
-        })
+        let location = location
+            .to_str()
+            .map_err(|_| anyhow!("{} started an upload with a Location that is not ASCII text", self.shown))?;
+        let url = endpoint::resolve_location(request, location)
+            .with_context(|| format!("{} started an upload at a place bimanix cannot go", self.shown))?;
+        self.registry.check_no_downgrade(&url)?;
+        Ok(url)
     }
 
     /// Checks the digest a registry says it stored, when it says.
     fn check_digest(&self, response: &Response<Body>, digest: &str, what: &str) -> Result<()> {
         match response.headers().get("docker-content-digest").and_then(|d| d.to_str().ok()) {
-            Some(stored) if stored != digest => Err(anyhow!(
-                "{what}: {} stored it as {stored}, not as {digest}: the registry changed the bytes",
-                self.shown
+            Some(stored) if !answer::same_digest(stored, digest) => Err(anyhow!(
+                "{what}: {} stored it as {}, not as {digest}: the registry changed the bytes",
+                self.shown,
+                stored.chars().take(100).collect::<String>()
             )),
             _ => Ok(()),
         }
@@ -474,55 +615,19 @@ impl Client {
 }
 
 /// The agent: no redirects followed (a blob HEAD may answer 307 and that
-/// already says "present"), statuses handled here, generous timeouts that
-/// still end a stalled connection.
-fn agent(tls: Option<ureq::tls::TlsConfig>) -> Agent {
+/// already says "present"; nothing else a push asks is redirected by
+/// registries, and credentials must not follow one), statuses handled
+/// here, and the deadlines of `timeouts`.
+fn agent(tls: Option<ureq::tls::TlsConfig>, timeouts: &Timeouts) -> Agent {
     let mut config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .user_agent(concat!("bimanix/", env!("CARGO_PKG_VERSION")))
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_per_read(Some(Duration::from_secs(300)))
-        .timeout_per_write(Some(Duration::from_secs(300)));
+        .user_agent(concat!("bimanix/", env!("CARGO_PKG_VERSION")));
+    config = timeouts.configure(config);
     if let Some(tls) = tls {
         config = config.tls_config(tls);
     }
     config.build().into()
-}
-
-/// `Retry-After` in seconds, when the registry sent one.
-fn retry_after(response: &Response<Body>) -> Option<Duration> {
-    let value = response.headers().get("retry-after")?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// A registry's error answer in one line: the distribution API's
-/// `{"errors":[{"code","message"}]}`, else the start of the body.
-fn error_text(mut response: Response<Body>) -> String {
-    let body = response.body_mut().with_config().limit(MAX_ANSWER).read_to_string().unwrap_or_default();
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<Entry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    if let Ok(errors) = serde_json::from_str::<Errors>(&body)
-        && !errors.errors.is_empty()
-    {
-        return errors
-            .errors
-            .iter()
-            .map(|e| format!("{}: {}", e.code, e.message).trim_matches([' ', ':']).to_string())
-            .collect::<Vec<_>>()
-            .join("; ");
-    }
-    let text: String = body.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(200).collect();
-    if text.is_empty() { "(no details)".to_string() } else { text }
 }
 
 /// A blob reader that reports progress and keeps its own read error, so

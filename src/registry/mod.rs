@@ -9,14 +9,24 @@
 //! - [`recompress`]: the same plan with its layers encoded anew (`--compression`).
 //! - [`push`]: HEAD, check, upload, then the manifests; progress events.
 //! - [`client`]: the HTTP side: one repository, authenticated, with retries.
+//! - [`endpoint`]: the one judge of URLs: where a request may go and what it may carry.
+//! - [`timeouts`]: the deadline of every network wait, from `--timeout`.
+//! - [`fuzz`]: what the registry fuzz targets run, shared with `cargo test`.
+//! - [`answer`]: registries' error bodies and headers, read as text.
 //! - [`auth`]: `WWW-Authenticate` challenges and Docker's token protocol.
 //! - [`credentials`]: auth files and credential helpers, as docker and podman keep them.
+//! - [`process`]: helper programs run with a deadline and a cap on their answer.
 //! - [`tls`]: system roots, certificate directories, and what a TLS failure means.
 
+pub mod answer;
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod endpoint;
+pub mod fuzz;
 pub mod plan;
+pub mod process;
 pub mod push;
 pub mod recompress;
+pub mod timeouts;
 pub mod tls;

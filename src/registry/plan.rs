@@ -5,7 +5,7 @@
 //! OCI manifest over its config and layers, canonical JSON); its digest is
 //! new, since no tool made one before.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -16,6 +16,9 @@ use crate::model::oci::{self, Descriptor};
 
 /// How deep indexes may nest (an index of indexes of manifests).
 const MAX_DEPTH: usize = 4;
+/// How many distinct manifests and indexes one push may send (and so one
+/// index may list): a multi-platform image has a few dozen at most.
+const MAX_DOCUMENTS: usize = 1024;
 /// Docker's media type of an image manifest (schema 2).
 pub const DOCKER_MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
@@ -83,9 +86,9 @@ pub fn plan(store: &Store) -> Result<Plan> {
     match store.index_json()? {
         Some(index) => {
             let top = top_descriptor(&index)?;
-            let mut documents = Vec::new();
-            add_document(store, &top, "", 0, &mut documents)?;
-            Ok(Plan { documents, synthesized: false })
+            let mut walk = Walk::default();
+            walk.add(store, &top, "", 0)?;
+            Ok(Plan { documents: walk.documents, synthesized: false })
         }
         None => {
             let entries = store.docker_entries()?.unwrap_or_default();
@@ -162,40 +165,68 @@ fn top_descriptor(index: &[u8]) -> Result<Desc> {
     }
 }
 
-/// Reads the manifest or index `desc` names and appends it, after the
-/// documents it lists, to `out`.
-fn add_document(store: &Store, desc: &Desc, platform: &str, depth: usize, out: &mut Vec<Document>) -> Result<()> {
-    let name = Store::blob_name(&desc.digest)?;
-    let what = desc.platform.as_ref().map_or(String::new(), |p| format!(" {p}"));
-    let bytes = store.read(&name).with_context(|| format!("manifest{what} {}", desc.digest))?;
-    let measured = oci::sha256_digest(&bytes);
-    if measured != desc.digest || desc.size.is_some_and(|s| s != bytes.len() as u64) {
-        bail!(
-            "manifest{what} {}: the archive's copy hashes to {measured} ({} bytes): corrupted or edited",
-            desc.digest,
-            bytes.len()
-        );
-    }
-    let value: Value =
-        serde_json::from_slice(&bytes).with_context(|| format!("manifest{what} {} is not JSON", desc.digest))?;
-    let platform = desc.platform.as_deref().unwrap_or(platform);
-    let media_type = media_type(&value, desc);
-    if let Some(children) = value.get("manifests").and_then(Value::as_array) {
-        if depth >= MAX_DEPTH {
-            bail!("index {}: indexes nest more than {MAX_DEPTH} deep", desc.digest);
+/// The documents read so far, each distinct one once: an index that lists
+/// the same manifest many times, or indexes that share children, cost
+/// what their distinct content costs, however the layout is drawn.
+#[derive(Default)]
+struct Walk {
+    /// In the order they are put.
+    documents: Vec<Document>,
+    /// The digests in `documents`.
+    done: BTreeSet<String>,
+    /// The indexes being read, to name a cycle.
+    open: BTreeSet<String>,
+}
+
+impl Walk {
+    /// Reads the manifest or index `desc` names, unless read already, and
+    /// appends it after the documents it lists.
+    fn add(&mut self, store: &Store, desc: &Desc, platform: &str, depth: usize) -> Result<()> {
+        if self.done.contains(&desc.digest) {
+            return Ok(());
         }
-        for (i, child) in children.iter().enumerate() {
-            let child = Desc::from_json(child, &format!("index {}: manifests[{i}]", desc.digest))?;
-            add_document(store, &child, platform, depth + 1, out)
-                .with_context(|| format!("index {} lists it", desc.digest))?;
+        if self.open.contains(&desc.digest) {
+            bail!("index {} lists itself, through the indexes it lists", desc.digest);
         }
-        out.push(Document { bytes, digest: measured, media_type, what: "index".to_string(), blobs: Vec::new() });
-        return Ok(());
+        if self.done.len() + self.open.len() >= MAX_DOCUMENTS {
+            bail!("the image holds more than {MAX_DOCUMENTS} distinct manifests and indexes; a push sends one image");
+        }
+        let name = Store::blob_name(&desc.digest)?;
+        let what = desc.platform.as_ref().map_or(String::new(), |p| format!(" {p}"));
+        let bytes = store.read(&name).with_context(|| format!("manifest{what} {}", desc.digest))?;
+        let measured = oci::sha256_digest(&bytes);
+        if measured != desc.digest || desc.size.is_some_and(|s| s != bytes.len() as u64) {
+            bail!(
+                "manifest{what} {}: the archive's copy hashes to {measured} ({} bytes): corrupted or edited",
+                desc.digest,
+                bytes.len()
+            );
+        }
+        let value: Value =
+            serde_json::from_slice(&bytes).with_context(|| format!("manifest{what} {} is not JSON", desc.digest))?;
+        let platform = desc.platform.as_deref().unwrap_or(platform);
+        let media_type = media_type(&value, desc);
+        let document = if let Some(children) = value.get("manifests").and_then(Value::as_array) {
+            if depth >= MAX_DEPTH {
+                bail!("index {}: indexes nest more than {MAX_DEPTH} deep", desc.digest);
+            }
+            self.open.insert(desc.digest.clone());
+            for (i, child) in children.iter().enumerate() {
+                let child = Desc::from_json(child, &format!("index {}: manifests[{i}]", desc.digest))?;
+                self.add(store, &child, platform, depth + 1)
+                    .with_context(|| format!("index {} lists it", desc.digest))?;
+            }
+            self.open.remove(&desc.digest);
+            Document { bytes, digest: measured, media_type, what: "index".to_string(), blobs: Vec::new() }
+        } else {
+            let blobs = manifest_blobs(store, &value, platform).with_context(|| format!("manifest {}", desc.digest))?;
+            let what = if platform.is_empty() { "manifest".to_string() } else { format!("manifest {platform}") };
+            Document { bytes, digest: measured, media_type, what, blobs }
+        };
+        self.done.insert(document.digest.clone());
+        self.documents.push(document);
+        Ok(())
     }
-    let blobs = manifest_blobs(store, &value, platform).with_context(|| format!("manifest {}", desc.digest))?;
-    let what = if platform.is_empty() { "manifest".to_string() } else { format!("manifest {platform}") };
-    out.push(Document { bytes, digest: measured, media_type, what, blobs });
-    Ok(())
 }
 
 /// The media type to put a document with: its own `mediaType`, else its
@@ -420,6 +451,30 @@ pub(crate) mod tests {
         assert_eq!(plan.top().bytes, nested);
         assert_eq!(plan.top().media_type, oci::INDEX_TYPE);
         assert_eq!(plan.documents[1].blobs[1].what, "layer 1 (linux/arm64)");
+    }
+
+    /// Indexes 4 deep, each listing the one below 40 times: 40^4 paths to
+    /// one manifest, planned as 5 documents, each read once.
+    #[test]
+    fn plans_each_distinct_document_once_however_the_layout_is_drawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = TestImage::new(vec![hello()]).oci();
+        let index: Value = serde_json::from_slice(file(&files, "index.json")).unwrap();
+        let mut entry = index["manifests"][0].clone();
+        entry.as_object_mut().unwrap().remove("annotations");
+        for _ in 0..4 {
+            let nested = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": oci::INDEX_TYPE,
+                "manifests": vec![entry.clone(); 40]}))
+            .unwrap();
+            entry = json!({"mediaType": oci::INDEX_TYPE, "digest": sha(&nested), "size": nested.len()});
+            files.push((blob_path(&nested), nested));
+        }
+        files.push(("index.json".into(), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [entry]})).unwrap()));
+        write_dir(dir.path(), &files);
+        let plan = plan(&open_store(dir.path()).unwrap()).unwrap();
+        let shown: Vec<&str> = plan.documents.iter().map(|d| d.what.as_str()).collect();
+        assert_eq!(shown, ["manifest", "index", "index", "index", "index"]);
+        assert_eq!(plan.documents.iter().map(|d| d.blobs.len()).sum::<usize>(), 2);
     }
 
     #[test]

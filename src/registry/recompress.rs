@@ -1,11 +1,13 @@
-//! `push --compression`: the layers of a plan encoded anew. Each layer's
+//! `push --compression`, and push's default of gzipping the layers stored
+//! uncompressed: the layers of a plan encoded anew. Each layer's
 //! tar streams from the archive through the encoder into an unnamed
 //! temporary file, hashed on the way (the tar against its diff_id, the
 //! output for its new digest); then each manifest is rewritten to name the
 //! new blobs, and each index to name the new manifests. The rewritten
 //! documents are canonical JSON (sorted keys, compact), which is what
 //! `bimanix build` writes, so an image recompressed here is byte for byte
-//! the image `build --compression` would have written.
+//! the image `build --compression` would have written. A document none
+//! of whose blobs changed keeps its bytes, and so its digest.
 
 use std::collections::BTreeMap;
 
@@ -27,22 +29,44 @@ const LAYER_TYPES: [&str; 5] = [
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
 ];
 
-/// Encodes every layer of `plan` with `compression`, and rewrites the
-/// documents to match.
-pub fn recompress(store: &Store, plan: Plan, compression: Compression) -> Result<Plan> {
+/// The media types of uncompressed layers.
+const UNCOMPRESSED_TYPES: [&str; 2] = [oci::LAYER_TYPE, "application/vnd.docker.image.rootfs.diff.tar"];
+
+/// Which layers [`recompress`] encodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layers {
+    /// Every layer (`push --compression`).
+    Every,
+    /// Only the layers stored uncompressed; compressed ones are kept as
+    /// they are (push's default, as skopeo and docker push).
+    Uncompressed,
+}
+
+/// Encodes the `which` layers of `plan` with `compression`, and rewrites
+/// the documents to match.
+pub fn recompress(store: &Store, plan: Plan, compression: Compression, which: Layers) -> Result<Plan> {
     // Old manifest digest -> new descriptor fields, for the indexes above.
     let mut renamed: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut documents = Vec::new();
-    for Document { bytes, digest, media_type, what, blobs } in plan.documents {
+    for document in plan.documents {
+        let Document { bytes, digest, media_type, what, blobs } = document;
         let mut value: Value =
             serde_json::from_slice(&bytes).with_context(|| format!("{what} {digest} is not JSON"))?;
-        let blobs = if value.get("manifests").is_some() {
-            rename_children(&mut value, &renamed);
-            blobs
+        let (blobs, changed) = if value.get("manifests").is_some() {
+            let changed = rename_children(&mut value, &renamed);
+            (blobs, changed)
         } else {
             let context = format!("{what} {digest}");
-            encode_layers(store, &mut value, blobs, &media_type, compression).context(context)?
+            let old: Vec<String> = blobs.iter().map(|b| b.digest.clone()).collect();
+            let blobs = encode_layers(store, &mut value, blobs, &media_type, compression, which).context(context)?;
+            let changed = blobs.iter().zip(&old).any(|(new, old)| new.digest != *old);
+            (blobs, changed)
         };
+        if !changed {
+            // The same bytes (a layer encoded anew may still be read from its file).
+            documents.push(Document { bytes, digest, media_type, what, blobs });
+            continue;
+        }
         let bytes = serde_json::to_vec(&value).context("cannot write the rewritten manifest")?;
         let new_digest = oci::sha256_digest(&bytes);
         renamed.insert(digest, (new_digest.clone(), bytes.len() as u64));
@@ -51,18 +75,22 @@ pub fn recompress(store: &Store, plan: Plan, compression: Compression) -> Result
     Ok(Plan { documents, synthesized: plan.synthesized })
 }
 
-/// Points an index's entries at the rewritten manifests.
-fn rename_children(index: &mut Value, renamed: &BTreeMap<String, (String, u64)>) {
+/// Points an index's entries at the rewritten manifests; says whether one
+/// was.
+fn rename_children(index: &mut Value, renamed: &BTreeMap<String, (String, u64)>) -> bool {
     let Some(entries) = index.get_mut("manifests").and_then(Value::as_array_mut) else {
-        return;
+        return false;
     };
+    let mut changed = false;
     for entry in entries {
         let old = entry.get("digest").and_then(Value::as_str).unwrap_or_default();
         if let Some((digest, size)) = renamed.get(old) {
             entry["digest"] = json!(digest);
             entry["size"] = json!(size);
+            changed = true;
         }
     }
+    changed
 }
 
 /// Encodes the layers a manifest names (its blobs after the config) and
@@ -73,6 +101,7 @@ fn encode_layers(
     blobs: Vec<Blob>,
     manifest_type: &str,
     compression: Compression,
+    which: Layers,
 ) -> Result<Vec<Blob>> {
     let media_type = layer_media_type(compression, manifest_type)?;
     let mut out = Vec::new();
@@ -82,8 +111,13 @@ fn encode_layers(
             out.push(blob);
             continue;
         };
-        let is_layer = descriptor.get("mediaType").and_then(Value::as_str).is_some_and(|t| LAYER_TYPES.contains(&t));
-        if !is_layer {
+        let layer_type = descriptor.get("mediaType").and_then(Value::as_str).filter(|t| LAYER_TYPES.contains(t));
+        let wanted = match (layer_type, which) {
+            (None, _) => false,
+            (Some(_), Layers::Every) => true,
+            (Some(t), Layers::Uncompressed) => UNCOMPRESSED_TYPES.contains(&t),
+        };
+        if !wanted {
             out.push(blob);
             continue;
         }
@@ -151,7 +185,7 @@ mod tests {
         let store = open_store(dir.path()).unwrap();
         let before = plan(&store).unwrap();
         let old: Vec<String> = before.documents.iter().map(|d| d.digest.clone()).collect();
-        let after = recompress(&store, before, Compression::Gzip).unwrap();
+        let after = recompress(&store, before, Compression::Gzip, Layers::Every).unwrap();
         let index: Value = serde_json::from_slice(&after.top().bytes).unwrap();
         for (i, document) in after.documents[..2].iter().enumerate() {
             assert_ne!(document.digest, old[i]);
@@ -168,6 +202,37 @@ mod tests {
             assert_eq!(document.bytes, serde_json::to_vec(&manifest).unwrap());
         }
         assert_eq!(after.top().digest, oci::sha256_digest(&after.top().bytes));
+    }
+
+    /// Push's default: uncompressed layers are gzipped, compressed ones and
+    /// the documents that name only them keep their bytes and digests;
+    /// encoding plain layers as none changes no digest.
+    #[test]
+    fn keeps_what_needs_no_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        multi_platform(dir.path());
+        let store = open_store(dir.path()).unwrap();
+        let digests = |plan: &Plan| plan.documents.iter().map(|d| d.digest.clone()).collect::<Vec<_>>();
+        let before = digests(&plan(&store).unwrap());
+        let gzipped = recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Uncompressed).unwrap();
+        let every = recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every).unwrap();
+        assert_eq!(digests(&gzipped), digests(&every), "plain layers are gzipped either way");
+        assert_ne!(digests(&gzipped), before);
+        let plain = recompress(&store, plan(&store).unwrap(), Compression::None, Layers::Every).unwrap();
+        assert_eq!(digests(&plain), before, "--compression none on plain layers keeps the digests");
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut image = TestImage::new(vec![layer(&[E::File("a", b"a", 0o644)])]);
+        image.compress = crate::imageread::tests::zstd;
+        write_dir(dir.path(), &image.oci());
+        let store = open_store(dir.path()).unwrap();
+        let original = plan(&store).unwrap();
+        let (bytes, before) = (original.top().bytes.clone(), digests(&original));
+        let kept = recompress(&store, original, Compression::Gzip, Layers::Uncompressed).unwrap();
+        assert_eq!((kept.top().bytes.clone(), digests(&kept)), (bytes, before.clone()), "zstd layers are kept");
+        assert!(kept.documents.iter().flat_map(|d| &d.blobs).all(|b| matches!(b.source, Source::Archive(_))));
+        let every = recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every).unwrap();
+        assert_ne!(digests(&every), before, "--compression gzip re-encodes zstd layers");
     }
 
     #[test]
@@ -191,7 +256,8 @@ mod tests {
         files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
         write_dir(dir.path(), &files);
         let store = open_store(dir.path()).unwrap();
-        let err = format!("{:#}", recompress(&store, plan(&store).unwrap(), Compression::Gzip).unwrap_err());
+        let err =
+            format!("{:#}", recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every).unwrap_err());
         assert!(err.contains("layer 1") && err.contains("but the config's diff_id is"), "{err}");
     }
 }

@@ -430,20 +430,53 @@ fn linux_process(verdict: &mut Verdict, guest: &Guest) {
         let message = format!("drops User `{}` for {whose}: the guest runs as root", printable(user));
         verdict.note(Severity::Warning, None, None, message);
     }
-    if !guest.env.is_empty() {
+    for (kv, why) in guest.env.iter().filter_map(|kv| mangled_on_cmdline(kv).map(|why| (kv, why))) {
         let message = format!(
-            "puts Env on the kernel command line for {whose}: values holding spaces or quotes break there, and \
-             the kernel takes variables named like its own parameters"
+            "puts Env on the kernel command line for {whose}: `{}` holds {why}, which the kernel command line \
+             mangles there",
+            printable(kv)
         );
         verdict.note(Severity::Warning, None, Some("env"), message);
     }
-    if let Some(word) = words.iter().skip(1).find(|w| w.contains(char::is_whitespace)) {
+    if is_plain_linux_init(init)
+        && let Some(word) = words.iter().skip(1).find(|w| w.contains(char::is_whitespace))
+    {
         let message = format!(
             "single-quotes the argument `{}` on the kernel command line for {whose}; the kernel does not group \
-             single-quoted words (only urunit regroups them), so the init gets it split",
-            printable(word)
+             single-quoted words and `{}` does not regroup them (only urunit does), so it gets it split",
+            printable(word),
+            printable(init)
         );
         verdict.note(Severity::Warning, None, Some(field), message);
+    }
+}
+
+/// Whether a Linux guest's argv0 is a stock init, which takes the words the
+/// kernel hands it as they are: `init`, `linuxrc`, `systemd`, `busybox` and
+/// the shells (`sh`, `ash`, `bash`, `dash`) an init script runs under, by
+/// the last name of the path. The kernel splits urunc's single-quoted
+/// arguments at their spaces; a program of the user's own as argv0 may put
+/// them back together (the README's example prints `two words` whole), so
+/// bimanix warns only for inits it knows do not.
+pub fn is_plain_linux_init(argv0: &str) -> bool {
+    let name = argv0.rsplit('/').next().unwrap_or(argv0);
+    matches!(name, "init" | "linuxrc" | "systemd" | "busybox" | "sh" | "ash" | "bash" | "dash")
+}
+
+/// What in an Env entry the kernel command line mangles: a space or other
+/// blank splits it, a quote is taken as the kernel's own quoting, and `--`
+/// ends the kernel's parameters. `None` for an entry that passes unharmed.
+pub fn mangled_on_cmdline(kv: &str) -> Option<&'static str> {
+    if kv.contains(char::is_whitespace) {
+        Some("a space")
+    } else if kv.contains('"') {
+        Some("a double quote")
+    } else if kv.contains('\'') {
+        Some("a single quote")
+    } else if kv.contains("--") {
+        Some("`--`")
+    } else {
+        None
     }
 }
 

@@ -30,8 +30,13 @@ pub struct Options {
 
 /// Checks `spec` and settles what it leaves open.
 pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
-    check_value_sizes(&spec)?;
-    let mut errors = Vec::new();
+    // The reader's errors first, then the rules'.
+    let mut errors = std::mem::take(&mut spec.locations.errors);
+    let long = long_values(&spec);
+    if !long.is_empty() {
+        errors.extend(long);
+        return Err(Diagnostics(errors).into());
+    }
     let mut warnings = Vec::new();
     if let Err(e) = crate::model::reference::check(&spec.name, &spec.tag) {
         errors.push(spec.locations.diag(if e.starts_with("tag") { "tag" } else { "name" }, e));
@@ -380,9 +385,9 @@ fn check_target_names(target: &str, in_layer: bool) -> Result<(), String> {
 /// The longest annotation or label value: what urunc reads of one.
 pub const MAX_VALUE: usize = 4096;
 
-/// Refuses annotation and label values longer than urunc reads, before
-/// anything else looks at them (a kernel command line is a few KiB).
-fn check_value_sizes(spec: &Spec) -> Result<()> {
+/// The annotation and label values longer than urunc reads, refused
+/// before anything else looks at them (a kernel command line is a few KiB).
+fn long_values(spec: &Spec) -> Vec<Diagnostic> {
     let loc = &spec.locations;
     let long = |(key, value): (String, &String)| {
         (value.len() > MAX_VALUE).then(|| {
@@ -392,14 +397,12 @@ fn check_value_sizes(spec: &Spec) -> Result<()> {
             )
         })
     };
-    let errors: Vec<Diagnostic> = spec
-        .annotations
+    spec.annotations
         .iter()
         .map(|(k, v)| (format!("annotations.{k}"), v))
         .chain(spec.labels.iter().map(|(k, v)| (format!("labels.{k}"), v)))
         .filter_map(long)
-        .collect();
-    Diagnostics(errors).into_result()
+        .collect()
 }
 
 /// The last second RFC 3339 (and so an image's `created`) can write:
@@ -491,6 +494,7 @@ fn check_source(src: &Path) -> Result<(), String> {
         near.map_or_else(|| message.clone(), |help| format!("{message}; {help}"))
     })?;
     if meta.is_dir() {
+        crate::model::hostfile::refuse_pseudo_dir(src).map_err(|e| format!("{e:#}"))?;
         std::fs::read_dir(src).map_err(|e| format!("source directory {} cannot be read: {e}", src.display()))?;
     } else if !meta.is_file() {
         return Err(format!(

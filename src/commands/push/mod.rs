@@ -1,26 +1,27 @@
 //! `bimanix push`: publishes an image archive or OCI layout to a registry.
 //! Everything that can fail without the network is settled first (the
-//! digest file's place, the reference, the image's documents, the digest a
-//! `@digest` reference pins, the credentials); then the registry is asked
+//! credentials, the digest file's place, the reference, the image's
+//! documents, the digest a `@digest` reference pins); then the registry is asked
 //! which blobs it lacks, those are checked and uploaded, and the manifests
 //! are put.
 
+pub mod hints;
 mod progress;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::commands::{status, side_output, write_side};
 use crate::image::compress::Compression;
-use crate::image::output::{self, Output, Protected};
+use crate::image::output::{Output, Protected};
 use crate::imageread::open_store;
 use crate::model::reference::Reference;
 use crate::registry::client::{Client, Connect, Identity};
 use crate::registry::credentials::{self, Credentials, Places, Secret};
 use crate::registry::plan::{Plan, plan};
 use crate::registry::push::{Pushed, push};
-use crate::registry::recompress::recompress;
+use crate::registry::recompress::{Layers, recompress};
 use progress::Progress;
 
 /// What `push` was asked to do.
@@ -36,7 +37,8 @@ pub struct Options {
     pub password_stdin: bool,
     /// TLS or plain HTTP.
     pub connect: Connect,
-    /// `--compression`: the layers encoded anew.
+    /// `--compression`: every layer encoded anew. Without it, the layers
+    /// stored uncompressed are gzipped and compressed ones go as they are.
     pub compression: Option<Compression>,
     /// `--digestfile`: where to write the digest pushed.
     pub digestfile: Option<PathBuf>,
@@ -45,27 +47,35 @@ pub struct Options {
 /// Pushes the image and prints the reference it went to, with its digest.
 pub fn run(options: &Options) -> Result<Pushed> {
     let reference = &options.reference;
-    if let Some(path) = &options.digestfile {
-        check_digestfile(path, &options.image).context("--digestfile")?;
-    }
+    let places = Places::from_env();
+    let identity = identity(options, &places)?;
+    let digest_out = match &options.digestfile {
+        Some(path) => Some(check_digestfile(path, &options.image, &places, &identity.1).context("--digestfile")?),
+        None => None,
+    };
+    let identity = identity.0;
     let store = open_store(&options.image)?;
     let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
-    if let Some(compression) = options.compression {
-        // The encoders `build --compression` writes with, so the bytes are the same.
-        plan = recompress(&store, plan, compression)
-            .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
-    }
+    let local = plan.top().digest.clone();
+    // As docker and skopeo push: a registry's users pull gzip, not plain tar.
+    let (compression, which) =
+        options.compression.map_or((Compression::Gzip, Layers::Uncompressed), |c| (c, Layers::Every));
+    // The encoders `build --compression` writes with, so the bytes are the same.
+    plan = recompress(&store, plan, compression, which)
+        .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
     let digest = plan.top().digest.clone();
     if let Some(pinned) = &reference.digest
         && *pinned != digest
     {
-        bail!("{reference} pins digest {pinned}, but the image's {} is {digest}", plan.top().what);
+        let hint =
+            if *pinned == local { " (the local image's is the pinned one: --compression none keeps it)" } else { "" };
+        bail!("{reference} pins digest {pinned}, but the image's {} is {digest} as pushed{hint}", plan.top().what);
     }
     let target = reference.tag.clone().unwrap_or_else(|| reference.digest.clone().unwrap_or("latest".to_string()));
-    let identity = identity(options)?;
     let mut progress = Progress::new();
     announce(&plan, &progress);
-    let mut client = Client::connect(reference, &options.connect, identity, progress.notice())?;
+    let mut client = Client::connect(reference, &options.connect, identity, progress.notice())
+        .map_err(|e| if options.connect.plain_http { hints::plain_http(e, reference.api_host()) } else { e })?;
     let pushed = push(&store, &plan, &mut client, &target, &mut |event| progress.event(event))?;
     progress.finish();
     progress.line(&format!(
@@ -75,14 +85,24 @@ pub fn run(options: &Options) -> Result<Pushed> {
         indicatif::HumanBytes(pushed.uploaded_bytes),
         pushed.existing
     ));
-    if let Some(path) = &options.digestfile {
-        write_digest(path, &pushed.digest)
+    if pushed.digest != local {
+        let how = match options.compression {
+            None => "its uncompressed layers were gzipped, as docker and skopeo push them (--compression none keeps \
+                     them as built)"
+                .to_string(),
+            Some(c) => format!("its layers were encoded with --compression {}", c.name()),
+        };
+        progress.line(&format!("the pushed digest {} differs from the local image's {local}: {how}", pushed.digest));
+    }
+    if let (Some(out), Some(path)) = (&digest_out, &options.digestfile) {
+        write_side(out, pushed.digest.as_bytes())
             .with_context(|| format!("the image was pushed, but the digest file {} was not written", path.display()))?;
     }
     let shown =
         Reference { tag: Some(target).filter(|t| !t.starts_with("sha256:")), digest: None, ..reference.clone() };
     // When the digest went to standard output, it stays alone there.
-    match options.digestfile.as_deref().map(digest_output) {
+    match digest_out {
+        Some(Output::Stdout) if status::level() == status::Verbosity::Quiet => {}
         Some(Output::Stdout) => eprintln!("{shown}@{}", pushed.digest),
         _ => println!("{shown}@{}", pushed.digest),
     }
@@ -91,25 +111,14 @@ pub fn run(options: &Options) -> Result<Pushed> {
 
 /// Refuses, before the image is read or the registry asked, a digest file
 /// that could not be written after the push, and one that is or is inside
-/// the image.
-fn check_digestfile(path: &Path, image: &Path) -> Result<()> {
-    let out = digest_output(path);
-    output::precheck(&out, false)?;
-    output::refuse_inputs(&out, &[Protected { path: image.to_path_buf(), what: "the image to push".to_string() }])
-}
-
-/// Writes the digest file as any output is written: a regular file (or a
-/// new one) is replaced as a whole, never left half-written; a device or
-/// FIFO (a pipe) is written into, not replaced.
-fn write_digest(path: &Path, digest: &str) -> Result<()> {
-    output::file(&digest_output(path), |file| Ok(file.write_all(digest.as_bytes())?))
-}
-
-/// Where `--digestfile` writes: `-` and `/dev/stdout` (and its aliases)
-/// are standard output, as for `build -o`, so that standard output
-/// redirected into a file appends to it instead of replacing it.
-fn digest_output(path: &Path) -> Output {
-    path.to_str().map_or_else(|| Output::Path(path.to_path_buf()), Output::named)
+/// the image, or is a credentials file: an auth file or docker config
+/// (read or not), or a credential helper that ran.
+fn check_digestfile(path: &Path, image: &Path, places: &Places, helpers: &[PathBuf]) -> Result<Output> {
+    let entry = |path: &Path, what: &str| Protected { path: path.to_path_buf(), what: what.to_string() };
+    let mut inputs = vec![entry(image, "the image to push")];
+    inputs.extend(places.files.iter().map(|f| entry(f, "an auth file")));
+    inputs.extend(helpers.iter().map(|h| entry(h, "a credential helper")));
+    side_output(path, &inputs, None)
 }
 
 /// Says, once, when the manifest is written here rather than copied.
@@ -124,13 +133,14 @@ fn announce(plan: &Plan, progress: &Progress) {
 }
 
 /// The credentials to use: `--creds` (with `--password-stdin`), else the
-/// auth files and helpers.
-fn identity(options: &Options) -> Result<Identity> {
+/// auth files and helpers of `places`; and the helpers that ran.
+fn identity(options: &Options, places: &Places) -> Result<(Identity, Vec<PathBuf>)> {
     let Some((username, password)) = &options.creds else {
-        let found = credentials::find(&Places::from_env(), &options.reference.registry, &options.reference.repository)?;
-        return Ok(Identity { credentials: found.credentials, searched: found.searched });
+        let found = credentials::find(places, &options.reference.registry, &options.reference.repository)?;
+        return Ok((Identity { credentials: found.credentials, searched: found.searched }, found.helpers));
     };
     let secret = Secret::Password { username: username.clone(), password: password.clone() };
     let source = if options.password_stdin { "--creds and --password-stdin" } else { "--creds" };
-    Ok(Identity { credentials: Some(Credentials { secret, source: source.to_string() }), searched: Vec::new() })
+    let credentials = Some(Credentials { secret, source: source.to_string() });
+    Ok((Identity { credentials, searched: Vec::new() }, Vec::new()))
 }

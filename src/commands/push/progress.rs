@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::commands::status::{self, Verbosity};
 use crate::registry::plan::Blob;
 use crate::registry::push::Event;
 
@@ -20,8 +21,8 @@ pub(super) struct Progress {
 impl Progress {
     /// Bars on a terminal, lines elsewhere.
     pub(super) fn new() -> Progress {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        Progress { multi: (!multi.is_hidden()).then_some(multi), bars: BTreeMap::new() }
+        let multi = status::bars_shown().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Progress { multi, bars: BTreeMap::new() }
     }
 
     /// Prints a line above the bars, or on its own.
@@ -100,7 +101,11 @@ fn label(blob: &Blob) -> String {
     format!("{} {short}", blob.what)
 }
 
+/// Prints a line, unless quiet (`-q`).
 fn print_line(multi: Option<&MultiProgress>, text: &str) {
+    if status::level() == Verbosity::Quiet {
+        return;
+    }
     let text = format!("bimanix: {text}");
     // A terminal that went away cannot show the line either; the result is the exit status.
     match multi {

@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::input::line_col;
 use crate::model::value::{Field, Kind, Value};
 
 /// Reads the JSON args file at `path`, named `shown` in messages.
@@ -24,6 +25,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Value, String> {
     if let Err(e) = std::str::from_utf8(bytes) {
         let (line, col) = line_col(&bytes[..e.valid_up_to()]);
         return Err(format!("{line}:{col}: the file is not valid UTF-8 (byte 0x{:02X})", bytes[e.valid_up_to()]));
+    }
+    if let Some(nul) = bytes.iter().position(|b| *b == 0) {
+        let (line, col) = line_col(&bytes[..nul]);
+        return Err(format!("{line}:{col}: a NUL byte (0x00); the file must be text"));
     }
     if bytes.starts_with("\u{feff}".as_bytes()) {
         return Err(
@@ -40,11 +45,6 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Value, String> {
 }
 
 /// The 1-based line and column just after `before`.
-fn line_col(before: &[u8]) -> (usize, usize) {
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    (line, String::from_utf8_lossy(&before[start..]).chars().count() + 1)
-}
 
 /// A JSON value read into the value tree (without positions).
 struct Json(Value);

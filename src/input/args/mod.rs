@@ -7,11 +7,13 @@
 //! cut by field group: the top level and shared helpers (`reader`),
 //! `files` (`files`), the image config fields (`fields`) and `rootfs`
 //! (`rootfs`); `json` turns a JSON file into the same value tree that
-//! args.nix evaluates to.
+//! args.nix evaluates to; `positions` reads the JSON of the Nix side with
+//! the args.nix positions it carries.
 
 mod fields;
 mod files;
 mod json;
+mod positions;
 mod reader;
 mod rootfs;
 
@@ -24,6 +26,7 @@ use crate::model::diagnostic::Diagnostics;
 use crate::model::spec::{Locations, Spec};
 use crate::model::value::{Pos, Value};
 
+pub use positions::read_nix_json;
 pub use rootfs::parse_size;
 
 /// The top-level fields an args file may have.
@@ -111,8 +114,17 @@ pub fn to_spec(value: &Value, file: String, base: &Path) -> Result<Spec> {
 fn spec_of(value: &Value, loc: Locations, base: &Path) -> Result<Spec> {
     let mut r = reader::Reader { loc, base: base.to_path_buf(), errors: Vec::new() };
     let spec = r.spec(value);
-    Diagnostics(std::mem::take(&mut r.errors)).into_result()?;
-    spec.context("internal: reader produced no spec and no error")
+    let errors = std::mem::take(&mut r.errors);
+    match spec {
+        Some(mut spec) => {
+            spec.locations.errors = errors;
+            Ok(spec)
+        }
+        None => {
+            Diagnostics(errors).into_result()?;
+            anyhow::bail!("internal: reader produced no spec and no error")
+        }
+    }
 }
 
 /// Cleans a path lexically: drops `.`, resolves `..` against what precedes it.

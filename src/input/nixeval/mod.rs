@@ -161,7 +161,7 @@ impl Eval<'_> {
     }
 
     fn error(&self, pos: Pos, msg: impl fmt::Display) -> anyhow::Error {
-        Diagnostics(vec![Diagnostic::new(&self.file_name, Some(pos), msg)]).into()
+        Diagnostics(vec![Diagnostic::new(self.file_name, Some(pos), msg)]).into()
     }
 
     /// The error for a construct outside the data subset; `what` ends with

@@ -257,23 +257,51 @@ fn a_quote_in_a_linux_argument() {
 #[test]
 fn a_linux_init_that_is_not_urunit() {
     let mut plain = linux();
-    plain.env = words(&["A=1"]);
+    plain.env = words(&["A=1", "B=two words"]);
     plain.working_dir = Some("/srv".into());
     plain.user = Some("1000".into());
     let warnings = of(&plain.problems(&[V0_8]), Severity::Warning);
     assert_eq!(warnings.len(), 3, "{warnings:?}");
     assert!(warnings[0].contains("drops WorkingDir `/srv`") && warnings[0].contains("(`/init`) is not urunit"));
     assert!(warnings[1].contains("drops User `1000`"));
-    assert!(warnings[2].contains("puts Env on the kernel command line"));
+    assert!(warnings[2].contains("`B=two words` holds a space"), "{warnings:?}");
 
     // urunit gets all of it from 0.7 on; 0.6 has no urunit config.
     let mut urunit = plain;
     urunit.cmd = words(&["/usr/bin/urunit", "/app", "two words"]);
     assert_eq!(urunit.problems(&[V0_7, V0_8, Main]), []);
-    assert_eq!(of(&urunit.problems(&[V0_6]), Severity::Warning).len(), 4);
+    assert_eq!(of(&urunit.problems(&[V0_6]), Severity::Warning).len(), 3);
 
     let spaced = linux().cmd(&["/init", "two words"]);
-    only(&spaced.problems(&[V0_8]), Severity::Warning, &["single-quotes the argument `two words`"]);
+    only(&spaced.problems(&[V0_8]), Severity::Warning, &["single-quotes the argument `two words`", "`/init` does not"]);
+}
+
+#[test]
+fn env_warns_only_for_values_the_kernel_command_line_mangles() {
+    for (kv, why) in
+        [("A=x y", "a space"), ("A=\"q\"", "a double quote"), ("A=it's", "a single quote"), ("A=--x", "`--`")]
+    {
+        let mut guest = linux();
+        guest.env = words(&["PATH=/bin:/usr/bin", "PLAIN=1", kv]);
+        let warnings = of(&guest.problems(&[V0_8]), Severity::Warning);
+        assert_eq!(warnings.len(), 1, "{kv}: {warnings:?}");
+        assert!(warnings[0].contains(&format!("holds {why}")), "{kv}: {warnings:?}");
+    }
+    let mut plain = linux();
+    plain.env = words(&["PATH=/bin:/usr/bin", "A=1", "URL=http://x/?a=b&c"]);
+    assert_eq!(of(&plain.problems(&[V0_8]), Severity::Warning), Vec::<String>::new());
+}
+
+#[test]
+fn the_quoting_warning_is_for_stock_inits_only() {
+    for init in ["/sbin/init", "/init", "/bin/sh", "/bin/busybox", "/lib/systemd/systemd", "/linuxrc"] {
+        let guest = linux().cmd(&[init, "two words"]);
+        only(&guest.problems(&[V0_8]), Severity::Warning, &["single-quotes the argument `two words`"]);
+    }
+    // The README's example: its own program as argv0 puts the words back together.
+    for init in ["/hello", "/usr/bin/app", "/initialize"] {
+        assert_eq!(linux().cmd(&[init, "two words"]).problems(&[V0_8]), [], "{init}");
+    }
 }
 
 #[test]

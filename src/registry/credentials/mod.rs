@@ -5,17 +5,31 @@
 //! or `~/.docker/config.json`), each read for `credHelpers`, `credsStore` and
 //! `auths`, and the `docker-credential-NAME get` helper protocol.
 //! The first file that knows the registry wins, as in containers/image.
+//!
+//! Every source is read as a guest: the files by [`file`] (regular files
+//! of bounded size, errors without values), the helpers by
+//! [`process`](crate::registry::process) (a deadline, a cap on their
+//! answer, nothing they print in a message).
 
-use std::collections::BTreeMap;
+mod file;
+
+pub use file::MAX_AUTH_FILE;
+
 use std::ffi::OsString;
 use std::fmt;
-use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use base64::Engine;
-use serde::Deserialize;
+use serde_json::Value;
+
+use super::process::{self, Limits};
+use crate::model::urunc::json_kind;
+use file::AuthFile;
+
+/// How long a credential helper may take, and how much it may print.
+pub const HELPER_LIMITS: Limits = Limits { deadline: Duration::from_secs(30), max_output: 64 << 10 };
 
 /// A secret for a registry, and where it came from (for messages).
 #[derive(Clone, PartialEq, Eq)]
@@ -60,13 +74,21 @@ impl fmt::Debug for Credentials {
 }
 
 /// The auth files to read, in order, and where helpers are found.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Places {
     /// The files, most important first.
     pub files: Vec<PathBuf>,
     /// The `PATH` that `docker-credential-*` helpers are looked up in
     /// (`None`: this process's).
     pub helper_path: Option<OsString>,
+    /// How long a helper may take and how much it may print.
+    pub helper_limits: Limits,
+}
+
+impl Default for Places {
+    fn default() -> Places {
+        Places { files: Vec::new(), helper_path: None, helper_limits: HELPER_LIMITS }
+    }
 }
 
 impl Places {
@@ -86,7 +108,7 @@ impl Places {
         if let Some(docker) = var("DOCKER_CONFIG").or_else(|| home.as_ref().map(|h| h.join(".docker"))) {
             files.push(docker.join("config.json"));
         }
-        Places { files, helper_path: None }
+        Places { files, ..Places::default() }
     }
 }
 
@@ -98,29 +120,8 @@ pub struct Found {
     pub credentials: Option<Credentials>,
     /// Each place looked in, as `path` or `path (absent)`.
     pub searched: Vec<String>,
-}
-
-/// An auth file: docker's `config.json` or containers' `auth.json`.
-#[derive(Default, Deserialize)]
-struct AuthFile {
-    #[serde(default)]
-    auths: BTreeMap<String, AuthEntry>,
-    #[serde(default, rename = "credHelpers")]
-    cred_helpers: BTreeMap<String, String>,
-    #[serde(default, rename = "credsStore")]
-    creds_store: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-struct AuthEntry {
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    identitytoken: Option<String>,
+    /// The helper programs run, which an output must not replace.
+    pub helpers: Vec<PathBuf>,
 }
 
 /// Finds the credentials for `repository` on `registry` (`docker.io` for
@@ -128,18 +129,12 @@ struct AuthEntry {
 pub fn find(places: &Places, registry: &str, repository: &str) -> Result<Found> {
     let mut found = Found::default();
     for path in &places.files {
-        let text = match std::fs::read(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                found.searched.push(format!("{} (absent)", path.display()));
-                continue;
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot read the auth file {}", path.display())),
+        let Some(file) = file::read(path)? else {
+            found.searched.push(format!("{} (absent)", path.display()));
+            continue;
         };
         found.searched.push(path.display().to_string());
-        let file: AuthFile = serde_json::from_slice(&text)
-            .with_context(|| format!("the auth file {} is not the JSON docker and podman write", path.display()))?;
-        if let Some(credentials) = from_file(&file, path, places, registry, repository)? {
+        if let Some(credentials) = from_file(&file, path, places, registry, repository, &mut found.helpers)? {
             found.credentials = Some(credentials);
             break;
         }
@@ -157,15 +152,16 @@ fn from_file(
     places: &Places,
     registry: &str,
     repository: &str,
+    helpers: &mut Vec<PathBuf>,
 ) -> Result<Option<Credentials>> {
     let shown = path.display();
     if let Some((key, helper)) = file.cred_helpers.iter().find(|(key, _)| normal_key(key) == registry) {
         let source = format!("docker-credential-{helper} (credHelpers.{key:?} in {shown})");
-        return run_helper(places, helper, registry, &source);
+        return run_helper(places, helper, registry, &source, helpers);
     }
     if let Some(store) = file.creds_store.as_deref().filter(|s| !s.is_empty()) {
         let source = format!("docker-credential-{store} (credsStore in {shown})");
-        if let Some(credentials) = run_helper(places, store, registry, &source)? {
+        if let Some(credentials) = run_helper(places, store, registry, &source, helpers)? {
             return Ok(Some(credentials));
         }
     }
@@ -173,39 +169,11 @@ fn from_file(
         let hit = file.auths.iter().find(|(key, entry)| normal_key(key) == wanted && !entry.is_empty());
         if let Some((key, entry)) = hit {
             let source = format!("{shown} (auths.{key:?})");
-            let secret = entry.secret().with_context(|| {
-                format!("{source}: the entry is not a base64 user:password, username and password, or identitytoken")
-            })?;
+            let secret = entry.secret().map_err(|e| anyhow!("the auth file {shown}: auths.{key:?}: {e}"))?;
             return Ok(Some(Credentials { secret, source }));
         }
     }
     Ok(None)
-}
-
-impl AuthEntry {
-    fn is_empty(&self) -> bool {
-        self.auth.as_deref().unwrap_or_default().is_empty()
-            && self.username.is_none()
-            && self.identitytoken.as_deref().unwrap_or_default().is_empty()
-    }
-
-    fn secret(&self) -> Result<Secret> {
-        if let Some(token) = self.identitytoken.as_deref().filter(|t| !t.is_empty()) {
-            return Ok(Secret::IdentityToken(token.to_string()));
-        }
-        if let Some(auth) = self.auth.as_deref().filter(|a| !a.is_empty()) {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim())?;
-            let text = String::from_utf8(decoded)?;
-            let (username, password) = text.split_once(':').ok_or_else(|| anyhow!("no ':' in the decoded auth"))?;
-            return Ok(Secret::Password { username: username.to_string(), password: password.to_string() });
-        }
-        match (&self.username, &self.password) {
-            (Some(username), Some(password)) => {
-                Ok(Secret::Password { username: username.clone(), password: password.clone() })
-            }
-            _ => bail!("neither auth, identitytoken nor username and password are set"),
-        }
-    }
 }
 
 /// An `auths` or `credHelpers` key as a registry name: without a scheme or
@@ -246,54 +214,73 @@ fn helper_server(registry: &str) -> &str {
     if registry == "docker.io" { "https://index.docker.io/v1/" } else { registry }
 }
 
-/// Runs `docker-credential-NAME get` with the server on standard input.
-/// `None` when the helper has no credentials for it.
-fn run_helper(places: &Places, name: &str, registry: &str, source: &str) -> Result<Option<Credentials>> {
-    #[derive(Deserialize)]
-    struct Reply {
-        #[serde(rename = "Username", default)]
-        username: String,
-        #[serde(rename = "Secret", default)]
-        secret: String,
-    }
+/// The executable `docker-credential-NAME` on the helpers' `PATH`.
+fn helper_program(places: &Places, name: &str) -> Result<PathBuf> {
     let program = format!("docker-credential-{name}");
-    let mut command = Command::new(&program);
-    if let Some(path) = &places.helper_path {
-        command.env("PATH", path);
+    if name.is_empty() || name.contains('/') {
+        bail!("{name:?} is not a helper name (docker-credential-NAME, found on PATH)");
     }
-    let mut child = command
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {source}; is {program} installed and on PATH?"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading fails below with its own message.
-        let _ = stdin.write_all(helper_server(registry).as_bytes());
-    }
-    let out = child.wait_with_output().with_context(|| format!("cannot run {source}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        if stdout.contains("credentials not found") {
+    let path = places.helper_path.clone().or_else(|| std::env::var_os("PATH")).unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(&program))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .ok_or_else(|| anyhow!("{program} is not installed: no such executable on PATH"))
+}
+
+/// Runs `docker-credential-NAME get` with the server on standard input.
+/// `None` when the helper has no credentials for it. Nothing the helper
+/// prints appears in a message.
+fn run_helper(
+    places: &Places,
+    name: &str,
+    registry: &str,
+    source: &str,
+    helpers: &mut Vec<PathBuf>,
+) -> Result<Option<Credentials>> {
+    let program = helper_program(places, name).with_context(|| format!("cannot run {source}"))?;
+    helpers.push(program.clone());
+    let path = places.helper_path.as_deref();
+    let done =
+        process::run(program.as_os_str(), &["get"], helper_server(registry).as_bytes(), path, places.helper_limits)
+            .with_context(|| format!("{source} for {registry}"))?;
+    if !done.status.success() {
+        if String::from_utf8_lossy(&done.stdout).contains("credentials not found") {
             return Ok(None);
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        bail!("{source} failed ({}): {}", out.status, format!("{} {}", stdout.trim(), stderr.trim()).trim());
+        bail!(
+            "{source} failed for {registry} ({}); what it printed is not shown, as it may hold a secret",
+            done.status
+        );
     }
-    let reply: Reply = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("{source} did not answer with the JSON expected"))?;
-    let secret = if reply.username == "<token>" {
-        Secret::IdentityToken(reply.secret)
+    let (username, secret) = reply(&done.stdout).with_context(|| {
+        format!("{source} did not answer with the JSON of the helper protocol, {{\"Username\": ..., \"Secret\": ...}}")
+    })?;
+    let secret = if username == "<token>" {
+        Secret::IdentityToken(secret)
     } else {
-        Secret::Password { username: reply.username, password: reply.secret }
+        Secret::Password { username, password: secret }
     };
     Ok(Some(Credentials { secret, source: source.to_string() }))
+}
+
+/// A helper's answer: its `Username` and `Secret`. Errors say which field
+/// is wrong, never what it holds.
+fn reply(stdout: &[u8]) -> Result<(String, String)> {
+    let value: Value = serde_json::from_slice(stdout).map_err(|_| anyhow!("its answer is not JSON"))?;
+    let Some(fields) = value.as_object() else { bail!("its answer is {}, not an object", json_kind(&value)) };
+    let field = |name: &str| match fields.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => Err(anyhow!("its {name} is empty")),
+        None | Some(Value::Null) => Err(anyhow!("its answer has no {name}")),
+        Some(other) => Err(anyhow!("its {name} is {}, not a string", json_kind(other))),
+    };
+    Ok((field("Username")?, field("Secret")?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use std::os::unix::fs::PermissionsExt;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -324,7 +311,7 @@ mod tests {
                           "https://index.docker.io/v1/": {"auth": "aHViOnB3"}}, "HttpHeaders": {}}"#,
         );
         let files = vec![dir.path().join("missing.json"), podman.clone(), docker.clone()];
-        let places = Places { files, helper_path: None };
+        let places = Places { files, helper_path: None, ..Places::default() };
 
         let local = find(&places, "127.0.0.1:5000", "a/b").unwrap();
         let (user, pass, source) = password(&local);
@@ -349,15 +336,120 @@ mod tests {
         assert_eq!(scopes("r", "a/b"), ["r/a/b", "r/a", "r"]);
     }
 
+    fn places(files: Vec<PathBuf>) -> Places {
+        Places { files, ..Places::default() }
+    }
+
     #[test]
     fn refuses_a_broken_file_or_entry() {
         let dir = tempfile::tempdir().unwrap();
         let bad = write(dir.path(), "bad.json", "{");
-        let err = format!("{:#}", find(&Places { files: vec![bad], helper_path: None }, "r", "x").unwrap_err());
-        assert!(err.contains("bad.json is not the JSON"), "{err}");
+        let err = format!("{:#}", find(&places(vec![bad]), "r", "x").unwrap_err());
+        assert!(err.contains("bad.json: line 1 column 1: EOF while parsing"), "{err}");
         let entry = write(dir.path(), "entry.json", r#"{"auths": {"r": {"auth": "bm9jb2xvbg=="}}}"#);
-        let err = format!("{:#}", find(&Places { files: vec![entry], helper_path: None }, "r", "x").unwrap_err());
-        assert!(err.contains("auths.\"r\"") && err.contains("no ':'"), "{err}");
+        let err = format!("{:#}", find(&places(vec![entry]), "r", "x").unwrap_err());
+        assert!(err.contains("auths.\"r\": auth does not decode to user:password (no ':')"), "{err}");
+    }
+
+    /// Every malformed shape with a secret in it: the message names the
+    /// file, key and field, and holds no byte of the secret.
+    #[test]
+    fn no_message_quotes_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (br#"{"auths": {"r": {"auth": "PLANTED-1!!"}}}"#.to_vec(), "auth is not base64"),
+            (format!(r#"{{"auths": {{"r": {{"auth": "{}"}}}}}}"#, b64(b"PLANTED-2")).into_bytes(), "no ':'"),
+            (format!(r#"{{"auths": {{"r": {{"auth": "{}"}}}}}}"#, b64(b"u:PLANTED-3\xff")).into_bytes(), "not"),
+            (
+                [&br#"{"auths": {"r": {"auth": ""#[..], &b64(b"u:\xffPLANTED-4\xfe")[..].as_bytes(), br#""}}}"#]
+                    .concat(),
+                "UTF-8",
+            ),
+            (br#"{"auths": {"r": "PLANTED-5"}}"#.to_vec(), "auths.\"r\" must be a JSON object, not a string"),
+            (
+                br#"{"auths": {"r": {"password": ["PLANTED-6"], "username": "u"}}}"#.to_vec(),
+                "auths.\"r\".password must be a string, not an array",
+            ),
+            (
+                br#"{"auths": {"r": {"identitytoken": {"t": "PLANTED-7"}}}}"#.to_vec(),
+                "identitytoken must be a string, not an object",
+            ),
+            (br#"{"auths": {"r": {"identitytoken": 74657}}}"#.to_vec(), "identitytoken must be a string, not a number"),
+            (br#"{"auths": {"r": {"auth": "UExBTlRFRC04OnB3"#.to_vec(), "EOF while parsing"),
+            (b"{\"auths\": {\"r\": {\"password\": \"PLANTED-9\xff\", \"username\": \"u\"}}}".to_vec(), "line 1"),
+            (br#"{"auths": {"r": {"auth": "PLANTED-10" "x"}}}"#.to_vec(), "expected"),
+            (br#"{"credsStore": ["PLANTED-11"]}"#.to_vec(), "credsStore must be a string, not an array"),
+            (br#"{"credHelpers": {"r": 74658}}"#.to_vec(), "credHelpers.\"r\" must be a string"),
+            (br#"{"auths": {"r": {"username": "u"}}}"#.to_vec(), "username is set without password"),
+            (br#"["PLANTED-12"]"#.to_vec(), "the top level must be a JSON object, not an array"),
+        ];
+        for (i, (text, said)) in cases.iter().enumerate() {
+            let path = dir.path().join(format!("case{i}.json"));
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", find(&places(vec![path.clone()]), "r", "x").unwrap_err());
+            assert!(err.contains(&format!("case{i}.json")) && err.contains(said), "case {i}: {err}");
+            for secret in ["PLANTED", "74657", "74658", "UExBTlRFRC04"] {
+                assert!(!err.contains(secret), "case {i}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_bounded_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.json");
+        std::fs::File::create(&big).unwrap().set_len(10 << 30).unwrap();
+        let fifo = dir.path().join("fifo.json");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o600), 0)
+            .unwrap();
+        let zero = dir.path().join("zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        for (path, said) in [
+            (big, "auth files of more than 1048576 bytes are not read"),
+            (fifo, "is a FIFO, not a regular file"),
+            (zero, "is a character device, not a regular file"),
+            (dir.path().to_path_buf(), "is a directory, not a regular file"),
+        ] {
+            let err = format!("{:#}", find(&places(vec![path.clone()]), "r", "x").unwrap_err());
+            assert!(err.contains(&path.display().to_string()) && err.contains(said), "{err}");
+        }
+    }
+
+    /// Helpers that fail, print junk, hang or flood: a clear error naming
+    /// the helper, the file and key, and nothing they printed.
+    #[test]
+    fn a_misbehaving_helper_is_named_not_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("echo PLANTED-1; echo PLANTED-2 >&2; exit 1", "failed for r (exit status: 1)"),
+            ("echo 'PLANTED-3 junk'", "its answer is not JSON"),
+            ("echo '{\"Username\": \"u\", \"Secret\": [\"PLANTED-4\"]}'", "its Secret is an array, not a string"),
+            ("echo '{\"Username\": 74657, \"Secret\": \"PLANTED-5\"}'", "its Username is a number"),
+            ("echo '\"PLANTED-6\"'", "its answer is a string, not an object"),
+            ("echo PLANTED-7; sleep 30", "no complete answer within 1 s"),
+            ("(sleep 30) & echo PLANTED-8", "no complete answer within 1 s"),
+            ("yes PLANTED-9", "more than 65536 bytes"),
+        ];
+        for (i, (body, said)) in cases.iter().enumerate() {
+            let helper = write(dir.path(), &format!("bin/docker-credential-h{i}"), &format!("#!/bin/sh\n{body}\n"));
+            std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let config = write(dir.path(), &format!("c{i}.json"), &format!(r#"{{"credHelpers": {{"r": "h{i}"}}}}"#));
+            let places = Places {
+                files: vec![config],
+                helper_path: Some(format!("{}:/usr/bin:/bin", dir.path().join("bin").display()).into()),
+                helper_limits: Limits { deadline: Duration::from_secs(1), ..HELPER_LIMITS },
+            };
+            let start = std::time::Instant::now();
+            let err = format!("{:#}", find(&places, "r", "x").unwrap_err());
+            assert!(err.contains(&format!("docker-credential-h{i} (credHelpers.\"r\" in ")), "{err}");
+            assert!(err.contains(said), "case {i}: {err}");
+            assert!(!err.contains("PLANTED") && !err.contains("74657"), "case {i}: {err}");
+            assert!(start.elapsed() < Duration::from_secs(10), "case {i}: {:?}", start.elapsed());
+        }
+        let config = write(dir.path(), "bad.json", r#"{"credHelpers": {"r": "../../bin/sh"}}"#);
+        let err = format!("{:#}", find(&places(vec![config]), "r", "x").unwrap_err());
+        assert!(err.contains("\"../../bin/sh\" is not a helper name"), "{err}");
     }
 
     /// A helper speaking the docker-credential protocol, as a script on PATH.
@@ -384,7 +476,7 @@ mod tests {
                 "auths": {"docker.io": {}, "filed.example": {"auth": "ZmlsZWQ6cHc="}}}"#,
         );
         let path = format!("{}:/usr/bin:/bin", dir.path().join("bin").display());
-        let places = Places { files: vec![config.clone()], helper_path: Some(path.into()) };
+        let places = Places { files: vec![config.clone()], helper_path: Some(path.into()), ..Places::default() };
 
         let helped = find(&places, "helped.example", "x").unwrap().credentials.unwrap();
         assert!(helped.secret == Secret::IdentityToken("tok".into()));
