@@ -11,7 +11,12 @@
 # listing the documents and checking their subjects, for bimanix's images
 # and for layouts written the way other tools write them; the
 # org.opencontainers.image.* labels in the config, the manifest and an
-# index, and base.name/base.digest from a base image.
+# index, and base.name/base.digest from a base image; push of the documents
+# to Debian's registry (TLS, htpasswd; no referrers API), where another
+# tool's fallback-index entry (tests/provenance/other_tool.py) must survive,
+# read back with skopeo, and to a small registry that answers the referrers
+# API (tests/provenance/referrers_registry.py), where no fallback tag is
+# written; the Nix programs refusing an image with documents.
 #
 # Usage: tests/provenance.sh (from anywhere). The validators come from PyPI
 # into a virtualenv under ${BIMANIX_PYENV:-$HOME/.cache/bimanix-tests/pyenv},
@@ -180,12 +185,95 @@ out=$("$bx" inspect oras 2>&1)
 contains "inspect of an oras-style layout reads the image and lists its SPDX document" "$out" \
     "application/spdx+json" "in index.json, subject ok"
 
-# push sends the image of an archive with documents (not the documents yet):
-# pinned to the image's digest, it gets as far as the registry.
-port=$(py 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-HOME=/nonexistent "$bx" push with.tar "docker://127.0.0.1:$port/x/prov@$manifest" >out 2>&1
-contains "push of an archive with documents picks the image and reaches for the registry" "$(cat out)" \
-    "cannot connect to 127.0.0.1:$port"
+# push: Debian's registry (distribution 2.8: no referrers API) with TLS and
+# htpasswd, where another tool attached a document first; then a small
+# registry that answers the referrers API (tests/provenance/referrers_registry.py).
+free_port() { py 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}
+mkdir -p pki certs
+(
+    cd pki &&
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=bimanix-test-ca &&
+        openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext.cnf &&
+        openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext.cnf
+) >openssl.log 2>&1
+cp pki/ca.crt certs/ca.crt
+htpasswd -Bbn alice s3cret >htpasswd
+port=$(free_port)
+printf '%s\n' 'version: 0.1' 'log: {level: error}' "storage: {filesystem: {rootdirectory: $tmp/registry-data}}" \
+    "http: {addr: \"127.0.0.1:$port\", tls: {certificate: $tmp/pki/srv.crt, key: $tmp/pki/srv.key}}" \
+    "auth: {htpasswd: {realm: bimanix-test, path: $tmp/htpasswd}}" >registry.yml
+docker-registry serve registry.yml >registry.out 2>&1 &
+regpid=$!
+fport=$(free_port)
+python3 "$root/tests/provenance/referrers_registry.py" "$fport" "$tmp/fake.log" >fake.out 2>&1 &
+fakepid=$!
+trap 'stop $regpid; stop $fakepid; chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+wait_port "$port" && wait_port "$fport" || notok "the registries start" "$(cat registry.out fake.out)"
+reg=127.0.0.1:$port
+auth=(--cert-dir "$tmp/certs" --creds alice:s3cret)
+hex=${manifest#sha256:}
+msize=$(stat -c %s "$(blob with "$manifest")")
+ours=$(json "$refidx" '" ".join(m["digest"] for m in j["manifests"])')
+
+other=$(timeout 60 python3 "$root/tests/provenance/other_tool.py" "$reg" x/prov certs/ca.crt alice:s3cret "$manifest" "$msize" 2>&1)
+contains "another tool attached its document first (artifact and sha256-<hex> index)" "$other" "sha256:"
+HOME=/nonexistent timeout 120 "$bx" push with.tar "$reg/x/prov:1.0" "${auth[@]}" --digestfile pushed.digest >out 2>&1
+same "push of an archive with documents succeeds" 0 $?
+same "--digestfile records the image's digest: the layers went as built, as the documents describe" \
+    "$manifest" "$(cat pushed.digest)"
+contains "push says where the documents went and that the layers went as built" "$(cat out)" \
+    "2 attached documents pushed" "listed by the index tagged sha256-$hex, keeping the 1 entries already there" \
+    "the layers went as built"
+raw=$(timeout 60 skopeo inspect --raw "${auth[@]}" "docker://$reg/x/prov:sha256-$hex" 2>&1)
+echo "$raw" >fallback.json
+same "skopeo reads the fallback index: the other tool's entry kept first, then the SBOM and the attestation" \
+    "$other $ours" "$(json fallback.json '" ".join(m["digest"] for m in j["manifests"])')"
+same "the other tool's entry is kept as it was (its annotations too)" "other application/spdx+json" \
+    "$(json fallback.json 'j["manifests"][0]["annotations"]["org.example.tool"] + " " + j["manifests"][0]["artifactType"]')"
+same "our entries carry their artifactType, as the referrers API lists them" \
+    "application/vnd.cyclonedx+json application/vnd.in-toto+json" \
+    "$(json fallback.json '" ".join(m["artifactType"] for m in j["manifests"][1:])')"
+for d in $ours; do
+    contains "skopeo reads the artifact ${d:7:12} back by digest, with the image as subject" \
+        "$(timeout 60 skopeo inspect --raw "${auth[@]}" "docker://$reg/x/prov@$d" 2>&1)" '"subject"' "$manifest"
+done
+sbom_hex=$(sha256sum "$sbom" | cut -d' ' -f1)
+same "the registry holds the SBOM blob byte for byte" "$sbom_hex" \
+    "$(py 'import base64,ssl,sys,urllib.request
+r = urllib.request.Request(sys.argv[1], headers={"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()})
+print(__import__("hashlib").sha256(urllib.request.urlopen(r, context=ssl.create_default_context(cafile=sys.argv[2]), timeout=30).read()).hexdigest())' \
+        "https://$reg/v2/x/prov/blobs/sha256:$sbom_hex" certs/ca.crt 2>&1)"
+HOME=/nonexistent timeout 120 "$bx" push with.tar "$reg/x/prov:1.0" "${auth[@]}" >out 2>&1
+contains "a second push finds every document listed already and leaves the index alone" "$(cat out)" \
+    "already listed by the index tagged sha256-$hex"
+same "the fallback index is unchanged by the second push" "$raw" \
+    "$(timeout 60 skopeo inspect --raw "${auth[@]}" "docker://$reg/x/prov:sha256-$hex" 2>&1)"
+HOME=/nonexistent timeout 120 "$bx" push with.tar "$reg/x/prov:gz" "${auth[@]}" --compression gzip >out 2>&1
+same "push --compression gzip of documents about uncompressed layers is refused (exit 1)" 1 $?
+contains "the refusal says the documents describe another manifest and what to do" "$(cat out)" \
+    "describe manifest $manifest" "build the image with that --compression"
+
+HOME=/nonexistent timeout 120 "$bx" push with.tar "127.0.0.1:$fport/x/prov:1.0" --plain-http >out 2>&1
+same "push to a registry with the referrers API succeeds" 0 $?
+contains "push says the registry lists the documents itself" "$(cat out)" "listed by the registry's referrers API"
+same "the referrers API was asked once, for the image's digest" 1 \
+    "$(grep -c "^GET /v2/x/prov/referrers/$manifest" fake.log)"
+same "no fallback tag was written or read" 0 "$(grep -c "/manifests/sha256-" fake.log)"
+same "the registry's referrers list names the SBOM and the attestation" \
+    "application/vnd.cyclonedx+json application/vnd.in-toto+json" \
+    "$(py 'import json,sys,urllib.request
+j = json.load(urllib.request.urlopen(sys.argv[1], timeout=30))
+print(" ".join(sorted(m["artifactType"] for m in j["manifests"])))' \
+        "http://127.0.0.1:$fport/v2/x/prov/referrers/$manifest" 2>&1)"
+
+# inspect of an image another tool wrote without documents (skopeo's oci: copy).
+contains "inspect of skopeo's oci: layout (no documents) says none" "$("$bx" inspect copied 2>&1)" \
+    "attached documents: (none)"
 
 # Refused where documents cannot go.
 "$bx" build args.nix --sbom cyclonedx -o x.tar >out 2>&1
@@ -262,6 +350,11 @@ in
   };
 }
 EOF
+for program in stream copyToRegistry; do
+    contains "image.$program refuses an image with documents, naming the archive and push" \
+        "$(timeout 120 nix-instantiate nix-test.nix -A "image.$program" 2>&1)" \
+        "$program writes the image without its SBOM and attestation" "bimanix push result REFERENCE"
+done
 if try "mkUruncImage with sbom, provenance and flake" nix-build nix-test.nix -A image -o nix.result; then
     kout=$(nix-build nix-test.nix -A kernel --no-out-link 2>/dev/null)
     kdrv=$(nix-instantiate --eval nix-test.nix -A drv 2>/dev/null | tr -d '"')

@@ -187,10 +187,11 @@ pub fn referrer_entry(desc: &Descriptor, artifact_type: &str, annotations: &BTre
 }
 
 /// The referrers index: the entries of an existing one (another tool's,
-/// kept as they are) followed by `new` ones it does not list yet.
+/// kept as they are, in their order) followed by `new` ones it does not
+/// list yet; a digest listed twice is kept at its first place only.
 pub fn referrers_index(existing: Vec<Value>, new: Vec<Value>) -> Vec<u8> {
-    let mut manifests = existing;
-    for entry in new {
+    let mut manifests: Vec<Value> = Vec::new();
+    for entry in existing.into_iter().chain(new) {
         if !manifests.iter().any(|m| m.get("digest") == entry.get("digest")) {
             manifests.push(entry);
         }
@@ -287,7 +288,8 @@ mod tests {
     fn the_referrers_index_keeps_what_another_tool_listed() {
         let theirs = entry("sha256:aa", "application/vnd.dev.cosign.artifact.sig.v1+json");
         let ours = entry("sha256:bb", CYCLONEDX_TYPE);
-        let merged = referrers_index(vec![theirs, ours.clone()], vec![ours, entry("sha256:cc", IN_TOTO_TYPE)]);
+        let twice = theirs.clone();
+        let merged = referrers_index(vec![theirs, ours.clone(), twice], vec![ours, entry("sha256:cc", IN_TOTO_TYPE)]);
         let merged: Value = serde_json::from_slice(&merged).unwrap();
         let digests: Vec<&str> =
             merged["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap()).collect();

@@ -8,6 +8,9 @@
 //!   stored (or a manifest written for an old-style docker-archive).
 //! - [`recompress`]: the same plan with its layers encoded anew (`--compression`).
 //! - [`push`]: HEAD, check, upload, then the manifests; progress events.
+//! - [`referrers`]: the documents attached to the image (SBOM,
+//!   attestation), pushed after it and listed by the referrers API or the
+//!   `sha256-<hex>` fallback tag.
 //! - [`client`]: the HTTP side: one repository, authenticated, with retries.
 //! - [`endpoint`]: the one judge of URLs: where a request may go and what it may carry.
 //! - [`timeouts`]: the deadline of every network wait, from `--timeout`.
@@ -28,5 +31,6 @@ pub mod plan;
 pub mod process;
 pub mod push;
 pub mod recompress;
+pub mod referrers;
 pub mod timeouts;
 pub mod tls;

@@ -244,7 +244,7 @@ fn media_type(value: &Value, desc: &Desc) -> String {
 
 /// The config and layers an image manifest names; a layer's diff_id comes
 /// from the config when the config is an image config.
-fn manifest_blobs(store: &Store, manifest: &Value, platform: &str) -> Result<Vec<Blob>> {
+pub(super) fn manifest_blobs(store: &Store, manifest: &Value, platform: &str) -> Result<Vec<Blob>> {
     let config = manifest.get("config").ok_or_else(|| anyhow!("it has no config"))?;
     let config = Desc::from_json(config, "config")?;
     let layers: Vec<Desc> = match manifest.get("layers") {

@@ -22,6 +22,7 @@ use crate::registry::credentials::{self, Credentials, Places, Secret};
 use crate::registry::plan::{Plan, plan};
 use crate::registry::push::{Pushed, push};
 use crate::registry::recompress::{Layers, recompress};
+use crate::registry::referrers;
 use progress::Progress;
 
 /// What `push` was asked to do.
@@ -60,9 +61,15 @@ pub fn run(options: &Options) -> Result<Pushed> {
     // As docker and skopeo push: a registry's users pull gzip, not plain tar.
     let (compression, which) =
         options.compression.map_or((Compression::Gzip, Layers::Uncompressed), |c| (c, Layers::Every));
+    // Documents attached describe the image as built: its layers go as they are, unless asked.
+    let attached = referrers::read(&store, &plan).with_context(|| format!("cannot push {}", options.image.display()))?;
+    let kept = options.compression.is_none() && !attached.is_empty();
     // The encoders `build --compression` writes with, so the bytes are the same.
-    plan = recompress(&store, plan, compression, which)
-        .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
+    if !kept {
+        plan = recompress(&store, plan, compression, which)
+            .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
+    }
+    attached.check_subjects(&plan)?;
     let digest = plan.top().digest.clone();
     if let Some(pinned) = &reference.digest
         && *pinned != digest
@@ -77,6 +84,7 @@ pub fn run(options: &Options) -> Result<Pushed> {
     let mut client = Client::connect(reference, &options.connect, identity, progress.notice())
         .map_err(|e| if options.connect.plain_http { hints::plain_http(e, reference.api_host()) } else { e })?;
     let pushed = push(&store, &plan, &mut client, &target, &mut |event| progress.event(event))?;
+    let listed = referrers::push(&store, &attached, &mut client, &mut |event| progress.event(event))?;
     progress.finish();
     progress.line(&format!(
         "{} blob{} uploaded ({}), {} already in the registry",
@@ -85,6 +93,9 @@ pub fn run(options: &Options) -> Result<Pushed> {
         indicatif::HumanBytes(pushed.uploaded_bytes),
         pushed.existing
     ));
+    if !attached.is_empty() {
+        progress.line(&referrers::summary(&listed, kept.then_some(&plan)));
+    }
     if pushed.digest != local {
         let how = match options.compression {
             None => "its uncompressed layers were gzipped, as docker and skopeo push them (--compression none keeps \
