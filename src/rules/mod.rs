@@ -1,6 +1,7 @@
 //! The rules stage: urunc's rules (the ones every version shares in
 //! [`urunc`], the versions themselves in [`versions`], how each version
-//! takes an image in [`compat`], the targeted versions applied to an args
+//! takes an image in [`compat`], which of an image's places for urunc keys
+//! each version reads under each consumer in [`readers`], the targeted versions applied to an args
 //! file in [`targets`]) and the other checks (image names, paths,
 //! architecture from the kernel's headers ([`arch`]), word splitting of
 //! `cmdline` ([`words`])). [`validate`] applies them all to a
@@ -10,6 +11,7 @@
 
 pub mod arch;
 pub mod compat;
+pub mod readers;
 pub mod suggest;
 pub mod targets;
 pub mod urunc;
