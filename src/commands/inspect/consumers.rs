@@ -210,34 +210,31 @@ pub(super) fn who_takes(rows: &[ConsumerReport], key: &str) -> String {
     format!("urunc takes {}", parts.join("; "))
 }
 
-/// `every consumer on urunc 0.5-0.7 and Docker on urunc 0.8-main`.
+/// `every consumer on urunc 0.5-0.7 and Docker on urunc 0.8-main`: first
+/// the versions every consumer shares, then the rest by consumer.
 fn cells_text(cells: &[&ConsumerReport]) -> String {
-    let mut by_versions: Vec<(Vec<Version>, Vec<Consumer>)> = Vec::new();
+    let has =
+        |consumer: Consumer, v: Version| cells.iter().any(|c| c.consumer == consumer.id() && c.version == v.name());
+    let everyone: Vec<Version> = ALL.iter().copied().filter(|&v| CONSUMERS.iter().all(|&c| has(c, v))).collect();
+    let mut parts = Vec::new();
+    if !everyone.is_empty() {
+        parts.push(format!("every consumer on urunc {}", versions::names(&everyone)));
+    }
+    let mut by_versions: Vec<(Vec<Version>, Vec<String>)> = Vec::new();
     for consumer in CONSUMERS {
-        let versions: Vec<Version> = ALL
-            .iter()
-            .copied()
-            .filter(|v| cells.iter().any(|c| c.consumer == consumer.id() && c.version == v.name()))
-            .collect();
+        let versions: Vec<Version> =
+            ALL.iter().copied().filter(|&v| has(consumer, v) && !everyone.contains(&v)).collect();
         if versions.is_empty() {
             continue;
         }
         match by_versions.iter_mut().find(|(vs, _)| *vs == versions) {
-            Some((_, consumers)) => consumers.push(consumer),
-            None => by_versions.push((versions, vec![consumer])),
+            Some((_, consumers)) => consumers.push(consumer.name().to_string()),
+            None => by_versions.push((versions, vec![consumer.name().to_string()])),
         }
     }
-    let parts: Vec<String> = by_versions
-        .iter()
-        .map(|(versions, consumers)| {
-            let who = if consumers.len() == CONSUMERS.len() {
-                "every consumer".to_string()
-            } else {
-                and(&consumers.iter().map(|c| c.name().to_string()).collect::<Vec<_>>())
-            };
-            format!("{who} on urunc {}", versions::names(versions))
-        })
-        .collect();
+    parts.extend(
+        by_versions.iter().map(|(vs, consumers)| format!("{} on urunc {}", and(consumers), versions::names(vs))),
+    );
     and(&parts)
 }
 
