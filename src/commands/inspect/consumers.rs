@@ -289,8 +289,12 @@ pub(super) fn disagreements(
 /// annotations then, only the Labels ctr, nerdctl and Kubernetes copy
 /// from the config. A problem naming the keys the Labels lack, an error
 /// when a targeted version would then boot with other keys than the image
-/// means.
+/// means. Nothing for an image that carries its keys in `/urunc.json` alone.
 pub(super) fn index_labels(places: Places, rows: &[ConsumerReport], problems: &mut Problems) {
+    if places.labels.is_empty() && places.annotations.is_empty() {
+        // An image of urunc.json alone: every consumer reads it alike.
+        return;
+    }
     let meant = readers::resolve(Version::V0_8, Consumer::Ctr, Target::Manifest, places);
     let mut needed: Vec<&String> = meant.keys.keys().collect();
     if let Some(json) = places.urunc_json {
