@@ -308,15 +308,22 @@ fn an_index_with_complete_labels_reaches_a_0_8_shim_through_the_labels_alone() {
     assert_eq!(inspect(dir.path(), "layout")["tag_names"], "manifest");
 }
 
-#[test]
-fn an_index_whose_labels_lack_a_key_is_an_error_naming_it() {
+/// The image of [`inputs`] without the Label `short`, made one platform of
+/// an index (`index.tar`), and the inspect report of the index.
+fn indexed_without_label(short: &str) -> (TempDir, Value) {
     let dir = inputs();
     edit(&dir.path().join("layout"), |config, _| {
-        config["config"]["Labels"].as_object_mut().expect("labels").remove(&format!("{PREFIX}unikernelVersion"));
+        config["config"]["Labels"].as_object_mut().expect("labels").remove(&format!("{PREFIX}{short}"));
     });
     let (code, _, err) = bimanix(dir.path(), &["index", "layout", "-o", "index.tar"]);
     assert_eq!(code, Some(0), "{err}");
     let report = inspect(dir.path(), "index.tar");
+    (dir, report)
+}
+
+#[test]
+fn an_index_whose_labels_lack_a_key_is_an_error_naming_it() {
+    let (dir, report) = indexed_without_label("unikernelVersion");
     assert_eq!(report["ok"], false);
     let errors = messages(&report, "error");
     assert!(
@@ -334,13 +341,7 @@ fn an_index_whose_labels_lack_a_key_is_an_error_naming_it() {
 
 #[test]
 fn an_index_whose_labels_lack_a_required_key_falls_back_to_urunc_json_with_a_warning() {
-    let dir = inputs();
-    edit(&dir.path().join("layout"), |config, _| {
-        config["config"]["Labels"].as_object_mut().expect("labels").remove(&format!("{PREFIX}hypervisor"));
-    });
-    let (code, _, err) = bimanix(dir.path(), &["index", "layout", "-o", "index.tar"]);
-    assert_eq!(code, Some(0), "{err}");
-    let report = inspect(dir.path(), "index.tar");
+    let (_dir, report) = indexed_without_label("hypervisor");
     let warnings = messages(&report, "warning");
     assert!(
         warnings.iter().any(|w| w.starts_with("[index] ")
