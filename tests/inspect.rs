@@ -1,7 +1,7 @@
 //! `inspect`'s table of urunc versions by consumers, against what each
 //! consumer's urunc reads (see src/rules/readers.rs for the sources): one
-//! test per row of the table in docs/args-nix.md ("Which place urunc
-//! reads"), on an image built by bimanix whose `/urunc.json`, config Labels
+//! test per row of the table in docs/args-nix.md ("What the image
+//! holds"), on an image built by bimanix whose `/urunc.json`, config Labels
 //! and manifest annotations are then made to disagree, and images pushed as
 //! one platform of an index, with complete and incomplete Labels.
 
