@@ -28,8 +28,10 @@
 //!   `WithImageConfigLabels` (the config Labels become the container's
 //!   Labels) (containerd/containerd cmd/ctr/commands/run/run_unix.go).
 //! - nerdctl run: `WithImage`, and `withContainerLabels` adds the image
-//!   config's Labels (containerd/nerdctl pkg/cmd/container/create.go, 2.x;
-//!   whether older nerdctl releases copy them is not established).
+//!   config's Labels (containerd/nerdctl pkg/cmd/container/create.go), since
+//!   containerd/nerdctl#3023 (merged 2024-05-20, after 1.7.6, whose issue
+//!   #2996 reports that it copied none): nerdctl 2.x. An older nerdctl fares
+//!   like Docker with the containerd image store.
 //! - Kubernetes through containerd's CRI: the container's Labels are
 //!   `BuildLabels(the CRI config's labels, the image config's Labels)`, and
 //!   `WithNewSnapshot` names the image (containerd/containerd
@@ -58,7 +60,7 @@ pub enum Consumer {
     Docker,
     /// Docker with the containerd image store.
     DockerContainerd,
-    /// nerdctl.
+    /// nerdctl 2.x (older releases copy no Labels: see the module's notes).
     Nerdctl,
     /// containerd's ctr.
     Ctr,
