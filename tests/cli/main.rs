@@ -595,15 +595,15 @@ fn full(short: &str) -> String {
 }
 
 mod build;
-mod versions;
-mod repro;
-mod outputs;
 mod commands;
-mod invalid;
 mod hostile;
+mod invalid;
 mod layers;
-mod push;
 mod lying;
+mod outputs;
+mod push;
+mod repro;
+mod versions;
 
 use invalid::{Edit, positions};
 use repro::{build_bytes, repro_inputs};

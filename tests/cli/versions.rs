@@ -168,7 +168,7 @@ fn inspect_ends_with_the_compatibility_table() {
     let text = String::from_utf8_lossy(&run.ok().stdout).into_owned();
     let table = text.split("urunc versions (* = targeted: 0.6, main):\n").nth(1).expect(&text);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 6, "{table}");
+    assert_eq!(lines.len(), 16, "{table}");
     assert!(lines[0].starts_with("  0.5    rejected: does not know unikernel type `linux`"), "{table}");
     assert!(
         lines[1].starts_with(
@@ -176,7 +176,13 @@ fn inspect_ends_with_the_compatibility_table() {
         )
     );
     assert!(lines[4].starts_with("  main*  accepted; keys from labels and manifest annotations"), "{table}");
-    assert!(lines[5].starts_with("result:     ok"), "{table}");
+    // Then each version by each consumer (tests/inspect.rs tests the rows).
+    assert_eq!(lines[5], "urunc keys by consumer (the tag names a manifest):", "{table}");
+    assert!(
+        lines[6].starts_with("  0.5    every consumer: reads urunc.json -> keys from urunc.json; rejected"),
+        "{table}"
+    );
+    assert!(lines[15].starts_with("result:     ok"), "{table}");
     let run = bx(fx.tmp.path()).arg("inspect").arg(&out).args(["--urunc", "0.5"]).run();
     assert_eq!(run.code, Some(1), "urunc 0.5 has no Linux guests");
     let bad = bx(fx.tmp.path()).arg("inspect").arg(&out).args(["--urunc", "0.9"]).run();
