@@ -14,8 +14,8 @@ use bimanix::image::compress::Compression;
 use bimanix::imageread::Platform;
 use bimanix::input::detect::{self, Kind};
 use bimanix::input::foreign;
-use bimanix::model::progress;
 use bimanix::model::hostfile;
+use bimanix::model::progress;
 use bimanix::model::reference::{self, Reference};
 use bimanix::model::spec::LayerMode;
 use bimanix::registry::client::Connect;
@@ -444,7 +444,18 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<bool> {
     match command {
-        Command::Build { input, platform, output, format, compression, layers, sbom, provenance, digestfile, metadata_file } => {
+        Command::Build {
+            input,
+            platform,
+            output,
+            format,
+            compression,
+            layers,
+            sbom,
+            provenance,
+            digestfile,
+            metadata_file,
+        } => {
             let format = match format {
                 FormatArg::DockerArchive => Format::DockerArchive,
                 FormatArg::OciArchive => Format::OciArchive,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::commands::{Input, image_output, load, status, side_output, write_side};
+use crate::commands::{Input, image_output, load, side_output, status, write_side};
 use crate::image::archive::{Format, Written};
 use crate::image::compress::Compression;
 use crate::model::spec::LayerMode;
@@ -116,8 +116,9 @@ fn derivers(input: &Input) -> Result<BTreeMap<String, String>> {
     let Some(path) = input.args_from_env.as_ref().and_then(|_| std::env::var_os(DERIVERS_VAR)) else {
         return Ok(BTreeMap::new());
     };
-    let text = crate::model::hostfile::read_regular(std::path::Path::new(&path), crate::input::MAX_ARGS_FILE, "input files")
-        .with_context(|| format!("cannot read {DERIVERS_VAR}"))?;
+    let text =
+        crate::model::hostfile::read_regular(std::path::Path::new(&path), crate::input::MAX_ARGS_FILE, "input files")
+            .with_context(|| format!("cannot read {DERIVERS_VAR}"))?;
     serde_json::from_slice(&text).with_context(|| format!("{DERIVERS_VAR}: not a JSON object of strings"))
 }
 

@@ -130,15 +130,16 @@ impl Attached {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let media_type =
-            manifest.get("mediaType").and_then(Value::as_str).unwrap_or(oci::MANIFEST_TYPE).to_string();
+        let media_type = manifest.get("mediaType").and_then(Value::as_str).unwrap_or(oci::MANIFEST_TYPE).to_string();
         let what = format!("document {artifact_type}");
         let mut blobs = manifest_blobs(store, &manifest, "").with_context(|| format!("{what} {digest}"))?;
         for blob in &mut blobs {
             blob.what = format!("{what}: {}", blob.what);
         }
-        let mut entry = json!({ "mediaType": media_type, "digest": digest, "size": bytes.len(), "artifactType": artifact_type });
-        if let Some(annotations) = manifest.get("annotations").filter(|a| a.as_object().is_some_and(|o| !o.is_empty())) {
+        let mut entry =
+            json!({ "mediaType": media_type, "digest": digest, "size": bytes.len(), "artifactType": artifact_type });
+        if let Some(annotations) = manifest.get("annotations").filter(|a| a.as_object().is_some_and(|o| !o.is_empty()))
+        {
             entry["annotations"] = annotations.clone();
         }
         self.subjects.entry(subject.to_string()).or_default().push(entry);
@@ -181,7 +182,9 @@ pub fn push(store: &Store, attached: &Attached, client: &mut Client, report: &mu
         let tag = attach::fallback_tag(subject);
         let existing = match client.get_manifest(&tag, oci::INDEX_TYPE)? {
             Some(answer) => manifests_of(&answer).with_context(|| {
-                format!("the registry holds {tag}, the referrers fallback tag of {subject}, but not as a referrers index")
+                format!(
+                    "the registry holds {tag}, the referrers fallback tag of {subject}, but not as a referrers index"
+                )
             })?,
             None => Vec::new(),
         };
@@ -194,8 +197,13 @@ pub fn push(store: &Store, attached: &Attached, client: &mut Client, report: &mu
         let bytes = attach::referrers_index(existing, entries.clone());
         let digest = oci::sha256_digest(&bytes);
         client.put_manifest(&tag, oci::INDEX_TYPE, &bytes, &digest)?;
-        let document =
-            Document { bytes, digest, media_type: oci::INDEX_TYPE.to_string(), what: "referrers index".into(), blobs: vec![] };
+        let document = Document {
+            bytes,
+            digest,
+            media_type: oci::INDEX_TYPE.to_string(),
+            what: "referrers index".into(),
+            blobs: vec![],
+        };
         report(Event::Put(&document, &tag));
         listed.by_tag.push((tag, kept));
     }
@@ -205,8 +213,8 @@ pub fn push(store: &Store, attached: &Attached, client: &mut Client, report: &mu
 /// The `manifests` of an OCI index the registry answered with.
 fn manifests_of(answer: &Fetched) -> Result<Vec<Value>> {
     let value: Value = serde_json::from_slice(&answer.bytes).context("not JSON")?;
-    let is_index = value.get("mediaType").and_then(Value::as_str).or(answer.media_type.as_deref())
-        == Some(oci::INDEX_TYPE);
+    let is_index =
+        value.get("mediaType").and_then(Value::as_str).or(answer.media_type.as_deref()) == Some(oci::INDEX_TYPE);
     match value.get("manifests").and_then(Value::as_array) {
         Some(manifests) if is_index => Ok(manifests.clone()),
         _ => bail!("not an OCI image index ({})", answer.media_type.as_deref().unwrap_or("no media type")),
@@ -225,11 +233,8 @@ fn uncompressed(plan: &Plan) -> bool {
 /// The line that says, after a push, where the attached documents went;
 /// `kept`: the image, whose layers were pushed as built for them.
 pub fn summary(listed: &Listed, kept: Option<&Plan>) -> String {
-    let mut parts = vec![format!(
-        "{} attached document{} pushed",
-        listed.documents,
-        if listed.documents == 1 { "" } else { "s" }
-    )];
+    let mut parts =
+        vec![format!("{} attached document{} pushed", listed.documents, if listed.documents == 1 { "" } else { "s" })];
     if !listed.by_api.is_empty() {
         parts.push("listed by the registry's referrers API".to_string());
     }

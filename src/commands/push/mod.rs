@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::commands::{status, side_output, write_side};
+use crate::commands::{side_output, status, write_side};
 use crate::image::compress::Compression;
 use crate::image::output::{Output, Protected};
 use crate::imageread::open_store;
@@ -62,7 +62,8 @@ pub fn run(options: &Options) -> Result<Pushed> {
     let (compression, which) =
         options.compression.map_or((Compression::Gzip, Layers::Uncompressed), |c| (c, Layers::Every));
     // Documents attached describe the image as built: its layers go as they are, unless asked.
-    let attached = referrers::read(&store, &plan).with_context(|| format!("cannot push {}", options.image.display()))?;
+    let attached =
+        referrers::read(&store, &plan).with_context(|| format!("cannot push {}", options.image.display()))?;
     let kept = options.compression.is_none() && !attached.is_empty();
     // The encoders `build --compression` writes with, so the bytes are the same.
     if !kept {

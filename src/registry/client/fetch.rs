@@ -5,8 +5,8 @@
 //! registry's origin alone, the deadlines, retries, and a bounded read.
 
 use anyhow::{Result, anyhow};
-use ureq::http::{self, Response};
 use ureq::Body;
+use ureq::http::{self, Response};
 use url::Url;
 
 use super::{Client, Failure, shown};
