@@ -174,8 +174,8 @@ pub fn push(store: &Store, attached: &Attached, client: &mut Client, report: &mu
     push_documents(store, plan, client, &last, report).context("pushing the attached documents")?;
     listed.documents = plan.documents.len();
     for (subject, entries) in &attached.subjects {
-        if let Some(answer) = client.get_referrers(subject)? {
-            manifests_of(&answer).with_context(|| format!("the referrers API's answer for {subject}"))?;
+        // An answer that is not an index (a proxy's page) is no API: the tag is still right.
+        if client.get_referrers(subject)?.is_some_and(|answer| manifests_of(&answer).is_ok()) {
             listed.by_api.push(subject.clone());
             continue;
         }
@@ -253,4 +253,42 @@ pub fn summary(listed: &Listed, kept: Option<&Plan>) -> String {
         );
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetched(body: &str, media_type: Option<&str>) -> Fetched {
+        Fetched { bytes: body.as_bytes().to_vec(), media_type: media_type.map(str::to_string) }
+    }
+
+    #[test]
+    fn only_an_oci_index_is_a_referrers_list() {
+        let index = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"sha256:aa"}]}"#;
+        assert_eq!(manifests_of(&fetched(index, None)).unwrap().len(), 1);
+        let untyped = r#"{"schemaVersion":2,"manifests":[]}"#;
+        assert!(manifests_of(&fetched(untyped, Some(oci::INDEX_TYPE))).unwrap().is_empty(), "typed by its header");
+        assert!(manifests_of(&fetched(untyped, Some("application/json"))).is_err(), "no index type anywhere");
+        let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#;
+        assert!(manifests_of(&fetched(manifest, None)).is_err(), "an image manifest under the tag");
+        assert!(manifests_of(&fetched("<html>", Some("text/html"))).is_err());
+    }
+
+    #[test]
+    fn the_summary_says_where_the_documents_went() {
+        let listed = Listed {
+            documents: 2,
+            by_api: Vec::new(),
+            by_tag: vec![("sha256-ab".into(), 1)],
+            unchanged: vec!["sha256-cd".into()],
+        };
+        assert_eq!(
+            summary(&listed, None),
+            "2 attached documents pushed; listed by the index tagged sha256-ab, keeping the 1 entries already there; \
+             already listed by the index tagged sha256-cd"
+        );
+        let api = Listed { documents: 1, by_api: vec!["sha256:ab".into()], ..Listed::default() };
+        assert_eq!(summary(&api, None), "1 attached document pushed; listed by the registry's referrers API");
+    }
 }
