@@ -114,6 +114,7 @@ fn a_fallback_tag_holding_something_else_is_left_alone() {
     let (code, stderr, _) = run(&["push", &image, &to, "--plain-http", "--timeout", "2"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("but not as a referrers index") && stderr.contains("not an OCI image index"), "{stderr}");
+    assert!(stderr.contains("the image and its attached documents were pushed, but"), "says what is done: {stderr}");
     assert_eq!(fallback_puts(&server), 0, "nothing was put over it");
     let image_put = server.requests().iter().any(|r| r.method == "PUT" && r.path().ends_with("/manifests/1"));
     assert!(image_put, "the image itself went first");

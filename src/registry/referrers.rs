@@ -171,8 +171,18 @@ pub fn push(store: &Store, attached: &Attached, client: &mut Client, report: &mu
     let plan = &attached.plan;
     // Each by its digest: the last one too.
     let last = plan.top().digest.clone();
-    push_documents(store, plan, client, &last, report).context("pushing the attached documents")?;
+    let pushed = "the image was pushed, but not its attached documents";
+    push_documents(store, plan, client, &last, report).context(pushed)?;
     listed.documents = plan.documents.len();
+    let unlisted =
+        "the image and its attached documents were pushed, but the documents are not listed as its referrers";
+    list(attached, client, report, &mut listed).context(unlisted)?;
+    Ok(listed)
+}
+
+/// Lists the pushed documents of each subject: by the registry's referrers
+/// API, else in the merged fallback index.
+fn list(attached: &Attached, client: &mut Client, report: &mut dyn FnMut(Event), listed: &mut Listed) -> Result<()> {
     for (subject, entries) in &attached.subjects {
         // An answer that is not an index (a proxy's page) is no API: the tag is still right.
         if client.get_referrers(subject)?.is_some_and(|answer| manifests_of(&answer).is_ok()) {
@@ -207,7 +217,7 @@ pub fn push(store: &Store, attached: &Attached, client: &mut Client, report: &mu
         report(Event::Put(&document, &tag));
         listed.by_tag.push((tag, kept));
     }
-    Ok(listed)
+    Ok(())
 }
 
 /// The `manifests` of an OCI index the registry answered with.
