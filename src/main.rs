@@ -201,6 +201,32 @@ enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
         stream_format: FormatArg,
     },
+    /// Describes the multi-platform index of images described by
+    /// `describe` (a builder of nix/index.nix).
+    #[command(hide = true)]
+    DescribeIndex {
+        /// A description directory, one per platform.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// The index's name.
+        #[arg(long)]
+        name: String,
+        /// The index's tag.
+        #[arg(long)]
+        tag: String,
+        /// As for `index`.
+        #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = annotation)]
+        annotations: Vec<(String, String)>,
+        /// The directory to create.
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Also write the `stream` program here.
+        #[arg(long, value_name = "FILE")]
+        stream: Option<PathBuf>,
+        /// The archive format `--stream` writes: an index is an oci-archive.
+        #[arg(long, value_enum, default_value_t = FormatArg::OciArchive)]
+        stream_format: FormatArg,
+    },
     /// Writes a `stream` or `copyTo*` program for a description (a
     /// builder of nix/image.nix).
     #[command(hide = true)]
@@ -499,6 +525,16 @@ fn run(command: Command) -> Result<bool> {
             commands::store::describe(&input.into_checked(None), &parts, &settings, &output)?;
             if let Some(stream) = stream {
                 commands::store::launcher("stream", &output, stream_format.into(), &stream)?;
+            }
+            Ok(true)
+        }
+        Command::DescribeIndex { images, name, tag, annotations, output, stream, stream_format } => {
+            if !matches!(stream_format, FormatArg::OciArchive) {
+                usage("describe-index: an index streams as an oci-archive (--stream-format oci-archive)");
+            }
+            commands::store::describe_index(&images, &name, &tag, unique_annotations(annotations), &output)?;
+            if let Some(stream) = stream {
+                commands::store::launcher("stream", &output, Format::OciArchive, &stream)?;
             }
             Ok(true)
         }

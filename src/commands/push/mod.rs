@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use crate::commands::{status, side_output, write_side};
 use crate::image::compress::Compression;
 use crate::image::output::{Output, Protected};
-use crate::imageread::open_store;
+use crate::imageread::{Store, open_store};
 use crate::model::reference::Reference;
 use crate::registry::client::{Client, Connect, Identity};
 use crate::registry::credentials::{self, Credentials, Places, Secret};
@@ -46,6 +46,13 @@ pub struct Options {
 
 /// Pushes the image and prints the reference it went to, with its digest.
 pub fn run(options: &Options) -> Result<Pushed> {
+    run_from(options, || open_store(&options.image))
+}
+
+/// Pushes the image `open` gives (`options.image` names it in messages and
+/// is what `--digestfile` must not be): a layout whose blobs are read
+/// where they are, such as an image described in the Nix store.
+pub fn run_from(options: &Options, open: impl FnOnce() -> Result<Store>) -> Result<Pushed> {
     let reference = &options.reference;
     let places = Places::from_env();
     let identity = identity(options, &places)?;
@@ -54,7 +61,7 @@ pub fn run(options: &Options) -> Result<Pushed> {
         None => None,
     };
     let identity = identity.0;
-    let store = open_store(&options.image)?;
+    let store = open()?;
     let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
     let local = plan.top().digest.clone();
     // As docker and skopeo push: a registry's users pull gzip, not plain tar.
