@@ -178,7 +178,7 @@ idesc=$(nix-build "$tmp/index.nix" -A index.description --no-out-link 2>/dev/nul
 mkdir -p "$tmp/ifake"
 cp -r "$idesc" "$tmp/ifake/index" && cp -r "$(nix-build "$tmp/index.nix" -A amd64.description --no-out-link 2>/dev/null)" "$tmp/ifake/amd64"
 chmod -R u+w "$tmp/ifake"
-read -r iblob idigest < <(python3 -c 'import json,sys; l=[l for l in json.load(open(sys.argv[1]))["layers"] if "kernel-amd64-layer" in l["blob"]][0]; print(l["blob"], l["digest"])' "$tmp/ifake/amd64/image.json")
+read -r iblob idigest < <(python3 -c 'import json,sys; l=[l for l in json.load(open(sys.argv[1]))["layers"] if "kernel-layer" in l["blob"]][0]; print(l["blob"], l["digest"])' "$tmp/ifake/amd64/image.json")
 cp "$iblob" "$tmp/ifake/blob" && chmod u+w "$tmp/ifake/blob"
 printf 'X' | dd of="$tmp/ifake/blob" bs=1 seek=100 conv=notrunc status=none
 sed -i "s|$iblob|$tmp/ifake/blob|" "$tmp/ifake/amd64/image.json"
