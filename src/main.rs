@@ -327,11 +327,6 @@ struct Source {
     /// This is how the Nix builder calls bimanix (passAsFile).
     #[arg(long, value_name = "VAR")]
     args_from_env: Option<String>,
-    /// With --args-from-env: read where each key of the arguments was
-    /// written (JSON `{ file; keys = { KEY = [ LINE COL ]; }; }`) from the
-    /// file environment variable VAR names, for errors to name it.
-    #[arg(long, value_name = "VAR", requires = "args_from_env", hide = true)]
-    positions_from_env: Option<String>,
     /// The kind of FILE, when its name and content do not tell.
     #[arg(long, value_enum, value_name = "KIND", conflicts_with = "args_from_env")]
     input_format: Option<KindArg>,
@@ -628,7 +623,6 @@ impl Input {
             args: s.args,
             file: s.file,
             args_from_env: s.args_from_env,
-            positions_from_env: s.positions_from_env,
             pair_check: !no_pair_check,
             urunc,
             kind,
