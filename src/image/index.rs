@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
 use crate::image::archive::{self, Format};
-use crate::image::parts;
 use crate::image::output::{self, Output};
+use crate::image::parts;
 use crate::image::sink;
 use crate::imageread::{Image, Platform};
 use crate::model::oci::{self, Descriptor, IndexEntry};

@@ -29,11 +29,11 @@ use crate::filesystem::tar::{BLOCK, EntryType, header};
 use crate::image::archive::{self, Documents, Format, LayerSource};
 use crate::image::blob::LayerBlob;
 use crate::image::index::{self, IndexPlan};
-use crate::imageread::Image;
 use crate::image::layers;
 use crate::image::plan::{Plan, RootfsPlan};
 use crate::image::rootfs;
 use crate::image::sink::write_hashed_to;
+use crate::imageread::Image;
 use crate::model::fstree::{Content, FILE_MODE, HardLinks, Node, Tree};
 use crate::model::oci::{self, Descriptor, Hashing, sha256_digest};
 
@@ -285,18 +285,15 @@ pub fn read_described(dir: &Path) -> Result<Described> {
         return read_description(dir).map(Described::Image);
     }
     let text = read_json(&path)?;
-    let index = serde_json::from_slice(&text)
-        .with_context(|| format!("{} is not an index description", path.display()))?;
+    let index =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not an index description", path.display()))?;
     Ok(Described::Index(index))
 }
 
 /// The images of an index description, each read through its layout with
 /// its blobs at their store paths.
 pub fn index_images(images: &[PathBuf]) -> Result<Vec<Image>> {
-    images
-        .iter()
-        .map(|dir| crate::imageread::open_mapped(dir, files(&read_description(dir)?)))
-        .collect()
+    images.iter().map(|dir| crate::imageread::open_mapped(dir, files(&read_description(dir)?))).collect()
 }
 
 /// The plan of the index of `d`, whose documents must be the described ones.
@@ -530,7 +527,8 @@ mod tests {
             fs::write(&kernel, vec![7u8; 5000]).unwrap();
         }
         let mut tree = Tree::new();
-        tree.insert("boot/kernel", Node::File { content: Content::Host(kernel), size: 5000, mode: 0o755, link: None }).unwrap();
+        tree.insert("boot/kernel", Node::File { content: Content::Host(kernel), size: 5000, mode: 0o755, link: None })
+            .unwrap();
         let urunc = format!("{{\"cmd\":\"{cmd}\"}}").into_bytes();
         tree.insert(
             "urunc.json",

@@ -21,8 +21,14 @@ pub(super) enum Source {
     Dir(PathBuf),
     /// A layout directory some of whose files (by name) are elsewhere: the
     /// blobs of an image described in the store, at their store paths.
-    Mapped { root: PathBuf, files: BTreeMap<String, PathBuf> },
-    Tar { file: File, entries: BTreeMap<String, TarItem> },
+    Mapped {
+        root: PathBuf,
+        files: BTreeMap<String, PathBuf>,
+    },
+    Tar {
+        file: File,
+        entries: BTreeMap<String, TarItem>,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -16,8 +16,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::commands::push;
 use crate::image::archive::Format;
-use crate::image::output::{self, Output};
 use crate::image::index;
+use crate::image::output::{self, Output};
 use crate::image::parts::{self, Described, Description, IndexDescription, Part};
 use crate::imageread::{Image, open_store_mapped};
 use crate::input::foreign::oci_arch;
@@ -129,8 +129,7 @@ pub fn to_engine(image: &Path, engine: &str) -> Result<()> {
 fn host_image(d: &IndexDescription) -> Result<Description> {
     let arch = oci_arch(std::env::consts::ARCH);
     let plan = parts::index_plan(d)?;
-    let Some(member) = plan.members.iter().find(|m| m.platform.os == "linux" && m.platform.architecture == arch)
-    else {
+    let Some(member) = plan.members.iter().find(|m| m.platform.os == "linux" && m.platform.architecture == arch) else {
         let platforms: Vec<String> = plan.members.iter().map(|m| m.platform()).collect();
         bail!(
             "{}:{} has no image for this machine (linux/{arch}), only for {}; a container engine loads one \
@@ -181,9 +180,7 @@ pub fn registry(image: &Path, mut options: push::Options) -> Result<()> {
         }
     };
     options.image = image.to_path_buf();
-    push::run_from(&options, || open_store_mapped(image, files))
-        .map(|_| ())
-        .map_err(|e| name_store_path(e, &layers))
+    push::run_from(&options, || open_store_mapped(image, files)).map(|_| ()).map_err(|e| name_store_path(e, &layers))
 }
 
 /// A push refused for a blob that fails its digest check names the store

@@ -144,7 +144,14 @@ pub fn describe_index(
     crate::image::temp::remove_on_signals()?;
     fs::create_dir(out).with_context(|| format!("cannot create {}", out.display()))?;
     let d = parts::describe_index(images, name, tag, annotations, out)?;
-    eprintln!("bimanix: described the index {}:{} of {} images in {} (index {})", d.name, d.tag, d.images.len(), out.display(), d.index.digest);
+    eprintln!(
+        "bimanix: described the index {}:{} of {} images in {} (index {})",
+        d.name,
+        d.tag,
+        d.images.len(),
+        out.display(),
+        d.index.digest
+    );
     Ok(())
 }
 
