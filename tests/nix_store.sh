@@ -259,9 +259,14 @@ tar_digest=$(tar -xOf "$tmp/tar" index.json | python3 -c 'import json,sys; print
 same "the pushed digest is the archive's manifest" "$tar_digest" "$(cat "$tmp/digest1" 2>/dev/null)"
 same "the first push uploads every blob (config and 4 layers)" 5 "$(uploads "$m")"
 m=$(mark)
-try "copyToRegistry after a cmdline-only change, --password-stdin" sh -c \
-    "printf s3cret | '$tmp/push2/bin/copyToRegistry' '$reg/nix-store/hello:2' --creds alice --password-stdin --cert-dir '$tmp/certs' --compression none"
+# Without --compression the layers go as built: the same blobs as the
+# first push, so only the new ones are sent.
+try "copyToRegistry after a cmdline-only change, --password-stdin, no --compression" sh -c \
+    "printf s3cret | '$tmp/push2/bin/copyToRegistry' '$reg/nix-store/hello:2' --creds alice --password-stdin --cert-dir '$tmp/certs' --digestfile '$tmp/digest2'"
 same "... uploads only the config and the top layer" 2 "$(uploads "$m")"
+same "... and pushes the digest the stream's archive carries" \
+    "$("$tmp/stream2-stream" | tar -xOf - index.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')" \
+    "$(cat "$tmp/digest2" 2>/dev/null)"
 try "nix-build -A index.copyToRegistry" timeout 300 nix-build "$tmp/index.nix" -A index.copyToRegistry -o "$tmp/ipush" || finish
 m=$(mark)
 # Its layers are gzipped, so push sends them as they are: nothing is written

@@ -163,7 +163,10 @@ fn wait(child: &mut std::process::Child, engine: &str) -> Result<std::process::E
 
 /// Pushes the image with `options` (those of `bimanix push`): the
 /// description's directory read as an OCI layout whose blobs are at their
-/// store paths, each checked against its digest as it is sent.
+/// store paths, each checked against its digest as it is sent. Without
+/// `--compression` the layers go as built (the image's `compression`), so
+/// the pushed digest is the one `stream` and the archive carry and an
+/// unchanged layer is never read again.
 pub fn registry(image: &Path, mut options: push::Options) -> Result<()> {
     let (files, layers) = match parts::read_described(image)? {
         Described::Image(d) => {
@@ -180,7 +183,7 @@ pub fn registry(image: &Path, mut options: push::Options) -> Result<()> {
         }
     };
     options.image = image.to_path_buf();
-    push::run_from(&options, || open_store_mapped(image, files)).map(|_| ()).map_err(|e| name_store_path(e, &layers))
+    push::run_from(&options, || open_store_mapped(image, files), true).map(|_| ()).map_err(|e| name_store_path(e, &layers))
 }
 
 /// A push refused for a blob that fails its digest check names the store
