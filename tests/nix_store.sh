@@ -7,9 +7,11 @@
 # layout; copyToRegistry to a real registry (Debian's docker-registry, TLS
 # and htpasswd) uploading only the small blobs after a change, with every
 # push flag; copyToDockerDaemon and copyToPodman loading into real engines
-# through a pipe; and a store copy whose bytes differ (a writable fake of the
-# store path) refused, naming it and both digests, before any manifest is
-# written or pushed.
+# through a pipe; mkUruncIndex's stream and copy programs made from its
+# images' descriptions (the index archive's bytes, the whole index pushed
+# from the store's blobs, this machine's image loaded); and a store copy
+# whose bytes differ (a writable fake of the store path) refused, naming it
+# and both digests, before any manifest is written or pushed.
 # Usage: tests/nix_store.sh (as root on Debian 12). Prints "ok - ..." /
 # "not ok - ..." and last "N passed, M failed"; exits 1 if anything failed.
 set -u
