@@ -3,13 +3,12 @@
 # an attribute set cannot be an environment variable) and writes the
 # archive straight to $out. Its inputs are the program and the image's
 # sources, nothing else, so an image rebuilds only when one of them
-# changes, or when the arguments move to other lines of their file: it
-# also gets where each key was written (nix/positions.nix), so that its
-# errors name the args file's line and column. `options` are the Nix-only settings: `what` names the caller in
-# error messages, `root` is the directory relative `files` keys are
-# relative to, `format` and `pairCheck` are the CLI's --format and
-# --no-pair-check. `positions` (description-positions.nix, for an args file) lets the
-# description's messages point at the args file's line and column.
+# changes, or when the arguments move to other lines of their file: its
+# arguments carry where each key was written (nix/positions.nix), so that
+# its errors, and the description's, name the args file's line and column.
+# `options` are the Nix-only settings: `what` names the caller in error
+# messages, `root` is the directory relative `files` keys are relative to,
+# `format` and `pairCheck` are the CLI's --format and --no-pair-check.
 #
 # Besides the archive, the result carries the image as the store keeps it
 # best (none of these builds the archive): `layers`, a derivation per
@@ -24,11 +23,13 @@
   root ? null,
   format ? null,
   pairCheck ? true,
-  positions ? null,
 }:
 args:
 let
   json = import ./image-args.nix { inherit what root; } args;
+  positions = import ./positions.nix args;
+  # The arguments as both builders read them, with their positions.
+  argsJson = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
   formats = [
     "docker-archive"
     "oci-archive"
@@ -55,7 +56,7 @@ let
     ++ pairFlag;
     env = {
       passAsFile = [ "bimanixArgs" ];
-      bimanixArgs = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
+      bimanixArgs = argsJson;
     };
   };
   programs = import ./programs.nix { inherit program system; } { inherit description; };
@@ -76,19 +77,10 @@ else
       "-o"
       (placeholder "out")
     ]
-    ++ [
-      "--positions-from-env"
-      "bimanixPositionsPath"
-    ]
     ++ (if format == null then [ ] else [ "--format" format ])
     ++ pairFlag;
-    passAsFile = [
-      "bimanixArgs"
-      "bimanixPositions"
-    ];
-    bimanixArgs = builtins.toJSON json;
-    # Where each key was written, so that the build's errors name it.
-    bimanixPositions = builtins.toJSON (import ./positions.nix args);
+    passAsFile = [ "bimanixArgs" ];
+    bimanixArgs = argsJson;
   }
   // programs
   // {
