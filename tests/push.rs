@@ -125,9 +125,16 @@ fn the_right_digest_gets_as_far_as_the_registry() {
 fn help_lists_every_flag() {
     let (code, stdout, _) = run(&["push", "--help"]);
     assert_eq!(code, 0);
-    for flag in
-        ["--creds", "--password-stdin", "--cert-dir", "--tls-verify", "--plain-http", "--compression", "--digestfile", "--timeout"]
-    {
+    for flag in [
+        "--creds",
+        "--password-stdin",
+        "--cert-dir",
+        "--tls-verify",
+        "--plain-http",
+        "--compression",
+        "--digestfile",
+        "--timeout",
+    ] {
         assert!(stdout.contains(flag), "{flag}: {stdout}");
     }
 }

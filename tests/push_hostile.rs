@@ -67,7 +67,8 @@ fn image(dir: &Path, format: &str) -> String {
     .unwrap();
     let out = dir.join(format!("hello.{format}"));
     let out = out.to_str().unwrap();
-    let (code, stderr, _) = run(&["build", dir.join("args.json").to_str().unwrap(), "--format", format, "-o", out], &[]);
+    let (code, stderr, _) =
+        run(&["build", dir.join("args.json").to_str().unwrap(), "--format", format, "-o", out], &[]);
     assert_eq!(code, 0, "{stderr}");
     out.to_string()
 }
@@ -206,7 +207,10 @@ fn a_registry_that_echoes_the_credentials_does_not_get_them_printed() {
     let (code, stderr, _) = run(&["push", &image, &to, "--plain-http", "--creds", &creds, "--timeout", "2"], &[]);
     assert_eq!(code, 1, "{stderr}");
     let encoded = base64(&format!("alice:{SECRET}"));
-    assert!(stderr.contains("you sent Basic [secret]") && !stderr.contains(SECRET) && !stderr.contains(&encoded), "{stderr}");
+    assert!(
+        stderr.contains("you sent Basic [secret]") && !stderr.contains(SECRET) && !stderr.contains(&encoded),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -253,22 +257,30 @@ fn every_network_wait_has_a_deadline() {
         ("a registry that never answers", |_| Some(Reply::Silent), "stalled: nothing came from it for 1 s"),
         ("a head dripped a byte at a time", |_| Some(Reply::DripHead(Duration::from_millis(300))), "within 4 s"),
         ("an error body dripped", |_| Some(Reply::DripBody(500, Duration::from_millis(300))), "gave up after"),
-        ("a token service that never answers", |r| match r.path() {
-            "/token" => Some(Reply::Silent),
-            _ if r.header("authorization").is_none() => {
-                let challenge = format!(r#"Bearer realm="http://{}/token""#, r.header("host").unwrap());
-                Some(answer(401, &[("WWW-Authenticate", &challenge)], ""))
-            }
-            _ => None,
-        }, "stalled"),
+        (
+            "a token service that never answers",
+            |r| match r.path() {
+                "/token" => Some(Reply::Silent),
+                _ if r.header("authorization").is_none() => {
+                    let challenge = format!(r#"Bearer realm="http://{}/token""#, r.header("host").unwrap());
+                    Some(answer(401, &[("WWW-Authenticate", &challenge)], ""))
+                }
+                _ => None,
+            },
+            "stalled",
+        ),
         ("a HEAD never answered", |r| (r.method == "HEAD").then_some(Reply::Silent), "stalled"),
         ("an upload POST never answered", |r| (r.method == "POST").then_some(Reply::Silent), "stalled"),
-        ("an upload PUT never answered", |r| {
-            (r.method == "PUT" && r.path().contains("/uploads/")).then_some(Reply::Silent)
-        }, "stalled"),
-        ("a manifest PUT never answered", |r| {
-            (r.method == "PUT" && r.path().contains("/manifests/")).then_some(Reply::Silent)
-        }, "stalled"),
+        (
+            "an upload PUT never answered",
+            |r| (r.method == "PUT" && r.path().contains("/uploads/")).then_some(Reply::Silent),
+            "stalled",
+        ),
+        (
+            "a manifest PUT never answered",
+            |r| (r.method == "PUT" && r.path().contains("/manifests/")).then_some(Reply::Silent),
+            "stalled",
+        ),
     ];
     let handles: Vec<_> = cases
         .into_iter()
@@ -331,7 +343,8 @@ fn a_layout_blob_that_leads_outside_the_layout_is_refused() {
     let to = format!("{}/x/hello:1", server.addr());
     // The largest blob is the layer; move it out and link to it.
     let blobs = Path::new(&layout).join("blobs/sha256");
-    let layer = std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().path()).max_by_key(|p| p.metadata().unwrap().len());
+    let layer =
+        std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().path()).max_by_key(|p| p.metadata().unwrap().len());
     let layer = layer.unwrap();
     let outside = dir.path().join("outside");
     std::fs::rename(&layer, &outside).unwrap();
@@ -416,7 +429,8 @@ fn answers_real_registries_give_are_accepted() {
             (_, "/token") => answer(200, &[], r#"{"access_token":"tok","scope":""}"#),
             // Two challenges in two headers, the first one not spoken; odd case and spacing.
             _ if !authorized => {
-                let bearer = format!(r#"BEARER  Realm = "http://{}/token" ,  Service="reg""#, r.header("host").unwrap());
+                let bearer =
+                    format!(r#"BEARER  Realm = "http://{}/token" ,  Service="reg""#, r.header("host").unwrap());
                 Reply::Answer(
                     401,
                     vec![("WWW-Authenticate".into(), "Negotiate".into()), ("www-authenticate".into(), bearer)],

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::commands::{Input, image_output, load, status, side_output, write_side};
+use crate::commands::{Input, image_output, load, side_output, status, write_side};
 use crate::image::archive::{Format, Written};
 use crate::image::compress::Compression;
 use crate::model::spec::LayerMode;

@@ -416,7 +416,8 @@ mod tests {
             fs::write(&kernel, vec![7u8; 5000]).unwrap();
         }
         let mut tree = Tree::new();
-        tree.insert("boot/kernel", Node::File { content: Content::Host(kernel), size: 5000, mode: 0o755, link: None }).unwrap();
+        tree.insert("boot/kernel", Node::File { content: Content::Host(kernel), size: 5000, mode: 0o755, link: None })
+            .unwrap();
         let urunc = format!("{{\"cmd\":\"{cmd}\"}}").into_bytes();
         tree.insert(
             "urunc.json",

@@ -221,6 +221,7 @@ pub(super) fn load_oci(source: &Source, format: Format, cand: Candidate) -> Resu
         None
     };
     let repo_tags = repo_tags.unwrap_or_else(|| cand.names.into_iter().take(1).collect());
+    let index_digest = cand.parents.first().and_then(|index| index.digest.clone());
     let mut blobs = cand.parents;
     blobs.push(BlobCheck {
         what: format!("manifest {}", cand.manifest.digest),
@@ -244,6 +245,7 @@ pub(super) fn load_oci(source: &Source, format: Format, cand: Candidate) -> Resu
         blobs,
         config_name,
         manifest_name: Some(manifest_name),
+        index_digest,
     })
 }
 
@@ -330,6 +332,7 @@ fn load_docker(source: &Source, entry: DockerManifestEntry, wanted: Option<&Plat
         }],
         config_name,
         manifest_name: None,
+        index_digest: None,
     })
 }
 

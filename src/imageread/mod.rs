@@ -222,6 +222,10 @@ pub struct Image {
     pub manifest_digest: Option<String>,
     /// The manifest's `annotations` (OCI layouts only; urunc reads these).
     pub manifest_annotations: BTreeMap<String, String>,
+    /// The digest of the image index `index.json` names when the image is
+    /// one of its platforms: what a tag names after a push or an import.
+    /// `None` when `index.json` names the manifest itself, or there is none.
+    pub index_digest: Option<String>,
     /// The config's digest: as declared, or computed when nothing declares it.
     pub config_digest: String,
     /// The decoded config.
@@ -356,6 +360,7 @@ fn image(path: &Path, format: Format, compression: Compression, source: Source, 
         repo_tags: loaded.repo_tags,
         manifest_digest: loaded.manifest_digest,
         manifest_annotations: loaded.manifest_annotations,
+        index_digest: loaded.index_digest,
         config_digest: loaded.config_digest,
         config: loaded.parsed.config,
         config_json: loaded.parsed.json,
@@ -378,4 +383,5 @@ struct Loaded {
     blobs: Vec<BlobCheck>,
     config_name: String,
     manifest_name: Option<String>,
+    index_digest: Option<String>,
 }

@@ -55,8 +55,8 @@ pub fn parse_challenges(headers: &[&str]) -> Result<Challenge> {
             c.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.to_unescaped())
         };
         if let Some(c) = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer")) {
-            let realm = param(c, "realm")
-                .ok_or_else(|| anyhow!("the Bearer challenge {:?} names no realm", clip(header)))?;
+            let realm =
+                param(c, "realm").ok_or_else(|| anyhow!("the Bearer challenge {:?} names no realm", clip(header)))?;
             return Ok(Challenge::Bearer {
                 realm,
                 service: param(c, "service"),
@@ -275,13 +275,15 @@ mod tests {
             secret: Secret::Password { username: "alice".into(), password: "s3cret".into() },
             source: "--creds".into(),
         };
-        let TokenRequest::Get { authorization, .. } = token_request(&url("https://a/t?x=1"), None, &scopes, Some(&creds))
+        let TokenRequest::Get { authorization, .. } =
+            token_request(&url("https://a/t?x=1"), None, &scopes, Some(&creds))
         else {
             panic!()
         };
         assert_eq!(authorization.as_deref(), Some("Basic YWxpY2U6czNjcmV0"));
         let refresh = Credentials { secret: Secret::IdentityToken("r/t".into()), source: "f".into() };
-        let TokenRequest::Post { form, .. } = token_request(&url("https://a/t"), Some("s"), &scopes, Some(&refresh)) else {
+        let TokenRequest::Post { form, .. } = token_request(&url("https://a/t"), Some("s"), &scopes, Some(&refresh))
+        else {
             panic!()
         };
         assert!(

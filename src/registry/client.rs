@@ -326,10 +326,7 @@ impl Client {
                 deadline,
             ),
             Payload::Stream(reader, size) => self.run(
-                request
-                    .header("Content-Length", size.to_string())
-                    .body(SendBody::from_reader(reader))
-                    .map_err(bad)?,
+                request.header("Content-Length", size.to_string()).body(SendBody::from_reader(reader)).map_err(bad)?,
                 deadline,
             ),
         };

@@ -94,10 +94,7 @@ pub fn resolve_location(request: &Url, location: &str) -> Result<Url> {
     match resolved.scheme() {
         "http" | "https" if resolved.host_str().is_some_and(|h| !h.is_empty()) => Ok(resolved),
         "http" | "https" => bail!("the Location {:?} names no host", clip(location)),
-        other => bail!(
-            "the Location {:?} has the scheme {other:?}; only http and https are spoken",
-            clip(location)
-        ),
+        other => bail!("the Location {:?} has the scheme {other:?}; only http and https are spoken", clip(location)),
     }
 }
 

@@ -463,7 +463,10 @@ pub(crate) mod tests {
             entry = json!({"mediaType": oci::INDEX_TYPE, "digest": sha(&nested), "size": nested.len()});
             files.push((blob_path(&nested), nested));
         }
-        files.push(("index.json".into(), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [entry]})).unwrap()));
+        files.push((
+            "index.json".into(),
+            serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [entry]})).unwrap(),
+        ));
         write_dir(dir.path(), &files);
         let plan = plan(&open_store(dir.path()).unwrap()).unwrap();
         let shown: Vec<&str> = plan.documents.iter().map(|d| d.what.as_str()).collect();

@@ -1,7 +1,9 @@
 //! The rules stage: urunc's rules (the ones every version shares in
 //! [`urunc`], the versions themselves in [`versions`], how each version
-//! takes an image in [`compat`], the targeted versions applied to an args
-//! file in [`targets`]) and the other checks (image names, paths,
+//! takes an image in [`compat`], which of an image's places for urunc keys
+//! each version reads under each consumer in [`readers`], the targeted
+//! versions applied to an args file in [`targets`]) and the other checks
+//! (image names, paths,
 //! architecture from the kernel's headers ([`arch`]), word splitting of
 //! `cmdline` ([`words`])). [`validate`] applies them all to a
 //! spec, reports every problem together, settles what the spec leaves open
@@ -10,6 +12,7 @@
 
 pub mod arch;
 pub mod compat;
+pub mod readers;
 pub mod suggest;
 pub mod targets;
 pub mod urunc;

@@ -371,11 +371,10 @@ pub enum ImageKeys {
     /// They do not: the shim is runc's, and only `/urunc.json` counts for
     /// images run by Docker, nerdctl, ctr or Kubernetes.
     UruncJsonOnly,
-    /// The shim copies `com.urunc.unikernel.*` from the image's manifest
-    /// annotations and the containerd container's Labels into the spec
-    /// (spec > manifest > labels). Docker fills no container Labels from the
-    /// image and gives no image reference, so under Docker `/urunc.json`
-    /// still counts.
+    /// The shim copies `com.urunc.unikernel.*` from the containerd
+    /// container's Labels and, when the container's image is a manifest,
+    /// from its annotations into the spec (spec > manifest > labels). Which
+    /// of those each consumer fills is in `rules::readers`.
     ShimCopies,
 }
 
@@ -491,8 +490,7 @@ const FACTS: [Facts; 5] = [
         spec_annotations: SpecAnnotations::Plain,
         // PR #565, "shim: read OCI manifest annotations through the
         // containerd API" (CHANGELOG v0.8.0); shim annotations.go 59d095a4.
-        // Docker does not copy image labels to container labels
-        // (moby/moby#52718); nerdctl does (containerd/nerdctl#3023).
+        // Which consumer gives the shim what: `rules::readers`.
         image_keys: ImageKeys::ShimCopies,
         block_needs_mount_point: true,
         rootfs: RootfsOrder::InitrdFirst,

@@ -7,7 +7,8 @@
 //! filesystem, then the problems found: broken digests, keys urunc would
 //! reject, the places disagreeing with each other, and a platform that
 //! does not match the kernel; and last how each known urunc version would
-//! take the image (`versions`), with the problems of the targeted ones.
+//! take the image (`versions`), with the problems of the targeted ones, and
+//! which places each version reads under each consumer (`consumers`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -23,6 +24,7 @@ use crate::model::urunc;
 use crate::rules;
 use crate::rules::arch;
 use crate::rules::compat::Options;
+use crate::rules::readers::{Places, Target};
 use crate::rules::urunc::{FileKind, Problem, Severity};
 
 /// The largest `/urunc.json` read; urunc's are a few hundred bytes.
@@ -34,12 +36,14 @@ pub const MAX_LISTED_FILES: usize = 100_000;
 /// How many symlinks are followed to resolve one path, as Linux allows.
 const MAX_SYMLINKS: usize = 40;
 
+mod consumers;
 mod many;
 mod render;
 #[cfg(test)]
 mod tests;
 mod versions;
 
+pub use consumers::{ConsumerReport, Ignored};
 pub use many::{Inspected, ManyReport, inspect_path};
 pub use render::{render_inspected, render_json, render_text};
 pub use versions::VersionReport;
@@ -98,8 +102,17 @@ pub struct Report {
     pub problems: Vec<ProblemReport>,
     /// The urunc versions the problems are for (`--urunc`).
     pub targets: String,
-    /// How each known urunc version would take the image, oldest first.
+    /// How each known urunc version would take the image under ctr,
+    /// nerdctl and Kubernetes, oldest first.
     pub compatibility: Vec<VersionReport>,
+    /// What the image's tag names once pushed or imported: `manifest`, or
+    /// `index` for one platform of an image index (a urunc 0.8 shim then
+    /// reads no manifest annotations).
+    pub tag_names: String,
+    /// Every urunc version (oldest first) by every consumer (`docker`,
+    /// `docker-containerd`, `nerdctl`, `ctr`, `kubernetes`): the places it
+    /// reads, the ones it takes, the keys and the verdict.
+    pub consumers: Vec<ConsumerReport>,
 }
 
 /// What `/urunc.json` holds.
@@ -187,13 +200,30 @@ pub fn inspect_image(image: &Image, opts: &Options) -> Result<Report> {
     }
     check_platform(image, &mut problems);
     check_media_types(image, &mut problems);
-    let merged = merged_keys(image, &mut problems);
+    let labels = urunc_keys(&image.config.labels);
+    let annotations = urunc_keys(&image.manifest_annotations);
+    let mut merged = labels.clone();
+    merged.extend(annotations.clone());
     let fs = Filesystem::read(image, &merged);
+    let places = Places {
+        labels: &labels,
+        annotations: &annotations,
+        urunc_json: match &fs.json {
+            JsonState::Ok(values) => Some(values),
+            _ => None,
+        },
+    };
+    let target = if image.index_digest.is_some() { Target::Index } else { Target::Manifest };
+    let consumers = consumers::table(image, places, target, opts);
+    consumers::disagreements(places, &merged, &consumers, &mut problems);
+    if target == Target::Index {
+        consumers::index_labels(places, &consumers, &mut problems);
+    }
     check_keys(&fs, &merged, &mut problems);
     let binary_architecture = check_architecture(image, &fs, &mut problems);
     check_arguments(image, &fs.effective, &mut problems);
-    let compatibility = versions::table(image, &fs, &merged, opts, &mut problems);
-    let checked = Checked { binary_architecture, digests_ok: verified.is_empty(), compatibility };
+    let compatibility = versions::table(image, &fs, places, target, opts, &mut problems);
+    let checked = Checked { binary_architecture, digests_ok: verified.is_empty(), compatibility, consumers, target };
     Ok(report(image, fs, checked, problems, opts))
 }
 
@@ -216,31 +246,6 @@ fn check_media_types(image: &Image, problems: &mut Problems) {
             );
         }
     }
-}
-
-/// The urunc keys of the config Labels and the manifest annotations, merged
-/// as urunc 0.8 reads them (annotations win), warning where they disagree.
-fn merged_keys(image: &Image, problems: &mut Problems) -> BTreeMap<String, String> {
-    let labels = urunc_keys(&image.config.labels);
-    let annotations = urunc_keys(&image.manifest_annotations);
-    for (key, label) in &labels {
-        if let Some(annotation) = annotations.get(key)
-            && annotation != label
-        {
-            problems.warning(
-                "annotations",
-                urunc::short_key(key),
-                format!(
-                    "the config label is `{}` but the manifest annotation is `{}`; urunc uses the annotation",
-                    label.escape_debug(),
-                    annotation.escape_debug()
-                ),
-            );
-        }
-    }
-    let mut merged = labels;
-    merged.extend(annotations);
-    merged
 }
 
 /// The image's flattened filesystem and what urunc would take from it.
@@ -315,15 +320,12 @@ fn check_keys(fs: &Filesystem, merged: &BTreeMap<String, String>, problems: &mut
         JsonState::Missing => problems.warning(
             "urunc.json",
             None,
-            "/urunc.json is missing: urunc needs it when the runtime does not pass annotations on \
-             (Docker, nerdctl, ctr)"
+            "/urunc.json is missing: urunc 0.5-0.7 read nothing else of an image, and neither does urunc \
+             0.8-main under Docker (see the consumers)"
                 .to_string(),
         ),
         JsonState::Invalid(message) => problems.error("urunc.json", None, message.clone()),
         JsonState::Ok(values) => {
-            if !merged.is_empty() {
-                compare(merged, values, problems);
-            }
             if fs.effective_source != "urunc.json" && values != merged {
                 problems.extend("urunc.json", rules::urunc::check(values, &file_kind));
             }
@@ -372,6 +374,8 @@ struct Checked {
     binary_architecture: Option<&'static str>,
     digests_ok: bool,
     compatibility: Vec<VersionReport>,
+    consumers: Vec<ConsumerReport>,
+    target: Target,
 }
 
 /// Puts the report together.
@@ -426,6 +430,12 @@ fn report(image: &Image, fs: Filesystem, checked: Checked, problems: Problems, o
         problems: problems.0,
         targets: opts.targets.to_string(),
         compatibility: checked.compatibility,
+        tag_names: match checked.target {
+            Target::Manifest => "manifest",
+            Target::Index => "index",
+        }
+        .to_string(),
+        consumers: checked.consumers,
     }
 }
 
@@ -502,29 +512,6 @@ fn urunc_keys(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .filter(|(key, _)| key.starts_with(urunc::PREFIX))
         .map(|(key, value)| (urunc::short_key(key).map_or_else(|| key.clone(), str::to_string), value.clone()))
         .collect()
-}
-
-/// Errors for each key on which urunc.json and the labels/annotations differ:
-/// runtimes that pass annotations and runtimes that do not would run
-/// different things.
-fn compare(merged: &BTreeMap<String, String>, json: &BTreeMap<String, String>, problems: &mut Problems) {
-    let keys: std::collections::BTreeSet<&String> = merged.keys().chain(json.keys()).collect();
-    let shown = |value: Option<&String>| value.map_or("unset".to_string(), |v| format!("`{}`", v.escape_debug()));
-    for key in keys {
-        let (a, b) = (merged.get(key), json.get(key));
-        if a != b {
-            problems.error(
-                "urunc.json",
-                urunc::short_key(key),
-                format!(
-                    "urunc.json says {} but the labels/annotations say {}; Docker, nerdctl and ctr use \
-                     urunc.json, runtimes that pass annotations use the other",
-                    shown(b),
-                    shown(a)
-                ),
-            );
-        }
-    }
 }
 
 /// Warns when a path key names a symlink: the check follows it, but urunc

@@ -168,7 +168,8 @@ fn contents_text(out: &mut String, report: &Report) {
     }
 }
 
-/// The digest check, the problems, the urunc versions and the result.
+/// The digest check, the problems, the urunc versions, the consumers and
+/// the result.
 fn verdict_text(out: &mut String, report: &Report) {
     out.push_str(&format!(
         "{:<11} {}\n",
@@ -185,6 +186,11 @@ fn verdict_text(out: &mut String, report: &Report) {
     );
     let title = format!("urunc versions (* = targeted: {})", report.targets);
     section(out, &title, report.compatibility.iter().map(|row| row.line()));
+    let title = match report.tag_names.as_str() {
+        "index" => "urunc keys by consumer (the tag names an index: no manifest annotations reach a 0.8 shim)",
+        _ => "urunc keys by consumer (the tag names a manifest)",
+    };
+    section(out, title, super::consumers::lines(&report.consumers).into_iter());
     let count = |severity: &str| report.problems.iter().filter(|p| p.severity == severity).count();
     out.push_str(&format!(
         "{:<11} {} ({} errors, {} warnings)\n",

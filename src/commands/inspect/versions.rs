@@ -1,5 +1,6 @@
 //! The compatibility table of `inspect`: how each known urunc version would
-//! take the image (accepted or not and why, where it reads the keys from,
+//! take the image under ctr, nerdctl and Kubernetes (accepted or not and
+//! why, where it reads the keys from,
 //! the guest's root filesystem and arguments, and whether those arguments
 //! differ from the newest accepting version's), and the problems of the
 //! targeted versions.
@@ -12,6 +13,7 @@ use serde_json::Value;
 use super::{Filesystem, JsonState, Problems};
 use crate::imageread::Image;
 use crate::rules::compat::{self, Guest, Options, Verdict};
+use crate::rules::readers::{self, Consumer, Place, Places, Target};
 use crate::rules::versions::{self, ImageKeys, SpecAnnotations, Version};
 
 /// How one urunc version would take the image.
@@ -48,42 +50,69 @@ pub struct VersionReport {
     pub arguments_differ: bool,
 }
 
-/// The table for every known version, adding the targeted versions'
-/// problems to `problems`.
+/// What the guest gets besides urunc's keys: the image's Entrypoint, Cmd
+/// and User.
+pub(super) struct Run {
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    user: Option<String>,
+}
+
+impl Run {
+    pub(super) fn of(image: &Image) -> Run {
+        let config = &image.config;
+        Run {
+            entrypoint: config.entrypoint.clone().unwrap_or_default(),
+            cmd: config.cmd.clone().unwrap_or_default(),
+            user: image
+                .config_json
+                .get("config")
+                .and_then(|c| c.get("User"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        }
+    }
+
+    /// The guest with `keys` (short names, plain values).
+    pub(super) fn guest<'a>(&'a self, image: &'a Image, keys: &'a BTreeMap<String, String>) -> Guest<'a> {
+        Guest {
+            keys,
+            entrypoint: &self.entrypoint,
+            cmd: &self.cmd,
+            env: &image.config.env,
+            working_dir: image.config.working_dir.as_deref(),
+            user: self.user.as_deref(),
+        }
+    }
+}
+
+/// The table for every known version, as ctr, nerdctl and Kubernetes give
+/// urunc the image (the consumer table shows the others), adding the
+/// targeted versions' problems to `problems`.
 pub(super) fn table(
     image: &Image,
     fs: &Filesystem,
-    merged: &BTreeMap<String, String>,
+    places: Places,
+    target: Target,
     opts: &Options,
     problems: &mut Problems,
 ) -> Vec<VersionReport> {
-    let config = &image.config;
-    let entrypoint = config.entrypoint.clone().unwrap_or_default();
-    let cmd = config.cmd.clone().unwrap_or_default();
-    let user = image.config_json.get("config").and_then(|c| c.get("User")).and_then(Value::as_str);
+    let run = Run::of(image);
     let mut rows = Vec::new();
     let mut verdicts = Vec::new();
     for version in versions::ALL {
-        let target = opts.targets.contains(version);
-        match keys_for(version, fs, merged) {
+        let is_target = opts.targets.contains(version);
+        match keys_for(version, fs, places, target) {
             Ok((keys, source)) => {
-                let guest = Guest {
-                    keys,
-                    entrypoint: &entrypoint,
-                    cmd: &cmd,
-                    env: &config.env,
-                    working_dir: config.working_dir.as_deref(),
-                    user,
-                };
-                let verdict = compat::evaluate(version, &guest);
-                rows.push(row(version, target, Some(source), &verdict));
+                let verdict = compat::evaluate(version, &run.guest(image, &keys));
+                rows.push(row(version, is_target, Some(&source), &verdict));
                 verdicts.push(verdict);
             }
             Err(why) => {
-                if target {
+                if is_target {
                     problems.error("versions", None, format!("urunc {version}: {why}"));
                 }
-                rows.push(unread(version, target, why));
+                rows.push(unread(version, is_target, why));
             }
         }
     }
@@ -98,29 +127,40 @@ pub(super) fn table(
     rows
 }
 
-/// The keys `version` reads from the image and where they come from, or
-/// why it finds none (and runs the container with runc).
-fn keys_for<'a>(
+/// The keys `version` takes from the image under ctr (as under nerdctl and
+/// Kubernetes) and where they come from, or why it finds none (and runs
+/// the container with runc).
+fn keys_for(
     version: Version,
-    fs: &'a Filesystem,
-    merged: &'a BTreeMap<String, String>,
-) -> Result<(&'a BTreeMap<String, String>, &'static str), String> {
-    let shim = version.facts().image_keys == ImageKeys::ShimCopies;
-    let complete =
-        ["unikernelType", "hypervisor", "binary"].iter().all(|k| merged.get(*k).is_some_and(|v| !v.is_empty()));
-    if shim && complete {
-        return Ok((merged, "labels and manifest annotations (containerd; under Docker: urunc.json)"));
+    fs: &Filesystem,
+    places: Places,
+    target: Target,
+) -> Result<(BTreeMap<String, String>, String), String> {
+    let resolved = readers::resolve(version, Consumer::Ctr, target, places);
+    if !resolved.from.is_empty() {
+        let mut from = resolved.from.clone();
+        from.sort();
+        let names: Vec<&str> = from.iter().map(|p| p.name()).collect();
+        let source = if from == [Place::UruncJson] {
+            "urunc.json".to_string()
+        } else {
+            format!("{} (ctr, nerdctl, Kubernetes; see the consumers)", names.join(" and "))
+        };
+        return Ok((resolved.keys, source));
     }
     let why = match &fs.json {
-        JsonState::Ok(values) => return Ok((values, "urunc.json")),
+        JsonState::Ok(_) => "/urunc.json lacks unikernelType, hypervisor or binary",
         JsonState::Missing => "/urunc.json is missing",
         JsonState::Invalid(_) => "/urunc.json is invalid",
         JsonState::Unread => "the layers cannot be read",
     };
-    let reads = if shim {
-        "the labels and manifest annotations lack unikernelType, hypervisor or binary, and"
-    } else {
+    let reads = if version.facts().image_keys != ImageKeys::ShimCopies {
         "reads the image only through /urunc.json (its shim passes no labels or manifest annotations), and"
+    } else if target == Target::Index {
+        "the labels lack unikernelType, hypervisor or binary (the tag names an index: no manifest annotations \
+         reach the shim), and"
+    } else {
+        "the labels and manifest annotations lack unikernelType, hypervisor or binary, and"
     };
     Err(format!("{reads} {why}: it runs the container with runc"))
 }

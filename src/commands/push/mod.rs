@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::commands::{status, side_output, write_side};
+use crate::commands::{side_output, status, write_side};
 use crate::image::compress::Compression;
 use crate::image::output::{Output, Protected};
 use crate::imageread::open_store;
