@@ -38,11 +38,15 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 nb() { nix-build "$here/default.nix" --arg tool "$bimanix" "$@"; }
 
 # args DIR CMDLINE: an args file with the example kernel and the block
-# image: DIR/disk.img, or the store path in DIR/disk.path (as when a
-# derivation builds the image: evaluation then hashes nothing big).
+# image: DIR/disk.img; or the store path in DIR/disk.path (as when a
+# derivation builds the image: evaluation then hashes nothing big); or,
+# with DIR/disk.sha256, the host file pinned by its NAR hash
+# (builtins.path with sha256: Nix reads it only when that store path is
+# missing).
 args() {
     local disk=./disk.img
     [ -f "$1/disk.path" ] && disk="builtins.storePath \"$(cat "$1/disk.path")\""
+    [ -f "$1/disk.sha256" ] && disk="builtins.path { path = ./disk.img; name = \"disk.img\"; sha256 = \"$(cat "$1/disk.sha256")\"; }"
     cat >"$1/args.nix" <<EOF
 {
   name = "bench/nix";
@@ -52,13 +56,28 @@ args() {
 EOF
 }
 
+# build DIR N ATTR: evaluates (nix-instantiate, which hashes host files into
+# the store) and builds (nix-store -r) DIR's args.nix, `-A ATTR` unless
+# ATTR is empty, linked as DIR/<ATTR or tar>N; says "EVAL BUILD" seconds.
+build() {
+    local dir=$1 n=$2 attr=$3 drv e b
+    local link=$dir/${attr:-tar}$n
+    e=$(seconds nix-instantiate "$here/default.nix" --arg tool "$bimanix" --arg args "$dir/args.nix" ${attr:+-A "$attr"} \
+        --add-root "$link.drv" --indirect)
+    drv=$(readlink "$link.drv")
+    b=$(seconds nix-store -r "$drv" --add-root "$link" --indirect)
+    echo "$e $b"
+}
+
 # build_both DIR N: builds the archive and the stream of DIR's args.nix
-# (links tarN, streamN), copies each into its own file:// cache, and says
-# how long each build took.
+# (links tarN, streamN-stream), copies each into its own file:// cache, and
+# says each one's evaluation and build seconds.
 build_both() {
     local dir=$1 n=$2 t s
-    t=$(seconds nb --arg args "$dir/args.nix" -o "$dir/tar$n")
-    s=$(seconds nb --arg args "$dir/args.nix" -A stream -o "$dir/stream$n")
+    t=$(build "$dir" "$n" "")
+    s=$(build "$dir" "$n" stream)
+    # nix-store -r links a second output as LINK-OUTPUT.
+    [ -e "$dir/stream$n-stream" ] || ln -s "$(nix-store -q --outputs "$(readlink "$dir/stream$n.drv")" | grep -- '-stream$')" "$dir/stream$n-stream"
     nix copy --to "file://$dir/cache-tar?compression=none" "$dir/tar$n" 2>/dev/null
     nix copy --to "file://$dir/cache-stream?compression=none" "$dir/stream$n-stream" 2>/dev/null
     echo "$t $s"
@@ -69,30 +88,38 @@ bench_size() {
     mkdir -p "$dir"
     cp "$here/example/hello/hello.bzImage" "$dir/kernel"
     head -c "$size" /dev/urandom >"$dir/disk.img"
-    if [ "$2" = -in-store ]; then
+    case $2 in
+    -in-store)
         nix-store --add "$dir/disk.img" >"$dir/disk.path"
         made+=("$(cat "$dir/disk.path")")
-    fi
+        ;;
+    -pinned) nix-hash --type sha256 --base32 "$dir/disk.img" >"$dir/disk.sha256" ;;
+    esac
     args "$dir" "console=ttyS0 k=1"
-    local t_tar1 t_str1 t_tar2 t_str2 c_tar c_str
-    read -r t_tar1 t_str1 < <(build_both "$dir" 1)
+    local e_tar1 b_tar1 e_str1 b_str1 e_tar2 b_tar2 e_str2 b_str2 c_tar c_str
+    read -r e_tar1 b_tar1 e_str1 b_str1 < <(build_both "$dir" 1)
     c_tar=$(cache_bytes "$dir/cache-tar")
     c_str=$(cache_bytes "$dir/cache-stream")
     args "$dir" "console=ttyS0 k=2"
-    read -r t_tar2 t_str2 < <(build_both "$dir" 2)
-    # Evaluation (hashing the sources into the store included), which both pay.
-    local t_eval
-    t_eval=$(seconds nix-instantiate "$here/default.nix" --arg tool "$bimanix" --arg args "$dir/args.nix" -A stream)
-    local g_tar g_str
+    read -r e_tar2 b_tar2 e_str2 b_str2 < <(build_both "$dir" 2)
+    local g_tar g_str t_tar2 t_str2
     g_tar=$(($(cache_bytes "$dir/cache-tar") - c_tar))
     g_str=$(($(cache_bytes "$dir/cache-stream") - c_str))
+    t_tar2=$(awk "BEGIN{printf \"%.2f\", $e_tar2 + $b_tar2}")
+    t_str2=$(awk "BEGIN{printf \"%.2f\", $e_str2 + $b_str2}")
     made+=("$(readlink "$dir/tar1")" "$(readlink "$dir/stream1-stream")" "$(readlink "$dir/tar2")" "$(readlink "$dir/stream2-stream")")
-    echo "-- $(human "$size") block image${2:+ (already in the store)}, after a cmdline-only change"
+    local how=""
+    case $2 in
+    -in-store) how=" (built by a derivation: already in the store)" ;;
+    -pinned) how=" (a host file pinned by its hash)" ;;
+    *) how=" (a host file)" ;;
+    esac
+    echo "-- $(human "$size") block image$how, after a cmdline-only change"
     echo "new bytes in the closure:  archive $(human "$(new_bytes "$dir/tar1" "$dir/tar2")"), stream $(human "$(new_bytes "$dir/stream1-stream" "$dir/stream2-stream")") (target <= 1 MiB)"
     echo "file:// cache growth:      archive $(human "$g_tar"), stream $(human "$g_str") (target <= 1 MiB)"
     echo "rebuild time:              archive ${t_tar2} s, stream ${t_str2} s: $(ratio "$t_str2" "$t_tar2") x (target <= 0.25)"
-    echo "  of which evaluation:     ${t_eval} s each (sources hashed); builds alone: archive $(awk "BEGIN{print $t_tar2 - $t_eval}") s, stream $(awk "BEGIN{print $t_str2 - $t_eval}") s: $(ratio "$(awk "BEGIN{print $t_str2 - $t_eval}")" "$(awk "BEGIN{print $t_tar2 - $t_eval}")") x"
-    echo "first build:               archive ${t_tar1} s, stream ${t_str1} s (layers included)"
+    echo "  evaluation + build:      archive ${e_tar2} + ${b_tar2} s, stream ${e_str2} + ${b_str2} s (builds alone: $(ratio "$b_str2" "$b_tar2") x)"
+    echo "first build:               archive ${e_tar1} + ${b_tar1} s, stream ${e_str1} + ${b_str1} s (layers included)"
     rm -rf "$dir/cache-tar" "$dir/cache-stream"
 }
 
@@ -160,11 +187,12 @@ bench_layer_modes() {
 echo "nix:              $(nix-build --version | head -n 1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for size in ${BENCH_NIX_SIZES:-$((64 << 20)) $((1 << 30))}; do bench_size "$size" ""; done
 bench_size $((1 << 30)) -in-store
+bench_size $((1 << 30)) -pinned
 bench_registry $((1 << 30))
 bench_stream $((1 << 30))
 bench_layer_modes $((1 << 30))
 # The store paths made here, and what only they kept alive.
-rm -f "$work"/*/tar? "$work"/*/stream?-stream "$work"/*/push?
+rm -f "$work"/*/tar? "$work"/*/tar?.drv "$work"/*/stream? "$work"/*/stream?.drv "$work"/*/stream?-stream "$work"/*/push?
 for p in "${made[@]}"; do nix-store --delete $(nix-store -qR "$p" | grep -v -- "-bimanix$") >/dev/null 2>&1 || true; done
 [ -z "${1:-}" ] && rm -rf "$work"
 exit 0

@@ -3,18 +3,16 @@
 # an attribute set cannot be an environment variable) and writes the
 # archive straight to $out. Its inputs are the program and the image's
 # sources, nothing else, so an image rebuilds only when one of them
-# changes, or when the arguments move to other lines of their file: it
-# also gets where each key was written (nix/positions.nix), so that its
-# errors name the args file's line and column. `options` are the Nix-only
-# settings: `what` names the caller in
-# error messages, `root` is the directory relative `files` keys are
-# relative to, `format` and `pairCheck` are the CLI's --format and
-# --no-pair-check, `sbom` ("cyclonedx") and `provenance` (true) attach an
-# SBOM and a build attestation (--sbom, --provenance; the format then
-# defaults to oci-archive), `flake` (the flake's `self`) fills the revision
-# label and `created` (see flake-metadata.nix). `positions`
-# (description-positions.nix, for an args file) lets the description's
-# messages point at the args file's line and column.
+# changes, or when the arguments move to other lines of their file: its
+# arguments carry where each key was written (nix/positions.nix), so that
+# its errors, and the description's, name the args file's line and column.
+# `options` are the Nix-only settings: `what` names the caller in error
+# messages, `root` is the directory relative `files` keys are relative to,
+# `format` and `pairCheck` are the CLI's --format and --no-pair-check.
+# `sbom` ("cyclonedx") and `provenance` (true) attach an SBOM and a build
+# attestation (--sbom, --provenance; the format then defaults to
+# oci-archive), `flake` (the flake's `self`) fills the revision label and
+# `created` (see flake-metadata.nix).
 #
 # Besides the archive, the result carries the image as the store keeps it
 # best (none of these builds the archive): `layers`, a derivation per
@@ -33,13 +31,15 @@
   sbom ? null,
   provenance ? false,
   flake ? null,
-  positions ? null,
 }:
 args:
 let
   json = import ./image-args.nix { inherit what root; } (
     args // import ./flake-metadata.nix { inherit what; } flake args
   );
+  positions = import ./positions.nix args;
+  # The arguments as both builders read them, with their positions.
+  argsJson = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
   attach = sbom != null || provenance;
   # Documents go beside the image in an OCI layout; a docker-archive has no room.
   format' = if format == null && attach then "oci-archive" else format;
@@ -80,7 +80,7 @@ let
     ++ pairFlag;
     env = {
       passAsFile = [ "bimanixArgs" ];
-      bimanixArgs = builtins.toJSON (json // (if positions == null then { } else { __positions = positions; }));
+      bimanixArgs = argsJson;
     };
   };
   programs = import ./programs.nix { inherit program system; } {
@@ -111,22 +111,12 @@ else
         "-o"
         (placeholder "out")
       ]
-      ++ [
-        "--positions-from-env"
-        "bimanixPositionsPath"
-      ]
       ++ (if format' == null then [ ] else [ "--format" format' ])
       ++ pairFlag
       ++ (if sbom == null then [ ] else [ "--sbom" sbom ])
       ++ (if provenance then [ "--provenance" ] else [ ]);
-      passAsFile = [
-        "bimanixArgs"
-        "bimanixPositions"
-      ]
-      ++ (if attach then [ "bimanixDerivers" ] else [ ]);
-      bimanixArgs = builtins.toJSON json;
-      # Where each key was written, so that the build's errors name it.
-      bimanixPositions = builtins.toJSON (import ./positions.nix args);
+      passAsFile = [ "bimanixArgs" ] ++ (if attach then [ "bimanixDerivers" ] else [ ]);
+      bimanixArgs = argsJson;
     }
     # Only with documents, so the derivation of an image without them is unchanged.
     // (if attach then { bimanixDerivers = builtins.toJSON derivers; } else { })

@@ -8,6 +8,15 @@
 # `annotations` go on the index itself, sorted by key (GHCR shows a
 # multi-platform package's description from the index's
 # org.opencontainers.image.description).
+#
+# When every image is an image function's result (it has a
+# `description`), the index has the programs an image has, none of which
+# builds the index archive: `description` (`bimanix describe-index`: the
+# index's own documents, its images named by their descriptions), `stream`
+# (the oci-archive, the index derivation's bytes), copyToRegistry and copyTo
+# (the whole index), copyToDockerDaemon and copyToPodman (the image for the
+# machine they run on, under the index's name and tag, as `docker pull`
+# picks it).
 { program, system }:
 args:
 let
@@ -54,6 +63,41 @@ let
   paths = map (n: import ./source.nix { what = "${what}: ${n.at}"; } n.image) numbered;
   suffix = if format == "oci-layout" then "" else ".tar";
   baseName = import ./store-name.nix "${name}-${tag}";
+  annotationArgs = builtins.concatMap (key: [
+    "--annotation"
+    "${key}=${annotations.${key}}"
+  ]) (builtins.attrNames annotations);
+  undescribed = builtins.filter (n: !(builtins.isAttrs n.image && n.image ? description)) numbered;
+  description = import ./description.nix { inherit program system; } {
+    inherit baseName;
+    format = "oci-archive";
+    args = [
+      "describe-index"
+      "--name"
+      name
+      "--tag"
+      tag
+      "-o"
+      (placeholder "out")
+    ]
+    ++ annotationArgs
+    ++ map (n: "${n.image.description}") numbered;
+  };
+  programs =
+    if undescribed == [ ] then
+      import ./programs.nix { inherit program system; } { inherit description; } // { inherit description; }
+    else
+      let
+        why = "${what}: ${(builtins.head undescribed).at} is an image archive, not an image function's result; stream and the copy programs need every image to be one (mkUruncImage, fromArgsFile, ...)";
+      in
+      builtins.mapAttrs (_: _: throw why) {
+        stream = null;
+        copyToRegistry = null;
+        copyToDockerDaemon = null;
+        copyToPodman = null;
+        copyTo = null;
+        description = null;
+      };
 in
 if unknown != [ ] then
   fail "unknown field `${builtins.head unknown}`; allowed: ${builtins.concatStringsSep ", " allowed}"
@@ -95,12 +139,10 @@ else
       "-o"
       (placeholder "out")
     ]
-    ++ builtins.concatMap (key: [
-      "--annotation"
-      "${key}=${annotations.${key}}"
-    ]) (builtins.attrNames annotations)
+    ++ annotationArgs
     ++ paths;
   }
+  // programs
   // {
     imageName = name;
     imageTag = tag;

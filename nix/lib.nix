@@ -76,7 +76,6 @@ in
     image {
       what = toString read.path;
       root = dirOf read.path;
-      positions = import ./description-positions.nix read.path read.args;
       inherit
         format
         pairCheck

@@ -1,61 +1,110 @@
-# Where the keys of an image's arguments were written, for the CLI in the
-# image build (which sees only their JSON form) to name `file:line:col` in
-# its errors as it does for an args.nix: { file; keys = { "<key path>" =
-# [ line column ]; }; }, key paths as the CLI says them (`annotations.binary`,
-# `files[0]`, `rootfs.size`), for the keys written in the file that holds
-# `name` (JSON arguments have no positions: then `keys` is empty).
+# Where each field of an image's arguments was written, for bimanix's
+# messages about the image, in the archive's build and in the
+# description's alike (both read it as the `__positions` of the JSON they
+# get): { file; keys = { "annotations.cmdline" = [ line column ]; ... };
+# names = { "files[0]" = "files.\"./kernel\""; ... }; } with the key paths
+# of the JSON that image-args.nix writes (`files` as a list, sorted by
+# source as attrValues sorts them) and the names the args give them.
+# Positions come from builtins.unsafeGetAttrPos, for the keys written in
+# the file that holds `name` (an args.nix, or the Nix file that calls
+# mkUruncImage); values written elsewhere, and JSON arguments, have none:
+# then `file` is null.
 args:
 let
   inherit (builtins)
     attrNames
-    concatLists
-    filter
+    concatMap
     genList
     isAttrs
     isList
     length
     elemAt
     listToAttrs
+    match
+    toJSON
+    unsafeGetAttrPos
     ;
-  # A key as the CLI quotes it: plain when it is a word, else as a string.
-  quote = key: if builtins.match "[A-Za-z0-9_-]+" key != null then key else builtins.toJSON key;
-  pos = set: key: builtins.unsafeGetAttrPos key set;
-  entry = path: p: { name = path; value = p; };
-  attrsOf = value: if isAttrs value && (value.type or null) != "derivation" then value else { };
-  # Every key of `set` under `prefix`.
-  keysOf = prefix: set: map (key: entry "${prefix}${quote key}" (pos set key)) (attrNames (attrsOf set));
-  shortKey =
-    key:
-    let
-      short = builtins.match "com[.]urunc[.]unikernel[.](.*)" key;
-    in
-    if short == null then key else builtins.head short;
-  # The entries of a `files` (attribute set or list) as the CLI numbers
-  # them in the list form Nix hands it: attribute sets in name order.
-  filesOf =
-    prefix: files:
-    if isList files then
-      genList (i: entry "${prefix}[${toString i}]" (pos (attrsOf (elemAt files i)) "source")) (length files)
+  # As the CLI quotes a key that is not a plain word.
+  quote = key: if match "[A-Za-z0-9_-]+" key != null then key else toJSON key;
+  isSet = value: isAttrs value && (value.type or null) != "derivation";
+  file = if isSet args then (unsafeGetAttrPos "name" args).file or null else null;
+  at =
+    path: pos:
+    if pos == null || pos.file != file then
+      [ ]
     else
+      [
+        {
+          name = path;
+          value = [
+            pos.line
+            pos.column
+          ];
+        }
+      ];
+  # Every attribute of `set` under `prefix`, nested sets too; `files`
+  # (at any depth) becomes a list.
+  fieldsOf =
+    prefix: set:
+    concatMap (
+      name:
       let
-        names = attrNames (attrsOf files);
+        path = "${prefix}${quote name}";
+        value = set.${name};
       in
-      genList (i: entry "${prefix}[${toString i}]" (pos files (elemAt names i))) (length names);
-  annotations = attrsOf (args.annotations or null);
-  rootfs = attrsOf (args.rootfs or null);
-  all = concatLists [
-    (keysOf "" args)
-    (map (key: entry "annotations.${shortKey key}" (pos annotations key)) (attrNames annotations))
-    (keysOf "labels." (args.labels or null))
-    (keysOf "env." (args.env or null))
-    (keysOf "rootfs." rootfs)
-    (filesOf "files" (args.files or [ ]))
-    (filesOf "rootfs.files" (rootfs.files or [ ]))
-  ];
-  file = (pos (attrsOf args) "name").file or null;
-  known = filter (e: e.value != null && e.value.file == file) all;
+      at path (unsafeGetAttrPos name set)
+      ++ (
+        if name == "files" then
+          filesOf path value
+        else if isSet value then
+          fieldsOf "${path}." value
+        else
+          [ ]
+      )
+    ) (attrNames set);
+  filesOf =
+    path: files:
+    if isSet files then
+      let
+        names = attrNames files;
+      in
+      concatMap (
+        i:
+        let
+          name = elemAt names i;
+          item = "${path}[${toString i}]";
+          value = files.${name};
+        in
+        at item (unsafeGetAttrPos name files) ++ (if isSet value then fieldsOf "${item}." value else [ ])
+      ) (genList (i: i) (length names))
+    else if isList files then
+      concatMap (
+        i:
+        let
+          item = "${path}[${toString i}]";
+          value = elemAt files i;
+        in
+        if isSet value then at item (unsafeGetAttrPos "source" value) ++ fieldsOf "${item}." value else [ ]
+      ) (genList (i: i) (length files))
+    else
+      [ ];
+  nameOf =
+    path: files:
+    if isSet files then
+      genList (i: {
+        name = "${path}[${toString i}]";
+        value = "${path}.${quote (elemAt (attrNames files) i)}";
+      }) (length (attrNames files))
+    else
+      [ ];
 in
-{
-  file = if file == null then null else baseNameOf file;
-  keys = listToAttrs (map (e: e // { value = [ e.value.line e.value.column ]; }) known);
-}
+if file == null then
+  null
+else
+  {
+    inherit file;
+    keys = listToAttrs (fieldsOf "" args);
+    names = listToAttrs (
+      nameOf "files" (args.files or null) ++ nameOf "rootfs.files" ((args.rootfs or { }).files or null)
+    );
+  }

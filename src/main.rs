@@ -211,6 +211,32 @@ enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::DockerArchive)]
         stream_format: FormatArg,
     },
+    /// Describes the multi-platform index of images described by
+    /// `describe` (a builder of nix/index.nix).
+    #[command(hide = true)]
+    DescribeIndex {
+        /// A description directory, one per platform.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// The index's name.
+        #[arg(long)]
+        name: String,
+        /// The index's tag.
+        #[arg(long)]
+        tag: String,
+        /// As for `index`.
+        #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = annotation)]
+        annotations: Vec<(String, String)>,
+        /// The directory to create.
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Also write the `stream` program here.
+        #[arg(long, value_name = "FILE")]
+        stream: Option<PathBuf>,
+        /// The archive format `--stream` writes: an index is an oci-archive.
+        #[arg(long, value_enum, default_value_t = FormatArg::OciArchive)]
+        stream_format: FormatArg,
+    },
     /// Writes a `stream` or `copyTo*` program for a description (a
     /// builder of nix/image.nix).
     #[command(hide = true)]
@@ -311,11 +337,6 @@ struct Source {
     /// This is how the Nix builder calls bimanix (passAsFile).
     #[arg(long, value_name = "VAR")]
     args_from_env: Option<String>,
-    /// With --args-from-env: read where each key of the arguments was
-    /// written (JSON `{ file; keys = { KEY = [ LINE COL ]; }; }`) from the
-    /// file environment variable VAR names, for errors to name it.
-    #[arg(long, value_name = "VAR", requires = "args_from_env", hide = true)]
-    positions_from_env: Option<String>,
     /// The kind of FILE, when its name and content do not tell.
     #[arg(long, value_enum, value_name = "KIND", conflicts_with = "args_from_env")]
     input_format: Option<KindArg>,
@@ -539,6 +560,16 @@ fn run(command: Command) -> Result<bool> {
             }
             Ok(true)
         }
+        Command::DescribeIndex { images, name, tag, annotations, output, stream, stream_format } => {
+            if !matches!(stream_format, FormatArg::OciArchive) {
+                usage("describe-index: an index streams as an oci-archive (--stream-format oci-archive)");
+            }
+            commands::store::describe_index(&images, &name, &tag, unique_annotations(annotations), &output)?;
+            if let Some(stream) = stream {
+                commands::store::launcher("stream", &output, Format::OciArchive, &stream)?;
+            }
+            Ok(true)
+        }
         Command::Launcher { run, image, format, output } => {
             commands::store::launcher(&run, &image, format.into(), &output)?;
             Ok(true)
@@ -629,7 +660,6 @@ impl Input {
             args: s.args,
             file: s.file,
             args_from_env: s.args_from_env,
-            positions_from_env: s.positions_from_env,
             pair_check: !no_pair_check,
             urunc,
             kind,

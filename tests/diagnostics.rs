@@ -184,14 +184,13 @@ fn the_build_of_a_nix_image_names_the_args_file_positions() {
         "name": "x",
         "files": [{"source": kernel, "target": "/kernel"}],
         "annotations": {"unikernelType": "linux", "hypervisor": "qemuu", "binary": "/kernel"},
+        // As nix/positions.nix writes them.
+        "__positions": {"file": "images.nix", "keys": {"annotations.hypervisor": [12, 7], "name": [9, 5]}},
     });
     fs::write(dir.path().join("args.json"), args.to_string()).unwrap();
-    let positions = r#"{"file": "images.nix", "keys": {"annotations.hypervisor": [12, 7], "name": [9, 5]}}"#;
-    fs::write(dir.path().join("positions.json"), positions).unwrap();
     let out = Command::new(BIN)
-        .args(["check", "--args-from-env", "A", "--positions-from-env", "P"])
+        .args(["check", "--args-from-env", "A"])
         .env("A", dir.path().join("args.json"))
-        .env("P", dir.path().join("positions.json"))
         .current_dir(dir.path())
         .output()
         .unwrap();

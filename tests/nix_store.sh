@@ -7,9 +7,11 @@
 # layout; copyToRegistry to a real registry (Debian's docker-registry, TLS
 # and htpasswd) uploading only the small blobs after a change, with every
 # push flag; copyToDockerDaemon and copyToPodman loading into real engines
-# through a pipe; and a store copy whose bytes differ (a writable fake of the
-# store path) refused, naming it and both digests, before any manifest is
-# written or pushed.
+# through a pipe; mkUruncIndex's stream and copy programs made from its
+# images' descriptions (the index archive's bytes, the whole index pushed
+# from the store's blobs, this machine's image loaded); and a store copy
+# whose bytes differ (a writable fake of the store path) refused, naming it
+# and both digests, before any manifest is written or pushed.
 # Usage: tests/nix_store.sh (as root on Debian 12). Prints "ok - ..." /
 # "not ok - ..." and last "N passed, M failed"; exits 1 if anything failed.
 set -u
@@ -21,7 +23,7 @@ pids=()
 started_dockerd=
 cleanup() {
     local p
-    [ -n "$started_dockerd" ] || docker rmi -f nix-store/hello:1 >/dev/null 2>&1
+    [ -n "$started_dockerd" ] || docker rmi -f nix-store/hello:1 nix-store/multi:1.0 >/dev/null 2>&1
     for p in "${pids[@]}"; do stop "$p"; done
     [ -n "$started_dockerd" ] && stop "$started_dockerd"
     chmod -R u+w "$tmp" 2>/dev/null
@@ -137,6 +139,64 @@ check "copyTo oci-archive:PATH writes the OCI archive" sh -c "'$tmp/copyTo/bin/c
 check "copyTo oci:DIR writes the OCI layout" sh -c "'$tmp/copyTo/bin/copyTo' oci:'$tmp/c-layout' && cd '$tmp/in' && '$bimanix' build args.nix --format oci-layout -o '$tmp/cli-layout' && diff -r '$tmp/c-layout' '$tmp/cli-layout'"
 fails "copyTo refuses an unknown destination" 1 "docker-archive:PATH, oci-archive:PATH, oci:DIR" "$tmp/copyTo/bin/copyTo" tarball:/x
 
+# --- mkUruncIndex: stream and copyTo from its images' descriptions ------------
+# amd64 (the example kernel) and arm64 (a stand-in aarch64 ELF header), both
+# with the 17 MiB data file, whose layer derivation they share; gzipped.
+mkdir -p "$tmp/multi"
+printf '\177ELF\002\001\001\000\000\000\000\000\000\000\000\000\002\000\267\000\001\000\000\000' >"$tmp/multi/kernel-arm64"
+head -c 28 /dev/zero >>"$tmp/multi/kernel-arm64"
+printf '\100\000\070\000\000\000\100\000\000\000\000\000' >>"$tmp/multi/kernel-arm64"
+cp "$tmp/in/kernel" "$tmp/multi/kernel-amd64"
+cat >"$tmp/index.nix" <<EOF
+let
+  lib = import $root/nix/lib.nix { bimanix = $bimanix; };
+  image = arch: lib.mkUruncImage {
+    name = "nix-store/multi";
+    tag = arch;
+    files = [ { source = $tmp/multi + "/kernel-\${arch}"; target = "/kernel"; } { source = $tmp/in/data.img; target = "/data.img"; } ];
+    annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/kernel"; };
+    compression = "gzip";
+  };
+in
+rec {
+  amd64 = image "amd64";
+  arm64 = image "arm64";
+  index = lib.mkUruncIndex { name = "nix-store/multi"; tag = "1.0"; images = [ arm64 amd64 ]; annotations = { "org.opencontainers.image.description" = "multi"; }; };
+  archives = lib.mkUruncIndex { name = "nix-store/multi"; images = [ amd64 "\${arm64}" ]; };
+}
+EOF
+try "nix-build -A index.stream" timeout 300 nix-build "$tmp/index.nix" -A index.stream -o "$tmp/istream" || finish
+index_drv=$(nix-instantiate "$tmp/index.nix" -A index 2>/dev/null)
+check "... without building the index archive" sh -c "! nix-store -qR '$(nix-instantiate "$tmp/index.nix" -A index.stream 2>/dev/null)' | grep -qxF '$index_drv'"
+check "... nor the images' archives" sh -c "! nix-store -qR '$(nix-instantiate "$tmp/index.nix" -A index.stream 2>/dev/null)' | grep -q 'multi-a[mr][dm]64.tar.drv\$'"
+try "nix-build -A index (the archive)" timeout 300 nix-build "$tmp/index.nix" -A index -o "$tmp/index-tar"
+check "the index's stream writes the index archive's bytes" sh -c "'$tmp/istream-stream' | cmp - '$tmp/index-tar'"
+try "nix-build -A index.copyTo" timeout 300 nix-build "$tmp/index.nix" -A index.copyTo -o "$tmp/icopy" || finish
+check "index copyTo oci-archive:PATH writes the index archive" sh -c "'$tmp/icopy/bin/copyTo' oci-archive:'$tmp/i.tar' && cmp '$tmp/i.tar' '$tmp/index-tar'"
+check "index copyTo oci:DIR writes the layout bimanix index writes" sh -c "'$tmp/icopy/bin/copyTo' oci:'$tmp/i-layout' && nix-build '$tmp/index.nix' -A amd64 -A arm64 -o '$tmp/members' >/dev/null 2>&1 && '$bimanix' index '$tmp/members' '$tmp/members-2' --name nix-store/multi --tag 1.0 --annotation org.opencontainers.image.description=multi --format oci-layout -o '$tmp/cli-i-layout' && diff -r '$tmp/i-layout' '$tmp/cli-i-layout'"
+fails "index copyTo refuses a docker-archive" 1 "oci-archive:PATH or oci:DIR" "$tmp/icopy/bin/copyTo" docker-archive:"$tmp/i-docker.tar"
+# An index whose amd64 image names a corrupted copy of its kernel layer.
+idesc=$(nix-build "$tmp/index.nix" -A index.description --no-out-link 2>/dev/null)
+mkdir -p "$tmp/ifake"
+cp -r "$idesc" "$tmp/ifake/index" && cp -r "$(nix-build "$tmp/index.nix" -A amd64.description --no-out-link 2>/dev/null)" "$tmp/ifake/amd64"
+chmod -R u+w "$tmp/ifake"
+read -r iblob idigest < <(python3 -c 'import json,sys; l=[l for l in json.load(open(sys.argv[1]))["layers"] if "kernel-layer" in l["blob"]][0]; print(l["blob"], l["digest"])' "$tmp/ifake/amd64/image.json")
+cp "$iblob" "$tmp/ifake/blob" && chmod u+w "$tmp/ifake/blob"
+printf 'X' | dd of="$tmp/ifake/blob" bs=1 seek=100 conv=notrunc status=none
+sed -i "s|$iblob|$tmp/ifake/blob|" "$tmp/ifake/amd64/image.json"
+python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d["images"]=[sys.argv[2] if "amd64" in i else i for i in d["images"]]; json.dump(d,open(p,"w"))' \
+    "$tmp/ifake/index/index-description.json" "$tmp/ifake/amd64"
+"$bimanix" launcher --run stream --image "$tmp/ifake/index" --format oci-archive -o "$tmp/ifake/stream" 2>"$tmp/log" || notok "bimanix launcher stream (index)" "$(cat "$tmp/log")"
+out=$("$tmp/ifake/stream" 2>&1 >"$tmp/ifake/out.tar")
+same "the index's stream from a corrupted store copy exits 1" 1 "$?"
+contains "... naming the store path and both digests" "$out" "$tmp/ifake/blob" "$idigest" "sha256:$(sha256sum "$tmp/ifake/blob" | cut -c1-64)"
+case $(tar -tf "$tmp/ifake/out.tar" 2>/dev/null) in
+*index.json*) notok "... before the index is written" ;;
+*) ok "... before the index is written" ;;
+esac
+out=$(nix-instantiate --eval "$tmp/index.nix" -A archives.stream 2>&1)
+contains "an index of archives says why it has no stream" "$out" "mkUruncIndex: images[1] is an image archive, not an image function's result"
+
 # --- A fake store copy whose bytes differ -------------------------------------
 # The description copied somewhere writable, naming a corrupted copy of the
 # kernel layer's blob; programs for it written by the CLI.
@@ -201,9 +261,26 @@ tar_digest=$(tar -xOf "$tmp/tar" index.json | python3 -c 'import json,sys; print
 same "the pushed digest is the archive's manifest" "$tar_digest" "$(cat "$tmp/digest1" 2>/dev/null)"
 same "the first push uploads every blob (config and 4 layers)" 5 "$(uploads "$m")"
 m=$(mark)
-try "copyToRegistry after a cmdline-only change, --password-stdin" sh -c \
-    "printf s3cret | '$tmp/push2/bin/copyToRegistry' '$reg/nix-store/hello:2' --creds alice --password-stdin --cert-dir '$tmp/certs' --compression none"
+# Without --compression the layers go as built: the same blobs as the
+# first push, so only the new ones are sent.
+try "copyToRegistry after a cmdline-only change, --password-stdin, no --compression" sh -c \
+    "printf s3cret | '$tmp/push2/bin/copyToRegistry' '$reg/nix-store/hello:2' --creds alice --password-stdin --cert-dir '$tmp/certs' --digestfile '$tmp/digest2'"
 same "... uploads only the config and the top layer" 2 "$(uploads "$m")"
+same "... and pushes the digest the stream's archive carries" \
+    "$("$tmp/stream2-stream" | tar -xOf - index.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')" \
+    "$(cat "$tmp/digest2" 2>/dev/null)"
+try "nix-build -A index.copyToRegistry" timeout 300 nix-build "$tmp/index.nix" -A index.copyToRegistry -o "$tmp/ipush" || finish
+m=$(mark)
+# Its layers are gzipped, so push sends them as they are: nothing is written
+# on the side, not even a temporary layout (TMPDIR does not exist).
+try "index copyToRegistry reads the blobs in the store (--digestfile, no TMPDIR)" env TMPDIR="$tmp/no-such-dir" \
+    "$tmp/ipush/bin/copyToRegistry" "$reg/nix-store/multi:1.0" --creds alice:s3cret --cert-dir "$tmp/certs" --digestfile "$tmp/idigest"
+same "the pushed digest is the index archive's" \
+    "$(tar -xOf "$tmp/index-tar" index.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')" \
+    "$(cat "$tmp/idigest" 2>/dev/null)"
+same "... putting both manifests and the index" 3 "$(manifest_puts "$m")"
+same "... and uploading every other blob of the index archive once" \
+    "$(($(tar -tf "$tmp/index-tar" | grep -c 'blobs/sha256/.') - 3))" "$(uploads "$m")"
 fails "copyToRegistry without a registry's certificate fails as push does" 1 "--cert-dir" \
     "$tmp/push1/bin/copyToRegistry" "$reg/nix-store/hello:1" --creds alice:s3cret
 fails "copyToRegistry takes push's usage rules" 2 "--password-stdin" \
@@ -221,6 +298,12 @@ try "copyToDockerDaemon loads the image" timeout 300 "$tmp/dd/bin/copyToDockerDa
 same "docker has it, under the archive's image ID" \
     "sha256:$(tar -xOf "$tmp/tar" manifest.json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Config"].split("/")[-1])')" \
     "$(docker image inspect --format '{{.Id}}' nix-store/hello:1 2>&1)"
+try "nix-build -A index.copyToDockerDaemon" timeout 300 nix-build "$tmp/index.nix" -A index.copyToDockerDaemon -o "$tmp/idd" || finish
+try "index copyToDockerDaemon loads this machine's image" timeout 300 "$tmp/idd/bin/copyToDockerDaemon"
+same "docker has nix-store/multi:1.0, the amd64 image" \
+    "sha256:$(tar -xOf "$tmp/members" manifest.json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Config"].split("/")[-1])')" \
+    "$(docker image inspect --format '{{.Id}}' nix-store/multi:1.0 2>&1)"
+docker rmi -f nix-store/multi:1.0 >/dev/null 2>&1
 docker rmi -f nix-store/hello:1 >/dev/null 2>&1
 out=$(timeout 300 "$tmp/fake/copyToDockerDaemon/bin/copyToDockerDaemon" 2>&1)
 same "copyToDockerDaemon of a corrupted store copy exits 1" 1 "$?"

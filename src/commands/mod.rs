@@ -22,7 +22,6 @@ pub mod report;
 pub mod status;
 pub mod store;
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -31,14 +30,13 @@ use anyhow::{Context, Result, bail};
 use crate::image::archive::Format;
 use crate::image::output::{self, Output, Protected};
 use crate::image::plan::Checked;
-use crate::input::args::{self, Syntax};
+use crate::input::args;
 use crate::input::detect::{self, Kind};
 use crate::input::foreign::{self, Read};
 use crate::model::diagnostic::Diagnostics;
 use crate::model::hostfile;
 use crate::model::progress::Counted;
 use crate::model::spec::Spec;
-use crate::model::value::Pos;
 use crate::rules::compat;
 use crate::rules::validate;
 use crate::rules::versions::Targets;
@@ -56,9 +54,6 @@ pub struct Input {
     /// An environment variable holding the path of a JSON args file (the
     /// Nix builder's way in); overrides `args`.
     pub args_from_env: Option<String>,
-    /// With `args_from_env`: an environment variable holding the path of
-    /// the positions of the arguments' keys in the file the Nix user wrote.
-    pub positions_from_env: Option<String>,
     /// Refuse unikernel type / hypervisor pairs urunc does not run.
     pub pair_check: bool,
     /// The urunc versions the image must work on (`--urunc`); overrides the
@@ -100,14 +95,8 @@ fn read_unchecked(input: &Input) -> Result<Spec> {
         Some(var) => {
             let p = std::env::var_os(var)
                 .with_context(|| format!("environment variable {var} (from --args-from-env) is not set"))?;
-            let spec = match &input.positions_from_env {
-                Some(var) => {
-                    let (shown, keys) = positions(var)?;
-                    args::read_positioned(Path::new(&p), Syntax::Json, shown, keys)?
-                }
-                // The description's arguments carry their positions in the JSON.
-                None => args::read_nix_json(Path::new(&p), "mkUruncImage arguments".to_string())?,
-            };
+            // The arguments carry where their keys were written (nix/positions.nix).
+            let spec = args::read_nix_json(Path::new(&p), "mkUruncImage arguments".to_string())?;
             Read { spec, warnings: Vec::new() }
         }
         None => {
@@ -129,24 +118,6 @@ fn read_unchecked(input: &Input) -> Result<Spec> {
         eprintln!("bimanix: warning: {w}");
     }
     Ok(read.spec)
-}
-
-/// The positions file `--positions-from-env VAR` names: the args file as
-/// messages name it and where each key stood. Without positions (JSON
-/// arguments), the file is "mkUruncImage arguments".
-fn positions(var: &str) -> Result<(String, BTreeMap<String, Pos>)> {
-    #[derive(serde::Deserialize)]
-    struct Positions {
-        file: Option<String>,
-        keys: BTreeMap<String, (u32, u32)>,
-    }
-    let path = std::env::var_os(var)
-        .with_context(|| format!("environment variable {var} (from --positions-from-env) is not set"))?;
-    let bytes = crate::model::hostfile::read_regular(Path::new(&path), crate::input::MAX_ARGS_FILE, "input files")
-        .context("cannot read the positions of the arguments")?;
-    let read: Positions = serde_json::from_slice(&bytes).context("the positions of the arguments")?;
-    let keys = read.keys.into_iter().map(|(k, (line, col))| (k, Pos { line, col })).collect();
-    Ok((read.file.unwrap_or_else(|| "mkUruncImage arguments".to_string()), keys))
 }
 
 /// The file the input is read from: the args file, Containerfile or

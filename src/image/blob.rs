@@ -2,23 +2,23 @@
 //! base image's layer, uncompressed or through an encoder, with its digest
 //! and diff_id.
 //!
-//! Uncompressed, the blob is its own tar, so one hash gives both digests;
-//! host files go through the sink's kernel copy. Compressed, the tar is
-//! hashed on its way into the encoder (the diff_id) and the encoder's
-//! output is hashed by the sink (the digest).
+//! Uncompressed, the blob is its own tar, so one hash gives both digests.
+//! Compressed, the tar goes through a second sink into the encoder, which
+//! hashes it (the diff_id), and the encoder's output is hashed by the
+//! output's sink (the digest). Either way host files are read straight
+//! into a sink's buffer and each hash runs on a thread of its own.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use anyhow::{Context, Result, bail};
 use bstr::BStr;
 
 use crate::filesystem::tar::TarWriter;
 use crate::image::compress::{self, Compression};
-use crate::image::sink::{Sink, write_hashed};
+use crate::image::sink::{Sink, feed_hashed, write_hashed};
 use crate::model::fstree::{Content, HardLinks, Node, Tree};
-use crate::model::oci::{Descriptor, Hashing};
-use crate::model::progress::CountInput;
+use crate::model::oci::Descriptor;
 
 /// A layer as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,10 +43,7 @@ pub fn write_tree(file: &File, tree: &Tree, mtime: u64, compression: Compression
             let ((), hashed) = write_hashed(file, |sink| tar_fast(tree, mtime, sink))?;
             Ok(plain(hashed.digest, hashed.size))
         }
-        _ => write_compressed(file, compression, |out| {
-            tar_plain(tree, mtime, out)?;
-            Ok(())
-        }),
+        _ => write_compressed(file, compression, |tar| tar_fast(tree, mtime, tar)),
     }
 }
 
@@ -58,8 +55,8 @@ pub fn write_stream(file: &File, reader: &mut dyn Read, compression: Compression
             let (_, hashed) = write_hashed(file, |sink| Ok(io::copy(reader, sink)?))?;
             Ok(plain(hashed.digest, hashed.size))
         }
-        _ => write_compressed(file, compression, |out| {
-            io::copy(reader, out)?;
+        _ => write_compressed(file, compression, |tar| {
+            io::copy(reader, tar)?;
             Ok(())
         }),
     }
@@ -71,19 +68,19 @@ fn plain(digest: String, size: u64) -> LayerBlob {
     LayerBlob { diff_id: descriptor.digest.clone(), descriptor }
 }
 
-/// Runs `body` on a writer that hashes the tar (the diff_id) and
-/// compresses it into the sink (which hashes the blob).
+/// Runs `body` on a sink that feeds the tar to the encoder and hashes it
+/// (the diff_id) on its own thread; the encoder writes into the output's
+/// sink, which hashes the blob on another.
 fn write_compressed(
     file: &File,
     compression: Compression,
-    body: impl FnOnce(&mut dyn Write) -> Result<()>,
+    body: impl FnOnce(&mut Sink) -> Result<()>,
 ) -> Result<LayerBlob> {
     let (diff_id, hashed) = write_hashed(file, |sink| {
-        let mut tar = Hashing::new(compress::encoder(compression, sink)?);
-        body(&mut CountInput(&mut tar))?;
-        let (diff_id, encoder) = tar.finish();
+        let mut encoder = compress::encoder(compression, sink)?;
+        let ((), tar) = feed_hashed(&mut encoder, body)?;
         encoder.finish().with_context(|| format!("finishing the {} stream", compression.name()))?;
-        Ok(diff_id)
+        Ok(tar.digest)
     })?;
     let media_type = compression.layer_media_type().to_string();
     Ok(LayerBlob { descriptor: Descriptor { media_type, digest: hashed.digest, size: hashed.size }, diff_id })
@@ -142,29 +139,30 @@ fn copy_host(sink: &mut Sink, host: &std::path::Path, size: u64, path: &bstr::BS
     Ok(())
 }
 
-/// Writes the tar of `tree` into `out` through the tar writer's buffer.
-fn tar_plain(tree: &Tree, mtime: u64, out: &mut dyn Write) -> Result<()> {
-    let mut w = TarWriter::new(out, mtime);
-    let links = tree.hard_links();
-    for (path, node) in tree.iter() {
-        match node {
-            Node::Dir { mode } => w.dir(path, *mode)?,
-            Node::Symlink { target } => w.symlink(path, target)?,
-            Node::File { mode, .. } if let Some(first) = earlier_link(&links, path, node) => {
-                w.hard_link(path, *mode, first)?
-            }
-            Node::File { content, size, mode, .. } => w.file(path, *mode, *size, content)?,
-        }
-    }
-    w.finish()?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::oci::sha256_digest;
-    use std::io::{Seek, SeekFrom};
+    use std::io::{Seek, SeekFrom, Write};
+
+    /// The tar of `tree` through the tar writer's own buffer: what the
+    /// sinks' fast path must match.
+    fn tar_plain(tree: &Tree, mtime: u64, out: &mut dyn Write) -> Result<()> {
+        let mut w = TarWriter::new(out, mtime);
+        let links = tree.hard_links();
+        for (path, node) in tree.iter() {
+            match node {
+                Node::Dir { mode } => w.dir(path, *mode)?,
+                Node::Symlink { target } => w.symlink(path, target)?,
+                Node::File { mode, .. } if let Some(first) = earlier_link(&links, path, node) => {
+                    w.hard_link(path, *mode, first)?
+                }
+                Node::File { content, size, mode, .. } => w.file(path, *mode, *size, content)?,
+            }
+        }
+        w.finish()?;
+        Ok(())
+    }
 
     fn tree_with_host_file(dir: &std::path::Path) -> Tree {
         let host = dir.join("kernel");
@@ -216,6 +214,22 @@ mod tests {
             assert_eq!(blob.descriptor.digest, sha256_digest(&stored));
             assert_eq!(blob.descriptor.media_type, compression.layer_media_type());
             assert_eq!(Compression::sniff(&stored), compression);
+            assert_eq!(stored, compress::compress(compression, &mut &tar[..], Vec::new()).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_recompressed_stream_keeps_its_diff_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tar = Vec::new();
+        tar_plain(&tree_with_host_file(dir.path()), 7, &mut tar).unwrap();
+        for compression in Compression::ALL {
+            let out = tempfile::tempfile().unwrap();
+            let blob = write_stream(&out, &mut &tar[..], compression).unwrap();
+            let stored = read_all(&out);
+            assert_eq!(blob.diff_id, sha256_digest(&tar), "{}", compression.name());
+            assert_eq!(blob.descriptor.digest, sha256_digest(&stored));
+            assert_eq!(blob.descriptor.size, stored.len() as u64);
             assert_eq!(stored, compress::compress(compression, &mut &tar[..], Vec::new()).unwrap());
         }
     }

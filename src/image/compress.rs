@@ -14,7 +14,7 @@
 //! every machine: zlib-rs (flate2's backend) picks SIMD routines at run
 //! time, but only ones that give the same results as its portable code
 //! (match lengths, CRCs, hash-table slides; its hash function is fixed);
-//! libzstd 1.5.7 is built from the source pinned in Cargo.lock, at a level
+//! libzstd 1.6.0 is built from the source pinned in Cargo.lock, at a level
 //! whose match finder does not depend on SIMD support. A new version of
 //! either may compress differently; the tests pin the digests of a fixed
 //! input so that such a change is noticed and goes into CHANGELOG.md.

@@ -15,15 +15,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::filesystem::tar::TarWriter;
+use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
 use crate::image::archive::{self, Format};
 use crate::image::output::{self, Output};
+use crate::image::parts;
 use crate::image::sink;
 use crate::imageread::{Image, Platform};
 use crate::model::metadata;
@@ -223,17 +224,59 @@ fn write_with(plan: &IndexPlan, store: &mut dyn Store) -> Result<Written> {
     let mut entries = Vec::new();
     for m in &plan.members {
         let manifest = copy_image(&m.image, store).with_context(|| format!("copying {}", m.shown()))?;
-        let Platform { os, architecture, variant } = m.platform.clone();
-        entries.push(IndexEntry { manifest, os, architecture, variant });
+        entries.push(entry(m, manifest));
     }
+    let (index_desc, index, index_json) = index_documents(plan, &entries);
+    store.small(&index_desc, &index)?;
+    store.close(&index_json)?;
+    Ok(Written { index: index_desc })
+}
+
+fn entry(m: &Member, manifest: Descriptor) -> IndexEntry {
+    let Platform { os, architecture, variant } = m.platform.clone();
+    IndexEntry { manifest, os, architecture, variant }
+}
+
+/// The image index of `entries` (its descriptor and bytes) and `index.json`.
+fn index_documents(plan: &IndexPlan, entries: &[IndexEntry]) -> (Descriptor, Vec<u8>, Vec<u8>) {
     // The members' shared OCI keys, then the index's own --annotation values, which win.
     let mut annotations = shared_metadata(&plan.members);
     annotations.extend(plan.annotations.clone());
-    let index = oci::image_index(&entries, &annotations);
+    let index = oci::image_index(entries, &annotations);
     let index_desc = Descriptor::of(oci::INDEX_TYPE, &index);
-    store.small(&index_desc, &index)?;
-    store.close(&oci::index(&index_desc, &reference::qualified(&plan.name), &plan.tag))?;
-    Ok(Written { index: index_desc })
+    let index_json = oci::index(&index_desc, &reference::qualified(&plan.name), &plan.tag);
+    (index_desc, index, index_json)
+}
+
+/// The documents of the index `write` writes, without copying a blob: the
+/// image index's descriptor and bytes and `index.json`. Every image must
+/// carry its manifest (as bimanix's do).
+pub fn documents(plan: &IndexPlan) -> Result<(Descriptor, Vec<u8>, Vec<u8>)> {
+    let mut entries = Vec::new();
+    for m in &plan.members {
+        let bytes = m.image.manifest_bytes()?.with_context(|| format!("{} has no OCI manifest", m.shown()))?;
+        let (_, manifest) = manifest_descriptor(&m.image, bytes)?;
+        entries.push(entry(m, manifest));
+    }
+    Ok(index_documents(plan, &entries))
+}
+
+/// Writes the OCI archive of `plan` to `out` as [`write`] writes it, for
+/// images whose every layer declares its digest (OCI layouts): each blob's
+/// header goes out before its bytes, which are checked while they stream;
+/// one whose bytes differ stops the archive before the manifest that names
+/// it. `located(image, i)` names where layer `i` of `image` is read from.
+pub fn stream(plan: &IndexPlan, out: &mut dyn Write, located: &dyn Fn(&Image, usize) -> String) -> Result<Written> {
+    let mut head = Vec::new();
+    let mut dirs = TarWriter::new(&mut head, 0);
+    dirs.dir("blobs", 0o755)?;
+    dirs.dir("blobs/sha256", 0o755)?;
+    out.write_all(&head)?;
+    let mut store = StreamStore { out: &mut *out, written: BTreeSet::new(), located };
+    let written = write_with(plan, &mut store)?;
+    TarWriter::new(&mut *out, 0).finish()?;
+    out.flush()?;
+    Ok(written)
 }
 
 /// Copies an image's blobs and returns its manifest's descriptor.
@@ -245,22 +288,27 @@ fn copy_image(image: &Image, store: &mut dyn Store) -> Result<Descriptor> {
         bail!("the config hashes to {}, not {} (corrupted or edited)", config_desc.digest, image.config_digest);
     }
     store.small(&config_desc, &config)?;
-    let (manifest, media_type) = match image.manifest_bytes()? {
-        Some(bytes) => {
-            let value: Value = serde_json::from_slice(&bytes).context("the manifest is not JSON")?;
-            let media_type = value["mediaType"].as_str().unwrap_or(oci::MANIFEST_TYPE).to_string();
-            (bytes, media_type)
-        }
-        None => (oci::manifest(&config_desc, &layers, &Default::default()), oci::MANIFEST_TYPE.to_string()),
+    let bytes = match image.manifest_bytes()? {
+        Some(bytes) => bytes,
+        None => oci::manifest(&config_desc, &layers, &Default::default()),
     };
-    let manifest_desc = Descriptor::of(&media_type, &manifest);
+    let (manifest, manifest_desc) = manifest_descriptor(image, bytes)?;
+    store.small(&manifest_desc, &manifest)?;
+    Ok(manifest_desc)
+}
+
+/// The manifest `bytes` of `image` with its descriptor (media type as the
+/// manifest says), checked against the digest the image declares.
+fn manifest_descriptor(image: &Image, bytes: Vec<u8>) -> Result<(Vec<u8>, Descriptor)> {
+    let value: Value = serde_json::from_slice(&bytes).context("the manifest is not JSON")?;
+    let media_type = value["mediaType"].as_str().unwrap_or(oci::MANIFEST_TYPE).to_string();
+    let manifest_desc = Descriptor::of(&media_type, &bytes);
     if let Some(declared) = &image.manifest_digest
         && *declared != manifest_desc.digest
     {
         bail!("the manifest hashes to {}, not {declared} (corrupted or edited)", manifest_desc.digest);
     }
-    store.small(&manifest_desc, &manifest)?;
-    Ok(manifest_desc)
+    Ok((bytes, manifest_desc))
 }
 
 /// Copies the stored bytes of layer `i` at the cursor of `file`, checking
@@ -372,5 +420,53 @@ impl Store for DirStore<'_> {
         fs::write(self.0.join("index.json"), index_json)?;
         fs::write(self.0.join("oci-layout"), oci::OCI_LAYOUT)?;
         Ok(())
+    }
+}
+
+/// An OCI archive streamed to a writer that cannot seek: every layer
+/// declares its digest, so its header goes out first.
+struct StreamStore<'o> {
+    out: &'o mut dyn Write,
+    written: BTreeSet<String>,
+    located: &'o dyn Fn(&Image, usize) -> String,
+}
+
+impl Store for StreamStore<'_> {
+    fn layer(&mut self, image: &Image, i: usize) -> Result<Descriptor> {
+        if let Some(desc) = already(&self.written, image, i) {
+            return Ok(desc);
+        }
+        let layer = &image.layers[i];
+        let digest = layer.digest.clone().with_context(|| format!("{} declares no digest", image.layer_label(i)))?;
+        let media_type = layer.media_type.clone().unwrap_or_else(|| layer.compression.layer_media_type().to_string());
+        let desc = Descriptor { media_type, digest, size: layer.size };
+        let name = format!("blobs/sha256/{}", desc.hex());
+        self.out.write_all(&header(&name, "", EntryType::File, 0o644, desc.size, "", 0))?;
+        let (reader, _) = image.layer_blob(i)?;
+        let mut hashing = oci::Hashing::new(reader.take(desc.size));
+        let copied = io::copy(&mut hashing, &mut *self.out)
+            .with_context(|| format!("cannot read {}", (self.located)(image, i)))?;
+        let (actual, _) = hashing.finish();
+        if copied != desc.size || actual != desc.digest {
+            bail!(parts::mismatch(Path::new(&(self.located)(image, i)), &actual, &desc.digest));
+        }
+        let rem = desc.size % BLOCK;
+        if rem != 0 {
+            self.out.write_all(&vec![0; (BLOCK - rem) as usize])?;
+        }
+        self.written.insert(desc.digest.clone());
+        Ok(desc)
+    }
+
+    fn small(&mut self, desc: &Descriptor, bytes: &[u8]) -> Result<()> {
+        if self.written.insert(desc.digest.clone()) {
+            TarWriter::new(&mut *self.out, 0).file_bytes(&format!("blobs/sha256/{}", desc.hex()), 0o644, bytes)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, index_json: &[u8]) -> Result<()> {
+        TarWriter::new(&mut *self.out, 0).file_bytes("index.json", 0o644, index_json)?;
+        TarWriter::new(&mut *self.out, 0).file_bytes("oci-layout", 0o644, oci::OCI_LAYOUT)
     }
 }

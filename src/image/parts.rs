@@ -16,6 +16,7 @@
 //! given parts is written into the description instead: the image is
 //! right either way, only bigger.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -27,10 +28,12 @@ use serde_json::{Value, json};
 use crate::filesystem::tar::{BLOCK, EntryType, header};
 use crate::image::archive::{self, Documents, Format, LayerSource};
 use crate::image::blob::LayerBlob;
+use crate::image::index::{self, IndexPlan};
 use crate::image::layers;
 use crate::image::plan::{Plan, RootfsPlan};
 use crate::image::rootfs;
 use crate::image::sink::write_hashed_to;
+use crate::imageread::Image;
 use crate::model::fstree::{Content, FILE_MODE, HardLinks, Node, Tree};
 use crate::model::oci::{self, Descriptor, Hashing, sha256_digest};
 
@@ -38,6 +41,8 @@ use crate::model::oci::{self, Descriptor, Hashing, sha256_digest};
 pub const PARTS: &str = "layers.json";
 /// The description's file in its directory.
 pub const DESCRIPTION: &str = "image.json";
+/// An index description's file in its directory.
+pub const INDEX_DESCRIPTION: &str = "index-description.json";
 /// The most a description, a list of parts or a document may hold.
 const MAX_DOCUMENT: u64 = 64 << 20;
 
@@ -232,6 +237,112 @@ pub fn read_description(dir: &Path) -> Result<Description> {
     let path = dir.join(DESCRIPTION);
     let text = read_json(&path)?;
     serde_json::from_slice(&text).with_context(|| format!("{} is not an image description", path.display()))
+}
+
+/// The files of `description` outside its directory, by their names in an
+/// OCI layout (`blobs/sha256/<hex>`), each at its store path: with them the
+/// description's directory reads as the image's layout, no blob copied.
+pub fn files(d: &Description) -> BTreeMap<String, PathBuf> {
+    let name = |digest: &str| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    let mut files: BTreeMap<String, PathBuf> =
+        d.layers.iter().filter_map(|p| Some((name(&p.digest), p.blob.clone()?))).collect();
+    for s in [&d.config, &d.manifest] {
+        files.insert(name(&s.digest), s.path.clone());
+    }
+    files
+}
+
+/// A multi-platform index described in the store: its images'
+/// descriptions and its own documents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexDescription {
+    /// The index's name.
+    pub name: String,
+    /// Its tag.
+    pub tag: String,
+    /// Its annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The description directories of its images, as given.
+    pub images: Vec<PathBuf>,
+    /// The image index.
+    pub index: Stored,
+}
+
+/// What a description directory holds: one image, or an index of several.
+#[derive(Clone, Debug)]
+pub enum Described {
+    /// One image ([`describe`]).
+    Image(Description),
+    /// An index of images ([`describe_index`]).
+    Index(IndexDescription),
+}
+
+/// Reads the description in `dir`, of an image or of an index.
+pub fn read_described(dir: &Path) -> Result<Described> {
+    let path = dir.join(INDEX_DESCRIPTION);
+    if !path.exists() {
+        return read_description(dir).map(Described::Image);
+    }
+    let text = read_json(&path)?;
+    let index =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not an index description", path.display()))?;
+    Ok(Described::Index(index))
+}
+
+/// The images of an index description, each read through its layout with
+/// its blobs at their store paths.
+pub fn index_images(images: &[PathBuf]) -> Result<Vec<Image>> {
+    images.iter().map(|dir| crate::imageread::open_mapped(dir, files(&read_description(dir)?))).collect()
+}
+
+/// The plan of the index of `d`, whose documents must be the described ones.
+pub fn index_plan(d: &IndexDescription) -> Result<IndexPlan> {
+    let plan = index::plan(index_images(&d.images)?, Some(&d.name), Some(&d.tag), d.annotations.clone())?;
+    let (desc, _, _) = index::documents(&plan)?;
+    if desc.digest != d.index.digest {
+        bail!(mismatch(&d.index.path, &desc.digest, &d.index.digest));
+    }
+    Ok(plan)
+}
+
+/// The files of the index `d` outside its directory (see [`files`]): every
+/// blob of every image.
+pub fn index_files(d: &IndexDescription) -> Result<BTreeMap<String, PathBuf>> {
+    let mut all = BTreeMap::new();
+    for dir in &d.images {
+        all.extend(files(&read_description(dir)?));
+    }
+    Ok(all)
+}
+
+/// Describes the index of the images described in `images` into the new
+/// directory `dir`: the checks and documents of `bimanix index` with
+/// `name`, `tag` and `annotations`, no blob copied.
+pub fn describe_index(
+    images: &[PathBuf],
+    name: &str,
+    tag: &str,
+    annotations: BTreeMap<String, String>,
+    dir: &Path,
+) -> Result<IndexDescription> {
+    let plan = index::plan(index_images(images)?, Some(name), Some(tag), annotations.clone())?;
+    let (desc, index, index_json) = index::documents(&plan)?;
+    let blobs = dir.join("blobs/sha256");
+    fs::create_dir_all(&blobs)?;
+    let path = blobs.join(desc.hex());
+    fs::write(&path, &index)?;
+    fs::write(dir.join("index.json"), &index_json)?;
+    fs::write(dir.join("oci-layout"), oci::OCI_LAYOUT)?;
+    let d = IndexDescription {
+        name: plan.name.clone(),
+        tag: plan.tag.clone(),
+        annotations,
+        images: images.to_vec(),
+        index: Stored { media_type: desc.media_type.clone(), digest: desc.digest.clone(), size: desc.size, path },
+    };
+    fs::write(dir.join(INDEX_DESCRIPTION), serde_json::to_vec_pretty(&d)?)?;
+    Ok(d)
 }
 
 /// The stand-in for a generated rootfs while layers are cut and keyed.

@@ -1,5 +1,8 @@
 //! Where a blob's bytes go: straight into the output file at its cursor,
-//! while a second thread hashes them.
+//! while a second thread hashes them. A compressed layer's tar goes
+//! through a sink too, into the encoder ([`feed_hashed`]), so that its
+//! hash (the diff_id) runs beside the compressor's threads rather than on
+//! the thread that reads the files and feeds them.
 //!
 //! The bytes pass through buffers of [`BUFFER`] bytes: tar headers, small
 //! files and compressed output are gathered into one, a host file is read
@@ -33,6 +36,8 @@ use crate::model::progress::{self, Counted};
 
 /// The size of a buffer.
 pub const BUFFER: usize = 1 << 20;
+/// The size of a buffer on its way into an encoder.
+pub const FEED_BUFFER: usize = 256 << 10;
 /// How many full buffers may wait for the hasher.
 pub const IN_FLIGHT: usize = 4;
 
@@ -49,8 +54,10 @@ pub struct Hashed {
 /// writer: a pipe, standard output).
 pub struct Sink<'f> {
     out: &'f mut dyn Write,
-    /// Always [`BUFFER`] bytes long (never zeroed again); the first
-    /// `filled` hold data.
+    /// What the progress line counts the bytes as.
+    counted: Counted,
+    /// Always [`BUFFER`] or [`FEED_BUFFER`] bytes long (never zeroed
+    /// again); the first `filled` hold data.
     buf: Vec<u8>,
     filled: usize,
     /// Full buffers and how much of each is data, to the hasher.
@@ -67,11 +74,29 @@ pub fn write_hashed<T>(file: &File, body: impl FnOnce(&mut Sink) -> Result<T>) -
 
 /// Writes one blob into `out` with `body`, hashing it on a second thread.
 pub fn write_hashed_to<T>(out: &mut dyn Write, body: impl FnOnce(&mut Sink) -> Result<T>) -> Result<(T, Hashed)> {
+    hashed_into(out, Counted::Output, BUFFER, body)
+}
+
+/// Feeds a stream into an encoder with `body`, hashing it on a second
+/// thread, counted as the encoder's input: the uncompressed side of a
+/// layer, whose digest is its diff_id. A host file is read straight into
+/// the buffer the encoder takes its input from; the buffers are smaller
+/// than the output's so that the hasher finds them still in the cache.
+pub fn feed_hashed<T>(encoder: &mut dyn Write, body: impl FnOnce(&mut Sink) -> Result<T>) -> Result<(T, Hashed)> {
+    hashed_into(encoder, Counted::Input, FEED_BUFFER, body)
+}
+
+fn hashed_into<T>(
+    out: &mut dyn Write,
+    counted: Counted,
+    size: usize,
+    body: impl FnOnce(&mut Sink) -> Result<T>,
+) -> Result<(T, Hashed)> {
     let (to_hash, full) = mpsc::sync_channel(IN_FLIGHT);
     let (give_back, spare) = mpsc::channel();
     thread::scope(|scope| {
         let hasher = scope.spawn(move || hash(full, give_back));
-        let mut sink = Sink { out, buf: vec![0; BUFFER], filled: 0, to_hash, spare };
+        let mut sink = Sink { out, counted, buf: vec![0; size], filled: 0, to_hash, spare };
         let written = body(&mut sink).and_then(|t| sink.flush_buffer().map(|()| t).context("writing the output"));
         // Closing the channel tells the hasher that nothing more comes.
         drop(sink);
@@ -86,10 +111,10 @@ impl Sink<'_> {
     pub fn copy_file(&mut self, src: &File, offset: u64, len: u64) -> io::Result<u64> {
         let mut copied = 0;
         while copied < len {
-            if self.filled == BUFFER {
+            if self.filled == self.buf.len() {
                 self.flush_buffer()?;
             }
-            let want = usize::try_from(len - copied).unwrap_or(usize::MAX).min(BUFFER - self.filled);
+            let want = usize::try_from(len - copied).unwrap_or(usize::MAX).min(self.buf.len() - self.filled);
             let n = read_at_retrying(src, &mut self.buf[self.filled..self.filled + want], offset + copied)?;
             if n == 0 {
                 break;
@@ -106,8 +131,8 @@ impl Sink<'_> {
             return Ok(());
         }
         self.out.write_all(&self.buf[..self.filled])?;
-        progress::advance(Counted::Output, self.filled as u64);
-        let next = self.spare.try_recv().unwrap_or_else(|_| vec![0; BUFFER]);
+        progress::advance(self.counted, self.filled as u64);
+        let next = self.spare.try_recv().unwrap_or_else(|_| vec![0; self.buf.len()]);
         let full = std::mem::replace(&mut self.buf, next);
         let filled = std::mem::take(&mut self.filled);
         self.to_hash.send((full, filled)).map_err(|_| io::Error::other("internal: the hashing thread stopped"))
@@ -116,10 +141,10 @@ impl Sink<'_> {
 
 impl Write for Sink<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(BUFFER - self.filled);
+        let n = data.len().min(self.buf.len() - self.filled);
         self.buf[self.filled..self.filled + n].copy_from_slice(&data[..n]);
         self.filled += n;
-        if self.filled == BUFFER {
+        if self.filled == self.buf.len() {
             self.flush_buffer()?;
         }
         Ok(n)
@@ -184,6 +209,27 @@ mod tests {
         out.read_to_end(&mut all).unwrap();
         assert_eq!(&all[..6], b"before");
         assert_eq!(&all[6..], &expected[..]);
+    }
+
+    #[test]
+    fn feeding_hashes_what_the_encoder_received_in_order() {
+        let mut src = tempfile::tempfile().unwrap();
+        let big: Vec<u8> = (0..(FEED_BUFFER * 5 + 999)).map(|i| (i % 253) as u8).collect();
+        src.write_all(&big).unwrap();
+        let mut encoder = Vec::new();
+        let (copied, hashed) = feed_hashed(&mut encoder, |sink| {
+            sink.write_all(b"header")?;
+            let copied = sink.copy_file(&src, 3, big.len() as u64 - 3)?;
+            sink.write_all(&[9; FEED_BUFFER + 1])?;
+            Ok(copied)
+        })
+        .unwrap();
+        assert_eq!(copied, big.len() as u64 - 3);
+        let mut expected = b"header".to_vec();
+        expected.extend_from_slice(&big[3..]);
+        expected.extend_from_slice(&[9; FEED_BUFFER + 1]);
+        assert_eq!(encoder, expected);
+        assert_eq!(hashed, Hashed { digest: sha256_digest(&expected), size: expected.len() as u64 });
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! name in the archive, and a check that a blob is what its descriptor
 //! and the config say it is.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -64,7 +65,7 @@ pub fn open_store(path: &Path) -> Result<Store> {
         let format = match (source.contains("manifest.json"), source.contains("index.json"), &source) {
             (true, true, _) => Format::DockerOciArchive,
             (true, false, _) => Format::DockerArchive,
-            (false, true, Source::Dir(_)) => Format::OciDir,
+            (false, true, Source::Dir(_) | Source::Mapped { .. }) => Format::OciDir,
             (false, true, Source::Tar { .. }) => Format::OciArchive,
             (false, false, _) => {
                 bail!("it has neither index.json (OCI layout) nor manifest.json (docker-archive) at its root")
@@ -73,6 +74,13 @@ pub fn open_store(path: &Path) -> Result<Store> {
         Ok(Store { path: path.to_path_buf(), format, source })
     };
     open().with_context(|| format!("cannot read image {}", path.display()))
+}
+
+/// Opens the OCI layout directory `dir` whose files named in `files` are at
+/// the paths given there (see [`open_mapped`](super::open_mapped)).
+pub fn open_store_mapped(dir: &Path, files: BTreeMap<String, PathBuf>) -> Result<Store> {
+    let source = Source::mapped(dir, files).with_context(|| format!("cannot read image {}", dir.display()))?;
+    Ok(Store { path: dir.to_path_buf(), format: Format::OciDir, source })
 }
 
 impl Store {

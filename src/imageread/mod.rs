@@ -36,7 +36,7 @@ mod source;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use blobs::{DockerEntry, Expected, Measured, Store, open_store};
+pub use blobs::{DockerEntry, Expected, Measured, Store, open_store, open_store_mapped};
 use documents::*;
 use load::*;
 use source::*;
@@ -323,6 +323,18 @@ pub fn open_all(path: &Path) -> Result<Vec<Image>> {
     opened().with_context(|| format!("cannot read image {}", path.display()))
 }
 
+/// Opens the one image of the OCI layout directory `dir` whose files named
+/// in `files` (`blobs/sha256/<hex>`) are at the paths given there: an image
+/// described in the Nix store, its layers in store paths of their own.
+pub fn open_mapped(dir: &Path, files: BTreeMap<String, PathBuf>) -> Result<Image> {
+    let opened = || -> Result<Image> {
+        let source = Source::mapped(dir, files)?;
+        let loaded = open_oci(&source, Format::OciDir, None, None)?;
+        Ok(image(dir, Format::OciDir, Compression::None, source, loaded))
+    };
+    opened().with_context(|| format!("cannot read image {}", dir.display()))
+}
+
 fn open_inner(path: &Path, select: &Select) -> Result<Image> {
     let wanted = select.platform.as_deref().map(Platform::parse).transpose()?;
     let (source, compression, format) = read_source(path)?;
@@ -343,9 +355,9 @@ fn read_source(path: &Path) -> Result<(Source, Compression, Format)> {
     let format = match (has_manifest, has_index, &source) {
         (true, true, _) => Format::DockerOciArchive,
         (true, false, _) => Format::DockerArchive,
-        (false, true, Source::Dir(_)) => Format::OciDir,
+        (false, true, Source::Dir(_) | Source::Mapped { .. }) => Format::OciDir,
         (false, true, Source::Tar { .. }) => Format::OciArchive,
-        (false, false, Source::Dir(_)) => {
+        (false, false, Source::Dir(_) | Source::Mapped { .. }) => {
             bail!("the directory has no index.json, so it is not an OCI image layout")
         }
         (false, false, Source::Tar { .. }) => {

@@ -1,5 +1,6 @@
-//! Where blobs come from: a directory, or a tar indexed once by entry
-//! name and then read by random access; and the decompressors (gzip,
+//! Where blobs come from: a directory, a directory whose blobs are named
+//! by path (an image described in the Nix store), or a tar indexed once by
+//! entry name and then read by random access; and the decompressors (gzip,
 //! multi-frame zstd) told from a blob's first bytes.
 
 use std::collections::BTreeMap;
@@ -18,7 +19,16 @@ use tar::EntryType;
 #[derive(Debug)]
 pub(super) enum Source {
     Dir(PathBuf),
-    Tar { file: File, entries: BTreeMap<String, TarItem> },
+    /// A layout directory some of whose files (by name) are elsewhere: the
+    /// blobs of an image described in the store, at their store paths.
+    Mapped {
+        root: PathBuf,
+        files: BTreeMap<String, PathBuf>,
+    },
+    Tar {
+        file: File,
+        entries: BTreeMap<String, TarItem>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -33,6 +43,13 @@ impl Source {
     pub(super) fn dir(path: &Path) -> Result<Source> {
         let root = std::fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))?;
         Ok(Source::Dir(root))
+    }
+
+    /// The layout directory `path` whose files named in `files` are at
+    /// the paths given there, which are trusted as they are.
+    pub(super) fn mapped(path: &Path, files: BTreeMap<String, PathBuf>) -> Result<Source> {
+        let root = std::fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+        Ok(Source::Mapped { root, files })
     }
 
     /// Indexes the tar at `path`, decompressing it first when the whole
@@ -60,6 +77,7 @@ impl Source {
     pub(super) fn try_clone(&self) -> Result<Source> {
         Ok(match self {
             Source::Dir(root) => Source::Dir(root.clone()),
+            Source::Mapped { root, files } => Source::Mapped { root: root.clone(), files: files.clone() },
             Source::Tar { file, entries } => {
                 Source::Tar { file: file.try_clone().context("cannot reopen the archive")?, entries: entries.clone() }
             }
@@ -69,6 +87,7 @@ impl Source {
     pub(super) fn contains(&self, name: &str) -> bool {
         match self {
             Source::Dir(root) => root.join(name).is_file(),
+            Source::Mapped { root, files } => files.contains_key(name) || root.join(name).is_file(),
             Source::Tar { entries, .. } => entries.contains_key(name),
         }
     }
@@ -76,8 +95,11 @@ impl Source {
     /// Opens the blob or file `name` (a clean relative path) and gives its size.
     pub(super) fn open(&self, name: &str) -> Result<(Box<dyn Read + '_>, u64)> {
         match self {
-            Source::Dir(root) => {
-                let path = inside(root, name)?;
+            Source::Dir(root) | Source::Mapped { root, .. } => {
+                let path = match self {
+                    Source::Mapped { files, .. } if files.contains_key(name) => files[name].clone(),
+                    _ => inside(root, name)?,
+                };
                 let file = crate::model::hostfile::open_regular(&path)
                     .with_context(|| format!("{name} is missing or unreadable"))?;
                 let size = file.metadata().with_context(|| format!("cannot stat {name}"))?.len();

@@ -84,18 +84,3 @@ impl Drop for Step {
         }
     }
 }
-
-/// A writer that counts what passes through it as [`Counted::Input`].
-pub struct CountInput<W>(pub W);
-
-impl<W: std::io::Write> std::io::Write for CountInput<W> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let n = self.0.write(data)?;
-        advance(Counted::Input, n as u64);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use crate::commands::{side_output, status, write_side};
 use crate::image::compress::Compression;
 use crate::image::output::{Output, Protected};
-use crate::imageread::open_store;
+use crate::imageread::{Store, open_store};
 use crate::model::reference::Reference;
 use crate::registry::client::{Client, Connect, Identity};
 use crate::registry::credentials::{self, Credentials, Places, Secret};
@@ -47,6 +47,15 @@ pub struct Options {
 
 /// Pushes the image and prints the reference it went to, with its digest.
 pub fn run(options: &Options) -> Result<Pushed> {
+    run_from(options, || open_store(&options.image), false)
+}
+
+/// Pushes the image `open` gives (`options.image` names it in messages and
+/// is what `--digestfile` must not be): a layout whose blobs are read
+/// where they are, such as an image described in the Nix store. With
+/// `as_built` and no `--compression`, the layers go as they are stored (the
+/// digests known when the image was built), none gzipped on the way.
+pub fn run_from(options: &Options, open: impl FnOnce() -> Result<Store>, as_built: bool) -> Result<Pushed> {
     let reference = &options.reference;
     let places = Places::from_env();
     let identity = identity(options, &places)?;
@@ -55,7 +64,7 @@ pub fn run(options: &Options) -> Result<Pushed> {
         None => None,
     };
     let identity = identity.0;
-    let store = open_store(&options.image)?;
+    let store = open()?;
     let mut plan = plan(&store).with_context(|| format!("cannot push {}", options.image.display()))?;
     let local = plan.top().digest.clone();
     // As docker and skopeo push: a registry's users pull gzip, not plain tar.
@@ -66,7 +75,7 @@ pub fn run(options: &Options) -> Result<Pushed> {
         referrers::read(&store, &plan).with_context(|| format!("cannot push {}", options.image.display()))?;
     let kept = options.compression.is_none() && !attached.is_empty();
     // The encoders `build --compression` writes with, so the bytes are the same.
-    if !kept {
+    if !(kept || (as_built && options.compression.is_none())) {
         plan = recompress(&store, plan, compression, which)
             .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
     }

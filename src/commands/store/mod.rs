@@ -7,6 +7,8 @@
 //! - [`describe`] checks and plans the whole image as `build` does, and
 //!   writes its description: those layers by store path, the top layer,
 //!   config and manifest;
+//! - [`describe_index`] describes a multi-platform index of described
+//!   images (its documents only);
 //! - [`launcher`] writes `stream` and the `copyTo*` programs: a script
 //!   whose `#!` line runs this bimanix, so no shell is needed;
 //! - [`copy`] runs them: the archive to standard output or a file, an OCI
@@ -128,13 +130,38 @@ pub fn describe(input: &Input, layers: &[PathBuf], settings: &Settings, out: &Pa
     Ok(())
 }
 
+/// `bimanix describe-index`: checks the images described in `images` as
+/// `bimanix index` checks its images, and writes the index's description
+/// into the new directory `out` (its documents; the images stay where
+/// they are).
+pub fn describe_index(
+    images: &[PathBuf],
+    name: &str,
+    tag: &str,
+    annotations: std::collections::BTreeMap<String, String>,
+    out: &Path,
+) -> Result<()> {
+    crate::image::temp::remove_on_signals()?;
+    fs::create_dir(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let d = parts::describe_index(images, name, tag, annotations, out)?;
+    eprintln!(
+        "bimanix: described the index {}:{} of {} images in {} (index {})",
+        d.name,
+        d.tag,
+        d.images.len(),
+        out.display(),
+        d.index.digest
+    );
+    Ok(())
+}
+
 /// `bimanix launcher`: writes the program `command` for the description
 /// in `image`: `out` itself for `stream`, else `out/bin/<command>`.
 pub fn launcher(command: &str, image: &Path, format: Format, out: &Path) -> Result<()> {
     if !COMMANDS.contains(&command) {
         bail!("unknown launcher {command:?}; one of {}", COMMANDS.join(", "));
     }
-    parts::read_description(image)?;
+    parts::read_described(image)?;
     let program = std::env::current_exe().context("cannot tell where this bimanix is")?;
     let launch =
         Launch { command: command.to_string(), image: image.to_path_buf(), format: format_name(format).into() };

@@ -17,14 +17,13 @@ mod positions;
 mod reader;
 mod rootfs;
 
-use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use crate::model::diagnostic::Diagnostics;
 use crate::model::spec::{Locations, Spec};
-use crate::model::value::{Pos, Value};
+use crate::model::value::Value;
 
 pub use positions::read_nix_json;
 pub use rootfs::parse_size;
@@ -80,13 +79,6 @@ pub fn read(path: &Path, syntax: Syntax) -> Result<Spec> {
 /// Reads an args file, naming it `shown` in messages (the Nix builder's
 /// args file has a meaningless temporary name).
 pub fn read_as(path: &Path, syntax: Syntax, shown: String) -> Result<Spec> {
-    read_positioned(path, syntax, shown, BTreeMap::new())
-}
-
-/// Reads an args file without positions of its own (the JSON the Nix
-/// builder gets) with `keys`, where each key stood in the file the user
-/// wrote, named `shown`.
-pub fn read_positioned(path: &Path, syntax: Syntax, shown: String, keys: BTreeMap<String, Pos>) -> Result<Spec> {
     let base = std::path::absolute(path)
         .with_context(|| format!("{shown}: cannot make the path absolute"))?
         .parent()
@@ -96,7 +88,7 @@ pub fn read_positioned(path: &Path, syntax: Syntax, shown: String, keys: BTreeMa
         Syntax::Nix => crate::input::nixeval::eval_file(path)?,
         Syntax::Json => json::read(path, &shown)?,
     };
-    spec_of(&value, Locations { file: shown, keys, ..Locations::default() }, &base)
+    spec_of(&value, Locations { file: shown, ..Locations::default() }, &base)
 }
 
 /// Parses the text of a JSON args file into the value tree (what
