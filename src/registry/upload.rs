@@ -223,11 +223,9 @@ impl Client {
             if unsure && let Some(at) = &session {
                 match c.upload_status(&at.url, &what)? {
                     Some((url, held)) if held <= size => {
-                        if held != offset {
-                            (c.notice)(&format!(
-                                "{what}: the registry holds {held} of its {size} bytes; going on from there"
-                            ));
-                        }
+                        (c.notice)(&format!(
+                            "{what}: the registry holds {held} of its {size} bytes; going on from there"
+                        ));
                         (offset, session) = (held, Some(Session { url, min_chunk: at.min_chunk }));
                     }
                     _ if c.has_blob(digest)? => return Ok(Chunked::Done),
