@@ -29,14 +29,18 @@ fn from_git() -> Option<String> {
         let text = String::from_utf8(out.stdout).ok()?;
         out.status.success().then(|| text.trim().to_string())
     };
-    for watched in ["HEAD", "packed-refs"] {
-        if let Some(path) = git(&["rev-parse", "--git-path", watched]) {
-            println!("cargo::rerun-if-changed={path}");
-        }
+    let mut watched: Vec<String> =
+        ["HEAD", "packed-refs"].iter().filter_map(|f| git(&["rev-parse", "--git-path", f])).collect();
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.extend(git(&["rev-parse", "--git-path", &branch]));
     }
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
-        && let Some(path) = git(&["rev-parse", "--git-path", &branch])
-    {
+    if watched.is_empty() {
+        // git cannot answer here (not on PATH, or the checkout not trusted):
+        // watch the checkout itself, so that a build where it can does not
+        // keep a version without the commit.
+        watched.push(".git".to_string());
+    }
+    for path in watched {
         println!("cargo::rerun-if-changed={path}");
     }
     git(&["rev-parse", "--short=12", "HEAD"]).filter(|c| c.bytes().all(|b| b.is_ascii_hexdigit()) && !c.is_empty())
