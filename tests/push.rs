@@ -67,6 +67,13 @@ fn usage_errors_exit_2_before_anything_else() {
         (vec!["push", "missing.tar", &to, "--plain-http", "--cert-dir", "/tmp"], "cannot be used with"),
         (vec!["push", "missing.tar", &to, "--tls-verify", "false"], "unexpected argument"),
         (vec!["push", "missing.tar", &to, "--compression", "lz4"], "possible values: none, gzip, zstd"),
+        (vec!["push", "missing.tar", &to, "--jobs", "33"], "--jobs"),
+        (vec!["push", "missing.tar", &to, "--chunk-size", "512K"], "between 1M and 4G"),
+        (vec!["push", "missing.tar", &to, "--chunk-size", "3T"], "not a unit of size"),
+        (vec!["push", "missing.tar", &to, "--mount-from", "Team/Base"], "must be lowercase"),
+        (vec!["push", "missing.tar", &to, "--mount-from", "localhost:5000/x"], "names a registry"),
+        (vec!["push", "missing.tar", &to, "127.0.0.1:5000/Bad"], "must be lowercase"),
+        (vec!["push", "missing.tar", &to, "other.example/x:1", "--creds", "u:p"], "credentials of one registry"),
     ] {
         let (code, _, stderr) = run(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
@@ -125,9 +132,19 @@ fn the_right_digest_gets_as_far_as_the_registry() {
 fn help_lists_every_flag() {
     let (code, stdout, _) = run(&["push", "--help"]);
     assert_eq!(code, 0);
-    for flag in
-        ["--creds", "--password-stdin", "--cert-dir", "--tls-verify", "--plain-http", "--compression", "--digestfile", "--timeout"]
-    {
+    for flag in [
+        "--creds",
+        "--password-stdin",
+        "--cert-dir",
+        "--tls-verify",
+        "--plain-http",
+        "--compression",
+        "--digestfile",
+        "--timeout",
+        "--jobs",
+        "--mount-from",
+        "--chunk-size",
+    ] {
         assert!(stdout.contains(flag), "{flag}: {stdout}");
     }
 }
