@@ -729,6 +729,13 @@ impl PushArgs {
     /// (a usage error exits with 2).
     fn into_options(self) -> Result<commands::push::Options> {
         for reference in &self.references {
+            // `--tls-verify false` leaves `false` to be read as a Docker Hub image.
+            if reference == "true" || reference == "false" {
+                usage(&format!(
+                    "unexpected argument '{reference}' after the reference: --tls-verify takes its value with =, as \
+                     --tls-verify={reference}"
+                ));
+            }
             if let Err(e) = commands::push::hints::check_order(&self.image, reference) {
                 usage(&e.0);
             }
