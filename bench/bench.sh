@@ -67,6 +67,26 @@ args() {
  "annotations":{"unikernelType":"linux","hypervisor":"qemu","binary":"/kernel","block":"/$3","blkMntPoint":"/"$4}}
 JSON
 }
+# certs DIR: a CA (DIR/certs/ca.crt, for --cert-dir) and a certificate for
+# 127.0.0.1 it signed (DIR/srv.crt, DIR/srv.key), for a registry with TLS.
+certs() {
+  (cd "$1" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out certs/ca.crt -days 1 -subj /CN=bench-ca &&
+    openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
+    printf 'subjectAltName=IP:127.0.0.1\n' >ext.cnf &&
+    openssl x509 -req -in srv.csr -CA certs/ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 1 -extfile ext.cnf
+  ) >"$1/openssl.log" 2>&1 || { cat "$1/openssl.log"; return 1; }
+}
+# stored LOG SINCE DATA: bytes of the blobs whose uploads completed after line SINCE of LOG.
+stored() {
+  tail -n +"$(($2 + 1))" "$1" | grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' |
+    grep -oE 'digest=sha256(%3A|:)[0-9a-f]{64}' | sed 's/.*[:A]//' | sort -u |
+    while read -r hex; do stat -c %s "$3/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"; done |
+    awk '{s += $1} END {print s + 0}'
+}
+freeport() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# wait_port PORT: until something listens there (at most 10 s).
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 cp "$here/example/hello/hello.bzImage" "$work/kernel"
 echo "machine:          $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 only=${BENCH_ONLY:-}
@@ -134,13 +154,7 @@ bench_push_scale() {
     || { echo "bench: section 9 needs docker-registry, skopeo and openssl (tests/setup.sh installs them)"; return 1; }
   local reg=$work/registry9 port pport ppid pid
   mkdir -p "$reg/certs"
-  (cd "$reg" &&
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out certs/ca.crt -days 1 -subj /CN=bench-ca &&
-    openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
-    printf 'subjectAltName=IP:127.0.0.1\n' >ext.cnf &&
-    openssl x509 -req -in srv.csr -CA certs/ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 1 -extfile ext.cnf
-  ) >"$reg/openssl.log" 2>&1 || { cat "$reg/openssl.log"; return 1; }
-  freeport() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+  certs "$reg" || return 1
   port=$(freeport) pport=$(freeport)
   local plain; plain=$(freeport)
   cat >"$reg/tls.yml" <<YML
@@ -155,18 +169,11 @@ YML
   pid=$!
   docker-registry serve "$reg/plain.yml" >"$reg/plain-access.log" 2>"$reg/plain-registry.log" &
   local pid2=$!
-  for p in $port $plain; do for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.1; done; done
+  wait_port "$port"; wait_port "$plain"
   stop9() { kill "$pid" "$pid2" ${ppid:+"$ppid"} 2>/dev/null; wait "$pid" "$pid2" 2>/dev/null; rm -rf "$reg" "$work/big.tar" "$work/disk.img"; }
 
   head -c 1G /dev/urandom >"$work/disk.img"
   "$bimanix" build "$work/big.json" -o "$work/big.tar" 2>/dev/null || { echo "bench: build failed"; stop9; return 1; }
-  # stored LOG SINCE: bytes of the blobs whose uploads completed after line SINCE of LOG.
-  stored() {
-    tail -n +"$(($2 + 1))" "$1" | grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' |
-      grep -oE 'digest=sha256(%3A|:)[0-9a-f]{64}' | sed 's/.*[:A]//' | sort -u |
-      while read -r hex; do stat -c %s "$3/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"; done |
-      awk '{s += $1} END {print s + 0}'
-  }
   # timed SECONDS-VAR COMMAND...: one timed run.
   timed() {
     /usr/bin/time -f %e -o "$work/time.txt" "${@:2}" >/dev/null 2>"$work/err.txt" || { cat "$work/err.txt"; return 1; }
@@ -204,7 +211,7 @@ YML
     pport=$(freeport)
     python3 "$here/tests/registry/flaky_proxy.py" "$pport" "$plain" "reset-at:$((size * 9 / 10))" "$1" >/dev/null 2>&1 &
     ppid=$!
-    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$pport") 2>/dev/null && break; sleep 0.1; done
+    wait_port "$pport"
   }
   resetting "$reg/proxy-chunked.log"
   timed tc "$bimanix" push "$work/big.tar" "127.0.0.1:$pport/bench/chunked:1g" --plain-http --compression none \
@@ -329,13 +336,8 @@ bench_push() {
     || { echo "bench: push needs docker-registry, skopeo and openssl (tests/setup.sh installs them)"; return 1; }
   local reg=$work/registry port pid
   mkdir -p "$reg/certs"
-  (cd "$reg" &&
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out certs/ca.crt -days 1 -subj /CN=bench-ca &&
-    openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
-    printf 'subjectAltName=IP:127.0.0.1\n' >ext.cnf &&
-    openssl x509 -req -in srv.csr -CA certs/ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 1 -extfile ext.cnf
-  ) >"$reg/openssl.log" 2>&1 || { cat "$reg/openssl.log"; return 1; }
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  certs "$reg" || return 1
+  port=$(freeport)
   cat >"$reg/config.yml" <<YML
 version: 0.1
 log: {level: warn}
@@ -344,23 +346,16 @@ http: {addr: "127.0.0.1:$port", tls: {certificate: $reg/srv.crt, key: $reg/srv.k
 YML
   docker-registry serve "$reg/config.yml" >"$reg/access.log" 2>"$reg/registry.log" &
   pid=$!
-  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$port"
 
   head -c 1G /dev/urandom > "$work/disk.img"
   "$bimanix" build "$work/big.json" -o "$work/big.tar" 2>/dev/null || { echo "bench: build failed"; kill "$pid"; return 1; }
-  # stored SINCE: bytes of the blobs whose uploads completed after access-log line SINCE.
-  stored() {
-    tail -n +"$(($1 + 1))" "$reg/access.log" | grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' |
-      grep -oE 'digest=sha256(%3A|:)[0-9a-f]{64}' | sed 's/.*[:A]//' | sort -u |
-      while read -r hex; do stat -c %s "$reg/data/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"; done |
-      awk '{s += $1} END {print s + 0}'
-  }
   # once SECONDS-VAR BYTES-VAR RSS-VAR COMMAND...: one timed run and what the registry stored for it.
   once() {
     local mark; mark=$(wc -l <"$reg/access.log")
     /usr/bin/time -v -o "$work/time.txt" "${@:4}" >/dev/null 2>"$work/err.txt" || { cat "$work/err.txt"; return 1; }
     printf -v "$1" '%s' "$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$work/time.txt")"
-    printf -v "$2" '%s' "$(stored "$mark")"
+    printf -v "$2" '%s' "$(stored "$reg/access.log" "$mark" "$reg/data")"
     printf -v "$3" '%s' "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")"
   }
   local push=("$bimanix" push "$work/big.tar" --cert-dir "$reg/certs") t b r bt=""
