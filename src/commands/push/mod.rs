@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use crate::commands::{status, side_output, write_side};
 use crate::image::compress::Compression;
 use crate::image::output::{Output, Protected};
-use crate::imageread::open_store;
+use crate::imageread::{Store, open_store};
 use crate::model::reference::Reference;
 use crate::registry::client::{Client, Connect, Identity};
 use crate::registry::credentials::{self, Credentials, Places, Secret};
@@ -83,61 +83,28 @@ pub fn run(options: &Options) -> Result<Pushed> {
     // The encoders `build --compression` writes with, so the bytes are the same.
     plan = recompress(&store, plan, compression, which)
         .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
-    let digest = plan.top().digest.clone();
-    for reference in &options.references {
-        if let Some(pinned) = &reference.digest
-            && *pinned != digest
-        {
-            let hint = if *pinned == local {
-                " (the local image's is the pinned one: --compression none keeps it)"
-            } else {
-                ""
-            };
-            bail!("{reference} pins digest {pinned}, but the image's {} is {digest} as pushed{hint}", plan.top().what);
-        }
-    }
+    check_pins(&options.references, &plan, &local)?;
     let mut progress = Progress::new();
     announce(&plan, &progress);
     let (mut seen, warning) = Seen::load(mounts::default_path());
     if let Some(warning) = warning {
         progress.line(&format!("warning: starting a new blob record: {warning}"));
     }
-    let mut done: Vec<(String, String)> = Vec::new();
+    let mut done: Vec<&Reference> = Vec::new();
     let mut total: Option<Pushed> = None;
     for (target, (identity, _)) in targets.iter().zip(identities) {
-        let reference = &target.reference;
         if targets.len() > 1 {
-            progress.line(&format!("pushing to {}/{}", reference.registry, reference.repository));
+            progress.line(&format!("pushing to {}/{}", target.reference.registry, target.reference.repository));
         }
-        let mut client = Client::connect(reference, &options.connect, identity, progress.notice())
-            .map_err(|e| if options.connect.plain_http { hints::plain_http(e, reference.api_host()) } else { e })?;
-        client.set_chunk_size(options.chunk_size);
-        let earlier: Vec<String> =
-            done.iter().filter(|(r, _)| *r == reference.registry).map(|(_, repo)| repo.clone()).collect();
-        let sources = |digest: &str| {
-            let mut all = earlier.clone();
-            all.extend(options.mount_from.iter().cloned());
-            all.extend(seen.sources(&reference.registry, digest));
-            let mut unique = Vec::new();
-            for repo in all {
-                if repo != reference.repository && !unique.contains(&repo) {
-                    unique.push(repo);
-                }
-            }
-            unique
-        };
-        let settings = Settings { tags: &target.tags, jobs: options.jobs, sources: &sources };
-        let pushed = push(&store, &plan, &mut client, &settings, &mut |event| progress.event(event));
-        progress.finish();
-        let pushed = pushed?;
-        for blob in &pushed.held {
-            seen.record(&reference.registry, &reference.repository, blob);
-        }
-        if let Err(e) = seen.save() {
-            progress.line(&format!("warning: cannot keep the blob record (for later mounts): {e:#}"));
-        }
+        let earlier: Vec<String> = done
+            .iter()
+            .filter(|r| r.registry == target.reference.registry)
+            .map(|r| r.repository.clone())
+            .chain(options.mount_from.iter().cloned())
+            .collect();
+        let pushed = push_target(&store, &plan, target, identity, options, &earlier, &mut seen, &mut progress)?;
         progress.line(&summary(&pushed));
-        done.push((reference.registry.clone(), reference.repository.clone()));
+        done.push(&target.reference);
         total = Some(pushed);
     }
     let pushed = total.context("internal: no reference to push to")?;
@@ -164,6 +131,64 @@ pub fn run(options: &Options) -> Result<Pushed> {
             Some(Output::Stdout) => eprintln!("{shown}@{}", pushed.digest),
             _ => println!("{shown}@{}", pushed.digest),
         }
+    }
+    Ok(pushed)
+}
+
+/// Refuses, before the network, a reference whose `@DIGEST` is not the
+/// image's as pushed (`local` is the image's before any recompression).
+fn check_pins(references: &[Reference], plan: &Plan, local: &str) -> Result<()> {
+    let digest = &plan.top().digest;
+    for reference in references {
+        if let Some(pinned) = &reference.digest
+            && pinned != digest
+        {
+            let hint =
+                if pinned == local { " (the local image's is the pinned one: --compression none keeps it)" } else { "" };
+            bail!("{reference} pins digest {pinned}, but the image's {} is {digest} as pushed{hint}", plan.top().what);
+        }
+    }
+    Ok(())
+}
+
+/// Pushes the image to one repository, mounting blobs from `earlier`
+/// (repositories of this run on the same registry, then `--mount-from`
+/// ones) and from those `seen` remembers; records what the repository
+/// holds then.
+#[allow(clippy::too_many_arguments)]
+fn push_target(
+    store: &Store,
+    plan: &Plan,
+    target: &Target,
+    identity: Identity,
+    options: &Options,
+    earlier: &[String],
+    seen: &mut Seen,
+    progress: &mut Progress,
+) -> Result<Pushed> {
+    let reference = &target.reference;
+    let mut client = Client::connect(reference, &options.connect, identity, progress.notice())
+        .map_err(|e| if options.connect.plain_http { hints::plain_http(e, reference.api_host()) } else { e })?;
+    client.set_chunk_size(options.chunk_size);
+    let remembered: &Seen = seen;
+    let sources = |digest: &str| {
+        let mut unique: Vec<String> = Vec::new();
+        for repo in earlier.iter().cloned().chain(remembered.sources(&reference.registry, digest)) {
+            if repo != reference.repository && !unique.contains(&repo) {
+                unique.push(repo);
+            }
+        }
+        unique
+    };
+    let settings = Settings { tags: &target.tags, jobs: options.jobs, sources: &sources };
+    let pushed = push(store, plan, &mut client, &settings, &mut |event| progress.event(event));
+    progress.finish();
+    let pushed = pushed?;
+    for blob in &pushed.held {
+        seen.record(&reference.registry, &reference.repository, blob);
+    }
+    if let Err(e) = seen.save() {
+        progress.line(&format!("warning: cannot keep the blob record (for later mounts): {e:#}"));
     }
     Ok(pushed)
 }
