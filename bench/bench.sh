@@ -79,7 +79,7 @@ certs() {
 }
 # stored LOG SINCE DATA: bytes of the blobs whose uploads completed after line SINCE of LOG.
 stored() {
-  tail -n +"$(($2 + 1))" "$1" | grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' |
+  tail -n +"$(($2 + 1))" "$1" | { grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' || true; } |
     grep -oE 'digest=sha256(%3A|:)[0-9a-f]{64}' | sed 's/.*[:A]//' | sort -u |
     while read -r hex; do stat -c %s "$3/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"; done |
     awk '{s += $1} END {print s + 0}'
@@ -190,7 +190,7 @@ YML
   m=$(wc -l <"$reg/access.log")
   timed t2 "$bimanix" push "$work/big.tar" "$r/bench/two:1g" "${push[@]}" || { stop9; return 1; }
   b2=$(stored "$reg/access.log" "$m" "$reg/data")
-  mounts=$(tail -n +"$((m + 1))" "$reg/access.log" | grep -cE '"POST /v2/bench/two/blobs/uploads/\?mount=[^ ]* HTTP/[0-9.]+" 201')
+  mounts=$(tail -n +"$((m + 1))" "$reg/access.log" | { grep -cE '"POST /v2/bench/two/blobs/uploads/\?mount=[^ ]* HTTP/[0-9.]+" 201' || true; })
   m=$(wc -l <"$reg/access.log")
   timed st skopeo copy -q --dest-cert-dir "$reg/certs" "docker-archive:$work/big.tar" "docker://$r/bench/skopeo:1g" || { stop9; return 1; }
   sb=$(stored "$reg/access.log" "$m" "$reg/data")
@@ -217,13 +217,13 @@ YML
   timed tc "$bimanix" push "$work/big.tar" "127.0.0.1:$pport/bench/chunked:1g" --plain-http --compression none \
     || { stop9; return 1; }
   kill "$ppid"; wait "$ppid" 2>/dev/null
-  sent_c=$(grep -oE '^received [0-9]+' "$reg/proxy-chunked.log" | tail -n 1 | cut -d' ' -f2)
+  sent_c=$(grep -oE '^received [0-9]+' "$reg/proxy-chunked.log" | tail -n 1 | cut -d' ' -f2 || true)
   resetting "$reg/proxy-whole.log"
   timed tm "$bimanix" push "$work/big.tar" "127.0.0.1:$pport/bench/whole:1g" --plain-http --compression none --chunk-size 4G \
     || { stop9; return 1; }
   kill "$ppid"; wait "$ppid" 2>/dev/null
   ppid=
-  sent_m=$(grep -oE '^received [0-9]+' "$reg/proxy-whole.log" | tail -n 1 | cut -d' ' -f2)
+  sent_m=$(grep -oE '^received [0-9]+' "$reg/proxy-whole.log" | tail -n 1 | cut -d' ' -f2 || true)
   echo "reset at 90%:         chunked (32 MiB) ${tc} s, ${sent_c} bytes sent for ${size} ($(ratio "$sent_c" "$size") x);" \
     "in one request ${tm} s, ${sent_m} bytes sent ($(ratio "$sent_m" "$size") x)"
   unset XDG_CACHE_HOME

@@ -267,6 +267,13 @@ impl Client {
                             at.url = c.location(&at.url, &response)?;
                         }
                         let held = range_end(&response).unwrap_or(offset + len);
+                        if held <= offset {
+                            // Sending the chunk again could go on for ever: a failure, bounded as any.
+                            return Err(Failure::Transient(
+                                anyhow!("{what}: {} took a chunk but holds no more than before ({held} bytes)", c.shown),
+                                None,
+                            ));
+                        }
                         if held != offset + len {
                             // The registry took another amount: go on from what it holds.
                             if held > size {
@@ -283,7 +290,13 @@ impl Client {
                         unsure = false;
                     }
                     401 => return Err(c.unauthorized(&at.url, response)),
-                    429 | 416 | 500..=599 => return Err(c.failure(&what, &at.url, response)),
+                    416 => {
+                        return Err(Failure::Transient(
+                            anyhow!("{what}: {} holds another amount than the chunk at {offset} follows", c.shown),
+                            None,
+                        ));
+                    }
+                    429 | 500..=599 => return Err(c.failure(&what, &at.url, response)),
                     _ if done.get() == 0 && offset == 0 => {
                         c.cancel(&at.url);
                         session = None;
