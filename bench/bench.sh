@@ -79,10 +79,11 @@ certs() {
 }
 # stored LOG SINCE DATA: bytes of the blobs whose uploads completed after line SINCE of LOG.
 stored() {
-  tail -n +"$(($2 + 1))" "$1" | { grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' || true; } |
-    grep -oE 'digest=sha256(%3A|:)[0-9a-f]{64}' | sed 's/.*[:A]//' | sort -u |
-    while read -r hex; do stat -c %s "$3/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"; done |
-    awk '{s += $1} END {print s + 0}'
+  local hexes hex total=0
+  hexes=$(tail -n +"$(($2 + 1))" "$1" | grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' |
+    grep -oE 'digest=sha256(%3A|:)[0-9a-f]{64}' | sed 's/.*[:A]//' | sort -u) || true
+  for hex in $hexes; do total=$((total + $(stat -c %s "$3/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"))); done
+  echo "$total"
 }
 freeport() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # wait_port PORT: until something listens there (at most 10 s).
@@ -170,7 +171,11 @@ YML
   docker-registry serve "$reg/plain.yml" >"$reg/plain-access.log" 2>"$reg/plain-registry.log" &
   local pid2=$!
   wait_port "$port"; wait_port "$plain"
-  stop9() { kill "$pid" "$pid2" ${ppid:+"$ppid"} 2>/dev/null; wait "$pid" "$pid2" 2>/dev/null; rm -rf "$reg" "$work/big.tar" "$work/disk.img"; }
+  stop9() {
+    kill "$pid" "$pid2" ${ppid:+"$ppid"} 2>/dev/null || true
+    wait "$pid" "$pid2" 2>/dev/null || true
+    rm -rf "$reg" "$work/big.tar" "$work/disk.img"
+  }
 
   head -c 1G /dev/urandom >"$work/disk.img"
   "$bimanix" build "$work/big.json" -o "$work/big.tar" 2>/dev/null || { echo "bench: build failed"; stop9; return 1; }
@@ -216,12 +221,12 @@ YML
   resetting "$reg/proxy-chunked.log"
   timed tc "$bimanix" push "$work/big.tar" "127.0.0.1:$pport/bench/chunked:1g" --plain-http --compression none \
     || { stop9; return 1; }
-  kill "$ppid"; wait "$ppid" 2>/dev/null
+  kill "$ppid"; wait "$ppid" 2>/dev/null || true
   sent_c=$(grep -oE '^received [0-9]+' "$reg/proxy-chunked.log" | tail -n 1 | cut -d' ' -f2 || true)
   resetting "$reg/proxy-whole.log"
   timed tm "$bimanix" push "$work/big.tar" "127.0.0.1:$pport/bench/whole:1g" --plain-http --compression none --chunk-size 4G \
     || { stop9; return 1; }
-  kill "$ppid"; wait "$ppid" 2>/dev/null
+  kill "$ppid"; wait "$ppid" 2>/dev/null || true
   ppid=
   sent_m=$(grep -oE '^received [0-9]+' "$reg/proxy-whole.log" | tail -n 1 | cut -d' ' -f2 || true)
   echo "reset at 90%:         chunked (32 MiB) ${tc} s, ${sent_c} bytes sent for ${size} ($(ratio "$sent_c" "$size") x);" \
