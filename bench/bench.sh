@@ -16,14 +16,18 @@
 #     and 1 GiB of shared libraries, on one core (taskset -c 0) and on all
 #     (target: at most 1.2x), with the output sizes.
 #  8. the Nix store: the archive derivation next to `stream` and the copy
-#     programs (bench/nix_store.sh; skipped, saying why, without nix-build).
+#     programs (bench/nix_store.sh; skipped, saying why, without nix-build);
+#  9. push at scale: a second repository of the same registry (bytes
+#     uploaded, blobs mounted), the 1 GiB push next to `skopeo copy` (both
+#     gzip), and a 1 GiB push through a proxy that resets the connection at
+#     90% (bytes sent in all, chunked and resumed, next to one request).
 # Timed commands run in rounds, one of each per round, and each keeps its
 # best time, so that load from elsewhere hits them alike. Outputs are
 # deleted and `sync`ed away before each run (the sync is not timed).
 # Usage: bash bench/bench.sh [WORKDIR]   (needs ~12 GiB free in WORKDIR; the push
 # section needs docker-registry, skopeo, openssl and python3, as tests/setup.sh installs;
 # section 7 installs pigz and zstd with apt-get when they are missing)
-# BENCH_ONLY=7 runs section 7 alone; BENCH_SIZES (default "256M 1G") sets its inputs.
+# BENCH_ONLY=7 (or 9) runs section 7 (or 9) alone; BENCH_SIZES (default "256M 1G") sets its inputs.
 # Not part of the test suite: timings are reported, not asserted.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,6 +67,27 @@ args() {
  "annotations":{"unikernelType":"linux","hypervisor":"qemu","binary":"/kernel","block":"/$3","blkMntPoint":"/"$4}}
 JSON
 }
+# certs DIR: a CA (DIR/certs/ca.crt, for --cert-dir) and a certificate for
+# 127.0.0.1 it signed (DIR/srv.crt, DIR/srv.key), for a registry with TLS.
+certs() {
+  (cd "$1" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out certs/ca.crt -days 1 -subj /CN=bench-ca &&
+    openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
+    printf 'subjectAltName=IP:127.0.0.1\n' >ext.cnf &&
+    openssl x509 -req -in srv.csr -CA certs/ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 1 -extfile ext.cnf
+  ) >"$1/openssl.log" 2>&1 || { cat "$1/openssl.log"; return 1; }
+}
+# stored LOG SINCE DATA: bytes of the blobs whose uploads completed after line SINCE of LOG.
+stored() {
+  local hexes hex total=0
+  hexes=$(tail -n +"$(($2 + 1))" "$1" | grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' |
+    grep -oE 'digest=sha256(%3A|:)[0-9a-f]{64}' | sed 's/.*[:A]//' | sort -u) || true
+  for hex in $hexes; do total=$((total + $(stat -c %s "$3/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"))); done
+  echo "$total"
+}
+freeport() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# wait_port PORT: until something listens there (at most 10 s).
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 cp "$here/example/hello/hello.bzImage" "$work/kernel"
 echo "machine:          $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 only=${BENCH_ONLY:-}
@@ -118,6 +143,104 @@ bench_compression() {
     echo " sizes: bimanix's archive, with the kernel and the documents, next to the tool's output)"
     rm -f "$work"/c7* "$work"/all-libs* "$work/out-ref"
 }
+# == 9. Push at scale: a second repository of the same registry (mounts),
+# the 1 GiB push next to `skopeo copy` with the same compression (gzip),
+# and a 1 GiB push through a proxy that resets the connection when 90% of
+# it has arrived (tests/registry/flaky_proxy.py), chunked and resumed, next
+# to the same push in one request (--chunk-size 4G), which starts over.
+# Bytes stored are what the registry's access log shows completed; bytes
+# sent are what the proxy received.
+bench_push_scale() {
+  command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v openssl >/dev/null \
+    || { echo "bench: section 9 needs docker-registry, skopeo and openssl (tests/setup.sh installs them)"; return 1; }
+  local reg=$work/registry9 port pport ppid pid
+  mkdir -p "$reg/certs"
+  certs "$reg" || return 1
+  port=$(freeport) pport=$(freeport)
+  local plain; plain=$(freeport)
+  cat >"$reg/tls.yml" <<YML
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $reg/data}}
+http: {addr: "127.0.0.1:$port", tls: {certificate: $reg/srv.crt, key: $reg/srv.key}}
+YML
+  sed -e "s|127.0.0.1:$port\", tls: {certificate: $reg/srv.crt, key: $reg/srv.key}}|127.0.0.1:$plain\"}|" \
+    -e "s|$reg/data|$reg/plain-data|" "$reg/tls.yml" >"$reg/plain.yml"
+  docker-registry serve "$reg/tls.yml" >"$reg/access.log" 2>"$reg/registry.log" &
+  pid=$!
+  docker-registry serve "$reg/plain.yml" >"$reg/plain-access.log" 2>"$reg/plain-registry.log" &
+  local pid2=$!
+  wait_port "$port"; wait_port "$plain"
+  stop9() {
+    kill "$pid" "$pid2" ${ppid:+"$ppid"} 2>/dev/null || true
+    wait "$pid" "$pid2" 2>/dev/null || true
+    rm -rf "$reg" "$work/big.tar" "$work/disk.img"
+  }
+
+  head -c 1G /dev/urandom >"$work/disk.img"
+  "$bimanix" build "$work/big.json" -o "$work/big.tar" 2>/dev/null || { echo "bench: build failed"; stop9; return 1; }
+  # timed SECONDS-VAR COMMAND...: one timed run.
+  timed() {
+    /usr/bin/time -f %e -o "$work/time.txt" "${@:2}" >/dev/null 2>"$work/err.txt" || { cat "$work/err.txt"; return 1; }
+    printf -v "$1" '%s' "$(tail -n 1 "$work/time.txt")"
+  }
+  local r=127.0.0.1:$port m t1 b1 t2 b2 mounts st sb s2t s2b
+  local push=(--cert-dir "$reg/certs")
+  # A fresh blob record each time, so that only this run's pushes count.
+  export XDG_CACHE_HOME=$work/cache9
+  rm -rf "$XDG_CACHE_HOME"
+  m=$(wc -l <"$reg/access.log")
+  timed t1 "$bimanix" push "$work/big.tar" "$r/bench/one:1g" "${push[@]}" || { stop9; return 1; }
+  b1=$(stored "$reg/access.log" "$m" "$reg/data")
+  m=$(wc -l <"$reg/access.log")
+  timed t2 "$bimanix" push "$work/big.tar" "$r/bench/two:1g" "${push[@]}" || { stop9; return 1; }
+  b2=$(stored "$reg/access.log" "$m" "$reg/data")
+  mounts=$(tail -n +"$((m + 1))" "$reg/access.log" | { grep -cE '"POST /v2/bench/two/blobs/uploads/\?mount=[^ ]* HTTP/[0-9.]+" 201' || true; })
+  m=$(wc -l <"$reg/access.log")
+  timed st skopeo copy -q --dest-cert-dir "$reg/certs" "docker-archive:$work/big.tar" "docker://$r/bench/skopeo:1g" || { stop9; return 1; }
+  sb=$(stored "$reg/access.log" "$m" "$reg/data")
+  m=$(wc -l <"$reg/access.log")
+  timed s2t skopeo copy -q --dest-cert-dir "$reg/certs" "docker-archive:$work/big.tar" "docker://$r/bench/skopeo2:1g" || { stop9; return 1; }
+  s2b=$(stored "$reg/access.log" "$m" "$reg/data")
+  echo "archive:              $(stat -c %s "$work/big.tar") bytes (a 1 GiB random block file, stored uncompressed; both tools gzip it)"
+  echo "bimanix push:         ${t1} s, ${b1} bytes stored (first repository)"
+  echo "skopeo copy:          ${st} s, ${sb} bytes stored (first repository)"
+  echo "push time ratio:      $(ratio "$t1" "$st") x skopeo"
+  echo "second repository:    bimanix ${t2} s, ${b2} bytes uploaded, ${mounts} blobs mounted; skopeo ${s2t} s, ${s2b} bytes uploaded"
+
+  # Through the resetting proxy, plain HTTP, layers as built (no gzip), so
+  # that the numbers are the network's.
+  local size sent_c sent_m tc tm
+  size=$(tar -tvf "$work/big.tar" | awk '$6 ~ /^blobs\/sha256\// || $6 ~ /\.tar$/ {s += $3} END {print s}')
+  resetting() {
+    pport=$(freeport)
+    python3 "$here/tests/registry/flaky_proxy.py" "$pport" "$plain" "reset-at:$((size * 9 / 10))" "$1" >/dev/null 2>&1 &
+    ppid=$!
+    wait_port "$pport"
+  }
+  resetting "$reg/proxy-chunked.log"
+  timed tc "$bimanix" push "$work/big.tar" "127.0.0.1:$pport/bench/chunked:1g" --plain-http --compression none \
+    || { stop9; return 1; }
+  kill "$ppid"; wait "$ppid" 2>/dev/null || true
+  sent_c=$(grep -oE '^received [0-9]+' "$reg/proxy-chunked.log" | tail -n 1 | cut -d' ' -f2 || true)
+  resetting "$reg/proxy-whole.log"
+  timed tm "$bimanix" push "$work/big.tar" "127.0.0.1:$pport/bench/whole:1g" --plain-http --compression none --chunk-size 4G \
+    || { stop9; return 1; }
+  kill "$ppid"; wait "$ppid" 2>/dev/null || true
+  ppid=
+  sent_m=$(grep -oE '^received [0-9]+' "$reg/proxy-whole.log" | tail -n 1 | cut -d' ' -f2 || true)
+  echo "reset at 90%:         chunked (32 MiB) ${tc} s, ${sent_c} bytes sent for ${size} ($(ratio "$sent_c" "$size") x);" \
+    "in one request ${tm} s, ${sent_m} bytes sent ($(ratio "$sent_m" "$size") x)"
+  unset XDG_CACHE_HOME
+  stop9
+}
+if [ "$only" = 9 ]; then
+    echo "== 9. Push at scale: mounts, bimanix next to skopeo, a reset at 90%"
+    args "$work/big.json" 1g disk.img ""
+    bench_push_scale
+    [ -z "${1:-}" ] && rm -rf "$work"
+    exit 0
+fi
 if [ "$only" = 7 ]; then
     echo "== 7. Compression: bimanix build --compression next to pigz -n -6 and zstd -3 -T0"
     bench_compression
@@ -218,13 +341,8 @@ bench_push() {
     || { echo "bench: push needs docker-registry, skopeo and openssl (tests/setup.sh installs them)"; return 1; }
   local reg=$work/registry port pid
   mkdir -p "$reg/certs"
-  (cd "$reg" &&
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out certs/ca.crt -days 1 -subj /CN=bench-ca &&
-    openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 &&
-    printf 'subjectAltName=IP:127.0.0.1\n' >ext.cnf &&
-    openssl x509 -req -in srv.csr -CA certs/ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 1 -extfile ext.cnf
-  ) >"$reg/openssl.log" 2>&1 || { cat "$reg/openssl.log"; return 1; }
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  certs "$reg" || return 1
+  port=$(freeport)
   cat >"$reg/config.yml" <<YML
 version: 0.1
 log: {level: warn}
@@ -233,29 +351,24 @@ http: {addr: "127.0.0.1:$port", tls: {certificate: $reg/srv.crt, key: $reg/srv.k
 YML
   docker-registry serve "$reg/config.yml" >"$reg/access.log" 2>"$reg/registry.log" &
   pid=$!
-  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  wait_port "$port"
 
   head -c 1G /dev/urandom > "$work/disk.img"
   "$bimanix" build "$work/big.json" -o "$work/big.tar" 2>/dev/null || { echo "bench: build failed"; kill "$pid"; return 1; }
-  # stored SINCE: bytes of the blobs whose uploads completed after access-log line SINCE.
-  stored() {
-    tail -n +"$(($1 + 1))" "$reg/access.log" | grep -E '"PUT /v2/[^ ]*/blobs/uploads/[^ ]* HTTP/[0-9.]+" 201' |
-      grep -oE 'digest=sha256(%3A|:)[0-9a-f]{64}' | sed 's/.*[:A]//' | sort -u |
-      while read -r hex; do stat -c %s "$reg/data/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"; done |
-      awk '{s += $1} END {print s + 0}'
-  }
   # once SECONDS-VAR BYTES-VAR RSS-VAR COMMAND...: one timed run and what the registry stored for it.
   once() {
     local mark; mark=$(wc -l <"$reg/access.log")
     /usr/bin/time -v -o "$work/time.txt" "${@:4}" >/dev/null 2>"$work/err.txt" || { cat "$work/err.txt"; return 1; }
     printf -v "$1" '%s' "$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$work/time.txt")"
-    printf -v "$2" '%s' "$(stored "$mark")"
+    printf -v "$2" '%s' "$(stored "$reg/access.log" "$mark" "$reg/data")"
     printf -v "$3" '%s' "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")"
   }
   local push=("$bimanix" push "$work/big.tar" --cert-dir "$reg/certs") t b r bt=""
   # First pushes, best of 3, each to a new repository (the registry stores the blobs anew).
   for i in 1 2 3; do
-    once t b r "${push[@]:0:3}" "127.0.0.1:$port/bench/first$i:1g" "${push[@]:3}" || { kill "$pid"; return 1; }
+    # No blob record: the first push to each repository uploads (see section 9 for mounts).
+    rm -rf "$work/cache6"
+    once t b r env XDG_CACHE_HOME="$work/cache6" "${push[@]:0:3}" "127.0.0.1:$port/bench/first$i:1g" "${push[@]:3}" || { kill "$pid"; return 1; }
     if [ -z "$bt" ] || awk "BEGIN{exit !($t < $bt)}"; then bt=$t bb=$b br=$r; fi
   done
   local rt="" rb rr
@@ -281,6 +394,8 @@ echo "== 6. Push: the 1 GiB image to a local registry, bimanix next to skopeo"
 bench_push
 echo "== 7. Compression: bimanix build --compression next to pigz -n -6 and zstd -3 -T0"
 bench_compression
+echo "== 9. Push at scale: mounts, bimanix next to skopeo, a reset at 90%"
+bench_push_scale
 echo "== 8. Nix store: the archive derivation next to stream, layers as derivations"
 bash "$here/bench/nix_store.sh" "$work/nix"
 echo "machine:          load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"

@@ -676,8 +676,11 @@ struct PushArgs {
     image: PathBuf,
     /// Where to: [docker://]REGISTRY/NAME[:TAG][@DIGEST]. Without a
     /// registry, Docker Hub (`hello` is docker.io/library/hello); without
-    /// a tag, `latest`.
-    reference: String,
+    /// a tag, `latest`. Several references push once and tag each: the
+    /// blobs go once per repository, mounted from the first repository of
+    /// the same registry where the registry allows.
+    #[arg(required = true, num_args = 1.., value_name = "REFERENCE")]
+    references: Vec<String>,
     /// Credentials: USER:PASSWORD, or USER with --password-stdin, or USER
     /// alone to be asked for the password on the terminal.
     /// [default: from the auth files and credential helpers docker and podman use]
@@ -716,6 +719,57 @@ struct PushArgs {
     /// Write the digest of the pushed manifest (or index) to FILE.
     #[arg(long, value_name = "FILE")]
     digestfile: Option<PathBuf>,
+    /// How many blobs to send at once (1 to 32).
+    #[arg(long, value_name = "N", default_value_t = bimanix::registry::push::DEFAULT_JOBS,
+          value_parser = clap::value_parser!(u16).range(1..=32))]
+    jobs: u16,
+    /// A repository of the same registry that may hold the image's blobs:
+    /// the registry is asked to mount them from there instead of receiving
+    /// them again (it refuses when it does not hold them, and they are
+    /// uploaded). Repeatable. [besides: repositories pushed earlier in the
+    /// same run, and those bimanix remembers pushing the blobs to, in
+    /// $XDG_CACHE_HOME/bimanix/blobs.json]
+    #[arg(long = "mount-from", value_name = "REPOSITORY", value_parser = parse_repository)]
+    mount_from: Vec<String>,
+    /// Blobs bigger than SIZE go in chunks of SIZE (a PATCH each), and an
+    /// upload cut off by a reset or a server error goes on where the
+    /// registry's upload stands; smaller blobs go in one request. SIZE in
+    /// bytes, or with K, M or G (binary), from 1M to 4G; at least what the
+    /// registry asks for (OCI-Chunk-Min-Length).
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_size)]
+    chunk_size: u64,
+}
+
+/// Reads `--chunk-size`: bytes, or a number with K, M or G (KiB, MiB, GiB).
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a size: write 33554432, 32M or 1G"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        other => return Err(format!("{other:?} is not a unit of size: use K, M or G")),
+    };
+    let bytes = number.checked_mul(scale).ok_or_else(|| format!("{text:?} is too large"))?;
+    if !(1 << 20..=4 << 30).contains(&bytes) {
+        return Err(format!("{text:?}: the chunk size must be between 1M and 4G"));
+    }
+    Ok(bytes)
+}
+
+/// Reads `--mount-from`: a repository path, without a registry.
+fn parse_repository(text: &str) -> std::result::Result<String, String> {
+    bimanix::model::reference::check_name(text)?;
+    let first = text.split('/').next().unwrap_or_default();
+    if text.contains('/') && (first.contains(['.', ':']) || first == "localhost") {
+        return Err(format!(
+            "{text:?} names a registry; give the repository alone (the registry is each REFERENCE's)"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 fn annotation(text: &str) -> std::result::Result<(String, String), String> {
@@ -741,22 +795,46 @@ impl PushArgs {
     /// The options, once the flags that clap cannot relate are checked
     /// (a usage error exits with 2).
     fn into_options(self) -> Result<commands::push::Options> {
-        if let Err(e) = commands::push::hints::check_order(&self.image, &self.reference) {
-            usage(&e.0);
+        for reference in &self.references {
+            // `--tls-verify false` leaves `false` to be read as a Docker Hub image.
+            if reference == "true" || reference == "false" {
+                usage(&format!(
+                    "unexpected argument '{reference}' after the reference: --tls-verify takes its value with =, as \
+                     --tls-verify={reference}"
+                ));
+            }
+            if let Err(e) = commands::push::hints::check_order(&self.image, reference) {
+                usage(&e.0);
+            }
         }
-        let reference = Reference::parse(&self.reference).unwrap_or_else(|e| {
-            usage_exit(Cli::command().error(
-                clap::error::ErrorKind::ValueValidation,
-                format!("invalid value '{}' for '<REFERENCE>': {e}", self.reference),
-            ))
-        });
+        let references: Vec<Reference> = self
+            .references
+            .iter()
+            .map(|text| {
+                Reference::parse(text).unwrap_or_else(|e| {
+                    usage_exit(Cli::command().error(
+                        clap::error::ErrorKind::ValueValidation,
+                        format!("invalid value '{text}' for '<REFERENCE>': {e}"),
+                    ))
+                })
+            })
+            .collect();
+        let reference = &references[0];
+        if self.creds.is_some() && references.iter().any(|r| r.registry != reference.registry) {
+            usage(&format!(
+                "--creds gives the credentials of one registry, and the references name several ({} and {}); \
+                 push to each registry on its own, or keep the credentials in an auth file (docker login)",
+                reference.registry,
+                references.iter().find(|r| r.registry != reference.registry).map_or("", |r| r.registry.as_str())
+            ));
+        }
         let creds = match self.creds.as_deref().map(|c| c.split_once(':').map_or((c, None), |(u, p)| (u, Some(p)))) {
             Some(("", _)) => usage("--creds needs a user name: --creds USER:PASSWORD"),
             Some((_, Some(_))) if self.password_stdin => {
                 usage("--password-stdin reads the password, so --creds takes the user name only")
             }
             Some((user, None)) if !self.password_stdin => {
-                Some((user.to_string(), password_from_terminal(user, &reference)?))
+                Some((user.to_string(), password_from_terminal(user, reference)?))
             }
             Some((user, Some(password))) => Some((user.to_string(), password.to_string())),
             Some((user, None)) => Some((user.to_string(), password_from_stdin()?)),
@@ -764,7 +842,7 @@ impl PushArgs {
         };
         Ok(commands::push::Options {
             image: self.image,
-            reference,
+            references: references.clone(),
             creds,
             password_stdin: self.password_stdin,
             connect: Connect {
@@ -774,6 +852,9 @@ impl PushArgs {
             },
             compression: self.compression.map(Compression::from),
             digestfile: self.digestfile,
+            jobs: usize::from(self.jobs),
+            mount_from: self.mount_from,
+            chunk_size: self.chunk_size,
         })
     }
 }

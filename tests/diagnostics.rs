@@ -132,7 +132,7 @@ fn usage_errors_have_the_same_form() {
     let (code, err) = run(dir.path(), &["push"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.starts_with("bimanix: error: the following required arguments were not provided: <IMAGE>, <REFERENCE>\n"),
+        err.starts_with("bimanix: error: the following required arguments were not provided: <IMAGE>, <REFERENCE>...\n"),
         "{err}"
     );
     for line in err.lines() {

@@ -281,6 +281,13 @@ same "the pushed digest is the index archive's" \
 same "... putting both manifests and the index" 3 "$(manifest_puts "$m")"
 same "... and uploading every other blob of the index archive once" \
     "$(($(tar -tf "$tmp/index-tar" | grep -c 'blobs/sha256/.') - 3))" "$(uploads "$m")"
+m=$(mark)
+out=$(XDG_CACHE_HOME="$tmp/cache" "$tmp/push1/bin/copyToRegistry" "$reg/nix-store/hello:3" "$reg/nix-store/copy:1" \
+    --creds alice:s3cret --cert-dir "$tmp/certs" --compression none --jobs 2 --chunk-size 1M 2>&1)
+same "copyToRegistry takes several references and push's new flags" 0 "$?"
+contains "... tagging each, the second repository's blobs mounted from the first" "$out" "$reg/nix-store/hello:3@$tar_digest" \
+    "$reg/nix-store/copy:1@$tar_digest" "5 mounted from another repository"
+same "... uploading nothing" 0 "$(uploads "$m")"
 fails "copyToRegistry without a registry's certificate fails as push does" 1 "--cert-dir" \
     "$tmp/push1/bin/copyToRegistry" "$reg/nix-store/hello:1" --creds alice:s3cret
 fails "copyToRegistry takes push's usage rules" 2 "--password-stdin" \

@@ -67,6 +67,13 @@ fn usage_errors_exit_2_before_anything_else() {
         (vec!["push", "missing.tar", &to, "--plain-http", "--cert-dir", "/tmp"], "cannot be used with"),
         (vec!["push", "missing.tar", &to, "--tls-verify", "false"], "unexpected argument"),
         (vec!["push", "missing.tar", &to, "--compression", "lz4"], "possible values: none, gzip, zstd"),
+        (vec!["push", "missing.tar", &to, "--jobs", "33"], "--jobs"),
+        (vec!["push", "missing.tar", &to, "--chunk-size", "512K"], "between 1M and 4G"),
+        (vec!["push", "missing.tar", &to, "--chunk-size", "3T"], "not a unit of size"),
+        (vec!["push", "missing.tar", &to, "--mount-from", "Team/Base"], "must be lowercase"),
+        (vec!["push", "missing.tar", &to, "--mount-from", "localhost:5000/x"], "names a registry"),
+        (vec!["push", "missing.tar", &to, "127.0.0.1:5000/Bad"], "must be lowercase"),
+        (vec!["push", "missing.tar", &to, "other.example/x:1", "--creds", "u:p"], "credentials of one registry"),
     ] {
         let (code, _, stderr) = run(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
@@ -134,6 +141,9 @@ fn help_lists_every_flag() {
         "--compression",
         "--digestfile",
         "--timeout",
+        "--jobs",
+        "--mount-from",
+        "--chunk-size",
     ] {
         assert!(stdout.contains(flag), "{flag}: {stdout}");
     }

@@ -466,3 +466,154 @@ fn base64(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// Builds an image with a `mib` MiB layer of pseudo-random bytes into
+/// `dir`, returning its path.
+fn big_image(dir: &Path, mib: usize) -> String {
+    std::fs::copy(KERNEL, dir.join("kernel")).unwrap();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..mib << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(dir.join("noise"), noise).unwrap();
+    std::fs::write(
+        dir.join("big.json"),
+        r#"{"name": "big", "files": {"./kernel": "/boot/kernel", "./noise": "/noise"},
+            "annotations": {"unikernelType": "linux", "hypervisor": "qemu", "binary": "/boot/kernel"}}"#,
+    )
+    .unwrap();
+    let out = dir.join("big.tar");
+    let out = out.to_str().unwrap();
+    let (code, stderr, _) = run(&["build", dir.join("big.json").to_str().unwrap(), "-o", out], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    out.to_string()
+}
+
+/// The `digest=` of an upload's closing PUT.
+fn digest_param(request: &Request) -> String {
+    request.query().split('&').find_map(|p| p.strip_prefix("digest=")).unwrap_or("").replace("%3A", ":")
+}
+
+/// Issue 19: a mount the registry refuses (202) goes on as an upload in
+/// the session that answer opened; no other upload is started.
+#[test]
+fn a_refused_mount_continues_in_the_session_it_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = image(dir.path(), "docker-archive");
+    let server = Server::start(false, |r| match r.method.as_str() {
+        "POST" if r.query().contains("mount=") => answer(202, &[("Location", "/v2/x/hello/blobs/uploads/m1?_state=m")], ""),
+        _ => distribution(r, LOCATION),
+    });
+    let to = format!("{}/x/hello:1", server.addr());
+    let (code, stderr, _) =
+        run(&["push", &image, &to, "--plain-http", "--mount-from", "other/repo", "--compression", "none"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let requests = server.requests();
+    let mounts: Vec<&Request> = requests.iter().filter(|r| r.method == "POST" && r.query().contains("mount=")).collect();
+    assert_eq!(mounts.len(), 3, "{stderr}");
+    assert!(mounts.iter().all(|r| r.query().contains("from=other%2Frepo")), "{mounts:?}");
+    assert_eq!(requests.iter().filter(|r| r.method == "POST" && !r.query().contains("mount=")).count(), 0);
+    let puts: Vec<&Request> = requests.iter().filter(|r| r.method == "PUT" && r.path().contains("/uploads/")).collect();
+    assert_eq!(puts.len(), 3);
+    assert!(puts.iter().all(|r| r.target.starts_with("/v2/x/hello/blobs/uploads/m1?_state=m&digest=")), "{puts:?}");
+    assert!(stderr.contains("3 blobs uploaded"), "{stderr}");
+}
+
+/// Issue 19: a registry that takes no PATCH gets a big blob in one PUT.
+#[test]
+fn a_registry_without_chunked_uploads_gets_the_blob_in_one_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = big_image(dir.path(), 3);
+    let server = Server::start(false, |r| match r.method.as_str() {
+        "PATCH" => answer(405, &[], r#"{"errors":[{"code":"UNSUPPORTED"}]}"#),
+        _ => distribution(r, LOCATION),
+    });
+    let to = format!("{}/x/hello:1", server.addr());
+    let (code, stderr, _) =
+        run(&["push", &image, &to, "--plain-http", "--chunk-size", "1M", "--compression", "none"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("takes no chunked uploads; sending the blob in one request"), "{stderr}");
+    let requests = server.requests();
+    let patches: Vec<&Request> = requests.iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), 1, "one PATCH tried");
+    assert_eq!(patches[0].header("content-range"), Some("0-1048575"));
+    let big = requests.iter().filter(|r| r.method == "PUT" && r.body.len() > 3 << 20).count();
+    assert_eq!(big, 1, "the big blob went whole in one PUT");
+}
+
+/// Issue 19: a big blob goes in chunks of at least the registry's
+/// OCI-Chunk-Min-Length; after a 500 in the middle, push asks where the
+/// upload stands (GET) and goes on from there, and the registry ends up
+/// with the blob's bytes, checked against its digest.
+#[test]
+fn a_chunked_upload_resumes_where_the_registry_stands() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let dir = tempfile::tempdir().unwrap();
+    let image = big_image(dir.path(), 5);
+    let held: Mutex<HashMap<String, Vec<u8>>> = Mutex::new(HashMap::new());
+    let patches = std::sync::atomic::AtomicUsize::new(0);
+    let sessions = std::sync::atomic::AtomicUsize::new(0);
+    let server = Server::start(false, move |r| {
+        let mut held = held.lock().unwrap();
+        let range = |n: usize| format!("0-{}", n.saturating_sub(1));
+        match r.method.as_str() {
+            "POST" if r.path().ends_with("/blobs/uploads/") => {
+                let n = sessions.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let at = format!("/v2/x/hello/blobs/uploads/s{n}");
+                held.insert(at.clone(), Vec::new());
+                answer(202, &[("Location", &at), ("OCI-Chunk-Min-Length", "2097152")], "")
+            }
+            "PATCH" => {
+                let Some(data) = held.get_mut(r.path()) else { return answer(404, &[], "") };
+                let start: usize =
+                    r.header("content-range").and_then(|c| c.split('-').next()?.parse().ok()).unwrap_or(usize::MAX);
+                if start != data.len() {
+                    return answer(416, &[], "");
+                }
+                if patches.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                    return answer(500, &[], "disk hiccup");
+                }
+                data.extend_from_slice(&r.body);
+                answer(202, &[("Location", r.path()), ("Range", &range(data.len()))], "")
+            }
+            "GET" if r.path().contains("/uploads/") => match held.get(r.path()) {
+                Some(data) => answer(204, &[("Location", r.path()), ("Range", &range(data.len()))], ""),
+                None => answer(404, &[], ""),
+            },
+            "PUT" if r.path().contains("/uploads/") => {
+                let Some(data) = held.get_mut(r.path()) else { return answer(404, &[], "") };
+                data.extend_from_slice(&r.body);
+                let digest = digest_param(r);
+                if sha256(data) != digest {
+                    return answer(400, &[], r#"{"errors":[{"code":"DIGEST_INVALID"}]}"#);
+                }
+                answer(201, &[("Docker-Content-Digest", &digest)], "")
+            }
+            _ => distribution(r, LOCATION),
+        }
+    });
+    let to = format!("{}/x/hello:1", server.addr());
+    let (code, stderr, _) =
+        run(&["push", &image, &to, "--plain-http", "--chunk-size", "1M", "--compression", "none"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("500 Internal Server Error") && stderr.contains("going on from there"), "{stderr}");
+    let requests = server.requests();
+    let sizes: Vec<usize> = requests.iter().filter(|r| r.method == "PATCH").map(|r| r.body.len()).collect();
+    // 2 MiB chunks (the registry's minimum, above --chunk-size), the
+    // second sent twice (the 500), then the rest.
+    assert!(sizes.len() == 4 && sizes[..3].iter().all(|n| *n == 2 << 20) && sizes[3] < 2 << 20, "{sizes:?}");
+    let starts: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.header("content-range").unwrap().split('-').next().unwrap())
+        .collect();
+    assert_eq!(starts, ["0", "2097152", "2097152", "4194304"]);
+    assert_eq!(count(&server, "GET", "/blobs/uploads/s"), 1, "the status was asked once");
+    assert_eq!(count(&server, "PUT", "/manifests/1"), 1);
+}

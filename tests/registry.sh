@@ -14,7 +14,14 @@
 # credential helper; and failures (wrong password, missing credentials, an
 # untrusted certificate, a registry that is not running, a corrupted archive,
 # a bad reference) that exit 1 (2 for usage) and push nothing; and
-# push --compression sending exactly what build --compression writes.
+# push --compression sending exactly what build --compression writes;
+# several references in one push (blobs once per repository, each tag put),
+# cross-repository mounts (from a repository pushed in the same run, from
+# --mount-from, from the blob record of an earlier run, through the token
+# flow, and refused mounts that fall back to the upload session), chunked
+# uploads that resume where the registry's upload stands after
+# flaky_proxy.py resets the connection at 90% of a blob, and parallel
+# uploads logging in the image's order.
 #
 # Usage: tests/registry.sh   (from anywhere; as root). Installs missing
 # tools with apt-get; starts a private dockerd and containerd when none
@@ -69,6 +76,9 @@ for t in docker-registry htpasswd openssl skopeo docker dockerd ctr containerd p
 done
 
 release_bimanix "$root"
+# push remembers where it put blobs (for mounts) under the cache directory:
+# the suite's own, so that runs do not see each other's.
+export XDG_CACHE_HOME=$tmp/cache
 
 # --- Certificates, passwords and registries ----------------------------------
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -357,7 +367,7 @@ case $(cat "$tmp/push.err") in
 esac
 if command -v script >/dev/null; then
     # A new repository, so that the blobs are uploaded and the bars move.
-    tty_out=$(TERM=xterm script -qec "$bimanix push $tmp/hello.tar $reg/test/tty:1.0 --cert-dir $tmp/certs --creds alice:s3cret" /dev/null 2>&1)
+    tty_out=$(TERM=xterm XDG_CACHE_HOME=$tmp/nocache script -qec "$bimanix push $tmp/hello.tar $reg/test/tty:1.0 --cert-dir $tmp/certs --creds alice:s3cret" /dev/null 2>&1)
     contains "on a terminal, push draws a bar per blob that ends as pushed" "$tty_out" $'\e[' "[==============================]" "layer 1 sha256:" "pushed"
 else
     notok "script (util-linux) is installed, to give push a terminal"
@@ -395,6 +405,70 @@ pids+=($!)
 wait_port "$s_port" || notok "openssl s_server starts" "$(cat "$tmp/s_server.log")"
 fails "--plain-http against a TLS server that drops plain requests says that it speaks HTTPS" 1 "speaks HTTPS" \
     "$bimanix" push "$tmp/hello.tar" "127.0.0.1:$s_port/test/hello:1.0" --plain-http
+
+# --- Several tags, mounts, parallel uploads ---------------------------------------
+# POSTs that mounted a blob (201) and that were refused (202), and completed
+# uploads, into the repository $3, since a mark.
+mounts() { since "$1" "$2" | grep -cE "\"POST /v2/$3/blobs/uploads/\?mount=sha256%3A[0-9a-f]{64}&from=[^ ]* HTTP/[0-9.]+\" 201"; }
+refused_mounts() { since "$1" "$2" | grep -cE "\"POST /v2/$3/blobs/uploads/\?mount=[^ ]* HTTP/[0-9.]+\" 202"; }
+uploads_to() { since "$1" "$2" | grep -cE "\"PUT /v2/$3/blobs/uploads/[^ ]* HTTP/[0-9.]+\" 201"; }
+m=$(mark "$tmp/basic.access")
+# A blob record of its own, so that the first repository gets uploads.
+out=$(XDG_CACHE_HOME=$tmp/cache-multi "$bimanix" push "$tmp/hello.tar" "$reg/test/multi:a" "$reg/test/multi:b" \
+    "docker://$reg/test/mounted:1" --cert-dir "$tmp/certs" --creds alice:s3cret --digestfile "$tmp/multi-digest" 2>"$tmp/push.err")
+same "a push to three references succeeds" 0 "$?"
+same "it prints each reference with the digest" \
+    "$(printf '%s\n' "$reg/test/multi:a@$built_digest" "$reg/test/multi:b@$built_digest" "$reg/test/mounted:1@$built_digest")" "$out"
+same "--digestfile holds the digest" "$built_digest" "$(cat "$tmp/multi-digest" 2>&1)"
+same "the blobs went once to the first repository (registry access log; uploaded/mounted)" "$blob_count/0" \
+    "$(uploads_to "$tmp/basic.access" "$m" test/multi)/$(mounts "$tmp/basic.access" "$m" test/multi)"
+same "and were mounted, not uploaded, into the second (mounted/uploaded)" "$blob_count/0" \
+    "$(mounts "$tmp/basic.access" "$m" test/mounted)/$(uploads_to "$tmp/basic.access" "$m" test/mounted)"
+same "the manifest was put under each tag" 3 \
+    "$(since "$tmp/basic.access" "$m" | grep -cE '"PUT /v2/test/(multi|mounted)/manifests/(a|b|1) HTTP/[0-9.]+" 201')"
+contains "push says which blobs were mounted, and from where" "$(cat "$tmp/push.err")" "mounted from test/multi" \
+    "$blob_count mounted from another repository"
+blob_lines=$(grep -E '^bimanix: (config|layer [0-9]+) sha256:' "$tmp/push.err" | head -n "$blob_count" | sed 's/^bimanix: //; s/ sha256:.*//')
+same "without a terminal, the blob lines come in the image's order, whatever order the uploads end in" \
+    "$(printf 'config\n'; seq 1 $((blob_count - 1)) | sed 's/^/layer /')" "$blob_lines"
+for tag in multi:a multi:b mounted:1; do
+    same "skopeo inspect --raw $tag: the manifest byte for byte" "$manifest_bytes" \
+        "$("${skopeo[@]}" inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/$tag" 2>&1)"
+done
+check "skopeo copies the mounted image (every blob read back and checked)" "${skopeo[@]}" copy -q --preserve-digests \
+    --dest-oci-accept-uncompressed-layers --src-cert-dir "$tmp/certs" --src-creds alice:s3cret \
+    "docker://$reg/test/mounted:1" "oci:$tmp/mounted-copy:1"
+m=$(mark "$tmp/basic.access")
+check "a later run pushes to a third repository" "$bimanix" push "$tmp/hello.tar" "$reg/test/cached:1" --cert-dir "$tmp/certs" \
+    --creds alice:s3cret --jobs 1
+same "it mounts from where the blob record says the blobs are (mounted/uploaded)" "$blob_count/0" \
+    "$(mounts "$tmp/basic.access" "$m" test/cached)/$(uploads_to "$tmp/basic.access" "$m" test/cached)"
+contains "the blob record is a small file in XDG_CACHE_HOME" "$(cat "$tmp/cache/bimanix/blobs.json" 2>&1)" \
+    '"repository":"test/cached"' "\"registry\":\"$reg\""
+mv "$tmp/cache" "$tmp/cache-kept"
+m=$(mark "$tmp/basic.access")
+check "without the blob record (deleted), a push succeeds" "$bimanix" push "$tmp/hello.tar" "$reg/test/uncached:1" \
+    --cert-dir "$tmp/certs" --creds alice:s3cret
+same "and uploads every blob, mounting none (uploaded/mounted)" "$blob_count/0" \
+    "$(uploads_to "$tmp/basic.access" "$m" test/uncached)/$(mounts "$tmp/basic.access" "$m" test/uncached)"
+rm -rf "$tmp/cache"
+m=$(mark "$tmp/basic.access")
+check "--mount-from names a repository to mount from" "$bimanix" push "$tmp/hello.tar" "$reg/test/named:1" \
+    --mount-from test/multi --cert-dir "$tmp/certs" --creds alice:s3cret
+same "the blobs are mounted from it (mounted/uploaded)" "$blob_count/0" \
+    "$(mounts "$tmp/basic.access" "$m" test/named)/$(uploads_to "$tmp/basic.access" "$m" test/named)"
+rm -rf "$tmp/cache"
+m=$(mark "$tmp/basic.access")
+check "a mount the registry refuses (the source lacks the blobs) falls back to an upload" "$bimanix" push "$tmp/hello.tar" \
+    "$reg/test/refused:1" --mount-from test/nothing-here --cert-dir "$tmp/certs" --creds alice:s3cret
+same "in the session the refusal opened (refused mounts/uploads/other uploads started)" "$blob_count/$blob_count/0" \
+    "$(refused_mounts "$tmp/basic.access" "$m" test/refused)/$(uploads_to "$tmp/basic.access" "$m" test/refused)/$(since "$tmp/basic.access" "$m" | grep -cE '"POST /v2/test/refused/blobs/uploads/ HTTP')"
+rm -rf "$tmp/cache"; mv "$tmp/cache-kept" "$tmp/cache"
+fails "--creds with references on two registries is a usage error" 2 "--creds gives the credentials of one registry" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/a:1" "$treg/test/a:1" --creds alice:s3cret
+fails "--mount-from takes a repository, not a registry" 2 "names a registry" \
+    "$bimanix" push "$tmp/hello.tar" "$reg/test/a:1" --mount-from "$reg/test/multi"
+fails "--jobs 0 is a usage error" 2 "--jobs" "$bimanix" push "$tmp/hello.tar" "$reg/test/a:1" --jobs 0
 
 # --- Credentials from where docker and podman keep them --------------------------
 printf '{"auths": {"%s": {"auth": "%s"}}}' "$reg" "$(printf alice:s3cret | base64)" >"$tmp/auth.json"
@@ -434,6 +508,14 @@ contains "the token service was asked for pull and push on the repository, with 
 same "the token registry took every blob" "$blob_count" "$(uploads "$tmp/token.access" "$m")"
 same "skopeo reads it back through the token flow" "$manifest_bytes" \
     "$("${skopeo[@]}" inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$treg/test/hello:1.0" 2>&1)"
+m=$(mark "$tmp/token.access")
+out=$("$bimanix" push "$tmp/hello.tar" "$treg/test/mount-dst:1.0" --cert-dir "$tmp/certs" --creds alice:s3cret 2>&1)
+same "a push to a second repository through the token flow succeeds" "$treg/test/mount-dst:1.0@$built_digest" \
+    "$(printf '%s\n' "$out" | tail -n 1)"
+same "and mounts every blob from the first, the token allowing it (mounted/uploaded)" "$blob_count/0" \
+    "$(mounts "$tmp/token.access" "$m" test/mount-dst)/$(uploads_to "$tmp/token.access" "$m" test/mount-dst)"
+contains "the token service was asked for pull on the source besides push on the target" "$(cat "$tmp/token.requests" 2>&1)" \
+    "'repository:test/mount-dst:pull,push', 'repository:test/hello:pull'"
 printf '{"auths": {"%s": {"identitytoken": "bimanix-refresh-token"}}}' "$treg" >"$tmp/identity.json"
 out=$(env REGISTRY_AUTH_FILE="$tmp/identity.json" HOME="$tmp/emptyhome" "$bimanix" push "$tmp/hello.tar" "$treg/test/hello:id" \
     --cert-dir "$tmp/certs" 2>&1)
@@ -466,6 +548,34 @@ pids+=($!)
 wait_port "$proxy_port" || notok "the always-failing proxy starts" "$(cat "$tmp/proxy2.out")"
 fails "a registry that keeps failing is given up on after a bounded number of attempts" 1 "gave up after 4 attempts" \
     "$bimanix" push "$tmp/hello.tar" "127.0.0.1:$proxy_port/test/hello:1.0" --plain-http
+# A 6 MiB random layer in 1 MiB chunks; the proxy resets the connection
+# when 90% of the upload bodies have arrived, in the middle of a chunk.
+head -c 6M /dev/urandom >"$tmp/in/random.bin"
+printf '%s\n' '{"name": "test/big", "compression": "gzip", "files": {"./kernel": "/boot/kernel", "./random.bin": "/random.bin"},' \
+    '"annotations": {"unikernelType": "linux", "hypervisor": "qemu", "binary": "/boot/kernel"}}' >"$tmp/in/big.json"
+check "bimanix builds an image with a 6 MiB layer" "$bimanix" build "$tmp/in/big.json" --format oci-archive -o "$tmp/big.tar"
+big_size=$(tar -tvf "$tmp/big.tar" | awk '$6 ~ /^blobs\/sha256\// {print $3}' | sort -n | tail -n 1)
+all_size=$(tar -tvf "$tmp/big.tar" | awk '$6 ~ /^blobs\/sha256\// {s += $3} END {print s}')
+proxy_port=$(free_port)
+python3 "$root/tests/registry/flaky_proxy.py" "$proxy_port" "${preg#*:}" "reset-at:$((all_size * 9 / 10))" "$tmp/proxy3.log" \
+    >"$tmp/proxy3.out" 2>&1 &
+pids+=($!)
+wait_port "$proxy_port" || notok "the resetting proxy starts" "$(cat "$tmp/proxy3.out")"
+m=$(mark "$tmp/plain.access")
+out=$("$bimanix" push "$tmp/big.tar" "127.0.0.1:$proxy_port/test/big:1" --plain-http --chunk-size 1M 2>&1)
+same "a chunked push through a reset at 90% succeeds" 0 "$?"
+contains "the proxy reset the connection there, in a PATCH" "$(cat "$tmp/proxy3.log" 2>&1)" "reset PATCH after $((all_size * 9 / 10)) bytes"
+contains "push asked the registry where the upload stood and went on from there" "$out" "the registry holds " \
+    " of its $big_size bytes; going on from there"
+received=$(grep -oE '^received [0-9]+' "$tmp/proxy3.log" | tail -n 1 | cut -d' ' -f2)
+check "the bytes sent in all ($received) are the blobs' ($all_size) and less than a chunk more" \
+    test "${received:-0}" -lt "$((all_size + (1 << 20)))"
+same "the big layer went in 1 MiB PATCHes, each accepted once" "$(((big_size + (1 << 20) - 1) >> 20))" \
+    "$(since "$tmp/plain.access" "$m" | grep -cE '"PATCH /v2/test/big/blobs/uploads/[^ ]* HTTP/[0-9.]+" 202')"
+same "the upload's status was asked once (GET)" 1 \
+    "$(since "$tmp/plain.access" "$m" | grep -cE '"GET /v2/test/big/blobs/uploads/[^ ]* HTTP/[0-9.]+" 204')"
+check "skopeo copies the resumed image back, checking every digest" "${skopeo[@]}" copy -q --preserve-digests \
+    --src-tls-verify=false "docker://$preg/test/big:1" "oci:$tmp/big-copy:1"
 fails "plain HTTP is never a silent fallback: HTTPS to a plain registry fails" 1 "does not answer with TLS" \
     "$bimanix" push "$tmp/hello.tar" "$preg/test/hello:1.0"
 
@@ -548,6 +658,9 @@ if timeout 10 $ctr version >/dev/null 2>&1; then
     line=$($ctr images ls 2>&1 | awk -v r="$reg/test/hello:1.0" '$1 == r')
     contains "ctr images ls: the image with the manifest digest, for linux/amd64" "$line" "$built_digest" "linux/amd64"
     contains "containerd keeps the manifest annotations" "$($ctr content get "$built_digest" 2>&1)" "${annotation_texts[@]}"
+    out=$(timeout 120 $ctr images pull --hosts-dir "$tmp/hosts" --user alice:s3cret "$reg/test/mounted:1" 2>&1)
+    if [ $? -eq 0 ]; then ctr_images+=("$reg/test/mounted:1"); ok "ctr images pull of the repository the blobs were mounted into"; else notok "ctr images pull of the mounted repository" "$out"; fi
+    contains "ctr images ls: the mounted image, with the manifest digest" "$($ctr images ls 2>&1 | awk -v r="$reg/test/mounted:1" '$1 == r')" "$built_digest"
     out=$(timeout 120 $ctr images pull --all-platforms --hosts-dir "$tmp/hosts" --user alice:s3cret "$reg/test/hello:multi" 2>&1)
     if [ $? -eq 0 ]; then ctr_images+=("$reg/test/hello:multi"); ok "ctr images pull (multi-platform)"; else notok "ctr images pull (multi-platform)" "$out"; fi
     contains "ctr images ls: the index with both platforms" "$($ctr images ls 2>&1 | awk -v r="$reg/test/hello:multi" '$1 == r')" \

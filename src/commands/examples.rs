@@ -53,7 +53,9 @@ Examples:
   bimanix push hello.tar localhost:5000/hello:1.0
   bimanix push hello.tar registry.example/team/hello:1.0 --creds me    # asks for the password
   printf %s \"$TOKEN\" | bimanix push hello.tar ghcr.io/me/hello --creds me --password-stdin
-  bimanix push hello.tar 127.0.0.1:5000/hello --plain-http --digestfile digest";
+  bimanix push hello.tar 127.0.0.1:5000/hello --plain-http --digestfile digest
+  bimanix push hello.tar ghcr.io/me/hello:1.2.3 ghcr.io/me/hello:latest ghcr.io/me/other:1.2.3
+  bimanix push big.tar registry.example/team/app:2 --mount-from team/base --jobs 8 --chunk-size 16M";
 
 /// `bimanix completions --help`.
 pub const COMPLETIONS: &str = "\

@@ -128,6 +128,11 @@ pub fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
+/// The scope a cross-repository mount needs on its source: pull on `repository`.
+pub fn pull_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
 /// The token request for a Bearer challenge: the URL with its query, and
 /// how to send it.
 #[derive(Clone, Debug, PartialEq, Eq)]

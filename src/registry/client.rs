@@ -1,15 +1,18 @@
 //! One repository of a registry, over the distribution API (blocking
 //! HTTP/1.1 on ureq with rustls): the version check that settles how to
-//! authenticate, HEAD of a blob, a blob upload (POST for a session, then
-//! one PUT that streams the blob with its Content-Length), and a manifest
-//! PUT of bytes as given. Transient failures (a reset connection, a
-//! timeout, 429, 5xx) are retried with backoff a bounded number of times
-//! within a bounded time; a 401 from the registry renews the token once
-//! per request. Every URL is judged by [`endpoint`](super::endpoint)
-//! before a request carries credentials, and every wait has the deadlines
-//! of [`timeouts`](super::timeouts). Redirects are never followed.
+//! authenticate, HEAD of a blob, and a manifest PUT of bytes as given
+//! (blob uploads and mounts are in [`upload`](super::upload)). Transient
+//! failures (a reset connection, a timeout, 429, 5xx) are retried with
+//! backoff a bounded number of times within a bounded time; a 401 from
+//! the registry renews the token once per request. Every URL is judged by
+//! [`endpoint`](super::endpoint) before a request carries credentials, and
+//! every wait has the deadlines of [`timeouts`](super::timeouts).
+//! Redirects are never followed. A client is cloned for each parallel
+//! upload: the clones share the connection pool, not the token.
 
+use std::cell::Cell;
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -60,24 +63,33 @@ pub struct Identity {
     pub searched: Vec<String>,
 }
 
+/// Where retry notices go (one line each); shared by a client's clones.
+pub type Notice = Box<dyn Fn(&str) + Send + Sync>;
+
 /// A connection to one repository, authenticated.
+#[derive(Clone)]
 pub struct Client {
     agent: Agent,
     /// The registry's origin, which judges where credentials may go.
-    registry: Registry,
+    pub(super) registry: Registry,
     /// The registry as the user named it, for messages.
-    shown: String,
-    repository: String,
+    pub(super) shown: String,
+    pub(super) repository: String,
     identity: Identity,
     trust: String,
     /// The `Authorization` header for the registry's origin.
     authorization: Option<String>,
-    timeouts: Timeouts,
-    notice: Box<dyn FnMut(&str)>,
+    /// Repositories a token must also allow pulling from (the sources of
+    /// cross-repository mounts).
+    pull_from: Vec<String>,
+    pub(super) timeouts: Timeouts,
+    /// Blobs bigger than this go in chunks of this size (see `upload`).
+    pub(super) chunk_size: u64,
+    pub(super) notice: Arc<dyn Fn(&str) + Send + Sync>,
 }
 
 /// Why a request did not succeed, and what to do about it.
-enum Failure {
+pub(super) enum Failure {
     /// Give up with this error.
     Fatal(anyhow::Error),
     /// Try again after a while (the registry's `Retry-After`, if it said).
@@ -93,15 +105,17 @@ impl From<anyhow::Error> for Failure {
 }
 
 /// A request body.
-enum Payload<'a> {
+pub(super) enum Payload<'a> {
     Empty,
     Bytes(&'a [u8]),
     Form(&'a [u8]),
     Stream(&'a mut dyn Read, u64),
+    /// A chunk of an upload: its bytes, their number, its `Content-Range`.
+    Chunk(&'a mut dyn Read, u64, &'a str),
 }
 
 /// Which `Authorization` header a request carries.
-enum Auth<'a> {
+pub(super) enum Auth<'a> {
     /// The registry's, when the URL is the registry's origin.
     Registry,
     /// This one (a token request's Basic credentials, already judged), or none.
@@ -116,7 +130,7 @@ impl Client {
         reference: &Reference,
         connect: &Connect,
         identity: Identity,
-        notice: Box<dyn FnMut(&str)>,
+        notice: Notice,
     ) -> Result<Client> {
         let (agent, trust) = if connect.plain_http {
             (agent(None, &connect.timeouts), "plain HTTP (--plain-http)".to_string())
@@ -132,8 +146,10 @@ impl Client {
             identity,
             trust,
             authorization: None,
+            pull_from: Vec::new(),
             timeouts: connect.timeouts,
-            notice,
+            chunk_size: super::upload::DEFAULT_CHUNK_SIZE,
+            notice: Arc::from(notice),
         };
         client.ping()?;
         Ok(client)
@@ -174,50 +190,6 @@ impl Client {
         })
     }
 
-    /// Uploads the blob `digest` of `size` bytes: a POST for an upload
-    /// session, then a PUT streaming what `open` reads, with the digest.
-    /// `open` is called again for each retry; `sent` hears the bytes sent
-    /// so far (0 when a retry starts over).
-    pub fn upload_blob<'r>(
-        &mut self,
-        digest: &str,
-        size: u64,
-        open: &mut dyn FnMut() -> Result<Box<dyn Read + 'r>>,
-        sent: &mut dyn FnMut(u64),
-    ) -> Result<()> {
-        let start = self.registry.url(&format!("/v2/{}/blobs/uploads/", self.repository))?;
-        let what = format!("uploading blob {digest}");
-        let deadline = self.timeouts.upload(size);
-        self.retrying(&what, |c| {
-            sent(0);
-            let response = c.send("POST", &start, Auth::Registry, None, Payload::Empty)?;
-            let mut url = match response.status().as_u16() {
-                200..=202 | 204 => c.location(&start, &response)?,
-                401 => return Err(c.unauthorized(&start, response)),
-                _ => return Err(c.failure(&what, &start, response)),
-            };
-            url.query_pairs_mut().append_pair("digest", digest);
-            let mut body = Counted { inner: open()?, sent: 0, report: &mut *sent, error: None };
-            let result = c.send_within(
-                "PUT",
-                &url,
-                Auth::Registry,
-                Some("application/octet-stream"),
-                Payload::Stream(&mut body, size),
-                deadline,
-            );
-            if let Some(e) = body.error.take() {
-                return Err(Failure::Fatal(anyhow!(e).context(format!("{what}: cannot read the blob from the image"))));
-            }
-            let response = result?;
-            match response.status().as_u16() {
-                200..=299 => c.check_digest(&response, digest, &what).map_err(Failure::Fatal),
-                401 => Err(c.unauthorized(&url, response)),
-                _ => Err(c.failure(&what, &url, response)),
-            }
-        })
-    }
-
     /// Puts a manifest or index, byte for byte, under `tag_or_digest`.
     pub fn put_manifest(&mut self, tag_or_digest: &str, media_type: &str, bytes: &[u8], digest: &str) -> Result<()> {
         let url = self.registry.url(&format!("/v2/{}/manifests/{tag_or_digest}", self.repository))?;
@@ -241,16 +213,58 @@ impl Client {
         })
     }
 
+    /// The registry as the user named it (`host[:port]`).
+    pub fn registry_name(&self) -> &str {
+        &self.shown
+    }
+
+    /// The repository pushed to.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// Sets the size above which blobs go in chunks, and of the chunks.
+    pub fn set_chunk_size(&mut self, bytes: u64) {
+        self.chunk_size = bytes.max(1);
+    }
+
+    /// Asks, in every token request from now on, to pull from `repository`
+    /// too: a cross-repository mount needs it.
+    pub fn also_pull(&mut self, repository: &str) {
+        if repository != self.repository && !self.pull_from.iter().any(|r| r == repository) {
+            self.pull_from.push(repository.to_string());
+        }
+    }
+
     /// Runs `op`, retrying transient failures with backoff (at most
     /// [`ATTEMPTS`] tries, none started after the retry budget) and
     /// renewing credentials once after a 401.
-    fn retrying<T>(&mut self, what: &str, mut op: impl FnMut(&mut Client) -> Result<T, Failure>) -> Result<T> {
-        let started = Instant::now();
+    pub(super) fn retrying<T>(&mut self, what: &str, op: impl FnMut(&mut Client) -> Result<T, Failure>) -> Result<T> {
+        self.retrying_resumable(what, &Cell::new(0), op)
+    }
+
+    /// As [`Client::retrying`], for a request that makes progress across
+    /// attempts (a chunked upload): when `done` grew since the last
+    /// failure, the attempts and the retry budget start anew, so that a
+    /// long upload with rare failures goes on while one that stopped
+    /// advancing still ends after [`ATTEMPTS`] tries.
+    pub(super) fn retrying_resumable<T>(
+        &mut self,
+        what: &str,
+        done: &Cell<u64>,
+        mut op: impl FnMut(&mut Client) -> Result<T, Failure>,
+    ) -> Result<T> {
+        let mut started = Instant::now();
         let budget = self.timeouts.retry_budget();
         let mut attempt = 1;
         let mut renewed = false;
+        let mut reached = done.get();
         loop {
-            match op(self) {
+            let result = op(self);
+            if done.get() > reached {
+                (reached, attempt, started) = (done.get(), 1, Instant::now());
+            }
+            match result {
                 Ok(value) => return Ok(value),
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Unauthorized(response)) => {
@@ -284,7 +298,7 @@ impl Client {
     }
 
     /// One HTTP exchange within the request deadline.
-    fn send(
+    pub(super) fn send(
         &self,
         method: &str,
         url: &Url,
@@ -297,7 +311,7 @@ impl Client {
 
     /// One HTTP exchange that must end within `deadline`. The registry's
     /// `Authorization` goes to the registry's own origin alone.
-    fn send_within(
+    pub(super) fn send_within(
         &self,
         method: &str,
         url: &Url,
@@ -331,6 +345,14 @@ impl Client {
             ),
             Payload::Stream(reader, size) => self.run(
                 request.header("Content-Length", size.to_string()).body(SendBody::from_reader(reader)).map_err(bad)?,
+                deadline,
+            ),
+            Payload::Chunk(reader, size, range) => self.run(
+                request
+                    .header("Content-Length", size.to_string())
+                    .header("Content-Range", range)
+                    .body(SendBody::from_reader(reader))
+                    .map_err(bad)?,
                 deadline,
             ),
         };
@@ -384,7 +406,7 @@ impl Client {
 
     /// A status that is not what the request wants: 429 and 5xx are
     /// transient, anything else is final; a redirect is named as one.
-    fn failure(&self, what: &str, url: &Url, response: Response<Body>) -> Failure {
+    pub(super) fn failure(&self, what: &str, url: &Url, response: Response<Body>) -> Failure {
         let status = response.status();
         let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(answer::retry_after);
         let redirect = response.headers().get("location").and_then(|l| l.to_str().ok()).map(|l| {
@@ -408,7 +430,7 @@ impl Client {
     /// other host (an upload location elsewhere), final, since credentials
     /// are for the registry alone and its challenge must not pick where
     /// they go.
-    fn unauthorized(&self, url: &Url, response: Response<Body>) -> Failure {
+    pub(super) fn unauthorized(&self, url: &Url, response: Response<Body>) -> Failure {
         if self.registry.is_origin(url) {
             return Failure::Unauthorized(Box::new(response));
         }
@@ -445,7 +467,13 @@ impl Client {
             },
             Challenge::Bearer { realm, service, scope, .. } => {
                 let mut scopes = vec![auth::push_scope(&self.repository)];
-                scopes.extend(scope.filter(|s| *s != scopes[0]));
+                scopes.extend(self.pull_from.iter().map(|r| auth::pull_scope(r)));
+                // A registry may name several scopes, separated by spaces (distribution does).
+                for wanted in scope.iter().flat_map(|s| s.split_whitespace()) {
+                    if !scopes.iter().any(|s| s == wanted) {
+                        scopes.push(wanted.to_string());
+                    }
+                }
                 let token = self.token(&realm, service.as_deref(), &scopes)?;
                 self.authorization = Some(format!("Bearer {token}"));
                 Ok(true)
@@ -515,7 +543,7 @@ impl Client {
 
     /// An error answer's body in one line (read within the deadline; a
     /// body that stalls is cut where it stalled).
-    fn error_text(&self, mut response: Response<Body>) -> String {
+    pub(super) fn error_text(&self, mut response: Response<Body>) -> String {
         let body = response.body_mut().with_config().limit(MAX_ANSWER).read_to_string().unwrap_or_default();
         self.redact(answer::error_summary(&body))
     }
@@ -588,7 +616,7 @@ impl Client {
 
     /// Where an upload continues: the POST's `Location`, resolved against
     /// the POST's URL; never a downgrade from HTTPS.
-    fn location(&self, request: &Url, response: &Response<Body>) -> Result<Url, Failure> {
+    pub(super) fn location(&self, request: &Url, response: &Response<Body>) -> Result<Url, Failure> {
         let location = response
             .headers()
             .get("location")
@@ -603,7 +631,7 @@ impl Client {
     }
 
     /// Checks the digest a registry says it stored, when it says.
-    fn check_digest(&self, response: &Response<Body>, digest: &str, what: &str) -> Result<()> {
+    pub(super) fn check_digest(&self, response: &Response<Body>, digest: &str, what: &str) -> Result<()> {
         match response.headers().get("docker-content-digest").and_then(|d| d.to_str().ok()) {
             Some(stored) if !answer::same_digest(stored, digest) => Err(anyhow!(
                 "{what}: {} stored it as {}, not as {digest}: the registry changed the bytes",
@@ -629,30 +657,4 @@ fn agent(tls: Option<ureq::tls::TlsConfig>, timeouts: &Timeouts) -> Agent {
         config = config.tls_config(tls);
     }
     config.build().into()
-}
-
-/// A blob reader that reports progress and keeps its own read error, so
-/// that a failing archive is not mistaken for a failing network.
-struct Counted<'a, 'r> {
-    inner: Box<dyn Read + 'r>,
-    sent: u64,
-    report: &'a mut dyn FnMut(u64),
-    error: Option<io::Error>,
-}
-
-impl Read for Counted<'_, '_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(got) => {
-                self.sent += got as u64;
-                (self.report)(self.sent);
-                Ok(got)
-            }
-            Err(e) => {
-                let kept = io::Error::new(e.kind(), e.to_string());
-                self.error = Some(e);
-                Err(kept)
-            }
-        }
-    }
 }

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::client::{Client, Fetched};
 use super::plan::{Document, Plan, manifest_blobs};
-use super::push::{Event, push as push_documents};
+use super::push::{Event, Settings, push as push_documents};
 use crate::image::attach;
 use crate::imageread::{Store, is_fallback_tag};
 use crate::model::oci;
@@ -172,7 +172,10 @@ pub fn push(store: &Store, attached: &Attached, client: &mut Client, report: &mu
     // Each by its digest: the last one too.
     let last = plan.top().digest.clone();
     let pushed = "the image was pushed, but not its attached documents";
-    push_documents(store, plan, client, &last, report).context(pushed)?;
+    let tags = [last];
+    // A few small blobs: one at a time, each uploaded.
+    let settings = Settings { tags: &tags, jobs: 1, sources: &|_| Vec::new() };
+    push_documents(store, plan, client, &settings, report).context(pushed)?;
     listed.documents = plan.documents.len();
     let unlisted =
         "the image and its attached documents were pushed, but the documents are not listed as its referrers";

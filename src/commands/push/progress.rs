@@ -1,13 +1,15 @@
 //! What `push` shows while it works, on standard error: on a terminal, a
-//! progress bar per blob (bytes, rate) that ends as `exists` or `pushed`;
-//! elsewhere (a pipe, a CI log, `TERM=dumb`), one line per blob and per
-//! manifest.
+//! progress bar per blob (bytes, rate) that ends as `exists`, `mounted
+//! from REPO` or `pushed`; elsewhere (a pipe, a CI log, `TERM=dumb`), one
+//! line per blob, in the image's order whatever order the parallel
+//! uploads end in (so that two runs log alike), and one per manifest.
 
 use std::collections::BTreeMap;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::commands::status::{self, Verbosity};
+use crate::registry::client::Notice;
 use crate::registry::plan::Blob;
 use crate::registry::push::Event;
 
@@ -16,13 +18,18 @@ pub(super) struct Progress {
     /// The bars, when standard error is a terminal.
     multi: Option<MultiProgress>,
     bars: BTreeMap<String, ProgressBar>,
+    /// Without bars: the blobs in the image's order, the next to print,
+    /// and the lines of those that ended before it.
+    order: Vec<String>,
+    next: usize,
+    ended: BTreeMap<String, String>,
 }
 
 impl Progress {
     /// Bars on a terminal, lines elsewhere.
     pub(super) fn new() -> Progress {
         let multi = status::bars_shown().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Progress { multi, bars: BTreeMap::new() }
+        Progress { multi, bars: BTreeMap::new(), order: Vec::new(), next: 0, ended: BTreeMap::new() }
     }
 
     /// Prints a line above the bars, or on its own.
@@ -31,7 +38,7 @@ impl Progress {
     }
 
     /// Where the client's retry notices go.
-    pub(super) fn notice(&self) -> Box<dyn FnMut(&str)> {
+    pub(super) fn notice(&self) -> Notice {
         let multi = self.multi.clone();
         Box::new(move |text| print_line(multi.as_ref(), &format!("warning: {text}")))
     }
@@ -39,6 +46,11 @@ impl Progress {
     /// Shows one event.
     pub(super) fn event(&mut self, event: Event) {
         match event {
+            Event::Planned(blobs) => {
+                self.bars.clear();
+                self.order = blobs.iter().map(|b| b.digest.clone()).collect();
+                (self.next, self.ended) = (0, BTreeMap::new());
+            }
             Event::Exists(blob) => self.end(blob, "exists".to_string()),
             Event::Checking { count, bytes } => self.line(&format!(
                 "checking {count} blob{} ({}) against their digests",
@@ -50,14 +62,19 @@ impl Progress {
             }
             Event::Sent(blob, sent) => self.bar(blob).set_position(sent),
             Event::Uploaded(blob) => self.end(blob, format!("pushed {}", HumanBytes(blob.size))),
+            Event::Mounted(blob, from) => self.end(blob, format!("mounted from {from}")),
             Event::Put(document, target) => {
                 self.line(&format!("{} {}: pushed as {target}", document.what, document.digest))
             }
         }
     }
 
-    /// Leaves every bar as it ended.
-    pub(super) fn finish(&self) {
+    /// Leaves every bar as it ended, and prints the lines still held back.
+    pub(super) fn finish(&mut self) {
+        let ended = std::mem::take(&mut self.ended);
+        for line in self.order.iter().filter_map(|d| ended.get(d)) {
+            self.line(line);
+        }
         for bar in self.bars.values() {
             if !bar.is_finished() {
                 bar.abandon();
@@ -86,7 +103,11 @@ impl Progress {
     /// Ends a blob's bar with `status`, or prints the blob's line.
     fn end(&mut self, blob: &Blob, status: String) {
         if self.multi.is_none() {
-            self.line(&format!("{}: {status}", label(blob)));
+            self.ended.insert(blob.digest.clone(), format!("{}: {status}", label(blob)));
+            while let Some(line) = self.order.get(self.next).and_then(|d| self.ended.remove(d)) {
+                self.line(&line);
+                self.next += 1;
+            }
             return;
         }
         let bar = self.bar(blob).clone();
