@@ -4,7 +4,8 @@
 # build context (as `docker build -f`):
 #   bimanix build --input-format KIND -f <context>/<file> <context>
 #     -t NAME:TAG --base REFERENCE=<archive> ... --build-arg NAME=VALUE ...
-#     [--compression C] [--urunc V] [--layers L] -o $out
+#     [--compression C] [--urunc V] [--layers L] [--sbom cyclonedx]
+#     [--provenance] -o $out
 # so the result is byte for byte what that command line writes from the
 # same directory. `bases` maps image references (as FROM or `from:` write
 # them) to image archives: paths, derivations such as
@@ -31,6 +32,8 @@ args@{
   compression ? null,
   urunc ? null,
   layers ? null,
+  sbom ? null,
+  provenance ? false,
 }:
 let
   inherit (builtins) attrNames concatMap isAttrs isString typeOf;
@@ -83,7 +86,10 @@ let
   ];
   # An optional flag: `--flag value` when `value` is not null.
   flag = name: value: if value == null then [ ] else [ "--${name}" value ];
-  suffix = if format == "oci-layout" then "" else ".tar";
+  attach = sbom != null || provenance;
+  # Documents go beside the image in an OCI layout; a docker-archive has no room.
+  format' = if format == null && attach then "oci-archive" else format;
+  suffix = if format' == "oci-layout" then "" else ".tar";
 in
 if !isString name || name == "" then
   fail "`name` must be a non-empty string such as \"hello\", not ${describe name}"
@@ -103,6 +109,12 @@ else if !(compression == null || builtins.elem compression compressions) then
   fail "compression must be one of ${builtins.concatStringsSep ", " compressions}, not ${builtins.toJSON compression}"
 else if !(layers == null || builtins.elem layers layerModes) then
   fail "layers must be one of ${builtins.concatStringsSep ", " layerModes}, not ${builtins.toJSON layers}"
+else if !(sbom == null || sbom == "cyclonedx") then
+  fail "sbom must be \"cyclonedx\" (or null for none), not ${builtins.toJSON sbom}"
+else if !builtins.isBool provenance then
+  fail "provenance must be true or false"
+else if attach && format == "docker-archive" then
+  fail "sbom and provenance attach documents beside the image, which a docker-archive cannot carry; use format = \"oci-archive\" or \"oci-layout\""
 else if !(urunc == null || (isString urunc && urunc != "")) then
   fail "urunc must be a version string such as \"0.8\", \"0.5,0.8\" or \"0.6-main\", not ${describe urunc}"
 else
@@ -140,13 +152,18 @@ else
       inherit baseName format;
       args = commandLine "describe" [ ];
     };
-    programs = import ./programs.nix { inherit program system; } { inherit description; };
+    programs = import ./programs.nix { inherit program system; } {
+      inherit description what;
+      attached = attach;
+    };
   in
   derivation {
     name = baseName + suffix;
     inherit system;
     builder = program;
-    args = commandLine "build" (flag "format" format);
+    args = commandLine "build" (
+      flag "format" format' ++ flag "sbom" sbom ++ (if provenance then [ "--provenance" ] else [ ])
+    );
   }
   // programs
   // {

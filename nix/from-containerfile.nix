@@ -1,6 +1,7 @@
 # fromContainerfile { context = ./.; file ? "Containerfile"; name; tag ? "latest";
 #                     bases ? { }; buildArgs ? { }; format ? null; pairCheck ? true;
-#                     compression ? null; urunc ? null; layers ? null; }
+#                     compression ? null; urunc ? null; layers ? null;
+#                     sbom ? null; provenance ? false; }
 # The image a Containerfile (bima's, pun's, bunny's or Docker's engine-free
 # subset) describes, built by bimanix from the context directory in the
 # store. `bases` gives an image archive for each reference FROM or

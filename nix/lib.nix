@@ -28,12 +28,17 @@ let
     root = null;
     format = null;
     pairCheck = true;
+    sbom = null;
+    provenance = false;
+    flake = null;
   };
 in
 {
   # mkUruncImage { name; tag; files; annotations; ... }: every args.nix field,
   # plus `root` (the directory relative `files` keys are relative to),
-  # `format` and `pairCheck`. `files` may also be a list of
+  # `format`, `pairCheck`, `sbom` ("cyclonedx"), `provenance` (true) and
+  # `flake` (the flake's `self`: its rev and lastModified become the
+  # revision label and `created`). `files` may also be a list of
   # { source; target; mode ? null; } whose source is a path, a derivation
   # or a store path string.
   mkUruncImage =
@@ -53,13 +58,17 @@ in
     system = buildSystem;
   };
 
-  # fromArgsFile { file = ./args.nix; format ? null; pairCheck ? true; }:
+  # fromArgsFile { file = ./args.nix; format ? null; pairCheck ? true;
+  #                sbom ? null; provenance ? false; flake ? null; }:
   # the image an args file describes, its `files` relative to its directory.
   fromArgsFile =
     {
       file,
       format ? null,
       pairCheck ? true,
+      sbom ? null,
+      provenance ? false,
+      flake ? null,
     }:
     let
       read = import ./read-args-file.nix file;
@@ -67,7 +76,13 @@ in
     image {
       what = toString read.path;
       root = dirOf read.path;
-      inherit format pairCheck;
+      inherit
+        format
+        pairCheck
+        sbom
+        provenance
+        flake
+        ;
     } read.args;
 
   # fromContainerfile { context = ./.; file ? "Containerfile"; name; tag ? "latest"; bases ? { }; buildArgs ? { }; ... }

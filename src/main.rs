@@ -68,6 +68,16 @@ enum Command {
         /// args file's `layers`. [default: the args file's, else auto]
         #[arg(long, value_enum, value_name = "LAYERS")]
         layers: Option<LayersArg>,
+        /// Attach an SBOM of the image (CycloneDX 1.6 JSON) beside it, as
+        /// an OCI artifact whose subject is the image; oci-archive and
+        /// oci-layout only.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        sbom: Option<SbomArg>,
+        /// Attach a build attestation (an unsigned in-toto statement with a
+        /// SLSA provenance v1 predicate) beside the image; oci-archive and
+        /// oci-layout only.
+        #[arg(long)]
+        provenance: bool,
         /// Write the manifest digest (sha256:...) to FILE (`-` is standard
         /// output).
         #[arg(long, value_name = "FILE")]
@@ -386,6 +396,11 @@ enum FormatArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum SbomArg {
+    Cyclonedx,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LayersArg {
     Auto,
     Single,
@@ -450,7 +465,18 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<bool> {
     match command {
-        Command::Build { input, platform, output, format, compression, layers, digestfile, metadata_file } => {
+        Command::Build {
+            input,
+            platform,
+            output,
+            format,
+            compression,
+            layers,
+            sbom,
+            provenance,
+            digestfile,
+            metadata_file,
+        } => {
             let format = match format {
                 FormatArg::DockerArchive => Format::DockerArchive,
                 FormatArg::OciArchive => Format::OciArchive,
@@ -460,10 +486,19 @@ fn run(command: Command) -> Result<bool> {
                 LayersArg::Auto => LayerMode::Auto,
                 LayersArg::Single => LayerMode::Single,
             });
+            let sbom = sbom.is_some();
+            if (sbom || provenance) && format == Format::DockerArchive {
+                usage(
+                    "--sbom and --provenance attach documents beside the image, which a docker-archive cannot \
+                     carry (docker load drops them); add --format oci-archive or --format oci-layout",
+                );
+            }
             let settings = commands::build::Settings {
                 format,
                 compression: compression.map(Compression::from),
                 layers,
+                sbom,
+                provenance,
                 digestfile,
                 metadata_file,
             };
@@ -514,6 +549,8 @@ fn run(command: Command) -> Result<bool> {
                 format: Format::DockerArchive,
                 compression: compression.map(Compression::from),
                 layers: layers.map(LayerMode::from),
+                sbom: false,
+                provenance: false,
                 digestfile: None,
                 metadata_file: None,
             };

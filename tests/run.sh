@@ -21,7 +21,7 @@ grep -q '^test result:' "$log" || { failed=$((failed + 1)); failures+=("cargo te
 rm -f "$log"
 
 # Shell suites: each ends with "N passed, M failed".
-for suite in tests/quickstart.sh tests/consumers.sh tests/nix.sh tests/nix_formats.sh tests/nix_store.sh tests/example_kernel.sh tests/boot_linux.sh tests/registry.sh tests/hardening.sh; do
+for suite in tests/quickstart.sh tests/consumers.sh tests/nix.sh tests/nix_formats.sh tests/nix_store.sh tests/example_kernel.sh tests/boot_linux.sh tests/registry.sh tests/hardening.sh tests/provenance.sh; do
   [ -f "$suite" ] || continue
   echo "=== $suite"
   log=$(mktemp)

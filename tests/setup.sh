@@ -11,6 +11,8 @@ for pair in nix-build:nix-bin dockerd:docker.io podman:podman skopeo:skopeo ctr:
             pigz:pigz zstd:zstd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
+# tests/provenance.sh makes a virtualenv for the SBOM and attestation validators.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 # The boot test needs the static busybox (the plain one links to libc).
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 

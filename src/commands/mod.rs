@@ -104,6 +104,7 @@ fn read_unchecked(input: &Input) -> Result<Spec> {
             if file == Path::new("-") {
                 let bytes = hostfile::read_stdin(crate::input::MAX_ARGS_FILE, "the input file", false, None)
                     .with_context(|| format!("cannot read {}", crate::input::STDIN))?;
+                let _ = STDIN_DIGEST.set(crate::model::oci::sha256_digest(&bytes));
                 detect::read_stdin(bytes, context.as_deref(), input.kind, &input.options)?
             } else {
                 let kind = input.kind.unwrap_or_else(|| Kind::of(&file));
@@ -134,6 +135,10 @@ pub fn input_file(input: &Input) -> Result<PathBuf> {
         },
     }
 }
+
+/// The digest of the input read from standard input, which cannot be read
+/// twice, for the attestation (see `build`'s input digest).
+pub static STDIN_DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// The names a build context directory is searched for, as `docker build .`
 /// looks for its Dockerfile.

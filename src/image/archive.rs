@@ -6,7 +6,9 @@
 //! the output while it is hashed (`blob`, `sink`): its tar header is
 //! written as a placeholder and filled in once the digest is known, so
 //! every input byte is read once and memory stays flat whatever the image
-//! size. Where the bytes land is `output`'s business.
+//! size. Where the bytes land is `output`'s business. Documents attached
+//! beside the image (`attach`) go in after its manifest, and `index.json`
+//! tags their referrers index.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Seek, Write};
@@ -16,6 +18,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
+use crate::image::attach;
 use crate::image::blob::{self, LayerBlob};
 use crate::image::compress::Compression;
 use crate::image::layers;
@@ -69,7 +72,7 @@ fn write_tar(plan: &Plan, format: Format, file: &mut File) -> Result<Written> {
         let _step = source.step(plan, i, sources.len());
         layers.push(blob_entry(file, mtime, |file| source.write(plan, file))?);
     }
-    let docs = Documents::new(plan, &layers);
+    let docs = Documents::new(plan, &layers)?;
     let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
     let mut out = BufWriter::new(file);
     tar_tail(&mut out, mtime, format, &format!("{}:{}", plan.name, plan.tag), &docs, &blobs)?;
@@ -101,6 +104,9 @@ pub fn tar_tail(
     let mut outer = TarWriter::new(out, mtime);
     outer.file_bytes(&format!("blobs/sha256/{}", docs.config_desc.hex()), 0o644, &docs.config)?;
     outer.file_bytes(&format!("blobs/sha256/{}", docs.manifest_desc.hex()), 0o644, &docs.manifest)?;
+    for (desc, bytes) in &docs.attached {
+        outer.file_bytes(&format!("blobs/sha256/{}", desc.hex()), 0o644, bytes)?;
+    }
     outer.file_bytes("index.json", 0o644, &docs.index)?;
     if format == Format::DockerArchive {
         outer.file_bytes("manifest.json", 0o644, &oci::docker_manifest(&docs.config_desc, layers, repo_tag))?;
@@ -205,13 +211,16 @@ pub struct Documents {
     pub manifest: Vec<u8>,
     /// Its descriptor.
     pub manifest_desc: Descriptor,
-    /// `index.json`, naming the manifest by the image's name and tag.
+    /// `index.json`, naming the manifest by the image's name and tag (and
+    /// the referrers index of the attached documents by its fallback tag).
     pub index: Vec<u8>,
+    /// The blobs of the documents attached beside the image.
+    pub attached: Vec<(Descriptor, Vec<u8>)>,
 }
 
 impl Documents {
     /// The documents of `plan` with `layers`.
-    pub fn new(plan: &Plan, layers: &[LayerBlob]) -> Documents {
+    pub fn new(plan: &Plan, layers: &[LayerBlob]) -> Result<Documents> {
         let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let blobs: Vec<Descriptor> = layers.iter().map(|l| l.descriptor.clone()).collect();
         let config = oci::config(&plan.config, &diff_ids);
@@ -219,7 +228,9 @@ impl Documents {
         let manifest = oci::manifest(&config_desc, &blobs, &plan.annotations);
         let manifest_desc = Descriptor::of(oci::MANIFEST_TYPE, &manifest);
         let index = oci::index(&manifest_desc, &crate::model::reference::qualified(&plan.name), &plan.tag);
-        Documents { config, config_desc, manifest, manifest_desc, index }
+        let attached = attach::documents(plan, &manifest_desc)?;
+        let index = attach::with_tag_entry(&index, &attached.tag_entry)?;
+        Ok(Documents { config, config_desc, manifest, manifest_desc, index, attached: attached.blobs })
     }
 }
 
@@ -233,9 +244,12 @@ fn write_layout(plan: &Plan, dir: &Path) -> Result<Written> {
         let _step = source.step(plan, i, sources.len());
         layers.push(layout_blob(dir, |file| source.write(plan, file))?);
     }
-    let docs = Documents::new(plan, &layers);
+    let docs = Documents::new(plan, &layers)?;
     fs::write(blobs.join(docs.config_desc.hex()), &docs.config)?;
     fs::write(blobs.join(docs.manifest_desc.hex()), &docs.manifest)?;
+    for (desc, bytes) in &docs.attached {
+        fs::write(blobs.join(desc.hex()), bytes)?;
+    }
     fs::write(dir.join("index.json"), &docs.index)?;
     fs::write(dir.join("oci-layout"), oci::OCI_LAYOUT)?;
     Ok(Written { manifest: docs.manifest_desc, config: docs.config_desc, layers })

@@ -8,7 +8,8 @@
 //! Docker 25 has no manifest; one is made for it (config and layers as
 //! they are, media types by their bytes). The index lists the manifests
 //! sorted by platform, each with `os`, `architecture` and the `variant`
-//! the architecture has (`v8` for arm64), and `index.json` names the index
+//! the architecture has (`v8` for arm64) and the `org.opencontainers.image.*`
+//! labels the images share as its annotations, and `index.json` names the index
 //! the way containerd and Docker 25+ do. Two images for one platform, or
 //! images of different names, are errors.
 
@@ -26,6 +27,7 @@ use crate::image::output::{self, Output};
 use crate::image::parts;
 use crate::image::sink;
 use crate::imageread::{Image, Platform};
+use crate::model::metadata;
 use crate::model::oci::{self, Descriptor, IndexEntry};
 use crate::model::progress::{self, Counted};
 use crate::model::reference;
@@ -187,6 +189,26 @@ pub fn write(plan: &IndexPlan, format: Format, out: &Output) -> Result<Written> 
     }
 }
 
+/// The `org.opencontainers.image.*` keys every member carries with the
+/// same value (in its config labels or manifest annotations): what
+/// describes the index as a whole. `created`, which every bimanix
+/// manifest carries, is left out, so that an index of images without OCI
+/// labels keeps the bytes it had before these keys were shared.
+fn shared_metadata(members: &[Member]) -> BTreeMap<String, String> {
+    let keys = |m: &Member| {
+        let mut keys = metadata::of(&m.image.manifest_annotations);
+        keys.extend(metadata::of(&m.image.config.labels));
+        keys.remove(metadata::CREATED);
+        keys
+    };
+    let mut shared = members.first().map(keys).unwrap_or_default();
+    for m in members {
+        let theirs = keys(m);
+        shared.retain(|k, v| theirs.get(k) == Some(v));
+    }
+    shared
+}
+
 /// Where blobs go: an archive or a layout directory.
 trait Store {
     /// Writes layer `i` of `image` unless a blob of its declared digest is
@@ -217,7 +239,10 @@ fn entry(m: &Member, manifest: Descriptor) -> IndexEntry {
 
 /// The image index of `entries` (its descriptor and bytes) and `index.json`.
 fn index_documents(plan: &IndexPlan, entries: &[IndexEntry]) -> (Descriptor, Vec<u8>, Vec<u8>) {
-    let index = oci::image_index(entries, &plan.annotations);
+    // The members' shared OCI keys, then the index's own --annotation values, which win.
+    let mut annotations = shared_metadata(&plan.members);
+    annotations.extend(plan.annotations.clone());
+    let index = oci::image_index(entries, &annotations);
     let index_desc = Descriptor::of(oci::INDEX_TYPE, &index);
     let index_json = oci::index(&index_desc, &reference::qualified(&plan.name), &plan.tag);
     (index_desc, index, index_json)

@@ -8,9 +8,12 @@
 //! an image as the Nix store does: artifact layers apart, and a small
 //! description streamed into an archive when copied. [`output`] puts
 //! the result where it goes without destroying what is there, through the
-//! temporaries of [`temp`].
+//! temporaries of [`temp`]. [`attach`] adds documents about an image
+//! beside it (its [`sbom`] and [`provenance`]), each naming the image
+//! manifest as its subject.
 
 pub mod archive;
+pub mod attach;
 pub mod blob;
 pub mod compress;
 pub mod gzip;
@@ -19,6 +22,8 @@ pub mod layers;
 pub mod output;
 pub mod parts;
 pub mod plan;
+pub mod provenance;
 pub mod rootfs;
+pub mod sbom;
 pub mod sink;
 pub mod temp;

@@ -212,7 +212,7 @@ pub fn describe(mut plan: Plan, given: &[Part], dir: &Path, missing: &mut dyn Fn
         parts.push(part);
     }
     let layer_blobs: Vec<LayerBlob> = parts.iter().map(Part::layer_blob).collect();
-    let docs = Documents::new(&plan, &layer_blobs);
+    let docs = Documents::new(&plan, &layer_blobs)?;
     let store = |desc: &Descriptor, bytes: &[u8]| -> Result<Stored> {
         let path = blobs.join(desc.hex());
         fs::write(&path, bytes)?;
@@ -475,7 +475,7 @@ pub fn documents(d: &Description) -> Result<Documents> {
     let (config, config_desc) = read(&d.config)?;
     let (manifest, manifest_desc) = read(&d.manifest)?;
     let index = read_json(&d.index)?;
-    Ok(Documents { config, config_desc, manifest, manifest_desc, index })
+    Ok(Documents { config, config_desc, manifest, manifest_desc, index, attached: Vec::new() })
 }
 
 /// Copies the blob of `part` to `out`, hashing it on the side, failing
@@ -556,6 +556,7 @@ mod tests {
             artifacts: ["boot/kernel".to_string()].into(),
             layer_mode: Default::default(),
             compression: Default::default(),
+            attach: Default::default(),
         }
     }
 

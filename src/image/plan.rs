@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::imageread::Image;
 use crate::model::fstree::{Content, DIR_MODE, EXEC_MODE, FILE_MODE, Link, Node, Tree, rel};
+use crate::model::metadata;
 use crate::model::oci::{Compression, ConfigFields};
 use crate::model::spec::{FileSpec, FsType, LayerMode, RootfsType, Spec};
 use crate::model::urunc;
@@ -93,6 +94,9 @@ pub struct Plan {
     pub layer_mode: LayerMode,
     /// How the layers are compressed.
     pub compression: Compression,
+    /// The documents to attach beside the image (none unless asked), with
+    /// the role of each file of the layer.
+    pub attach: crate::image::attach::Request,
 }
 
 /// Lays out the image for a validated spec.
@@ -130,8 +134,6 @@ pub fn plan(checked: Checked) -> Result<Plan> {
 
     let urunc_labels = urunc::labels(&spec.annotations);
     let created = crate::model::time::format_rfc3339(checked.created);
-    let mut annotations = urunc_labels.clone();
-    annotations.insert("org.opencontainers.image.created".into(), created.clone());
     let mut config = ConfigFields {
         architecture: checked.architecture.clone(),
         created,
@@ -147,7 +149,15 @@ pub fn plan(checked: Checked) -> Result<Plan> {
     let base = checked.base.map(|b| b.image);
     if let Some(image) = &base {
         inherit(&mut config, image);
+        describe_base(&mut config.labels, image);
     }
+    // The manifest carries urunc's keys (urunc reads them there) and the
+    // OCI pre-defined ones, as the config's labels have them, and the
+    // creation time, which the config holds in its own `created` (a label
+    // too would change the bytes of every image bimanix 0.1 wrote).
+    let mut annotations = urunc::labels(&spec.annotations);
+    annotations.extend(metadata::of(&config.labels));
+    annotations.insert(metadata::CREATED.into(), config.created.clone());
     add_default_path(&mut config.env);
     let artifacts = ["binary", "initrd", "block"]
         .iter()
@@ -156,7 +166,25 @@ pub fn plan(checked: Checked) -> Result<Plan> {
         .chain(rootfs.as_ref().map(|r| r.path.clone()))
         .collect();
     let (layer_mode, compression) = (spec.layers, spec.compression.unwrap_or_default());
-    Ok(Plan { name, tag, tree, rootfs, config, annotations, mtime, base, artifacts, layer_mode, compression })
+    let attach = crate::image::attach::Request { roles: roles(spec, rootfs.as_ref()), ..Default::default() };
+    Ok(Plan { name, tag, tree, rootfs, config, annotations, mtime, base, artifacts, layer_mode, compression, attach })
+}
+
+/// What each named file of the layer is, by tree path: the `binary`
+/// annotation's file is the kernel, then the initrd, the block image
+/// (given or generated) and `urunc.json`.
+fn roles(spec: &Spec, rootfs: Option<&RootfsPlan>) -> BTreeMap<String, &'static str> {
+    let mut roles: BTreeMap<String, &'static str> =
+        [("binary", "kernel"), ("initrd", "initrd"), ("block", "block image")]
+            .into_iter()
+            .filter_map(|(key, role)| spec.annotations.get(key).map(|path| (rel(path).to_string(), role)))
+            .collect();
+    if let Some(r) = rootfs {
+        let role = if r.kind == RootfsType::Initrd { "initrd" } else { "block image" };
+        roles.insert(r.path.clone(), role);
+    }
+    roles.insert("urunc.json".to_string(), "urunc.json");
+    roles
 }
 
 /// Docker's default `PATH`, which Docker and BuildKit write into every
@@ -175,7 +203,9 @@ pub fn add_default_path(env: &mut Vec<String>) {
 /// Fills what the spec leaves unset from a base image's config. Ours win
 /// field by field (Env by variable); setting an Entrypoint drops the base's
 /// Cmd, as Docker does. The base's urunc labels are dropped: our
-/// annotations describe the image whole, and urunc.json must agree.
+/// annotations describe the image whole, and urunc.json must agree. So are
+/// its `org.opencontainers.image.*` labels, which describe the base (its
+/// title, version, revision), not this image; [`describe_base`] names it.
 pub fn inherit(config: &mut ConfigFields, base: &Image) {
     let b = &base.config;
     if config.entrypoint.is_none() && config.cmd.is_none() {
@@ -192,12 +222,32 @@ pub fn inherit(config: &mut ConfigFields, base: &Image) {
     if config.working_dir.is_none() {
         config.working_dir = b.working_dir.clone();
     }
-    let mut labels: BTreeMap<String, String> =
-        b.labels.iter().filter(|(k, _)| !k.starts_with(urunc::PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut labels: BTreeMap<String, String> = b
+        .labels
+        .iter()
+        .filter(|(k, _)| !k.starts_with(urunc::PREFIX) && !metadata::is_oci(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     labels.append(&mut config.labels);
     config.labels = labels;
     if let Some(history) = base.config_json.get("history").and_then(|h| h.as_array()) {
         config.base_history = history.clone();
+    }
+}
+
+/// Sets `org.opencontainers.image.base.name` and `.base.digest` from the
+/// base image, where the spec did not set them: the name only when the
+/// archive gives a full reference (a bare OCI tag names no repository), the
+/// digest only when it has an OCI manifest (a docker-archive has none).
+fn describe_base(labels: &mut BTreeMap<String, String>, base: &Image) {
+    let reference = base.repo_tags.first().map(|r| crate::model::reference::split(r));
+    if let Some((Some(name), tag)) = reference {
+        let name = crate::model::reference::qualified(name);
+        let full = tag.map_or(name.clone(), |tag| format!("{name}:{tag}"));
+        labels.entry(metadata::BASE_NAME.into()).or_insert(full);
+    }
+    if let Some(digest) = &base.manifest_digest {
+        labels.entry(metadata::BASE_DIGEST.into()).or_insert_with(|| digest.clone());
     }
 }
 

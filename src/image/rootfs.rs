@@ -161,6 +161,7 @@ mod tests {
             artifacts: Default::default(),
             layer_mode: Default::default(),
             compression: Default::default(),
+            attach: Default::default(),
         }
     }
 

@@ -19,6 +19,9 @@ pub(super) struct Descriptor {
     pub(super) annotations: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub(super) platform: Option<Platform>,
+    /// Set on an artifact (an SBOM, a signature), which is no image.
+    #[serde(rename = "artifactType", default)]
+    pub(super) artifact_type: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -111,6 +111,7 @@ pub(super) struct Seen {
 
 /// Follows `desc` (a manifest or a nested index) to the image manifests it
 /// leads to, skipping attestations (BuildKit's `unknown/unknown` entries),
+/// artifacts and referrers indexes (tagged `sha256-<hex>`),
 /// and gives their places in `out`. Each blob is read once, however often
 /// indexes list it; all of them together may list `MAX_INDEX_ENTRIES`.
 pub(super) fn expand(
@@ -127,7 +128,9 @@ pub(super) fn expand(
         bail!("the image indexes list more than {MAX_INDEX_ENTRIES} manifests and indexes in all");
     }
     let attestation = desc.annotations.as_ref().is_some_and(|a| a.contains_key("vnd.docker.reference.type"))
-        || desc.platform.as_ref().is_some_and(|p| p.os == "unknown");
+        || desc.platform.as_ref().is_some_and(|p| p.os == "unknown")
+        || desc.artifact_type.is_some()
+        || names.iter().any(|n| super::referrers::is_fallback_tag(n));
     if attestation {
         return Ok(Vec::new());
     }

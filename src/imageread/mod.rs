@@ -12,7 +12,8 @@
 //! which `docker load` accepts, is first decompressed into an anonymous
 //! temporary file. Layers may be uncompressed, gzip or zstd; the
 //! compression is told from the bytes, not from the media type, because
-//! some tools mislabel it.
+//! some tools mislabel it. The documents attached to an image (an SBOM,
+//! an attestation) are found and checked by `referrers`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,7 @@ mod documents;
 pub mod extract;
 mod layers;
 mod load;
+mod referrers;
 mod source;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -40,6 +42,7 @@ use load::*;
 use source::*;
 
 pub use layers::FileStore;
+pub use referrers::{Referrer, is_fallback_tag};
 
 /// The largest JSON document (index, manifest, config) read into memory:
 /// containerd refuses configs and manifests over 4 MiB too.

@@ -21,6 +21,10 @@ use ureq::http::{self, Response};
 use ureq::{Agent, AsSendBody, Body, SendBody};
 use url::Url;
 
+mod fetch;
+
+pub use fetch::Fetched;
+
 use super::answer;
 use super::auth::{self, Challenge, TokenRequest};
 use super::credentials::{Credentials, Secret};

@@ -9,6 +9,9 @@
 //! - [`recompress`]: the same plan with its layers encoded anew (`--compression`).
 //! - [`push`]: HEAD, check, mount or upload (several blobs at once), then the
 //!   manifests under each tag; progress events.
+//! - [`referrers`]: the documents attached to the image (SBOM,
+//!   attestation), pushed after it and listed by the referrers API or the
+//!   `sha256-<hex>` fallback tag.
 //! - [`client`]: the HTTP side: one repository, authenticated, with retries.
 //! - [`upload`]: blob uploads: mounts from other repositories, chunks, resumes.
 //! - [`mounts`]: where bimanix saw blobs before (a small cache file), for mounts.
@@ -32,6 +35,7 @@ pub mod plan;
 pub mod process;
 pub mod push;
 pub mod recompress;
+pub mod referrers;
 pub mod timeouts;
 pub mod tls;
 pub mod upload;

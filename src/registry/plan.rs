@@ -133,10 +133,16 @@ impl Desc {
 }
 
 /// The one image index.json names. An OCI layout may name several (by
-/// tag or platform); a push sends one image, so that is refused.
+/// tag or platform); a push sends one image, so that is refused. The
+/// documents attached beside it (a `sha256-<hex>` referrers index, an
+/// artifact) are not images and are left out.
 fn top_descriptor(index: &[u8]) -> Result<Desc> {
     let index: Value = serde_json::from_slice(index).context("index.json is not JSON")?;
-    let manifests = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut manifests = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
+    manifests.retain(|m| {
+        let name = m.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str);
+        m.get("artifactType").is_none() && !name.is_some_and(crate::imageread::is_fallback_tag)
+    });
     match manifests.as_slice() {
         [] => bail!("index.json lists no image"),
         [one] => Desc::from_json(one, "index.json: manifests[0]"),
@@ -238,7 +244,7 @@ fn media_type(value: &Value, desc: &Desc) -> String {
 
 /// The config and layers an image manifest names; a layer's diff_id comes
 /// from the config when the config is an image config.
-fn manifest_blobs(store: &Store, manifest: &Value, platform: &str) -> Result<Vec<Blob>> {
+pub(super) fn manifest_blobs(store: &Store, manifest: &Value, platform: &str) -> Result<Vec<Blob>> {
     let config = manifest.get("config").ok_or_else(|| anyhow!("it has no config"))?;
     let config = Desc::from_json(config, "config")?;
     let layers: Vec<Desc> = match manifest.get("layers") {

@@ -42,6 +42,7 @@ pub fn validate(mut spec: Spec, opts: &Options) -> Result<Checked> {
         errors.push(spec.locations.diag(if e.starts_with("tag") { "tag" } else { "name" }, e));
     }
     check_paths(&mut spec, &mut errors);
+    crate::rules::metadata::check(&spec, &mut errors);
     let base = open_bases(&spec, &mut errors);
     check_annotations(&spec, base.as_ref(), &mut errors, &mut warnings);
     let architecture = settled_architecture(&spec, base.as_ref(), &mut errors);

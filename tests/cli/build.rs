@@ -111,7 +111,12 @@ fn labels_and_manifest_annotations_are_plain_text() {
     assert_eq!(img.labels(), labels, "Labels: the urunc keys in plain text plus the given labels, nothing else");
     let mut annotations = urunc;
     annotations.insert(CREATED.into(), "1970-01-01T00:00:00Z".into());
-    assert_eq!(img.annotations(), annotations, "manifest annotations: the urunc keys plus the creation time");
+    annotations.insert("org.opencontainers.image.source".into(), "https://example.org/hello".into());
+    assert_eq!(
+        img.annotations(),
+        annotations,
+        "manifest annotations: the urunc keys, the OCI keys among the labels and the creation time"
+    );
 }
 
 #[test]

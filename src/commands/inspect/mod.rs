@@ -6,9 +6,11 @@
 //! `/urunc.json`), its layers and the files of its flattened root
 //! filesystem, then the problems found: broken digests, keys urunc would
 //! reject, the places disagreeing with each other, and a platform that
-//! does not match the kernel; and last how each known urunc version would
-//! take the image (`versions`), with the problems of the targeted ones, and
-//! which places each version reads under each consumer (`consumers`).
+//! does not match the kernel; the documents attached to it (SBOM,
+//! attestations) with their subjects checked; and last how each known urunc
+//! version would take the image (`versions`), with the problems of the
+//! targeted ones, and which places each version reads under each consumer
+//! (`consumers`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -36,6 +38,7 @@ pub const MAX_LISTED_FILES: usize = 100_000;
 /// How many symlinks are followed to resolve one path, as Linux allows.
 const MAX_SYMLINKS: usize = 40;
 
+mod attached;
 mod consumers;
 mod many;
 mod render;
@@ -43,6 +46,7 @@ mod render;
 mod tests;
 mod versions;
 
+pub use attached::AttachedReport;
 pub use consumers::{ConsumerReport, Ignored};
 pub use many::{Inspected, ManyReport, inspect_path};
 pub use render::{render_inspected, render_json, render_text};
@@ -79,6 +83,9 @@ pub struct Report {
     pub labels: BTreeMap<String, String>,
     /// The manifest's annotations.
     pub manifest_annotations: BTreeMap<String, String>,
+    /// The documents attached to the image (OCI artifacts whose subject
+    /// is its manifest).
+    pub attached: Vec<AttachedReport>,
     /// `/urunc.json`, decoded.
     pub urunc_json: UruncJson,
     /// The urunc keys urunc would use (full names, plain values).
@@ -223,7 +230,9 @@ pub fn inspect_image(image: &Image, opts: &Options) -> Result<Report> {
     let binary_architecture = check_architecture(image, &fs, &mut problems);
     check_arguments(image, &fs.effective, &mut problems);
     let compatibility = versions::table(image, &fs, places, target, opts, &mut problems);
-    let checked = Checked { binary_architecture, digests_ok: verified.is_empty(), compatibility, consumers, target };
+    let attached = attached::attached(image, &mut problems);
+    let checked =
+        Checked { binary_architecture, digests_ok: verified.is_empty(), compatibility, consumers, target, attached };
     Ok(report(image, fs, checked, problems, opts))
 }
 
@@ -376,6 +385,7 @@ struct Checked {
     compatibility: Vec<VersionReport>,
     consumers: Vec<ConsumerReport>,
     target: Target,
+    attached: Vec<AttachedReport>,
 }
 
 /// Puts the report together.
@@ -418,6 +428,7 @@ fn report(image: &Image, fs: Filesystem, checked: Checked, problems: Problems, o
         working_dir: config.working_dir.clone(),
         labels: config.labels.clone(),
         manifest_annotations: image.manifest_annotations.clone(),
+        attached: checked.attached,
         urunc_json: UruncJson { status: urunc_status.to_string(), values: urunc_values },
         effective: urunc::labels(&fs.effective),
         effective_source: fs.effective_source.to_string(),

@@ -119,6 +119,24 @@ fn keys_text(out: &mut String, report: &Report) {
     section(out, "env", report.env.iter().map(String::to_string));
     section(out, "labels", pairs(&report.labels));
     section(out, "manifest annotations", pairs(&report.manifest_annotations));
+    section(
+        out,
+        "attached documents",
+        report.attached.iter().map(|a| {
+            let state = if a.ok { "subject ok" } else { "see problems" };
+            format!(
+                "{} {} (in {}, {state})
+     {}",
+                a.artifact_type,
+                a.digest,
+                a.found,
+                a.blobs.join(
+                    "
+     "
+                )
+            )
+        }),
+    );
     let json_title = format!("urunc.json ({})", report.urunc_json.status);
     section(out, &json_title, pairs(&report.urunc_json.values));
     let effective_title = format!("urunc keys in effect (from {})", report.effective_source);

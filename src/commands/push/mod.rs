@@ -27,6 +27,7 @@ use crate::registry::mounts::{self, Seen};
 use crate::registry::plan::{Plan, plan};
 use crate::registry::push::{Pushed, Settings, push};
 use crate::registry::recompress::{Layers, recompress};
+use crate::registry::referrers::{self, Attached};
 use indicatif::HumanBytes;
 use progress::Progress;
 
@@ -54,6 +55,15 @@ pub struct Options {
     pub mount_from: Vec<String>,
     /// `--chunk-size`: blobs bigger than this go in chunks of this size.
     pub chunk_size: u64,
+}
+
+/// What each repository gets: the image as pushed and its attached documents.
+struct Image<'a> {
+    store: &'a Store,
+    plan: &'a Plan,
+    attached: &'a Attached,
+    /// The layers go as built because documents describe them so.
+    kept: bool,
 }
 
 /// One repository pushed to, with the tags (or the digest) it gets.
@@ -89,14 +99,20 @@ pub fn run_from(options: &Options, open: impl FnOnce() -> Result<Store>, as_buil
     // As docker and skopeo push: a registry's users pull gzip, not plain tar.
     let (compression, which) =
         options.compression.map_or((Compression::Gzip, Layers::Uncompressed), |c| (c, Layers::Every));
+    // Documents attached describe the image as built: its layers go as they are, unless asked.
+    let attached =
+        referrers::read(&store, &plan).with_context(|| format!("cannot push {}", options.image.display()))?;
+    let kept = options.compression.is_none() && !attached.is_empty();
     // The encoders `build --compression` writes with, so the bytes are the same.
-    if !(as_built && options.compression.is_none()) {
+    if !(kept || (as_built && options.compression.is_none())) {
         plan = recompress(&store, plan, compression, which)
             .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
     }
+    attached.check_subjects(&plan)?;
     check_pins(&options.references, &plan, &local)?;
     let mut progress = Progress::new();
     announce(&plan, &progress);
+    let image = Image { store: &store, plan: &plan, attached: &attached, kept };
     let (mut seen, warning) = Seen::load(mounts::default_path());
     if let Some(warning) = warning {
         progress.line(&format!("warning: starting a new blob record: {warning}"));
@@ -113,8 +129,7 @@ pub fn run_from(options: &Options, open: impl FnOnce() -> Result<Store>, as_buil
             .map(|r| r.repository.clone())
             .chain(options.mount_from.iter().cloned())
             .collect();
-        let pushed = push_target(&store, &plan, target, identity, options, &earlier, &mut seen, &mut progress)?;
-        progress.line(&summary(&pushed));
+        let pushed = push_target(&image, target, identity, options, &earlier, &mut seen, &mut progress)?;
         done.push(&target.reference);
         total = Some(pushed);
     }
@@ -162,14 +177,12 @@ fn check_pins(references: &[Reference], plan: &Plan, local: &str) -> Result<()> 
     Ok(())
 }
 
-/// Pushes the image to one repository, mounting blobs from `earlier`
-/// (repositories of this run on the same registry, then `--mount-from`
-/// ones) and from those `seen` remembers; records what the repository
-/// holds then.
-#[allow(clippy::too_many_arguments)]
+/// Pushes the image, then its attached documents, to one repository,
+/// mounting blobs from `earlier` (repositories of this run on the same
+/// registry, then `--mount-from` ones) and from those `seen` remembers;
+/// records what the repository holds then.
 fn push_target(
-    store: &Store,
-    plan: &Plan,
+    image: &Image,
     target: &Target,
     identity: Identity,
     options: &Options,
@@ -192,7 +205,11 @@ fn push_target(
         unique
     };
     let settings = Settings { tags: &target.tags, jobs: options.jobs, sources: &sources };
-    let pushed = push(store, plan, &mut client, &settings, &mut |event| progress.event(event));
+    let pushed = push(image.store, image.plan, &mut client, &settings, &mut |event| progress.event(event));
+    let listed = match &pushed {
+        Ok(_) => Some(referrers::push(image.store, image.attached, &mut client, &mut |event| progress.event(event))),
+        Err(_) => None,
+    };
     progress.finish();
     let pushed = pushed?;
     for blob in &pushed.held {
@@ -200,6 +217,12 @@ fn push_target(
     }
     if let Err(e) = seen.save() {
         progress.line(&format!("warning: cannot keep the blob record (for later mounts): {e:#}"));
+    }
+    progress.line(&summary(&pushed));
+    if let Some(listed) = listed.transpose()?
+        && !image.attached.is_empty()
+    {
+        progress.line(&referrers::summary(&listed, image.kept.then_some(image.plan)));
     }
     Ok(pushed)
 }

@@ -227,6 +227,9 @@ impl Reader {
     fn label(&mut self, ins: &Instruction) {
         for (key, value, pos) in self.pairs(ins) {
             let Some(rest) = key.strip_prefix(urunc::PREFIX) else {
+                // Where the label stood, for the checks of its key and value.
+                self.loc.keys.insert(format!("labels.{key:?}"), pos);
+                self.loc.names.insert(format!("labels.{key:?}"), format!("LABEL {key}"));
                 self.image.labels.insert(key, value);
                 continue;
             };
