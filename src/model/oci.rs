@@ -399,7 +399,7 @@ mod tests {
             architecture: "arm64".into(),
             variant: Some("v8".into()),
         };
-        let plain: Value = serde_json::from_slice(&image_index(&[entry.clone()], &BTreeMap::new())).unwrap();
+        let plain: Value = serde_json::from_slice(&image_index(std::slice::from_ref(&entry), &BTreeMap::new())).unwrap();
         assert!(plain.get("annotations").is_none());
         let annotations = [("z.b".to_string(), "2".to_string()), ("a.b".to_string(), "1\nline".to_string())].into();
         let bytes = image_index(&[entry], &annotations);

@@ -85,7 +85,7 @@ impl Timeouts {
 /// A duration as a person reads it: `30 s`, `0.5 s`, `2 min`.
 pub fn seconds(d: Duration) -> String {
     let secs = d.as_secs_f64();
-    if secs >= 120.0 && d.as_secs() % 60 == 0 {
+    if secs >= 120.0 && d.as_secs().is_multiple_of(60) {
         format!("{} min", d.as_secs() / 60)
     } else if d.subsec_millis() == 0 {
         format!("{} s", d.as_secs())

@@ -44,8 +44,6 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Value, String> {
     })
 }
 
-/// The 1-based line and column just after `before`.
-
 /// A JSON value read into the value tree (without positions).
 struct Json(Value);
 

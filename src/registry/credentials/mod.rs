@@ -362,7 +362,7 @@ mod tests {
             (format!(r#"{{"auths": {{"r": {{"auth": "{}"}}}}}}"#, b64(b"PLANTED-2")).into_bytes(), "no ':'"),
             (format!(r#"{{"auths": {{"r": {{"auth": "{}"}}}}}}"#, b64(b"u:PLANTED-3\xff")).into_bytes(), "not"),
             (
-                [&br#"{"auths": {"r": {"auth": ""#[..], &b64(b"u:\xffPLANTED-4\xfe")[..].as_bytes(), br#""}}}"#]
+                [&br#"{"auths": {"r": {"auth": ""#[..], b64(b"u:\xffPLANTED-4\xfe").as_bytes(), br#""}}}"#]
                     .concat(),
                 "UTF-8",
             ),
