@@ -249,3 +249,33 @@ fn password_stdin_is_bounded_and_never_shown() {
     let (code, out) = run_with(&push, &[], b"PLANTED-pw\nmore\n");
     assert!(code == 1 && out.contains("cannot connect") && !out.contains("PLANTED"), "{out}");
 }
+
+/// A layer that goes uncompressed because it is pushed as built (here, with
+/// documents attached) gets a note when it is big, before the network; one
+/// the user asked to keep uncompressed does not.
+#[test]
+fn a_big_layer_pushed_uncompressed_gets_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(KERNEL, dir.path().join("kernel")).unwrap();
+    std::fs::File::create(dir.path().join("disk.img")).unwrap().set_len(65 << 20).unwrap();
+    std::fs::write(
+        dir.path().join("args.json"),
+        r#"{"name": "hello", "files": {"./kernel": "/boot/kernel", "./disk.img": "/disk.img"},
+            "annotations": {"unikernelType": "linux", "hypervisor": "qemu", "binary": "/boot/kernel"}}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("hello.tar");
+    let (out, args) = (out.to_str().unwrap(), dir.path().join("args.json"));
+    let (code, _, stderr) =
+        run(&["build", args.to_str().unwrap(), "--format", "oci-archive", "--sbom", "cyclonedx", "-o", out]);
+    assert_eq!(code, 0, "{stderr}");
+    let to = format!("{}/x/hello:1", nowhere());
+    let (code, _, stderr) = run(&["push", out, &to, "--plain-http", "--timeout", "5s"]);
+    assert_eq!(code, 1, "{stderr}");
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("note: ")).collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    assert!(notes[0].contains("goes uncompressed, as built (65.00 MiB): every node pulls all of it"), "{stderr}");
+    let (code, _, stderr) = run(&["push", out, &to, "--plain-http", "--timeout", "5s", "--compression", "none"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains("note: "), "{stderr}");
+}

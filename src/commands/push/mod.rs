@@ -112,6 +112,9 @@ pub fn run_from(options: &Options, open: impl FnOnce() -> Result<Store>, as_buil
     check_pins(&options.references, &plan, &local)?;
     let mut progress = Progress::new();
     announce(&plan, &progress);
+    if options.compression.is_none() {
+        note_uncompressed(&plan, &progress);
+    }
     let image = Image { store: &store, plan: &plan, attached: &attached, kept };
     let (mut seen, warning) = Seen::load(mounts::default_path());
     if let Some(warning) = warning {
@@ -278,6 +281,24 @@ fn announce(plan: &Plan, progress: &Progress) {
             "the archive is an old-style docker-archive with no OCI manifest; pushing an OCI manifest written for \
              it ({}), whose digest no tool has printed before",
             plan.top().digest
+        ));
+    }
+}
+
+/// Above this, an uncompressed layer pushed as built gets a note.
+const BIG_UNCOMPRESSED: u64 = 64 << 20;
+
+/// Notes each big layer that goes uncompressed because it is pushed as
+/// built (by copyToRegistry, or with documents attached): every node pulls
+/// all of it, where gzip often makes a mostly empty block image megabytes.
+fn note_uncompressed(plan: &Plan, progress: &Progress) {
+    let layers = plan.documents.iter().flat_map(|d| &d.blobs);
+    for blob in layers.filter(|b| b.size > BIG_UNCOMPRESSED && b.diff_id.as_ref() == Some(&b.digest)) {
+        progress.line(&format!(
+            "note: {} goes uncompressed, as built ({}): every node pulls all of it; an image built with gzip \
+             compression is usually much smaller to store and pull",
+            blob.what,
+            HumanBytes(blob.size)
         ));
     }
 }
