@@ -176,9 +176,9 @@ fn encode_layers(
             continue;
         }
         let stored = blob.digest.clone();
-        let encoded = match known(record, blob, compression) {
-            Ok(known) => known,
-            Err(blob) => encode_layer(store, &blob, compression)?,
+        let encoded = match known(record, &blob, compression) {
+            Some(known) => known,
+            None => encode_layer(store, &blob, compression)?,
         };
         if compression != Compression::None {
             let (digest, size) = (encoded.digest.clone(), encoded.size);
@@ -192,16 +192,19 @@ fn encode_layers(
     Ok(out)
 }
 
-/// The layer as the record knows its encoding (not encoded yet), or the
-/// layer back when the record does not know it (or `compression` is none).
-fn known(record: &Seen, blob: Blob, compression: Compression) -> Result<Blob, Blob> {
-    let Source::Archive(name) = &blob.source else { return Err(blob) };
-    let Some(encoding) = record.encoding(&blob.digest, compression.name()).filter(|_| compression != Compression::None)
-    else {
-        return Err(blob);
-    };
-    let source = Source::Encode { name: name.clone(), stored: blob.digest.clone(), compression };
-    Ok(Blob { digest: encoding.digest.clone(), size: encoding.size, source, checked: false, ..blob })
+/// The layer as the record knows its encoding (not encoded yet); none
+/// when the record does not know it (or `compression` is none).
+fn known(record: &Seen, blob: &Blob, compression: Compression) -> Option<Blob> {
+    let Source::Archive(name) = &blob.source else { return None };
+    let encoding = record.encoding(&blob.digest, compression.name()).filter(|_| compression != Compression::None)?;
+    Some(Blob {
+        digest: encoding.digest.clone(),
+        size: encoding.size,
+        what: blob.what.clone(),
+        source: Source::Encode { name: name.clone(), stored: blob.digest.clone(), compression },
+        diff_id: blob.diff_id.clone(),
+        checked: false,
+    })
 }
 
 /// Encodes one layer into a temporary file with the writer `bimanix build`
