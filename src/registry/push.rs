@@ -117,7 +117,7 @@ pub fn push(
         .map(|((b, s), _)| (*b, if matches!(b.source, Source::Encode { .. }) { &[][..] } else { s }))
         .unzip();
     let encoded = encode_lacking(store, &todo, report)
-        .context("a layer is not what the blob record says it encodes to; nothing was uploaded")?;
+        .context("encoding the layers the registry lacks (nothing was uploaded)")?;
     let unchecked: Vec<&Blob> =
         todo.iter().copied().filter(|b| !b.checked && matches!(b.source, Source::Archive(_))).collect();
     if !unchecked.is_empty() {
