@@ -18,7 +18,10 @@
 # several references in one push (blobs once per repository, each tag put),
 # cross-repository mounts (from a repository pushed in the same run, from
 # --mount-from, from the blob record of an earlier run, through the token
-# flow, and refused mounts that fall back to the upload session), chunked
+# flow, and refused mounts that fall back to the upload session), layers
+# named as the blob record remembers their gzip encoding (not encoded when
+# mounted; encoded and checked when uploaded; a stale record failing the
+# push before anything is uploaded, and dropped), chunked
 # uploads that resume where the registry's upload stands after
 # flaky_proxy.py resets the connection at 90% of a blob, and parallel
 # uploads logging in the image's order.
@@ -464,6 +467,74 @@ check "a mount the registry refuses (the source lacks the blobs) falls back to a
 same "in the session the refusal opened (refused mounts/uploads/other uploads started)" "$blob_count/$blob_count/0" \
     "$(refused_mounts "$tmp/basic.access" "$m" test/refused)/$(uploads_to "$tmp/basic.access" "$m" test/refused)/$(since "$tmp/basic.access" "$m" | grep -cE '"POST /v2/test/refused/blobs/uploads/ HTTP')"
 rm -rf "$tmp/cache"; mv "$tmp/cache-kept" "$tmp/cache"
+
+# --- Encodings the blob record remembers -------------------------------------------
+# The uncompressed image, gzipped by push; a blob record of its own.
+enc_cache=$tmp/cache-enc
+enc_record=$enc_cache/bimanix/blobs.json
+plain_blobs=$blob_count
+m=$(mark "$tmp/basic.access")
+out=$(XDG_CACHE_HOME=$enc_cache "$bimanix" push "$tmp/hello-plain.tar" "$reg/test/enc-a:1" --cert-dir "$tmp/certs" \
+    --creds alice:s3cret 2>"$tmp/push.err")
+same "a push of the uncompressed image gzips its layers" "$reg/test/enc-a:1@$built_digest" "$out"
+same "and uploads every blob (uploaded/mounted)" "$plain_blobs/0" \
+    "$(uploads_to "$tmp/basic.access" "$m" test/enc-a)/$(mounts "$tmp/basic.access" "$m" test/enc-a)"
+contains "the blob record remembers what each layer gzipped to" "$(cat "$enc_record" 2>&1)" '"encoded":[{"source":"sha256:' \
+    '"compression":"gzip"'
+enc_raw=$("${skopeo[@]}" inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/enc-a:1" 2>&1)
+m=$(mark "$tmp/basic.access")
+out=$(XDG_CACHE_HOME=$enc_cache "$bimanix" push "$tmp/hello-plain.tar" "$reg/test/enc-b:1" --cert-dir "$tmp/certs" \
+    --creds alice:s3cret --digestfile "$tmp/enc-digest" 2>"$tmp/push.err")
+same "a later run pushes it to a second repository, with the same digest" "$reg/test/enc-b:1@$built_digest" "$out"
+same "--digestfile holds it" "$built_digest" "$(cat "$tmp/enc-digest" 2>&1)"
+same "every blob is mounted, none uploaded (mounted/uploaded)" "$plain_blobs/0" \
+    "$(mounts "$tmp/basic.access" "$m" test/enc-b)/$(uploads_to "$tmp/basic.access" "$m" test/enc-b)"
+contains "and no layer was encoded: push named them as the record remembers" "$(cat "$tmp/push.err")" \
+    "not encoded: the blob record ($enc_record) knows what" "the pushed digest $built_digest differs from the local image's"
+case $(cat "$tmp/push.err") in
+    *"encoding it with"*) notok "push encoded no layer for the upload" "$(cat "$tmp/push.err")" ;;
+    *) ok "push encoded no layer for the upload" ;;
+esac
+same "skopeo inspect --raw: the second repository's manifest is the first's, byte for byte" "$enc_raw" \
+    "$("${skopeo[@]}" inspect --raw --cert-dir "$tmp/certs" --creds alice:s3cret "docker://$reg/test/enc-b:1" 2>&1)"
+check "skopeo copies it back (every blob read and checked)" "${skopeo[@]}" copy -q --preserve-digests \
+    --src-cert-dir "$tmp/certs" --src-creds alice:s3cret "docker://$reg/test/enc-b:1" "oci:$tmp/enc-copy:1"
+# The encodings kept, where the blobs are forgotten: no mount to try.
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); r["blobs"] = []; json.dump(r, open(sys.argv[1], "w"))' \
+    "$enc_record"
+m=$(mark "$tmp/basic.access")
+out=$(XDG_CACHE_HOME=$enc_cache "$bimanix" push "$tmp/hello-plain.tar" "$reg/test/enc-c:1" --cert-dir "$tmp/certs" \
+    --creds alice:s3cret 2>"$tmp/push.err")
+same "a remembered layer the registry lacks and cannot mount is encoded for the upload, to the remembered digest" \
+    "$reg/test/enc-c:1@$built_digest" "$out"
+contains "push says it encoded it then" "$(cat "$tmp/push.err")" "the registry lacks it; encoding it with gzip to upload"
+same "and uploads every blob (uploaded/mounted)" "$plain_blobs/0" \
+    "$(uploads_to "$tmp/basic.access" "$m" test/enc-c)/$(mounts "$tmp/basic.access" "$m" test/enc-c)"
+# A stale record: one layer said to gzip to another blob.
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); r["encoded"][0]["digest"] = "sha256:" + "0" * 64
+json.dump(r, open(sys.argv[1], "w"))' "$enc_record"
+m=$(mark "$tmp/basic.access")
+XDG_CACHE_HOME=$enc_cache "$bimanix" push "$tmp/hello-plain.tar" "$reg/test/enc-d:1" --cert-dir "$tmp/certs" \
+    --creds alice:s3cret >/dev/null 2>"$tmp/push.err"
+same "a push with a stale encoding in the record fails" 1 "$?"
+contains "naming the layer, both digests and the record, which no longer holds it" "$(cat "$tmp/push.err")" \
+    "the blob record is stale: what it said of this image's layers is dropped from $enc_record" \
+    "not to sha256:$(printf '0%.0s' $(seq 64)) (" "as the blob record says" "nothing was uploaded"
+same "before any blob was uploaded or any manifest put (uploads/manifests)" "0/0" \
+    "$(uploads_to "$tmp/basic.access" "$m" test/enc-d)/$(since "$tmp/basic.access" "$m" | grep -cE '"PUT /v2/test/enc-d/manifests/')"
+case $(cat "$enc_record") in
+    *'"encoded":[]'*) ok "the image's encodings are dropped from the record" ;;
+    *) notok "the image's encodings are dropped from the record" "$(cat "$enc_record")" ;;
+esac
+out=$(XDG_CACHE_HOME=$enc_cache "$bimanix" push "$tmp/hello-plain.tar" "$reg/test/enc-d:1" --cert-dir "$tmp/certs" \
+    --creds alice:s3cret 2>"$tmp/push.err")
+same "pushed again, the layers are encoded anew and the push succeeds with the right digest" \
+    "$reg/test/enc-d:1@$built_digest" "$out"
+check "skopeo copies it back" "${skopeo[@]}" copy -q --preserve-digests --src-cert-dir "$tmp/certs" \
+    --src-creds alice:s3cret "docker://$reg/test/enc-d:1" "oci:$tmp/enc-copy-d:1"
+out=$(XDG_CACHE_HOME=$enc_cache "$bimanix" push "$tmp/hello-plain.tar" "$reg/test/enc-e:1" --cert-dir "$tmp/certs" \
+    --creds alice:s3cret --compression none 2>"$tmp/push.err")
+same "--compression none takes nothing from the record: the build's digest" "$reg/test/enc-e:1@$plain_digest" "$out"
 fails "--creds with references on two registries is a usage error" 2 "--creds gives the credentials of one registry" \
     "$bimanix" push "$tmp/hello.tar" "$reg/test/a:1" "$treg/test/a:1" --creds alice:s3cret
 fails "--mount-from takes a repository, not a registry" 2 "names a registry" \

@@ -71,6 +71,18 @@ pub enum Source {
     Archive(String),
     /// A file written for this push (a recompressed layer).
     File(File),
+    /// A layer of the archive (by name, stored as `stored`) whose encoding
+    /// with `compression` the blob record knows: the blob's digest and size
+    /// are the record's, and it is encoded, and checked against them, only
+    /// when a registry lacks it.
+    Encode {
+        /// The archive entry.
+        name: String,
+        /// The layer's digest as stored.
+        stored: String,
+        /// The encoding.
+        compression: Compression,
+    },
 }
 
 impl Plan {

@@ -3,8 +3,12 @@
 //! layer against its diff_id) before anything is sent, mount or upload
 //! them, several at once, then put the documents, each index after the
 //! manifests it lists and the image's own document last, under each tag.
+//! A layer whose encoding came from the blob record is mounted first when
+//! it may be, and only the ones still lacking are encoded, each checked
+//! against what the record said before anything is uploaded.
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -14,6 +18,7 @@ use anyhow::{Context, Result};
 
 use super::client::Client;
 use super::plan::{Blob, Document, Plan, Source};
+use super::recompress::encode_known;
 use super::upload::Sent;
 use crate::imageread::{Expected, Store};
 
@@ -28,6 +33,9 @@ pub enum Event<'a> {
     Planned(Vec<&'a Blob>),
     /// The registry holds the blob already; it is not sent.
     Exists(&'a Blob),
+    /// A layer whose encoding came from the blob record is encoded, the
+    /// registry lacking it.
+    Encoding(&'a Blob),
     /// The blobs to upload are being checked against their digests.
     Checking {
         /// How many blobs.
@@ -98,17 +106,29 @@ pub fn push(
         Ok(present)
     })?;
     let missing: Vec<&Blob> = blobs.iter().zip(&present).filter(|(_, p)| !**p).map(|(b, _)| *b).collect();
-    let unchecked: Vec<&Blob> = missing.iter().copied().filter(|b| !b.checked).collect();
+    let sources: Vec<Vec<String>> = missing.iter().map(|b| (settings.sources)(&b.digest)).collect();
+    let mounted = mount_known(client, settings.jobs, &missing, &sources, report)?;
+    // What is left to send, and where each may be mounted from (the known layers tried already).
+    let (todo, from): (Vec<&Blob>, Vec<&[String]>) = missing
+        .iter()
+        .zip(&sources)
+        .zip(&mounted)
+        .filter(|(_, mounted)| mounted.is_none())
+        .map(|((b, s), _)| (*b, if matches!(b.source, Source::Encode { .. }) { &[][..] } else { s }))
+        .unzip();
+    let encoded = encode_lacking(store, &todo, report)
+        .context("encoding the layers the registry lacks (nothing was uploaded)")?;
+    let unchecked: Vec<&Blob> =
+        todo.iter().copied().filter(|b| !b.checked && matches!(b.source, Source::Archive(_))).collect();
     if !unchecked.is_empty() {
         report(Event::Checking { count: unchecked.len(), bytes: unchecked.iter().map(|b| b.size).sum() });
         for blob in unchecked {
             check(store, blob).context("the image fails its own digest check; nothing was pushed")?;
         }
     }
-    let sources: Vec<Vec<String>> = missing.iter().map(|b| (settings.sources)(&b.digest)).collect();
-    let sent = each(client, settings.jobs, &missing, report, |c, blob, tell| {
-        let at = missing.iter().position(|b| std::ptr::eq(*b, blob)).unwrap_or(0);
-        transfer(store, c, blob, &sources[at], tell)
+    let sent = each(client, settings.jobs, &todo, report, |c, blob, tell| {
+        let at = todo.iter().position(|b| std::ptr::eq(*b, blob)).unwrap_or(0);
+        transfer(store, c, blob, from[at], encoded[at].as_ref(), tell)
     })?;
     let last = plan.documents.len().saturating_sub(1);
     for (i, document) in plan.documents.iter().enumerate() {
@@ -118,7 +138,7 @@ pub fn push(
             report(Event::Put(document, target));
         }
     }
-    let uploaded: Vec<(&Blob, u64)> = missing
+    let uploaded: Vec<(&Blob, u64)> = todo
         .iter()
         .zip(&sent)
         .filter_map(|(b, s)| if let Sent::Uploaded(n) = s { Some((*b, *n)) } else { None })
@@ -128,7 +148,7 @@ pub fn push(
         uploaded: uploaded.len(),
         uploaded_bytes: uploaded.iter().map(|(b, _)| b.size).sum(),
         sent_bytes: uploaded.iter().map(|(_, n)| n).sum(),
-        mounted: sent.len() - uploaded.len(),
+        mounted: missing.len() - uploaded.len(),
         existing: blobs.len() - missing.len(),
         held: blobs.iter().map(|b| b.digest.clone()).collect(),
     })
@@ -182,6 +202,60 @@ fn each<'b, R: Send>(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Mounts the layers of `missing` whose encoding came from the blob record
+/// from the repositories `sources` names for them (in the same order),
+/// before any of them is encoded: for each of `missing`, the repository it
+/// was mounted from.
+fn mount_known<'b>(
+    client: &Client,
+    jobs: usize,
+    missing: &[&'b Blob],
+    sources: &[Vec<String>],
+    report: &mut dyn FnMut(Event<'b>),
+) -> Result<Vec<Option<String>>> {
+    let at = |blob: &Blob| missing.iter().position(|b| std::ptr::eq(*b, blob)).unwrap_or(0);
+    let known: Vec<&Blob> = missing
+        .iter()
+        .copied()
+        .filter(|b| matches!(b.source, Source::Encode { .. }) && !sources[at(b)].is_empty())
+        .collect();
+    let tried = each(client, jobs, &known, report, |c, blob, tell| {
+        let mounted = c
+            .mount_blob(&blob.digest, &sources[at(blob)])
+            .with_context(|| format!("{} ({})", blob.what, blob.digest))?;
+        if let Some(from) = &mounted {
+            tell(Event::Mounted(blob, from.clone()));
+        }
+        Ok(mounted)
+    })?;
+    let mut mounted = vec![None; missing.len()];
+    for (blob, from) in known.into_iter().zip(tried) {
+        mounted[at(blob)] = from;
+    }
+    Ok(mounted)
+}
+
+/// Encodes the layers of `blobs` whose encoding came from the blob record,
+/// each checked against it: for each of `blobs`, its file if it was one.
+fn encode_lacking<'b>(
+    store: &Store,
+    blobs: &[&'b Blob],
+    report: &mut dyn FnMut(Event<'b>),
+) -> Result<Vec<Option<File>>> {
+    let mut files = Vec::new();
+    for blob in blobs {
+        let file = match blob.source {
+            Source::Encode { .. } => {
+                report(Event::Encoding(blob));
+                Some(encode_known(store, blob)?)
+            }
+            _ => None,
+        };
+        files.push(file);
+    }
+    Ok(files)
+}
+
 /// Checks an archive blob against its digest and size, and a layer against
 /// its diff_id.
 fn check(store: &Store, blob: &Blob) -> Result<()> {
@@ -192,22 +266,24 @@ fn check(store: &Store, blob: &Blob) -> Result<()> {
     Ok(())
 }
 
-/// Mounts or uploads one blob.
+/// Mounts or uploads one blob, read from `file` when it was encoded for this push.
 fn transfer<'b>(
     store: &Store,
     client: &mut Client,
     blob: &'b Blob,
     from: &[String],
+    file: Option<&File>,
     tell: &dyn Fn(Event<'b>),
 ) -> Result<Sent> {
     let mut open = || -> Result<Box<dyn Read + '_>> {
-        match &blob.source {
-            Source::Archive(name) => Ok(store.open(name)?.0),
-            Source::File(file) => {
+        match (file, &blob.source) {
+            (Some(file), _) | (None, Source::File(file)) => {
                 let mut file = file.try_clone().context("cannot reopen a temporary file")?;
                 file.seek(SeekFrom::Start(0)).context("cannot rewind a temporary file")?;
                 Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
             }
+            (None, Source::Archive(name)) => Ok(store.open(name)?.0),
+            (None, Source::Encode { .. }) => anyhow::bail!("internal: {} was not encoded", blob.what),
         }
     };
     tell(Event::Upload(blob));

@@ -8,14 +8,24 @@
 //! `bimanix build` writes, so an image recompressed here is byte for byte
 //! the image `build --compression` would have written. A document none
 //! of whose blobs changed keeps its bytes, and so its digest.
+//!
+//! What each layer became is remembered in the blob record ([`Seen`]); a
+//! layer the record knows is not encoded here: the manifest names the
+//! remembered blob, and [`encode_known`] encodes it only when a registry
+//! lacks it, checking the bytes against what was remembered ([`Stale`]
+//! when they differ). The encoders are deterministic, so only a stale or
+//! edited record differs.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use super::mounts::{Encoding, Seen};
 use super::plan::{Blob, Document, Plan, Source, layer_media_type};
-use crate::image::blob::write_stream;
+use crate::image::blob::{LayerBlob, write_stream};
 use crate::imageread::{Compression, Store};
 use crate::model::oci;
 
@@ -42,9 +52,51 @@ pub enum Layers {
     Uncompressed,
 }
 
+/// A layer encoded for an upload that is not the blob the record said it
+/// becomes: the record is stale (or was edited).
+#[derive(Debug)]
+pub struct Stale {
+    /// Which layer, for messages.
+    pub what: String,
+    /// The layer's digest as stored.
+    pub stored: String,
+    /// The encoding.
+    pub compression: Compression,
+    /// The blob the record named (digest, size).
+    pub remembered: (String, u64),
+    /// The blob the encoder wrote.
+    pub encoded: (String, u64),
+}
+
+impl fmt::Display for Stale {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}) encodes with {} to {} ({} bytes), not to {} ({} bytes) as the blob record says",
+            self.what,
+            self.stored,
+            self.compression.name(),
+            self.encoded.0,
+            self.encoded.1,
+            self.remembered.0,
+            self.remembered.1
+        )
+    }
+}
+
+impl std::error::Error for Stale {}
+
 /// Encodes the `which` layers of `plan` with `compression`, and rewrites
-/// the documents to match.
-pub fn recompress(store: &Store, plan: Plan, compression: Compression, which: Layers) -> Result<Plan> {
+/// the documents to match. A layer whose encoding `record` knows is named
+/// as remembered and left to [`encode_known`]; what each layer becomes is
+/// remembered there (not with `--compression none`, which encodes nothing).
+pub fn recompress(
+    store: &Store,
+    plan: Plan,
+    compression: Compression,
+    which: Layers,
+    record: &mut Seen,
+) -> Result<Plan> {
     // Old manifest digest -> new descriptor fields, for the indexes above.
     let mut renamed: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut documents = Vec::new();
@@ -58,7 +110,8 @@ pub fn recompress(store: &Store, plan: Plan, compression: Compression, which: La
         } else {
             let context = format!("{what} {digest}");
             let old: Vec<String> = blobs.iter().map(|b| b.digest.clone()).collect();
-            let blobs = encode_layers(store, &mut value, blobs, &media_type, compression, which).context(context)?;
+            let blobs =
+                encode_layers(store, &mut value, blobs, &media_type, compression, which, record).context(context)?;
             let changed = blobs.iter().zip(&old).any(|(new, old)| new.digest != *old);
             (blobs, changed)
         };
@@ -93,8 +146,8 @@ fn rename_children(index: &mut Value, renamed: &BTreeMap<String, (String, u64)>)
     changed
 }
 
-/// Encodes the layers a manifest names (its blobs after the config) and
-/// points the manifest at them.
+/// Encodes the layers a manifest names (its blobs after the config), or
+/// takes their encodings from `record`, and points the manifest at them.
 fn encode_layers(
     store: &Store,
     manifest: &mut Value,
@@ -102,6 +155,7 @@ fn encode_layers(
     manifest_type: &str,
     compression: Compression,
     which: Layers,
+    record: &mut Seen,
 ) -> Result<Vec<Blob>> {
     let media_type = layer_media_type(compression, manifest_type)?;
     let mut out = Vec::new();
@@ -121,13 +175,36 @@ fn encode_layers(
             out.push(blob);
             continue;
         }
-        let encoded = encode_layer(store, &blob, compression)?;
+        let stored = blob.digest.clone();
+        let encoded = match known(record, &blob, compression) {
+            Some(known) => known,
+            None => encode_layer(store, &blob, compression)?,
+        };
+        if compression != Compression::None {
+            let (digest, size) = (encoded.digest.clone(), encoded.size);
+            record.remember(Encoding { source: stored, compression: compression.name().into(), digest, size });
+        }
         descriptor["mediaType"] = json!(media_type);
         descriptor["digest"] = json!(encoded.digest);
         descriptor["size"] = json!(encoded.size);
         out.push(encoded);
     }
     Ok(out)
+}
+
+/// The layer as the record knows its encoding (not encoded yet); none
+/// when the record does not know it (or `compression` is none).
+fn known(record: &Seen, blob: &Blob, compression: Compression) -> Option<Blob> {
+    let Source::Archive(name) = &blob.source else { return None };
+    let encoding = record.encoding(&blob.digest, compression.name()).filter(|_| compression != Compression::None)?;
+    Some(Blob {
+        digest: encoding.digest.clone(),
+        size: encoding.size,
+        what: blob.what.clone(),
+        source: Source::Encode { name: name.clone(), stored: blob.digest.clone(), compression },
+        diff_id: blob.diff_id.clone(),
+        checked: false,
+    })
 }
 
 /// Encodes one layer into a temporary file with the writer `bimanix build`
@@ -137,28 +214,59 @@ fn encode_layer(store: &Store, blob: &Blob, compression: Compression) -> Result<
         bail!("{}: encoded twice", blob.what);
     };
     let what = format!("{} ({})", blob.what, blob.digest);
-    let file =
-        tempfile::tempfile().context("cannot create a temporary file for a recompressed layer (check TMPDIR)")?;
-    let encoded = write_stream(&file, &mut store.layer_reader(name)?, compression)
-        .with_context(|| format!("{what}: cannot encode it as {}", compression.name()))?;
-    let diff_id = encoded.diff_id;
-    if let Some(want) = &blob.diff_id
-        && *want != diff_id
-    {
-        bail!(
-            "{what}: its uncompressed tar hashes to {diff_id}, but the config's diff_id is {want} (corrupted or edited)"
-        );
-    }
+    let (file, encoded) = encode(store, name, &what, blob.diff_id.as_deref(), compression)?;
     Ok(Blob {
         digest: encoded.descriptor.digest,
         size: encoded.descriptor.size,
         what: blob.what.clone(),
         source: Source::File(file),
-        diff_id: Some(diff_id),
+        diff_id: Some(encoded.diff_id),
         checked: true,
     })
 }
 
+/// Encodes a layer whose encoding the blob record gave ([`Source::Encode`]),
+/// for an upload: into a temporary file, checked against the digest and
+/// size remembered (a [`Stale`] error when it is not them) and its tar
+/// against its diff_id.
+pub fn encode_known(store: &Store, blob: &Blob) -> Result<File> {
+    let Source::Encode { name, stored, compression } = &blob.source else {
+        bail!("internal: {} has no encoding to check", blob.what);
+    };
+    let what = format!("{} ({stored})", blob.what);
+    let (file, encoded) = encode(store, name, &what, blob.diff_id.as_deref(), *compression)?;
+    let encoded = (encoded.descriptor.digest, encoded.descriptor.size);
+    if encoded != (blob.digest.clone(), blob.size) {
+        let remembered = (blob.digest.clone(), blob.size);
+        let (what, stored, compression) = (blob.what.clone(), stored.clone(), *compression);
+        return Err(Stale { what, stored, compression, remembered, encoded }.into());
+    }
+    Ok(file)
+}
+
+/// Encodes the archive entry `name` (`what`, for messages) into a
+/// temporary file, checking its tar against `diff_id`.
+fn encode(
+    store: &Store,
+    name: &str,
+    what: &str,
+    diff_id: Option<&str>,
+    compression: Compression,
+) -> Result<(File, LayerBlob)> {
+    let file =
+        tempfile::tempfile().context("cannot create a temporary file for a recompressed layer (check TMPDIR)")?;
+    let encoded = write_stream(&file, &mut store.layer_reader(name)?, compression)
+        .with_context(|| format!("{what}: cannot encode it as {}", compression.name()))?;
+    if let Some(want) = diff_id
+        && *want != encoded.diff_id
+    {
+        bail!(
+            "{what}: its uncompressed tar hashes to {}, but the config's diff_id is {want} (corrupted or edited)",
+            encoded.diff_id
+        );
+    }
+    Ok((file, encoded))
+}
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Seek};
@@ -185,7 +293,7 @@ mod tests {
         let store = open_store(dir.path()).unwrap();
         let before = plan(&store).unwrap();
         let old: Vec<String> = before.documents.iter().map(|d| d.digest.clone()).collect();
-        let after = recompress(&store, before, Compression::Gzip, Layers::Every).unwrap();
+        let after = recompress(&store, before, Compression::Gzip, Layers::Every, &mut Seen::default()).unwrap();
         let index: Value = serde_json::from_slice(&after.top().bytes).unwrap();
         for (i, document) in after.documents[..2].iter().enumerate() {
             assert_ne!(document.digest, old[i]);
@@ -214,11 +322,15 @@ mod tests {
         let store = open_store(dir.path()).unwrap();
         let digests = |plan: &Plan| plan.documents.iter().map(|d| d.digest.clone()).collect::<Vec<_>>();
         let before = digests(&plan(&store).unwrap());
-        let gzipped = recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Uncompressed).unwrap();
-        let every = recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every).unwrap();
+        let gzipped =
+            recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Uncompressed, &mut Seen::default())
+                .unwrap();
+        let every =
+            recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every, &mut Seen::default()).unwrap();
         assert_eq!(digests(&gzipped), digests(&every), "plain layers are gzipped either way");
         assert_ne!(digests(&gzipped), before);
-        let plain = recompress(&store, plan(&store).unwrap(), Compression::None, Layers::Every).unwrap();
+        let plain =
+            recompress(&store, plan(&store).unwrap(), Compression::None, Layers::Every, &mut Seen::default()).unwrap();
         assert_eq!(digests(&plain), before, "--compression none on plain layers keeps the digests");
 
         let dir = tempfile::tempdir().unwrap();
@@ -228,10 +340,11 @@ mod tests {
         let store = open_store(dir.path()).unwrap();
         let original = plan(&store).unwrap();
         let (bytes, before) = (original.top().bytes.clone(), digests(&original));
-        let kept = recompress(&store, original, Compression::Gzip, Layers::Uncompressed).unwrap();
+        let kept = recompress(&store, original, Compression::Gzip, Layers::Uncompressed, &mut Seen::default()).unwrap();
         assert_eq!((kept.top().bytes.clone(), digests(&kept)), (bytes, before.clone()), "zstd layers are kept");
         assert!(kept.documents.iter().flat_map(|d| &d.blobs).all(|b| matches!(b.source, Source::Archive(_))));
-        let every = recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every).unwrap();
+        let every =
+            recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every, &mut Seen::default()).unwrap();
         assert_ne!(digests(&every), before, "--compression gzip re-encodes zstd layers");
     }
 
@@ -256,8 +369,52 @@ mod tests {
         files.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
         write_dir(dir.path(), &files);
         let store = open_store(dir.path()).unwrap();
-        let err =
-            format!("{:#}", recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every).unwrap_err());
+        let err = format!(
+            "{:#}",
+            recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Every, &mut Seen::default())
+                .unwrap_err()
+        );
         assert!(err.contains("layer 1") && err.contains("but the config's diff_id is"), "{err}");
+    }
+
+    /// A second recompress with the record names the layers as the first
+    /// encoded them, encoding none; each encodes, on demand, to the bytes
+    /// remembered, and a wrong record is found then.
+    #[test]
+    fn names_remembered_encodings_and_encodes_them_on_demand() {
+        let dir = tempfile::tempdir().unwrap();
+        multi_platform(dir.path());
+        let store = open_store(dir.path()).unwrap();
+        let mut record = Seen::default();
+        let first =
+            recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Uncompressed, &mut record).unwrap();
+        let second =
+            recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Uncompressed, &mut record).unwrap();
+        assert_eq!(first.top().bytes, second.top().bytes, "the same documents, byte for byte");
+        for (old, new) in first.documents[..2].iter().zip(&second.documents) {
+            let (old, new) = (&old.blobs[1], &new.blobs[1]);
+            assert!(matches!(new.source, Source::Encode { .. }), "not encoded");
+            assert_eq!((&new.digest, new.size, new.checked), (&old.digest, old.size, false));
+            let file = encode_known(&store, new).unwrap();
+            assert_eq!(contents(&Source::File(file)), contents(&old.source));
+        }
+        let zstd = recompress(&store, plan(&store).unwrap(), Compression::Zstd, Layers::Every, &mut record).unwrap();
+        assert!(matches!(zstd.documents[0].blobs[1].source, Source::File(_)), "another compression is encoded");
+
+        let layer = &second.documents[0].blobs[1];
+        let Source::Encode { stored, .. } = &layer.source else { unreachable!() };
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        record.remember(Encoding {
+            source: stored.clone(),
+            compression: "gzip".into(),
+            digest: wrong.clone(),
+            size: 9,
+        });
+        let stale =
+            recompress(&store, plan(&store).unwrap(), Compression::Gzip, Layers::Uncompressed, &mut record).unwrap();
+        let err = encode_known(&store, &stale.documents[0].blobs[1]).unwrap_err();
+        let found = err.downcast_ref::<Stale>().expect("a Stale error");
+        assert_eq!((&found.stored, &found.remembered, &found.encoded.0), (stored, &(wrong.clone(), 9), &layer.digest));
+        assert!(err.to_string().contains(&format!("not to {wrong} (9 bytes) as the blob record says")), "{err}");
     }
 }

@@ -52,6 +52,14 @@ enum Mount {
     Refused,
 }
 
+/// What the mounts of a blob came to.
+enum Tried {
+    /// Mounted from this repository.
+    Mounted(String),
+    /// Refused everywhere; the upload session the last refusal opened.
+    Refused(Option<Session>),
+}
+
 /// How a chunked upload ended.
 enum Chunked {
     Done,
@@ -72,19 +80,10 @@ impl Client {
         open: &mut Open,
         sent: &mut dyn FnMut(u64),
     ) -> Result<Sent> {
-        let mut session = None;
-        let own = self.repository.clone();
-        for source in from.iter().filter(|r| **r != own).take(MOUNT_TRIES) {
-            match self.mount(digest, source)? {
-                Mount::Done => return Ok(Sent::Mounted(source.clone())),
-                Mount::Session(opened) => {
-                    if let Some(old) = session.replace(opened) {
-                        self.cancel(&old.url);
-                    }
-                }
-                Mount::Refused => {}
-            }
-        }
+        let mut session = match self.mounts(digest, from)? {
+            Tried::Mounted(source) => return Ok(Sent::Mounted(source)),
+            Tried::Refused(session) => session,
+        };
         let total = Cell::new(0);
         if size > self.chunk_size {
             match self.chunked(digest, size, session.take(), open, sent, &total)? {
@@ -97,6 +96,40 @@ impl Client {
         }
         self.monolithic(digest, size, session, open, sent, &total)?;
         Ok(Sent::Uploaded(total.get()))
+    }
+
+    /// Mounts the blob `digest` from the first of `from` (repositories of
+    /// the same registry) that the registry mounts it from: that
+    /// repository, or none when every one refused.
+    pub fn mount_blob(&mut self, digest: &str, from: &[String]) -> Result<Option<String>> {
+        match self.mounts(digest, from)? {
+            Tried::Mounted(source) => Ok(Some(source)),
+            Tried::Refused(session) => {
+                if let Some(session) = session {
+                    self.cancel(&session.url);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Tries to mount `digest` from the first [`MOUNT_TRIES`] of `from`
+    /// (not this repository); keeps the last upload session a refusal opened.
+    fn mounts(&mut self, digest: &str, from: &[String]) -> Result<Tried> {
+        let mut session = None;
+        let own = self.repository.clone();
+        for source in from.iter().filter(|r| **r != own).take(MOUNT_TRIES) {
+            match self.mount(digest, source)? {
+                Mount::Done => return Ok(Tried::Mounted(source.clone())),
+                Mount::Session(opened) => {
+                    if let Some(old) = session.replace(opened) {
+                        self.cancel(&old.url);
+                    }
+                }
+                Mount::Refused => {}
+            }
+        }
+        Ok(Tried::Refused(session))
     }
 
     /// Uploads the blob `digest` of `size` bytes (in chunks when it is big),

@@ -24,9 +24,9 @@ use crate::model::reference::Reference;
 use crate::registry::client::{Client, Connect, Identity};
 use crate::registry::credentials::{self, Credentials, Places, Secret};
 use crate::registry::mounts::{self, Seen};
-use crate::registry::plan::{Plan, plan};
+use crate::registry::plan::{Plan, Source, plan};
 use crate::registry::push::{Pushed, Settings, push};
-use crate::registry::recompress::{Layers, recompress};
+use crate::registry::recompress::{Layers, Stale, recompress};
 use crate::registry::referrers::{self, Attached};
 use indicatif::HumanBytes;
 use progress::Progress;
@@ -103,23 +103,24 @@ pub fn run_from(options: &Options, open: impl FnOnce() -> Result<Store>, as_buil
     let attached =
         referrers::read(&store, &plan).with_context(|| format!("cannot push {}", options.image.display()))?;
     let kept = options.compression.is_none() && !attached.is_empty();
+    let mut progress = Progress::new();
+    let (mut seen, warning) = Seen::load(mounts::default_path());
+    if let Some(warning) = warning {
+        progress.line(&format!("warning: starting a new blob record: {warning}"));
+    }
     // The encoders `build --compression` writes with, so the bytes are the same.
     if !(kept || (as_built && options.compression.is_none())) {
-        plan = recompress(&store, plan, compression, which)
+        plan = recompress(&store, plan, compression, which, &mut seen)
             .with_context(|| format!("cannot recompress {} with {}", options.image.display(), compression.name()))?;
+        announce_known(&plan, &seen, &progress);
     }
     attached.check_subjects(&plan)?;
     check_pins(&options.references, &plan, &local)?;
-    let mut progress = Progress::new();
     announce(&plan, &progress);
     if options.compression.is_none() {
         note_uncompressed(&plan, &progress);
     }
     let image = Image { store: &store, plan: &plan, attached: &attached, kept };
-    let (mut seen, warning) = Seen::load(mounts::default_path());
-    if let Some(warning) = warning {
-        progress.line(&format!("warning: starting a new blob record: {warning}"));
-    }
     let mut done: Vec<&Reference> = Vec::new();
     let mut total: Option<Pushed> = None;
     for (target, (identity, _)) in targets.iter().zip(identities) {
@@ -214,7 +215,7 @@ fn push_target(
         Err(_) => None,
     };
     progress.finish();
-    let pushed = pushed?;
+    let pushed = pushed.map_err(|e| forget_stale(e, seen, image.plan))?;
     for blob in &pushed.held {
         seen.record(&reference.registry, &reference.repository, blob);
     }
@@ -228,6 +229,49 @@ fn push_target(
         progress.line(&referrers::summary(&listed, image.kept.then_some(image.plan)));
     }
     Ok(pushed)
+}
+
+/// After a [`Stale`] error, drops from the record every encoding the plan
+/// took from it (one wrong, the others are suspect), and says so with the
+/// error.
+fn forget_stale(error: anyhow::Error, seen: &mut Seen, plan: &Plan) -> anyhow::Error {
+    if error.downcast_ref::<Stale>().is_none() {
+        return error;
+    }
+    for blob in plan.documents.iter().flat_map(|d| &d.blobs) {
+        if let Source::Encode { stored, compression, .. } = &blob.source {
+            seen.forget(stored, compression.name());
+        }
+    }
+    let place = seen.path().map_or("the blob record".to_string(), |p| p.display().to_string());
+    let dropped = match seen.save() {
+        Ok(()) => format!("what it said of this image's layers is dropped from {place}; pushing again encodes them"),
+        Err(e) => format!("delete {place} ({e:#}) and push again"),
+    };
+    error.context(format!("the blob record is stale: {dropped}"))
+}
+
+/// Says when layers are named as the blob record remembers their
+/// encoding, not encoded: they are only if a registry lacks them.
+fn announce_known(plan: &Plan, seen: &Seen, progress: &Progress) {
+    let mut known: Vec<&str> = plan
+        .documents
+        .iter()
+        .flat_map(|d| &d.blobs)
+        .filter(|b| matches!(b.source, Source::Encode { .. }))
+        .map(|b| b.digest.as_str())
+        .collect();
+    known.sort_unstable();
+    known.dedup();
+    if let (n @ 1.., Some(path)) = (known.len(), seen.path()) {
+        progress.line(&format!(
+            "{n} layer{} not encoded: the blob record ({}) knows what {} to; encoded only if a registry lacks {}",
+            if n == 1 { "" } else { "s" },
+            path.display(),
+            if n == 1 { "it encodes" } else { "they encode" },
+            if n == 1 { "it" } else { "them" }
+        ));
+    }
 }
 
 /// The references grouped by repository, in the order first named; each

@@ -10,7 +10,7 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 
 use crate::commands::status::{self, Verbosity};
 use crate::registry::client::Notice;
-use crate::registry::plan::Blob;
+use crate::registry::plan::{Blob, Source};
 use crate::registry::push::Event;
 
 /// The progress display of one push.
@@ -52,6 +52,10 @@ impl Progress {
                 (self.next, self.ended) = (0, BTreeMap::new());
             }
             Event::Exists(blob) => self.end(blob, "exists".to_string()),
+            Event::Encoding(blob) => {
+                let how = if let Source::Encode { compression, .. } = &blob.source { compression.name() } else { "?" };
+                self.line(&format!("{}: the registry lacks it; encoding it with {how} to upload", label(blob)))
+            }
             Event::Checking { count, bytes } => self.line(&format!(
                 "checking {count} blob{} ({}) against their digests",
                 if count == 1 { "" } else { "s" },
