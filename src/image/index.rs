@@ -23,6 +23,8 @@ use serde_json::Value;
 
 use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
 use crate::image::archive::{self, Format};
+use crate::image::attach::{self, Attached};
+use crate::image::carry;
 use crate::image::output::{self, Output};
 use crate::image::parts;
 use crate::image::sink;
@@ -72,6 +74,8 @@ impl Member {
 pub struct Written {
     /// The image index's descriptor.
     pub index: Descriptor,
+    /// How many attached documents of the images were carried along.
+    pub documents: usize,
 }
 
 /// Checks `images` and settles the name and tag: `name` when given (every
@@ -222,14 +226,28 @@ trait Store {
 
 fn write_with(plan: &IndexPlan, store: &mut dyn Store) -> Result<Written> {
     let mut entries = Vec::new();
+    let mut tags = Vec::new();
+    let mut documents = 0;
     for m in &plan.members {
         let manifest = copy_image(&m.image, store).with_context(|| format!("copying {}", m.shown()))?;
+        let attached = carry::carried(&m.image, &manifest).with_context(|| m.shown())?;
+        documents += copy_attached(&attached, store)?;
+        tags.extend(attached.tag_entry);
         entries.push(entry(m, manifest));
     }
     let (index_desc, index, index_json) = index_documents(plan, &entries);
     store.small(&index_desc, &index)?;
-    store.close(&index_json)?;
-    Ok(Written { index: index_desc })
+    store.close(&attach::with_tag_entries(&index_json, &tags)?)?;
+    Ok(Written { index: index_desc, documents })
+}
+
+/// Stores the blobs of a member's attached documents; returns how many
+/// documents there are.
+fn copy_attached(attached: &Attached, store: &mut dyn Store) -> Result<usize> {
+    for (desc, bytes) in &attached.blobs {
+        store.small(desc, bytes)?;
+    }
+    Ok(attached.documents)
 }
 
 fn entry(m: &Member, manifest: Descriptor) -> IndexEntry {
