@@ -10,8 +10,10 @@
 //! sorted by platform, each with `os`, `architecture` and the `variant`
 //! the architecture has (`v8` for arm64) and the `org.opencontainers.image.*`
 //! labels the images share as its annotations, and `index.json` names the index
-//! the way containerd and Docker 25+ do. Two images for one platform, or
-//! images of different names, are errors.
+//! the way containerd and Docker 25+ do, followed by the referrers fallback
+//! index of each image that has attached documents, which are copied
+//! along ([`carry`]). Two images for one platform, or images of different
+//! names, are errors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -267,8 +269,10 @@ fn index_documents(plan: &IndexPlan, entries: &[IndexEntry]) -> (Descriptor, Vec
 }
 
 /// The documents of the index `write` writes, without copying a blob: the
-/// image index's descriptor and bytes and `index.json`. Every image must
-/// carry its manifest (as bimanix's do).
+/// image index's descriptor and bytes and `index.json`, which names no
+/// attached document (the Nix descriptions this serves hold none; the
+/// image index is the same either way). Every image must carry its
+/// manifest (as bimanix's do).
 pub fn documents(plan: &IndexPlan) -> Result<(Descriptor, Vec<u8>, Vec<u8>)> {
     let mut entries = Vec::new();
     for m in &plan.members {
