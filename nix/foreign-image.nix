@@ -169,6 +169,8 @@ else
   // {
     imageName = name;
     imageTag = tag;
+    # Whether the archive carries an SBOM or attestation (mkUruncIndex reads it).
+    attached = attach;
     layers = [ ];
     inherit description;
   }

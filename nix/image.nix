@@ -125,5 +125,7 @@ else
   // {
     imageName = json.name;
     imageTag = json.tag;
+    # Whether the archive carries an SBOM or attestation (mkUruncIndex reads it).
+    attached = attach;
     inherit layers description;
   }

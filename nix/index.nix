@@ -16,7 +16,10 @@
 # (the oci-archive, the index derivation's bytes), copyToRegistry and copyTo
 # (the whole index), copyToDockerDaemon and copyToPodman (the image for the
 # machine they run on, under the index's name and tag, as `docker pull`
-# picks it).
+# picks it). When an image carries an SBOM or attestation (`sbom`,
+# `provenance`), the index derivation carries them too, each image's
+# listed by its own sha256-<hex> fallback index, and the programs, which
+# would leave them out, throw and name `bimanix push` of the index.
 { program, system }:
 args:
 let
@@ -68,6 +71,9 @@ let
     "${key}=${annotations.${key}}"
   ]) (builtins.attrNames annotations);
   undescribed = builtins.filter (n: !(builtins.isAttrs n.image && n.image ? description)) numbered;
+  # Images with an SBOM or attestation: the index derivation carries them
+  # (`bimanix index`), the programs, which write from the descriptions, could not.
+  attached = builtins.any (n: builtins.isAttrs n.image && (n.image.attached or false)) numbered;
   description = import ./description.nix { inherit program system; } {
     inherit baseName;
     format = "oci-archive";
@@ -85,7 +91,10 @@ let
   };
   programs =
     if undescribed == [ ] then
-      import ./programs.nix { inherit program system; } { inherit description; } // { inherit description; }
+      import ./programs.nix { inherit program system; } { inherit description what attached; }
+      // {
+        inherit description;
+      }
     else
       let
         why = "${what}: ${(builtins.head undescribed).at} is an image archive, not an image function's result; stream and the copy programs need every image to be one (mkUruncImage, fromArgsFile, ...)";

@@ -136,7 +136,8 @@ enum Command {
     },
     /// Combine single-platform images (of bimanix or any tool) into one
     /// multi-platform OCI image index under one name and tag. Blobs are
-    /// copied as they are.
+    /// copied as they are, and so are the documents attached to the images
+    /// (SBOM, attestation), each image's listed by its sha256-<hex> tag.
     #[command(after_help = examples::INDEX)]
     Index {
         /// The images: docker-archives, OCI archives or OCI layouts, one

@@ -16,7 +16,10 @@
 # tool's fallback-index entry (tests/provenance/other_tool.py) must survive,
 # read back with skopeo, and to a small registry that answers the referrers
 # API (tests/provenance/referrers_registry.py), where no fallback tag is
-# written; the Nix programs refusing an image with documents.
+# written; an index of images with documents carrying them (inspected,
+# read by skopeo, pushed to both registries, each image's under its own
+# fallback tag); the Nix programs refusing an image or index with
+# documents, and mkUruncIndex carrying its images' documents.
 #
 # Usage: tests/provenance.sh (from anywhere). The validators come from PyPI
 # into a virtualenv under ${BIMANIX_PYENV:-$HOME/.cache/bimanix-tests/pyenv},
@@ -323,6 +326,47 @@ ix=$(blob index "$(json index/index.json 'j["manifests"][0]["digest"]')")
 same "the index's annotations are the OCI labels both images share" "MIT prov" \
     "$(json "$ix" '" ".join(j["annotations"]["org.opencontainers.image." + k] for k in ["licenses", "title"])')"
 
+# An index of images with documents carries them; push sends each image's
+# documents, listed under its own fallback tag, or by the referrers API.
+# types: the artifact types of the referrers list on standard input, sorted.
+types() { py 'import json,sys; print(" ".join(sorted(m["artifactType"] for m in json.load(sys.stdin)["manifests"])))'; }
+try "build the arm64 image with --sbom cyclonedx --provenance" \
+    "$bx" build arm.nix --format oci-archive --sbom cyclonedx --provenance -o armwith.tar
+try "index of two platforms with their documents" "$bx" index with.tar armwith.tar -o indexwith.tar
+armmanifest=$(tar -xOf armwith.tar index.json | py 'import json,sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')
+for m in "$manifest" "$armmanifest"; do
+    same "skopeo reads the referrers index of ${m:7:12} in the index archive by its sha256-<hex> tag" \
+        "application/vnd.cyclonedx+json application/vnd.in-toto+json" \
+        "$(skopeo inspect --raw "oci-archive:indexwith.tar:sha256-${m#sha256:}" 2>&1 | types 2>&1)"
+done
+same "inspect of the index lists each image's two documents, subjects ok" "2 True 2 True" \
+    "$("$bx" inspect --json indexwith.tar 2>/dev/null | py 'import json,sys
+a = [i["attached"] for i in json.load(sys.stdin)["images"]]
+print(" ".join("%d %s" % (len(x), all(d["ok"] for d in x)) for x in a))')"
+HOME=/nonexistent timeout 120 "$bx" push indexwith.tar "$reg/x/multi:1.0" "${auth[@]}" >out 2>&1
+same "push of the index archive with documents succeeds" 0 $?
+contains "push lists each image's documents under its own fallback tag" "$(cat out)" "4 attached documents pushed" \
+    "listed by the index tagged sha256-$hex" "listed by the index tagged sha256-${armmanifest#sha256:}"
+for m in "$manifest" "$armmanifest"; do
+    raw=$(timeout 60 skopeo inspect --raw "${auth[@]}" "docker://$reg/x/multi:sha256-${m#sha256:}" 2>&1)
+    same "skopeo reads the fallback index of ${m:7:12} from the registry: its SBOM and attestation" \
+        "application/vnd.cyclonedx+json application/vnd.in-toto+json" "$(echo "$raw" | types 2>&1)"
+    for d in $(echo "$raw" | py 'import json,sys; print(" ".join(m["digest"] for m in json.load(sys.stdin)["manifests"]))'); do
+        contains "the artifact ${d:7:12} names ${m:7:12} as its subject" \
+            "$(timeout 60 skopeo inspect --raw "${auth[@]}" "docker://$reg/x/multi@$d" 2>&1)" '"subject"' "$m"
+    done
+done
+HOME=/nonexistent timeout 120 "$bx" push indexwith.tar "127.0.0.1:$fport/x/multi:1.0" --plain-http >out 2>&1
+same "push of the index archive to a registry with the referrers API succeeds" 0 $?
+contains "push says the registry lists the documents itself" "$(cat out)" "4 attached documents pushed" \
+    "listed by the registry's referrers API"
+for m in "$manifest" "$armmanifest"; do
+    same "the referrers API lists the SBOM and the attestation of ${m:7:12}" \
+        "application/vnd.cyclonedx+json application/vnd.in-toto+json" \
+        "$(py 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())' \
+            "http://127.0.0.1:$fport/v2/x/multi/referrers/$m" 2>&1 | types 2>&1)"
+done
+
 # The Nix functions: sbom and provenance with a derivation among the files,
 # and flake = self filling the revision label and created.
 nix_setup
@@ -335,19 +379,21 @@ let
     builder = "/bin/sh";
     args = [ "-c" "read -r line < $tmp/src/init/init; echo \"\\\$line\" > \$out" ];
   };
-in
-{
-  inherit kernel;
   drv = builtins.unsafeDiscardStringContext kernel.drvPath;
-  image = lib.mkUruncImage {
+  mk = architecture: lib.mkUruncImage {
     name = "nixprov";
     files = [ { source = kernel; target = "/kernel"; } ];
     annotations = { unikernelType = "linux"; hypervisor = "qemu"; binary = "/kernel"; };
-    architecture = "amd64";
+    inherit architecture;
     sbom = "cyclonedx";
     provenance = true;
     flake = { lastModifiedDate = "20240501120000"; rev = "0123456789abcdef"; };
   };
+in
+{
+  inherit kernel drv;
+  image = mk "amd64";
+  index = lib.mkUruncIndex { name = "nixprov"; images = [ (mk "amd64") (mk "arm64") ]; };
 }
 EOF
 for program in stream copyToRegistry; do
@@ -374,6 +420,15 @@ if try "mkUruncImage with sbom, provenance and flake" nix-build nix-test.nix -A 
         "$(json "$natt" 'j["predicate"]["buildDefinition"]["internalParameters"]["nix"]["name"]')"
     check "nix-build --check rebuilds the image and its documents identically" \
         nix-build nix-test.nix -A image --check --no-out-link
+fi
+contains "the index of images with documents: stream refuses, naming the archive and push" \
+    "$(timeout 120 nix-instantiate nix-test.nix -A index.stream 2>&1)" \
+    "mkUruncIndex: stream writes the image without its SBOM and attestation" "bimanix push result REFERENCE"
+if try "mkUruncIndex of two images with sbom and provenance" nix-build nix-test.nix -A index -o nixindex.result; then
+    same "the Nix-built index carries each image's two documents, subjects ok" "2 True 2 True" \
+        "$("$bx" inspect --json nixindex.result 2>/dev/null | py 'import json,sys
+a = [i["attached"] for i in json.load(sys.stdin)["images"]]
+print(" ".join("%d %s" % (len(x), all(d["ok"] for d in x)) for x in a))')"
 fi
 
 finish

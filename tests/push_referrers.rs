@@ -2,8 +2,8 @@
 //! that answer the referrers reads badly, in-process on loopback
 //! (tests/hostile/server.rs): what sits under the fallback tag is never
 //! clobbered when it is not a referrers index, answers are read up to a
-//! bound, and the referrers and fallback reads have deadlines. The good
-//! paths (Debian's registry, a registry with the referrers API) are in
+//! bound, and the referrers and fallback reads have deadlines; an index's
+//! images each get their own fallback tag. The good paths (Debian's registry, a registry with the referrers API) are in
 //! tests/provenance.sh.
 
 // Shared with push_hostile.rs, which uses the parts these tests do not.
@@ -68,6 +68,36 @@ fn image_with_sbom(dir: &Path) -> String {
     let (code, stderr, _) = run(&["build", args_file, "--format", "oci-archive", "--sbom", "cyclonedx", "-o", out]);
     assert_eq!(code, 0, "{stderr}");
     out.to_string()
+}
+
+/// Builds an amd64 and an arm64 image with an SBOM in `dir` and indexes
+/// them: the index archive and the two images' manifest digests.
+fn index_with_sboms(dir: &Path) -> (String, Vec<String>) {
+    let amd64 = image_with_sbom(dir);
+    let mut header = vec![0u8; 4096];
+    header[56..60].copy_from_slice(b"ARM\x64");
+    std::fs::write(dir.join("Image"), header).unwrap();
+    let args = std::fs::read_to_string(dir.join("args.json")).unwrap().replace("./kernel", "./Image");
+    std::fs::write(dir.join("arm.json"), args).unwrap();
+    let arm64 = dir.join("arm.tar");
+    let arm64 = arm64.to_str().unwrap();
+    let args_file = dir.join("arm.json");
+    let sbom = ["--format", "oci-archive", "--sbom", "cyclonedx", "-o", arm64];
+    let (code, stderr, _) = run(&[&["build", args_file.to_str().unwrap()][..], &sbom].concat());
+    assert_eq!(code, 0, "{stderr}");
+    let index = dir.join("index.tar");
+    let index = index.to_str().unwrap();
+    let (code, stderr, _) = run(&["index", &amd64, arm64, "-o", index]);
+    assert_eq!(code, 0, "{stderr}");
+    let digests = [&amd64, arm64].map(|archive| {
+        let text = String::from_utf8_lossy(
+            &Command::new("tar").args(["-xOf", archive, "index.json"]).output().unwrap().stdout,
+        )
+        .into_owned();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json["manifests"][0]["digest"].as_str().unwrap().to_string()
+    });
+    (index.to_string(), digests.to_vec())
 }
 
 /// A registry that takes every blob and manifest, has no referrers API
@@ -159,5 +189,36 @@ fn the_referrers_reads_have_deadlines() {
         assert!(stderr.contains("stalled") && stderr.contains(&server.addr()), "{what}: {stderr}");
         assert!(took < Duration::from_secs(40), "{what}: {took:?}");
         assert_eq!(fallback_puts(&server), 0, "{what}");
+    }
+}
+
+#[test]
+fn each_image_of_an_index_gets_its_own_fallback_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, manifests) = index_with_sboms(dir.path());
+    let server = Server::start(false, |r| registry(r, |_| None));
+    let to = format!("{}/x/hello:1", server.addr());
+    let (code, stderr, _) = run(&["push", &index, &to, "--plain-http", "--timeout", "5"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("2 attached documents pushed"), "{stderr}");
+    let puts: Vec<Request> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path().contains("/manifests/sha256-"))
+        .collect();
+    assert_eq!(puts.len(), 2, "one fallback index per image: {stderr}");
+    for manifest in &manifests {
+        let tag = format!("/manifests/{}", manifest.replacen(':', "-", 1));
+        assert!(stderr.contains(&format!("listed by the index tagged {}", &tag[11..])), "{stderr}");
+        let put = puts.iter().find(|r| r.path().ends_with(&tag)).unwrap_or_else(|| panic!("no PUT of {tag}"));
+        let listing: serde_json::Value = serde_json::from_slice(&put.body).unwrap();
+        let documents = listing["manifests"].as_array().unwrap();
+        assert_eq!(documents.len(), 1, "{listing}");
+        assert_eq!(documents[0]["artifactType"], "application/vnd.cyclonedx+json");
+        let digest = documents[0]["digest"].as_str().unwrap();
+        let artifact = server.requests().into_iter().find(|r| r.method == "PUT" && r.path().ends_with(digest));
+        let artifact: serde_json::Value =
+            serde_json::from_slice(&artifact.expect("the artifact was put").body).unwrap();
+        assert_eq!(artifact["subject"]["digest"], manifest.as_str(), "its own image's document");
     }
 }

@@ -40,8 +40,13 @@ pub fn run(request: &Request) -> Result<()> {
     let (out, shown) = image_output(request.output.as_deref(), (&plan.name, &plan.tag), request.format, &inputs)?;
     let written = index::write(&plan, request.format, &out)?;
     let platforms: Vec<String> = plan.members.iter().map(index::Member::platform).collect();
+    let documents = match written.documents {
+        0 => String::new(),
+        1 => " with 1 attached document".to_string(),
+        n => format!(" with {n} attached documents"),
+    };
     status::status(&format!(
-        "wrote {}:{} for {} to {shown} (index {})",
+        "wrote {}:{} for {}{documents} to {shown} (index {})",
         plan.name,
         plan.tag,
         platforms.join(", "),

@@ -229,7 +229,7 @@ impl Documents {
         let manifest_desc = Descriptor::of(oci::MANIFEST_TYPE, &manifest);
         let index = oci::index(&manifest_desc, &crate::model::reference::qualified(&plan.name), &plan.tag);
         let attached = attach::documents(plan, &manifest_desc)?;
-        let index = attach::with_tag_entry(&index, &attached.tag_entry)?;
+        let index = attach::with_tag_entries(&index, attached.tag_entry.as_slice())?;
         Ok(Documents { config, config_desc, manifest, manifest_desc, index, attached: attached.blobs })
     }
 }

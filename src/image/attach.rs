@@ -105,6 +105,8 @@ pub struct Attached {
     pub blobs: Vec<(Descriptor, Vec<u8>)>,
     /// The `index.json` entry of the referrers index, when there is one.
     pub tag_entry: Option<Value>,
+    /// How many documents (artifact manifests) there are.
+    pub documents: usize,
 }
 
 /// Makes the requested documents for the image `manifest` of `plan`.
@@ -126,6 +128,7 @@ pub fn documents(plan: &Plan, manifest: &Descriptor) -> Result<Attached> {
     let empty = Descriptor::of(EMPTY_TYPE, b"{}");
     let mut blobs = vec![(empty.clone(), b"{}".to_vec())];
     let mut referrers = Vec::new();
+    let documents = docs.len();
     for (artifact_type, bytes, extra) in docs {
         let layer = Descriptor::of(artifact_type, &bytes);
         let mut annotations = extra;
@@ -136,16 +139,24 @@ pub fn documents(plan: &Plan, manifest: &Descriptor) -> Result<Attached> {
         blobs.push((layer, bytes));
         blobs.push((desc, artifact));
     }
+    let (index_desc, index, tag_entry) = fallback_index(&manifest.digest, referrers);
+    blobs.push((index_desc, index));
+    Ok(Attached { blobs, tag_entry: Some(tag_entry), documents })
+}
+
+/// The referrers fallback index of the manifest `subject`, listing
+/// `referrers` (made by [`referrer_entry`]) in their order: its descriptor,
+/// its bytes and the `index.json` entry that tags it `sha256-<hex>`.
+pub fn fallback_index(subject: &str, referrers: Vec<Value>) -> (Descriptor, Vec<u8>, Value) {
     let index = referrers_index(Vec::new(), referrers);
     let index_desc = Descriptor::of(oci::INDEX_TYPE, &index);
     let tag_entry = json!({
         "mediaType": oci::INDEX_TYPE,
         "digest": index_desc.digest,
         "size": index_desc.size,
-        "annotations": { metadata::REF_NAME: fallback_tag(&manifest.digest) },
+        "annotations": { metadata::REF_NAME: fallback_tag(subject) },
     });
-    blobs.push((index_desc, index));
-    Ok(Attached { blobs, tag_entry: Some(tag_entry) })
+    (index_desc, index, tag_entry)
 }
 
 /// The tag of the referrers fallback index of `digest`: `sha256-<hex>`.
@@ -199,12 +210,15 @@ pub fn referrers_index(existing: Vec<Value>, new: Vec<Value>) -> Vec<u8> {
     to_bytes(&json!({ "schemaVersion": 2, "mediaType": oci::INDEX_TYPE, "manifests": manifests }))
 }
 
-/// `index.json` with the referrers index's entry added after the image's.
-pub fn with_tag_entry(index_json: &[u8], entry: &Option<Value>) -> Result<Vec<u8>> {
-    let Some(entry) = entry else { return Ok(index_json.to_vec()) };
+/// `index.json` with the referrers indexes' entries added, in their
+/// order, after the image's (or the image index's).
+pub fn with_tag_entries(index_json: &[u8], entries: &[Value]) -> Result<Vec<u8>> {
+    if entries.is_empty() {
+        return Ok(index_json.to_vec());
+    }
     let mut index: Value = serde_json::from_slice(index_json)?;
     if let Some(manifests) = index.get_mut("manifests").and_then(Value::as_array_mut) {
-        manifests.push(entry.clone());
+        manifests.extend(entries.iter().cloned());
     }
     Ok(to_bytes(&index))
 }
@@ -301,9 +315,9 @@ mod tests {
     fn index_json_lists_the_image_first_and_tags_the_referrers_index() {
         let image = Descriptor::of(oci::MANIFEST_TYPE, b"{}");
         let index = oci::index(&image, "docker.io/library/x", "1.0");
-        assert_eq!(with_tag_entry(&index, &None).unwrap(), index);
+        assert_eq!(with_tag_entries(&index, &[]).unwrap(), index);
         let tag = json!({ "digest": "sha256:dd", "annotations": { metadata::REF_NAME: fallback_tag(&image.digest) } });
-        let both: Value = serde_json::from_slice(&with_tag_entry(&index, &Some(tag)).unwrap()).unwrap();
+        let both: Value = serde_json::from_slice(&with_tag_entries(&index, &[tag]).unwrap()).unwrap();
         assert_eq!(both["manifests"][0]["digest"], image.digest);
         assert_eq!(both["manifests"][1]["annotations"][metadata::REF_NAME], format!("sha256-{}", image.hex()));
     }

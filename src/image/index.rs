@@ -10,8 +10,10 @@
 //! sorted by platform, each with `os`, `architecture` and the `variant`
 //! the architecture has (`v8` for arm64) and the `org.opencontainers.image.*`
 //! labels the images share as its annotations, and `index.json` names the index
-//! the way containerd and Docker 25+ do. Two images for one platform, or
-//! images of different names, are errors.
+//! the way containerd and Docker 25+ do, followed by the referrers fallback
+//! index of each image that has attached documents, which are copied
+//! along ([`carry`]). Two images for one platform, or images of different
+//! names, are errors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -23,6 +25,8 @@ use serde_json::Value;
 
 use crate::filesystem::tar::{BLOCK, EntryType, TarWriter, header};
 use crate::image::archive::{self, Format};
+use crate::image::attach::{self, Attached};
+use crate::image::carry;
 use crate::image::output::{self, Output};
 use crate::image::parts;
 use crate::image::sink;
@@ -72,6 +76,8 @@ impl Member {
 pub struct Written {
     /// The image index's descriptor.
     pub index: Descriptor,
+    /// How many attached documents of the images were carried along.
+    pub documents: usize,
 }
 
 /// Checks `images` and settles the name and tag: `name` when given (every
@@ -222,14 +228,28 @@ trait Store {
 
 fn write_with(plan: &IndexPlan, store: &mut dyn Store) -> Result<Written> {
     let mut entries = Vec::new();
+    let mut tags = Vec::new();
+    let mut documents = 0;
     for m in &plan.members {
         let manifest = copy_image(&m.image, store).with_context(|| format!("copying {}", m.shown()))?;
+        let attached = carry::carried(&m.image, &manifest).with_context(|| m.shown())?;
+        documents += copy_attached(&attached, store)?;
+        tags.extend(attached.tag_entry);
         entries.push(entry(m, manifest));
     }
     let (index_desc, index, index_json) = index_documents(plan, &entries);
     store.small(&index_desc, &index)?;
-    store.close(&index_json)?;
-    Ok(Written { index: index_desc })
+    store.close(&attach::with_tag_entries(&index_json, &tags)?)?;
+    Ok(Written { index: index_desc, documents })
+}
+
+/// Stores the blobs of a member's attached documents; returns how many
+/// documents there are.
+fn copy_attached(attached: &Attached, store: &mut dyn Store) -> Result<usize> {
+    for (desc, bytes) in &attached.blobs {
+        store.small(desc, bytes)?;
+    }
+    Ok(attached.documents)
 }
 
 fn entry(m: &Member, manifest: Descriptor) -> IndexEntry {
@@ -249,8 +269,10 @@ fn index_documents(plan: &IndexPlan, entries: &[IndexEntry]) -> (Descriptor, Vec
 }
 
 /// The documents of the index `write` writes, without copying a blob: the
-/// image index's descriptor and bytes and `index.json`. Every image must
-/// carry its manifest (as bimanix's do).
+/// image index's descriptor and bytes and `index.json`, which names no
+/// attached document (the Nix descriptions this serves hold none; the
+/// image index is the same either way). Every image must carry its
+/// manifest (as bimanix's do).
 pub fn documents(plan: &IndexPlan) -> Result<(Descriptor, Vec<u8>, Vec<u8>)> {
     let mut entries = Vec::new();
     for m in &plan.members {

@@ -4,7 +4,8 @@
 //! the image as a docker-archive, OCI archive or OCI layout, each layer a
 //! [`blob`] streamed into the output through a [`sink`] that hashes it on
 //! the side, compressed by [`compress`] when asked. [`index`] combines
-//! images of several platforms into one OCI image index. [`parts`] keeps
+//! images of several platforms into one OCI image index, with the
+//! documents attached to them ([`carry`]). [`parts`] keeps
 //! an image as the Nix store does: artifact layers apart, and a small
 //! description streamed into an archive when copied. [`output`] puts
 //! the result where it goes without destroying what is there, through the
@@ -15,6 +16,7 @@
 pub mod archive;
 pub mod attach;
 pub mod blob;
+pub mod carry;
 pub mod compress;
 pub mod gzip;
 pub mod index;

@@ -5,9 +5,10 @@
 //! with an `artifactType` (as `oras` writes an OCI layout). Each is read
 //! and checked: its digest, its subject, its blobs' digests.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use super::{Image, IndexJson, blob_name, names_of};
@@ -18,8 +19,14 @@ use crate::model::oci::{Descriptor as OciDescriptor, Hashing};
 pub struct Referrer {
     /// The artifact manifest's digest.
     pub digest: String,
+    /// The artifact manifest's own media type.
+    pub media_type: String,
     /// Its `artifactType` (or its config's media type when it has none).
     pub artifact_type: String,
+    /// Its annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Its config blob (the empty `{}` of an OCI 1.1 artifact).
+    pub config: Option<OciDescriptor>,
     /// The document blobs it carries: media type, digest, size.
     pub blobs: Vec<OciDescriptor>,
     /// How it was found: `sha256-<hex> index` or `index.json`.
@@ -31,6 +38,10 @@ pub struct Referrer {
 
 #[derive(Deserialize)]
 struct ArtifactManifest {
+    #[serde(rename = "mediaType", default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
     #[serde(rename = "artifactType", default)]
     artifact_type: Option<String>,
     config: super::Descriptor,
@@ -86,7 +97,10 @@ impl Image {
         // A manifest that cannot be read is listed with what is wrong.
         let unread = |problem: String| Referrer {
             digest: desc.digest.clone(),
+            media_type: desc.media_type.clone().unwrap_or_default(),
             artifact_type: desc.artifact_type.clone().unwrap_or_default(),
+            annotations: BTreeMap::new(),
+            config: None,
             blobs: Vec::new(),
             found: found.into(),
             problems: vec![problem],
@@ -114,14 +128,38 @@ impl Image {
             if let Err(e) = self.check_blob(layer) {
                 problems.push(format!("{e:#}"));
             }
-            let media_type = layer.media_type.clone().unwrap_or_default();
-            blobs.push(OciDescriptor { media_type, digest: layer.digest.clone(), size: layer.size.unwrap_or(0) });
+            blobs.push(plain(layer));
         }
         let artifact_type = manifest
             .artifact_type
             .or_else(|| manifest.config.media_type.clone())
             .unwrap_or_else(|| "unknown".to_string());
-        Ok(Referrer { digest: desc.digest.clone(), artifact_type, blobs, found: found.into(), problems })
+        Ok(Referrer {
+            digest: desc.digest.clone(),
+            media_type: manifest.media_type.unwrap_or_else(|| crate::model::oci::MANIFEST_TYPE.to_string()),
+            artifact_type,
+            annotations: manifest.annotations.unwrap_or_default(),
+            config: Some(plain(&manifest.config)),
+            blobs,
+            found: found.into(),
+            problems,
+        })
+    }
+
+    /// The bytes of a blob of an attached document (an artifact manifest,
+    /// its config or a document), checked against `digest`.
+    pub fn document_blob(&self, digest: &str) -> Result<Vec<u8>> {
+        let name = blob_name(digest)?;
+        let (reader, size) = self.source.open(&name)?;
+        if size > MAX_DOCUMENT {
+            bail!("{name} is {size} bytes; an attached document may have at most {MAX_DOCUMENT}");
+        }
+        let mut bytes = Vec::new();
+        reader.take(MAX_DOCUMENT).read_to_end(&mut bytes).with_context(|| format!("cannot read {name}"))?;
+        if crate::model::oci::sha256_digest(&bytes) != digest {
+            bail!("{name} does not hash to its digest");
+        }
+        Ok(bytes)
     }
 
     /// Checks that a document blob is there and hashes to its digest.
@@ -129,7 +167,7 @@ impl Image {
         let name = blob_name(&desc.digest)?;
         let (reader, size) = self.source.open(&name)?;
         if desc.size.is_some_and(|s| s != size) {
-            anyhow::bail!("{name} is {size} bytes, not the {} its descriptor says", desc.size.unwrap_or(0));
+            bail!("{name} is {size} bytes, not the {} its descriptor says", desc.size.unwrap_or(0));
         }
         if size > MAX_DOCUMENT {
             return Ok(());
@@ -137,8 +175,18 @@ impl Image {
         let mut hashing = Hashing::new(reader.take(MAX_DOCUMENT));
         std::io::copy(&mut hashing, &mut std::io::sink())?;
         if hashing.finish().0 != desc.digest {
-            anyhow::bail!("{name} does not hash to its digest");
+            bail!("{name} does not hash to its digest");
         }
         Ok(())
+    }
+}
+
+/// A descriptor as `model::oci` holds it: a missing media type is empty,
+/// a missing size 0.
+fn plain(desc: &super::Descriptor) -> OciDescriptor {
+    OciDescriptor {
+        media_type: desc.media_type.clone().unwrap_or_default(),
+        digest: desc.digest.clone(),
+        size: desc.size.unwrap_or(0),
     }
 }

@@ -270,7 +270,7 @@ fn fake_arm64_elf() -> Vec<u8> {
 
 /// Builds the amd64 (example kernel) and arm64 (stand-in) images of one
 /// name as `amd64.tar` and `arm64.tar` in `fx`, with `extra` build options.
-fn two_platforms(fx: &Fx, name: &str, tag: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
+pub(crate) fn two_platforms(fx: &Fx, name: &str, tag: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
     fx.write("in/kernel-amd64", &kernel());
     fx.write("in/kernel-arm64", &fake_arm64_elf());
     let mut out = Vec::new();

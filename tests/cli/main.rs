@@ -594,6 +594,7 @@ fn full(short: &str) -> String {
     format!("{PREFIX}{short}")
 }
 
+mod attached;
 mod build;
 mod commands;
 mod hostile;
