@@ -64,6 +64,13 @@ pub struct Blob {
     pub checked: bool,
 }
 
+impl Blob {
+    /// Whether it is a layer stored uncompressed: its digest is its tar's.
+    pub fn is_uncompressed_layer(&self) -> bool {
+        self.diff_id.as_ref() == Some(&self.digest)
+    }
+}
+
 /// Where a blob's bytes are.
 #[derive(Debug)]
 pub enum Source {

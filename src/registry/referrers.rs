@@ -18,7 +18,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use super::client::{Client, Fetched};
-use super::plan::{Document, Plan, manifest_blobs};
+use super::plan::{Blob, Document, Plan, manifest_blobs};
 use super::push::{Event, Settings, push as push_documents};
 use crate::image::attach;
 use crate::imageread::{Store, is_fallback_tag};
@@ -236,11 +236,7 @@ fn manifests_of(answer: &Fetched) -> Result<Vec<Value>> {
 
 /// Whether a manifest of `plan` names an uncompressed layer.
 fn uncompressed(plan: &Plan) -> bool {
-    plan.documents.iter().any(|d| {
-        let value: Value = serde_json::from_slice(&d.bytes).unwrap_or_default();
-        let layers = value.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
-        layers.iter().any(|l| l.get("mediaType").and_then(Value::as_str) == Some(oci::LAYER_TYPE))
-    })
+    plan.documents.iter().flat_map(|d| &d.blobs).any(Blob::is_uncompressed_layer)
 }
 
 /// The line that says, after a push, where the attached documents went;

@@ -337,7 +337,7 @@ const BIG_UNCOMPRESSED: u64 = 64 << 20;
 /// all of it, where gzip often makes a mostly empty block image megabytes.
 fn note_uncompressed(plan: &Plan, progress: &Progress) {
     let layers = plan.documents.iter().flat_map(|d| &d.blobs);
-    for blob in layers.filter(|b| b.size > BIG_UNCOMPRESSED && b.diff_id.as_ref() == Some(&b.digest)) {
+    for blob in layers.filter(|b| b.size > BIG_UNCOMPRESSED && b.is_uncompressed_layer()) {
         progress.line(&format!(
             "note: {} goes uncompressed, as built ({}): every node pulls all of it; an image built with gzip \
              compression is usually much smaller to store and pull",
