@@ -281,12 +281,29 @@ fn reply(stdout: &[u8]) -> Result<(String, String)> {
 mod tests {
     use super::*;
     use base64::Engine;
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::Write;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// An executable script, written by a child process: a file this
+    /// process held open for writing could be inherited by another test
+    /// thread's fork and make running it fail with "Text file busy".
+    fn script(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+            .arg(&path)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
         path
     }
 
@@ -432,8 +449,7 @@ mod tests {
             ("yes PLANTED-9", "more than 65536 bytes"),
         ];
         for (i, (body, said)) in cases.iter().enumerate() {
-            let helper = write(dir.path(), &format!("bin/docker-credential-h{i}"), &format!("#!/bin/sh\n{body}\n"));
-            std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+            script(dir.path(), &format!("bin/docker-credential-h{i}"), &format!("#!/bin/sh\n{body}\n"));
             let config = write(dir.path(), &format!("c{i}.json"), &format!(r#"{{"credHelpers": {{"r": "h{i}"}}}}"#));
             let places = Places {
                 files: vec![config],
@@ -457,7 +473,7 @@ mod tests {
     fn asks_credential_helpers() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("asked");
-        let helper = write(
+        script(
             dir.path(),
             "bin/docker-credential-bimanixtest",
             &format!(
@@ -468,7 +484,6 @@ mod tests {
                 log.display()
             ),
         );
-        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
         let config = write(
             dir.path(),
             "config.json",
